@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# kafka.sh start|stop|status|fetch — one KRaft broker+controller on 127.0.0.1 from Maven Central jars.
+# start is idempotent: a broker already answering on the port is reused.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+PORT="${SANDGUARD_KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${SANDGUARD_KAFKA_CONTROLLER_PORT:-9093}"
+LIBS="$CACHE/kafka-libs"
+RUN="$STATE/kafka-$PORT"
+# 60 s: startup measured at a few seconds; the slack covers a loaded 2-core machine.
+START_TIMEOUT_S=60
+
+fetch() {
+  [ -f "$LIBS/.complete" ] && return 0
+  command -v java >/dev/null || apt_install default-jre-headless
+  command -v mvn >/dev/null || apt_install maven
+  log "fetching Kafka jars into $LIBS"
+  rm -rf "$LIBS"; mkdir -p "$LIBS"
+  mvn -B -q -f "$LOCAL/kafka/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$LIBS" >&2
+  touch "$LIBS/.complete"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+running() { [ -f "$RUN/kafka.pid" ] && kill -0 "$(cat "$RUN/kafka.pid")" 2>/dev/null; }
+
+start() {
+  if port_open "$PORT"; then log "kafka already answers on 127.0.0.1:$PORT"; return 0; fi
+  fetch
+  rm -rf "$RUN"; mkdir -p "$RUN/data"
+  sed -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA@#$RUN/data#g" \
+      "$LOCAL/kafka/server.properties.in" > "$RUN/server.properties"
+  local toollog="-Dlog4j2.configurationFile=$LOCAL/kafka/tools-log4j2.properties"
+  local cid; cid=$(java "$toollog" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid)
+  java "$toollog" -cp "$LIBS/*" kafka.tools.StorageTool format --standalone -t "$cid" -c "$RUN/server.properties" >&2
+  log "starting kafka on 127.0.0.1:$PORT"
+  setsid nohup java -Xms512m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+      "-Dlog4j2.configurationFile=$LOCAL/kafka/log4j2.properties" -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" \
+      > "$RUN/kafka.out" 2>&1 < /dev/null &
+  echo $! > "$RUN/kafka.pid"
+  local i
+  for i in $(seq $((START_TIMEOUT_S * 2))); do
+    if grep -q "Kafka Server started" "$RUN/kafka.out" && port_open "$PORT"; then log "kafka ready"; return 0; fi
+    running || { tail -50 "$RUN/kafka.out" >&2; die "kafka exited during start"; }
+    sleep 0.5
+  done
+  tail -50 "$RUN/kafka.out" >&2; die "kafka did not start in ${START_TIMEOUT_S}s"
+}
+
+stop() {
+  running || { log "kafka not running"; return 0; }
+  local pid; pid=$(cat "$RUN/kafka.pid")
+  kill "$pid"   # SIGTERM runs the broker's shutdown hook: a clean stop
+  local i; for i in $(seq 60); do kill -0 "$pid" 2>/dev/null || { log "kafka stopped"; return 0; }; sleep 0.5; done
+  kill -9 "$pid"; log "kafka killed after 30 s"
+}
+
+case "${1:-start}" in
+  start) start ;; stop) stop ;; fetch) fetch ;;
+  status) port_open "$PORT" && echo "up 127.0.0.1:$PORT" || { echo down; exit 1; } ;;
+  *) die "usage: kafka.sh start|stop|status|fetch" ;;
+esac

@@ -1,0 +1,37 @@
+"""Runtime settings, from the environment (``SANDGUARD_*``) or arguments; one place for all.
+
+The embedded mode needs none of them; the distributed mode needs the Kafka
+bootstrap servers and a ClickHouse URL (credentials from the environment too).
+"""
+
+from __future__ import annotations
+
+import socket
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    EMBEDDED = "embedded"
+    DISTRIBUTED = "distributed"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SANDGUARD_", extra="ignore")
+
+    mode: Mode = Mode.EMBEDDED
+    host: str = Field(default_factory=socket.gethostname, description="this host's name in events")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_namespace: str = Field("", description="prefix of every topic and group on the wire")
+    clickhouse_url: str | None = Field(None, description="http(s)://host:port/db; None: embedded engine")
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+    data_dir: Path = Path("/var/lib/sandguard/data")
+    default_policy: Path | None = Field(None, description="policy for containers with none")
+    metrics_addr: str = "127.0.0.1"
+    metrics_port: int = Field(0, description="Prometheus endpoint; 0: off")
+    log_format: str = Field("console", description="console or json")
+    log_level: str = "info"
