@@ -39,3 +39,55 @@ def docker_client() -> Iterator[object]:
 def run_id() -> str:
     """A unique label value so a test cleans up exactly what it made."""
     return uuid.uuid4().hex[:12]
+
+
+class PrivateKafka:
+    """A broker of the test's own, for tests that stop and restart Kafka (the shared one
+    on 9092 serves every other test and must never be stopped)."""
+
+    def __init__(self, port: int, controller_port: int, state: str) -> None:
+        self.port = port
+        self.bootstrap = f"127.0.0.1:{port}"
+        self._env = {
+            **os.environ,
+            "SANDGUARD_KAFKA_PORT": str(port),
+            "SANDGUARD_KAFKA_CONTROLLER_PORT": str(controller_port),
+            "SANDGUARD_STATE": state,
+        }
+
+    def _run(self, verb: str) -> None:
+        import subprocess
+        from pathlib import Path
+
+        script = Path(__file__).resolve().parent.parent / "deploy" / "local" / "kafka.sh"
+        subprocess.run([str(script), verb], env=self._env, check=True, timeout=180)
+
+    def start(self) -> None:
+        """A fresh broker with an empty data directory."""
+        self._run("start")
+
+    def stop(self) -> None:
+        """A clean shutdown; the data stays for resume()."""
+        self._run("stop")
+
+    def resume(self) -> None:
+        """The same broker again, with the data it had when stopped."""
+        self._run("resume")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateKafka]:
+    broker = PrivateKafka(_free_port(), _free_port(), str(tmp_path_factory.mktemp("kafka-state")))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -20,3 +20,14 @@ apt_install() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
 }
+
+# with_lock NAME CMD...: one at a time across processes (parallel test runs share the engine and broker).
+with_lock() {
+  local name="$1"; shift
+  exec {lockfd}>"$STATE/$name.lock"
+  flock "$lockfd"
+  "$@"
+  local rc=$?
+  flock -u "$lockfd"
+  return $rc
+}

@@ -6,12 +6,15 @@ START_TIMEOUT_S=60
 
 command -v dockerd >/dev/null || apt_install docker.io
 command -v iptables >/dev/null || apt_install iptables
-if docker info >/dev/null 2>&1; then exit 0; fi
-log "starting dockerd"
-setsid nohup dockerd >"$STATE/dockerd.log" 2>&1 </dev/null &
-for _ in $(seq $((START_TIMEOUT_S * 2))); do
-  docker info >/dev/null 2>&1 && { log "dockerd ready"; exit 0; }
-  sleep 0.5
-done
-tail -30 "$STATE/dockerd.log" >&2
-die "dockerd did not answer in ${START_TIMEOUT_S}s"
+start_dockerd() {
+  docker info >/dev/null 2>&1 && return 0
+  log "starting dockerd"
+  setsid nohup dockerd >"$STATE/dockerd.log" 2>&1 </dev/null &
+  for _ in $(seq $((START_TIMEOUT_S * 2))); do
+    docker info >/dev/null 2>&1 && { log "dockerd ready"; return 0; }
+    sleep 0.5
+  done
+  tail -30 "$STATE/dockerd.log" >&2
+  die "dockerd did not answer in ${START_TIMEOUT_S}s"
+}
+with_lock dockerd start_dockerd

@@ -59,5 +59,5 @@ build_python() {
         - "$PYTHON_IMAGE" >/dev/null
 }
 
-build_busybox
-build_python
+with_lock images build_busybox
+with_lock images build_python

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kafka.sh start|stop|status|fetch — one KRaft broker+controller on 127.0.0.1 from Maven Central jars.
+# kafka.sh start|resume|stop|status|fetch — one KRaft broker+controller on 127.0.0.1 from Maven Central jars.
 # start is idempotent: a broker already answering on the port is reused.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PORT="${SANDGUARD_KAFKA_PORT:-9092}"
@@ -23,16 +23,22 @@ fetch() {
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 running() { [ -f "$RUN/kafka.pid" ] && kill -0 "$(cat "$RUN/kafka.pid")" 2>/dev/null; }
 
+# start: a fresh broker (new data directory). resume: the same broker and data, after a stop.
 start() {
+  local fresh="$1"
   if port_open "$PORT"; then log "kafka already answers on 127.0.0.1:$PORT"; return 0; fi
   fetch
-  rm -rf "$RUN"; mkdir -p "$RUN/data"
-  sed -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA@#$RUN/data#g" \
-      "$LOCAL/kafka/server.properties.in" > "$RUN/server.properties"
-  local toollog="-Dlog4j2.configurationFile=$LOCAL/kafka/tools-log4j2.properties"
-  local cid; cid=$(java "$toollog" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid)
-  java "$toollog" -cp "$LIBS/*" kafka.tools.StorageTool format --standalone -t "$cid" -c "$RUN/server.properties" >&2
+  if [ "$fresh" = 1 ] || [ ! -f "$RUN/server.properties" ]; then
+    rm -rf "$RUN"; mkdir -p "$RUN/data"
+    sed -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA@#$RUN/data#g" \
+        "$LOCAL/kafka/server.properties.in" > "$RUN/server.properties"
+    local toollog="-Dlog4j2.configurationFile=$LOCAL/kafka/tools-log4j2.properties"
+    local cid; cid=$(java "$toollog" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid)
+    java "$toollog" -cp "$LIBS/*" kafka.tools.StorageTool format --standalone -t "$cid" \
+        -c "$RUN/server.properties" >&2
+  fi
   log "starting kafka on 127.0.0.1:$PORT"
+  : > "$RUN/kafka.out"
   setsid nohup java -Xms512m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
       "-Dlog4j2.configurationFile=$LOCAL/kafka/log4j2.properties" -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" \
       > "$RUN/kafka.out" 2>&1 < /dev/null &
@@ -55,7 +61,10 @@ stop() {
 }
 
 case "${1:-start}" in
-  start) start ;; stop) stop ;; fetch) fetch ;;
+  start) with_lock "kafka-$PORT" start 1 ;;
+  resume) with_lock "kafka-$PORT" start 0 ;;
+  stop) with_lock "kafka-$PORT" stop ;;
+  fetch) with_lock kafka-fetch fetch ;;
   status) port_open "$PORT" && echo "up 127.0.0.1:$PORT" || { echo down; exit 1; } ;;
-  *) die "usage: kafka.sh start|stop|status|fetch" ;;
+  *) die "usage: kafka.sh start|resume|stop|status|fetch" ;;
 esac
