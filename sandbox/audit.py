@@ -159,7 +159,7 @@ class AuditPublisher:
                 topic=topic,
                 key=key,
                 error=repr(exc),
-                event=None if event is None else event.model_dump(mode="json"),
+                payload=None if event is None else event.model_dump(mode="json"),
             )
             return
         self._metrics.events_out.labels(topic).inc()

@@ -123,7 +123,7 @@ class ContainerEvents:
             self._metrics.errors.labels("engine_event_handler").inc()
             log.exception(
                 "engine_event_handler_failed",
-                event=event.action,
+                action=event.action,
                 container_id=event.container_id,
                 error=repr(exc),
             )

@@ -252,8 +252,8 @@ class SandboxManager:
         """Anything with our label the bookkeeping lost (a create interrupted mid-way)."""
         label = {"label": f"{lb.MANAGER}={self.manager_id}"}
         api = engine.api
-        containers = [str(c["Id"]) for c in await engine.call(lambda: api.containers(all=True, filters=label))]
-        for cid in containers:
+        found = await engine.call(lambda: api.containers(all=True, filters=label))
+        for cid in [str(c["Id"]) for c in found]:
             log.warning("removing_leftover_container", container_id=cid)
             await engine.call(partial(api.remove_container, cid, force=True, v=True))
         volumes = (await engine.call(lambda: api.volumes(filters=label))).get("Volumes") or []
