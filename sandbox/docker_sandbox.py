@@ -8,6 +8,7 @@ Docker archive API, never a shell.
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -49,7 +50,11 @@ MAX_EXEC_TIMEOUT_S = 24 * 3600
 # A command started at the end of a sandbox's life gets what is left, plus this margin
 # for the engine to stop the container (then the sandbox reports itself expired).
 LIFETIME_MARGIN_S = 1.0
-_STATE_ERRORS = (404, 409)  # no such container; not running or paused
+_STATE_ERRORS = (404, 409)
+# A killed command's sandbox is watched this long for a stop (5 × 100 ms: the engine
+# reports a stop within ~200 ms on a loaded host).
+SETTLE_POLLS = 5
+SETTLE_POLL_S = 0.1  # no such container; not running or paused
 
 
 def parse_docker_time(text: str) -> datetime:
@@ -130,7 +135,8 @@ class DockerSandbox:
         """Runs a shell command line (a string) or an argv (a sequence) as the sandbox user."""
         self.ensure_usable()
         text = command if isinstance(command, str) else shlex.join(command)
-        seconds = self._timeout(timeout)
+        asked = self._engine.options.exec_timeout if timeout is None else float(timeout)
+        seconds = self._timeout(asked)
         try:
             validate_command(command, self.policy)
             variables = check_env(env)
@@ -145,15 +151,23 @@ class DockerSandbox:
             await self._state_failure("exec", exc.status, exc.message)
         result = self._result(text, seconds, outcome)
         await self._done_exec(text, result)
-        if not outcome.timed_out and outcome.exit_code in (None, SIGKILL_EXIT):
-            await self.refresh()  # killed with its sandbox? then say so, not "exit 137"
-            self.ensure_usable()
+        # Killed, and not by its own timeout (unless the lifetime cut that timeout short)?
+        if outcome.exit_code in (None, SIGKILL_EXIT) and (not outcome.timed_out or seconds < asked):
+            await self._settle()  # ended with its sandbox? then say so, not "exit 137"
         return result
 
-    def _timeout(self, timeout: float | None) -> float:
-        seconds = self._engine.options.exec_timeout if timeout is None else float(timeout)
+    async def _settle(self) -> None:
+        """After a command was killed: if its sandbox is stopping, raise why. The engine
+        closes an exec's stream a moment before it reports the container stopped."""
+        for _ in range(SETTLE_POLLS):
+            await self.refresh()
+            self.ensure_usable()
+            await asyncio.sleep(SETTLE_POLL_S)
+
+    def _timeout(self, seconds: float) -> float:
+        """The command's time: what was asked, cut to what is left of the sandbox's life."""
         if not 0 < seconds <= MAX_EXEC_TIMEOUT_S:
-            raise InvalidSandboxRequest("timeout", f"{timeout} is not in (0, {MAX_EXEC_TIMEOUT_S}] seconds")
+            raise InvalidSandboxRequest("timeout", f"{seconds} is not in (0, {MAX_EXEC_TIMEOUT_S}] seconds")
         left = (self.record.expires_at - utc_now()).total_seconds() + LIFETIME_MARGIN_S
         return max(0.001, min(seconds, left))
 

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import docker.errors
+
 from sandbox.audit import AuditPublisher
 from sandbox.engine_http import EngineHTTP
 from sandbox.exceptions import DockerUnavailable, SandboxError
@@ -65,8 +67,8 @@ class Engine:
         """A blocking SDK call on the pool; an unreachable engine is DockerUnavailable."""
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
-        except SandboxError:
-            raise
+        except (SandboxError, docker.errors.DockerException):
+            raise  # the engine answered (APIError is an OSError through requests)
         except OSError as exc:  # requests' connection errors and timeouts are OSErrors
             raise DockerUnavailable(str(exc)) from exc
 

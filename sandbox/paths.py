@@ -115,13 +115,15 @@ class PathChecker:
             if p == "/" or p in ROOTS:
                 return None  # mount points of ours: never links
             if p not in stats:
-                stats[p] = self.stat(container_id, p)
+                parent = stats.get(posixpath.dirname(p))
+                # Below a file nothing exists (the engine answers 500 "not a directory").
+                stats[p] = None if parent is not None and not parent.is_dir else self.stat(container_id, p)
             st = stats[p]
             return st.link_target if st is not None and st.is_symlink else None
 
         resolved = resolve_in_root(normalized, readlink)
         if resolved not in stats and resolved not in ROOTS:
-            stats[resolved] = self.stat(container_id, resolved)
+            readlink(resolved)
         return resolved, stats
 
 

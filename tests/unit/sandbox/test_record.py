@@ -27,6 +27,11 @@ from schemas import (
 )
 
 MakeRecord = Callable[..., SandboxRecord]
+
+
+def status(record: SandboxRecord) -> SandboxStatus:
+    """Read afresh (mypy would keep the narrowing of an earlier assert across a mutation)."""
+    return record.status
 MakeAction = Callable[..., ActionResult]
 
 
@@ -55,7 +60,7 @@ def test_pause_unpause_and_throttle(make_record: MakeRecord, make_action: MakeAc
     apply_action(record, make_action(action=EnforcementAction.PAUSE, reason="suspicious"))
     assert record.status is SandboxStatus.PAUSED and record.pause and record.pause.reason == "suspicious"
     apply_action(record, make_action(action=EnforcementAction.UNPAUSE))
-    assert record.status is SandboxStatus.RUNNING and record.pause is None
+    assert status(record) is SandboxStatus.RUNNING and record.pause is None
     apply_action(record, make_action(action=EnforcementAction.THROTTLE))
     assert record.throttled
     apply_action(record, make_action(action=EnforcementAction.REAPPLY_LIMITS))
@@ -109,7 +114,7 @@ def test_engine_pause_and_unpause(make_record: MakeRecord) -> None:
     observe_pause(record, at=utc_now(), paused=True)
     assert record.status is SandboxStatus.PAUSED and record.pause and record.pause.source == "engine"
     observe_pause(record, at=utc_now(), paused=False)
-    assert record.status is SandboxStatus.RUNNING
+    assert status(record) is SandboxStatus.RUNNING
 
 
 def test_violations_keep_their_latest_state_but_not_our_own_denials(
