@@ -14,7 +14,7 @@ import docker.errors
 
 from sandbox.audit import AuditPublisher
 from sandbox.engine_http import EngineHTTP
-from sandbox.exceptions import DockerUnavailable, SandboxError
+from sandbox.exceptions import DockerUnavailable, SandboxError, ValidationDenied
 from sandbox.execution import ExecRunner
 from sandbox.metrics import ManagerMetrics
 from sandbox.networks import Networks
@@ -67,8 +67,8 @@ class Engine:
         """A blocking SDK call on the pool; an unreachable engine is DockerUnavailable."""
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
-        except (SandboxError, docker.errors.DockerException):
-            raise  # the engine answered (APIError is an OSError through requests)
+        except (SandboxError, ValidationDenied, docker.errors.DockerException):
+            raise  # ours, a denial (a PermissionError), or the engine's answer (APIError is an OSError)
         except OSError as exc:  # requests' connection errors and timeouts are OSErrors
             raise DockerUnavailable(str(exc)) from exc
 

@@ -25,6 +25,7 @@ from schemas import SecurityPolicy
 
 Operation = Literal["read", "write", "list"]
 STAT_HEADER = "X-Docker-Container-Path-Stat"
+UNRESOLVABLE = 500  # the engine's answer to a stat it could not complete
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,11 @@ class PathChecker:
         res = self._api.head(self._api._url("/containers/{0}/archive", container_id), params={"path": path})
         if res.status_code == 404:
             return None
+        if res.status_code == UNRESOLVABLE:
+            # The engine could not follow it (a link loop, ELOOP); a HEAD answer has no body.
+            raise PathDeniedError(
+                path, path, "it cannot be resolved inside the sandbox (too many symbolic links?)"
+            )
         self._api._raise_for_status(res)
         return parse_stat(res.headers[STAT_HEADER])
 

@@ -100,6 +100,13 @@ async def test_a_symlink_escape_is_refused(manager: SandboxManager) -> None:
     assert await manager.validate_file_operation(sid, "/work/new.txt", "write") is True
 
 
+async def test_a_symlink_loop_is_a_denial(manager: SandboxManager) -> None:
+    sid = await manager.create_sandbox()
+    await manager.execute(sid, "ln -s /work/b.txt /work/a.txt; ln -s /work/a.txt /work/b.txt")
+    with pytest.raises(PathDeniedError, match="symbolic links"):  # engine or resolver: both say so
+        await manager.read_file(sid, "/work/a.txt")
+
+
 async def test_a_symlink_within_the_roots_is_followed(manager: SandboxManager) -> None:
     sid = await manager.create_sandbox()
     await manager.write_file(sid, "/tmp/real.txt", b"real")

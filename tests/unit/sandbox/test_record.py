@@ -58,13 +58,14 @@ def test_an_action_that_did_not_act_changes_nothing(
 def test_pause_unpause_and_throttle(make_record: MakeRecord, make_action: MakeAction) -> None:
     record = make_record()
     apply_action(record, make_action(action=EnforcementAction.PAUSE, reason="suspicious"))
-    assert record.status is SandboxStatus.PAUSED and record.pause and record.pause.reason == "suspicious"
+    pause = record.pause
+    assert record.status is SandboxStatus.PAUSED and pause and pause.reason == "suspicious"
     apply_action(record, make_action(action=EnforcementAction.UNPAUSE))
     assert status(record) is SandboxStatus.RUNNING and record.pause is None
     apply_action(record, make_action(action=EnforcementAction.THROTTLE))
-    assert record.throttled
+    throttled = record.throttled
     apply_action(record, make_action(action=EnforcementAction.REAPPLY_LIMITS))
-    assert not record.throttled
+    assert throttled and not record.throttled
 
 
 def test_the_enforcers_reason_replaces_the_engines_account(
