@@ -36,7 +36,7 @@ from sandbox.audit import AuditPublisher
 from sandbox.config import DEFAULT_IMAGE, check_policy_fits, container_config
 from sandbox.docker_sandbox import DockerSandbox
 from sandbox.engine import Engine, SandboxOptions
-from sandbox.engine_events import ContainerEvent, ContainerEvents
+from sandbox.engine_events import ContainerEvents
 from sandbox.exceptions import (
     DockerUnavailable,
     ManagerClosed,
@@ -44,20 +44,14 @@ from sandbox.exceptions import (
     SandboxCreateError,
     SandboxNotFound,
 )
+from sandbox.follower import SandboxFollower
 from sandbox.metrics import ManagerMetrics
 from sandbox.paths import Operation
-from sandbox.record import (
-    DENIAL_RULES,
-    SandboxRecord,
-    apply_action,
-    apply_violation,
-    observe_pause,
-    observe_stop,
-)
+from sandbox.record import SandboxRecord
 from sandbox.report import local_report, manager_stats, merge_reports
-from sandbox.results import ExecResult, FileInfo, SandboxStatus, utc_from_ms, utc_now
+from sandbox.results import ExecResult, FileInfo, utc_now
 from sandbox.watcher import EnforcementWatcher
-from schemas import ActionResult, AuditEvent, Bus, ReportSource, SecurityPolicy, Violation
+from schemas import Bus, ReportSource, SecurityPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -72,8 +66,6 @@ DEFAULT_WORKERS = 48
 SDK_TIMEOUT_S = 120
 # Destroyed sandboxes kept for reports and "destroyed" answers: ~1 KB each.
 GRAVEYARD = 1000
-# The engine stops a sandbox when its timer ends; the manager checks this long after.
-EXPIRY_CHECK_DELAY_S = 2.0
 
 
 class ManagerState(StrEnum):
@@ -130,8 +122,7 @@ class SandboxManager:
         self._watcher: EnforcementWatcher | None = None
         self._sandboxes: dict[str, DockerSandbox] = {}
         self._graveyard: OrderedDict[str, SandboxRecord] = OrderedDict()
-        self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._follower: SandboxFollower | None = None
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -162,10 +153,11 @@ class SandboxManager:
                 return
             engine = await self._connect()
             self._engine = engine
+            follower = self._follower = SandboxFollower(self._sandboxes, engine)
             self._events = ContainerEvents(
                 engine.http,
                 label=f"{lb.MANAGER}={self.manager_id}",
-                on_event=self._on_engine_event,
+                on_event=follower.on_engine_event,
                 metrics=self.metrics,
             )
             await self._events.start()
@@ -174,8 +166,8 @@ class SandboxManager:
                     self._bus,
                     group=f"sandbox-manager.{self.host}.{self.manager_id}",
                     metrics=self.metrics,
-                    on_action=self._on_action,
-                    on_violation=self._on_violation,
+                    on_action=follower.on_action,
+                    on_violation=follower.on_violation,
                     wanted=self._sandboxes.__contains__,
                 )
                 await self._watcher.start()
@@ -190,9 +182,7 @@ class SandboxManager:
 
         try:
             self._client = await asyncio.to_thread(connect)
-        except docker.errors.DockerException as exc:
-            raise DockerUnavailable(str(exc)) from exc
-        except OSError as exc:
+        except (docker.errors.DockerException, OSError) as exc:
             raise DockerUnavailable(str(exc)) from exc
         return Engine(
             self._client,
@@ -213,6 +203,11 @@ class SandboxManager:
     async def engine(self) -> Engine:
         """The started engine services (for SandboxSecurityManager)."""
         return await self._ready()
+
+    @property
+    def publisher(self) -> AuditPublisher:
+        """Where this manager's policies and audit events go (for SandboxSecurityManager)."""
+        return self._publisher
 
     async def cleanup(self) -> None:
         """Destroys every sandbox and removes every resource and host rule this manager made."""
@@ -237,16 +232,12 @@ class SandboxManager:
         log.info("sandbox_manager_closed", manager_id=self.manager_id)
 
     async def _stop_background(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
         if self._watcher is not None:
             await self._watcher.stop()
         if self._events is not None:
             await self._events.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._follower is not None:
+            await self._follower.stop()
 
     async def _remove_leftovers(self, engine: Engine) -> None:
         """Anything with our label the bookkeeping lost (a create interrupted mid-way)."""
@@ -280,42 +271,55 @@ class SandboxManager:
         created_at = utc_now()
         expires_at = created_at + timedelta(seconds=policy.resource_limits.execution_timeout)
         network = await engine.networks.network_for(policy.network_policy)
-        body = container_config(
+        body = self._config(
             policy,
             image=image,
-            network_name=network,
-            volume_labels=self._labels,
-            runtime=self._options.runtime,
-            labels=lb.sandbox_labels(
-                self._labels,
-                name=name,
-                policy_id=policy.policy_id,
-                policy_name=policy.name,
-                network_policy=policy.network_policy.value,
-                expires_at=int(expires_at.timestamp()),
-                user=user_labels,
-            ),
+            name=name,
+            network=network,
+            expires=int(expires_at.timestamp()),
+            user=user_labels,
         )
         container_id = await self._start_container(engine, body, name, image)
-        record = SandboxRecord(
-            container_id,
-            name,
-            image,
-            policy,
-            user_labels,
-            created_at,
-            expires_at,
-            monitored=policy.enable_monitoring,
-        )
+        record = SandboxRecord(container_id, name, image, policy, user_labels, created_at, expires_at)
+        record.monitored = policy.enable_monitoring
         sandbox = DockerSandbox(record, engine)
         self._sandboxes[container_id] = sandbox
         await self._attach_network(engine, sandbox)
-        self._schedule_expiry(sandbox)
+        if self._follower is not None:
+            self._follower.schedule_expiry(sandbox)
         engine.totals["created"] += 1
         self.metrics.created.inc()
         self.metrics.create_seconds.observe(time.monotonic() - started)
         await self._announce(sandbox, network)
         return container_id
+
+    def _config(
+        self,
+        policy: SecurityPolicy,
+        *,
+        image: str,
+        name: str,
+        network: str | None,
+        expires: int,
+        user: dict[str, str],
+    ) -> dict[str, Any]:
+        labels = lb.sandbox_labels(
+            self._labels,
+            name=name,
+            policy_id=policy.policy_id,
+            policy_name=policy.name,
+            network_policy=policy.network_policy.value,
+            expires_at=expires,
+            user=user,
+        )
+        return container_config(
+            policy,
+            image=image,
+            labels=labels,
+            network_name=network,
+            volume_labels=self._labels,
+            runtime=self._options.runtime,
+        )
 
     async def _start_container(self, engine: Engine, body: dict[str, Any], name: str, image: str) -> str:
         try:
@@ -389,9 +393,8 @@ class SandboxManager:
 
     async def _destroy(self, sandbox: DockerSandbox, reason: str) -> None:
         previous = sandbox.status
-        timer = self._timers.pop(sandbox.id, None)
-        if timer is not None:
-            timer.cancel()
+        if self._follower is not None:
+            self._follower.forget(sandbox.id)
         self._sandboxes.pop(sandbox.id, None)
         self._bury(sandbox.record)
         await sandbox.remove()
@@ -486,128 +489,4 @@ class SandboxManager:
             totals=totals,
             manager_id=self.manager_id,
             host=self.host,
-        )
-
-    # --- what happens to sandboxes ------------------------------------------------
-
-    def _schedule_expiry(self, sandbox: DockerSandbox) -> None:
-        delay = (sandbox.record.expires_at - utc_now()).total_seconds() + EXPIRY_CHECK_DELAY_S
-        loop = asyncio.get_running_loop()
-        self._timers[sandbox.id] = loop.call_later(max(0.0, delay), self._spawn_expiry, sandbox.id)
-
-    def _spawn_expiry(self, sandbox_id: str) -> None:
-        self._timers.pop(sandbox_id, None)
-        self._spawn(self._expire(sandbox_id))
-
-    async def _expire(self, sandbox_id: str) -> None:
-        """The engine should have stopped it; if not, it is killed now."""
-        sandbox = self._sandboxes.get(sandbox_id)
-        if sandbox is None or not sandbox.record.active:
-            return
-        before = sandbox.status
-        await sandbox.refresh()
-        if sandbox.record.active:
-            engine = await self._ready()
-            log.warning("sandbox_outlived_its_lifetime", sandbox_id=sandbox_id)
-            try:
-                await engine.call(lambda: engine.api.kill(sandbox_id))
-            except docker.errors.APIError as exc:
-                log.exception("expiry_kill_failed", sandbox_id=sandbox_id, error=str(exc.explanation))
-            sandbox.record.status = SandboxStatus.EXPIRED
-        self._transition(sandbox, before)
-
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _transition(self, sandbox: DockerSandbox, before: SandboxStatus) -> None:
-        """Audits a change of status seen from the engine or the bus (once per change)."""
-        after = sandbox.status
-        if after is before:
-            return
-        if after is SandboxStatus.TERMINATED and self._engine is not None:
-            self._engine.totals["terminated"] += 1
-        r = sandbox.record
-        why = r.termination.reason if after is SandboxStatus.TERMINATED and r.termination else None
-        if after is SandboxStatus.PAUSED and r.pause:
-            why = r.pause.reason
-        action = {SandboxStatus.EXPIRED: "expire", SandboxStatus.TERMINATED: "terminated"}.get(
-            after, after.value
-        )
-        self._spawn(
-            self._publisher.audit(
-                audit.lifecycle(sandbox.id, self.host, action, reason=why, previous_status=before.value)
-            )
-        )
-
-    def _on_engine_event(self, event: ContainerEvent) -> None:
-        sandbox = self._sandboxes.get(event.container_id)
-        if sandbox is None:
-            return
-        before = sandbox.status
-        at = utc_from_ms(event.time_ns // 1_000_000)
-        if event.action == "die":
-            observe_stop(sandbox.record, at=at, exit_code=event.exit_code)
-        elif event.action == "destroy":
-            observe_stop(sandbox.record, at=at, exit_code=None, removed=True)
-        elif event.action in ("pause", "unpause"):
-            observe_pause(sandbox.record, at=at, paused=event.action == "pause")
-        self._transition(sandbox, before)
-
-    def _on_action(self, result: ActionResult) -> None:
-        sandbox = self._sandboxes.get(result.container_id)
-        if sandbox is None:
-            return
-        before = sandbox.status
-        apply_action(sandbox.record, result)
-        if self._engine is not None:
-            self._engine.totals["actions"] += 1
-        self._transition(sandbox, before)
-
-    def _on_violation(self, violation: Violation) -> None:
-        sandbox = self._sandboxes.get(violation.container_id)
-        if sandbox is None:
-            return
-        new = violation.violation_id not in sandbox.record.violations
-        apply_violation(sandbox.record, violation)
-        if new and violation.rule_id not in DENIAL_RULES and self._engine is not None:
-            self._engine.totals["violations"] += 1
-
-    # --- monitoring (for SandboxSecurityManager) -----------------------------------
-
-    async def publish_audit(self, event: AuditEvent) -> None:
-        await self._publisher.audit(event)
-
-    async def publish_policy(self, container_id: str, policy: SecurityPolicy) -> None:
-        """The policy of any container (one this manager did not create included)."""
-        await self._publisher.policy(
-            audit.policy_event(container_id, self.host, policy, name="", image="", labels={})
-        )
-
-    async def set_monitoring(self, sandbox_id: str, enabled: bool) -> None:
-        """Publishes the sandbox's policy with monitoring on or off (the processors judge
-        a sandbox only while its policy says so)."""
-        record = self.sandbox(sandbox_id).record
-        record.monitored = enabled
-        policy = record.policy.model_copy(
-            update={"enable_monitoring": enabled and record.policy.enable_monitoring}
-        )
-        await self._publisher.policy(
-            audit.policy_event(
-                record.sandbox_id,
-                self.host,
-                policy,
-                name=record.name,
-                image=record.image,
-                labels=record.labels,
-            )
-        )
-        await self._publisher.audit(
-            audit.lifecycle(
-                record.sandbox_id,
-                self.host,
-                "monitoring_started" if enabled else "monitoring_stopped",
-                policy_id=policy.policy_id,
-            )
         )

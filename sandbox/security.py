@@ -96,7 +96,7 @@ class SandboxSecurityManager:
             applied=body,
             gaps=tuple(config_gaps(policy, info, network_internal=internal)),
         )
-        await self.manager.publish_audit(
+        await self.manager.publisher.audit(
             audit.lifecycle(
                 cid,
                 self.manager.host,
@@ -117,17 +117,24 @@ class SandboxSecurityManager:
         await self._monitoring(container_id, None, enabled=False)
 
     async def _monitoring(self, container_id: str, policy: SecurityPolicy | None, *, enabled: bool) -> None:
+        host, publisher = self.manager.host, self.manager.publisher
         if self.manager.knows(container_id):
-            await self.manager.set_monitoring(container_id, enabled)
-            return
-        # A container the manager did not create: its policy is ours to publish.
-        chosen = policy or self._monitored.get(container_id, self.security_policy)
+            record = self.manager.sandbox(container_id).record
+            record.monitored = enabled
+            chosen, name, image, labels = record.policy, record.name, record.image, record.labels
+        else:  # a container the manager did not create: its policy is ours to keep
+            chosen = policy or self._monitored.get(container_id, self.security_policy)
+            name, image, labels = "", "", {}
+            if enabled:
+                self._monitored[container_id] = chosen
+            else:
+                self._monitored.pop(container_id, None)
         published = chosen.model_copy(update={"enable_monitoring": enabled and chosen.enable_monitoring})
-        if enabled:
-            self._monitored[container_id] = chosen
-        else:
-            self._monitored.pop(container_id, None)
-        await self.manager.publish_policy(container_id, published)
+        await publisher.policy(
+            audit.policy_event(container_id, host, published, name=name, image=image, labels=labels)
+        )
+        action = "monitoring_started" if enabled else "monitoring_stopped"
+        await publisher.audit(audit.lifecycle(container_id, host, action, policy_id=published.policy_id))
 
     def validate_file_access(
         self, file_path: str, operation: Literal["read", "write", "list"] = "read", *, size: int | None = None
