@@ -119,6 +119,18 @@ def lifecycle(
     )
 
 
+def policy_change(container_id: str, host: str, action: str, *, policy_id: str, **details: Any) -> AuditEvent:
+    """A policy applied, re-applied, or its monitoring switched on or off."""
+    return AuditEvent(
+        container_id=container_id,
+        host=host,
+        category=AuditCategory.POLICY,
+        action=action,
+        actor=ACTOR,
+        details={"policy_id": policy_id, **details},
+    )
+
+
 def policy_event(
     container_id: str, host: str, policy: SecurityPolicy, *, name: str, image: str, labels: Mapping[str, str]
 ) -> PolicyEvent:

@@ -52,7 +52,7 @@ class Engine:
         options: SandboxOptions,
     ) -> None:
         self.client = client
-        self.api = client.api
+        self.api = getattr(client, "api", client)  # a DockerClient, or its low-level APIClient
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sandguard-{manager_id}")
         self.http = EngineHTTP(engine_url(self.api), self.api.api_version)
         self.runner = ExecRunner(self.http, executor=self.executor)

@@ -97,7 +97,7 @@ class SandboxSecurityManager:
             gaps=tuple(config_gaps(policy, info, network_internal=internal)),
         )
         await self.manager.publisher.audit(
-            audit.lifecycle(
+            audit.policy_change(
                 cid,
                 self.manager.host,
                 "policy_applied",
@@ -134,7 +134,7 @@ class SandboxSecurityManager:
             audit.policy_event(container_id, host, published, name=name, image=image, labels=labels)
         )
         action = "monitoring_started" if enabled else "monitoring_stopped"
-        await publisher.audit(audit.lifecycle(container_id, host, action, policy_id=published.policy_id))
+        await publisher.audit(audit.policy_change(container_id, host, action, policy_id=published.policy_id))
 
     def validate_file_access(
         self, file_path: str, operation: Literal["read", "write", "list"] = "read", *, size: int | None = None

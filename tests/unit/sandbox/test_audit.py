@@ -76,3 +76,8 @@ async def test_a_failed_publish_is_counted_not_raised() -> None:
     metrics = ManagerMetrics(CollectorRegistry())
     await AuditPublisher(bus, metrics).audit(audit.lifecycle(CID, "h", "create"))
     assert metrics.registry.get_sample_value("sandguard_sandbox_errors_total", {"kind": "publish"}) == 1
+
+
+def test_policy_changes_are_policy_events() -> None:
+    ev = audit.policy_change(CID, "h", "policy_applied", policy_id="pol-1", gaps=[])
+    assert ev.category is AuditCategory.POLICY and ev.details == {"policy_id": "pol-1", "gaps": []}

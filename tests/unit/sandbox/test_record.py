@@ -32,6 +32,8 @@ MakeRecord = Callable[..., SandboxRecord]
 def status(record: SandboxRecord) -> SandboxStatus:
     """Read afresh (mypy would keep the narrowing of an earlier assert across a mutation)."""
     return record.status
+
+
 MakeAction = Callable[..., ActionResult]
 
 
