@@ -86,14 +86,15 @@ def inspect(docker_client: Any, container_id: str) -> dict[str, Any]:
 
 
 async def drain(consumer: Any, topic: str, *, timeout_s: float = 2.0) -> list[tuple[Record, Any]]:
-    """Every record the consumer has now (decoded), waiting up to ``timeout_s`` for the first."""
+    """Every record of ``topic`` the consumer has now (decoded), waiting up to ``timeout_s``
+    for the first."""
     out: list[tuple[Record, Any]] = []
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         records = await consumer.getmany(timeout_ms=100)
-        out += [(r, decode(topic if r.topic == topic else r.topic, r.value)) for r in records]
+        out += [(r, decode(r.topic, r.value)) for r in records]
         if (out and not records) or asyncio.get_running_loop().time() > deadline:
-            return out
+            return [(r, e) for r, e in out if r.topic == topic]
 
 
 async def eventually(check: Callable[[], bool], *, timeout_s: float = 10.0, what: str = "condition") -> None:

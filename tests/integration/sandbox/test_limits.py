@@ -67,4 +67,5 @@ async def test_a_cpu_hog_stays_under_its_quota(make_manager: MakeManager) -> Non
     assert result.timed_out
     assert share < 0.2 * 1.5  # a fifth of a CPU, with room for accounting at the edges
     stat = dict(line.split() for line in cgroup(sid, "cpu", "cpu.stat").splitlines())
-    assert int(stat["nr_throttled"]) > 0
+    # On a busy host the hog may not even get its fifth; when it did, the kernel throttled it.
+    assert int(stat["nr_throttled"]) > 0 or share < 0.15

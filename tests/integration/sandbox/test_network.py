@@ -91,7 +91,7 @@ def private_target(docker_client: Any) -> Iterator[Target]:
         BUSYBOX_IMAGE,
         ["nc", "-ll", "-p", "80", "-e", "echo", "ok-80"],
         detach=True,
-        labels={"sandguard.test.target": "network"},
+        labels={"sandguard.test.run": secrets.token_hex(6)},
     )
     try:
         container.reload()
