@@ -216,7 +216,6 @@ class Pipeline:
             out = self._resend(state) + self.encode(close(state, ctx, state.last_time, now=now), [])
         self.states.delete(container_id)
         self.policies.delete(container_id)
-        self.metrics.containers.dec() if state is not None else None
         self._track(out)
         return out
 
@@ -231,15 +230,15 @@ class Pipeline:
         if state is not None and state.offsets.get(where, -1) >= offset:
             self.metrics.replayed.inc()
             return self._resend(state)
-        if state is None:
-            self.metrics.containers.inc()
         ctx = self.policies.get(cid)
         result = step(state, ctx, event, now=self.clock() if self.clock else None)
         fresh = self.encode(result.violations, result.commands)
         new = result.state
         if new is None:  # destroyed: keep only what may still need sending
             out = (self._resend(state) if state is not None else []) + fresh
-            self._drop(cid, state, out, where, offset)
+            self._track(fresh)
+            pending = (state.outbox if state is not None else []) + [tuple(o) for o in fresh]
+            self._drop(cid, state, pending, where, offset)  # type: ignore[arg-type]
             return out
         out = self._resend(new) + fresh
         self._save_outbox(new, fresh)
@@ -249,16 +248,19 @@ class Pipeline:
         return out
 
     def _drop(
-        self, cid: str, state: ContainerState | None, out: list[Output], where: str, offset: int
+        self,
+        cid: str,
+        state: ContainerState | None,
+        pending: list[tuple[str, str, str, bytes]],
+        where: str,
+        offset: int,
     ) -> None:
-        self._track(out)
-        self.metrics.containers.dec()
-        if not out:
+        if not pending:
             self.states.delete(cid)
             return
-        # Outputs in flight: a minimal state keeps them until the policy tombstone.
+        # Outputs not yet confirmed: a minimal state keeps them until the policy tombstone.
         keep = ContainerState(container_id=cid, offsets=dict(state.offsets) if state else {})
-        keep.outbox = [tuple(o) for o in out]  # type: ignore[misc]
+        keep.outbox = pending
         keep.offsets[where] = offset
         self.states.put(cid, keep)
 

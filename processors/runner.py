@@ -80,12 +80,14 @@ class ProcessorRunner:
         self._since_evict = 0
         self._newest = 0
 
-    async def start(self) -> None:
+    async def start(self, *, background: bool = True) -> None:
+        """Subscribes; ``background=False`` leaves the consuming to ``run_once`` (tests, replay)."""
         if self.state is not RunnerState.NEW:
             raise RunnerStateError(f"cannot start a runner that is {self.state.value}")
         self._consumer = await self.bus.consumer(INPUT_TOPICS, group=self.group)
         self.state = RunnerState.RUNNING
-        self._task = asyncio.create_task(self._loop(), name="sandguard-processor")
+        if background:
+            self._task = asyncio.create_task(self._loop(), name="sandguard-processor")
 
     async def stop(self) -> None:
         if self.state is not RunnerState.RUNNING:
@@ -116,6 +118,7 @@ class ProcessorRunner:
         self.pipeline.delivered(o.id for o in outs)
         await self._consumer.commit()
         await self._maybe_evict(len(records), max(r.timestamp_ms for r in records))
+        self.metrics.containers.set(len(self.states))
         return len(records)
 
     async def _loop(self) -> None:
@@ -153,5 +156,5 @@ class ProcessorRunner:
             outs += self.pipeline.encode(close(state, ctx, state.last_time), [])
             store.delete(cid)
             self.pipeline.policies.delete(cid)
-            self.metrics.containers.dec()
+        self.metrics.containers.set(len(self.states))
         return outs

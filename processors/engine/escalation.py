@@ -95,7 +95,7 @@ def issue(run: Run, action: EnforcementAction, t: int, only: list[Finding] | Non
             reason=_reason(run, action, rules, only is not None),
             policy_id=pol.policy_id,
             limits=pol.limits,
-            throttle_factor=pol.throttle_factor if action is EnforcementAction.THROTTLE else None,
+            throttle_factor=_factor(run, action),
             keep_filesystem=pol.keep_filesystem,
             first_violation_time=first,
         )
@@ -113,3 +113,12 @@ def _reason(run: Run, action: EnforcementAction, rules: tuple[str, ...], immedia
         f"{pol.threshold} violations within {window_s} s ({', '.join(rules)}) "
         f"reached the threshold of policy {pol.name}"
     )
+
+
+def _factor(run: Run, action: EnforcementAction) -> float | None:
+    """A throttle's factor; a re-apply keeps a throttle in force rather than undoing it."""
+    if action is EnforcementAction.THROTTLE:
+        return run.ctx.policy.throttle_factor
+    if action is EnforcementAction.REAPPLY_LIMITS and run.state.cpu_factor != 1.0:
+        return run.state.cpu_factor
+    return None

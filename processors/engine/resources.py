@@ -80,7 +80,7 @@ def _delta(now: int, before: int) -> int:
 
 
 def _cpu_percent(state: ContainerState, m: MetricSample) -> float:
-    if state.metric_time == 0 or m.time <= state.metric_time:
+    if state.metric_time < 0 or m.time <= state.metric_time:
         return 0.0
     used = _delta(m.cpu_usage_ns_total, state.prev_cpu_ns)
     return used / ((m.time - state.metric_time) * 1e6) * 100.0

@@ -77,7 +77,7 @@ class ContainerState:
     host: str = ""
     last_time: int = 0  # newest event time seen, any topic
     # Previous metric sample: its time and cumulative counters, for deltas.
-    metric_time: int = 0
+    metric_time: int = -1  # -1: no sample yet
     prev_cpu_ns: int = 0
     prev_periods: int = 0
     prev_throttled: int = 0
