@@ -44,6 +44,10 @@ APP_ID = "sandguard-processor"
 # Offsets are committed every second: a crash re-delivers at most ~1 s of events, which
 # the state's offsets recognise, so a short interval costs commits, not correctness.
 COMMIT_INTERVAL_S = 1.0
+# A worker that dies is noticed within 10 s (Faust's default is 60 s): its partitions move
+# to the others after at most that, plus one rebalance; heartbeats every 3 s (a third).
+SESSION_TIMEOUT_S = 10.0
+HEARTBEAT_S = 3.0
 # Outputs wait up to 10 ms to share a produce request with others.
 PRODUCER_LINGER_S = 0.010
 
@@ -114,6 +118,8 @@ class ProcessorApp:
             consumer_auto_offset_reset="earliest",
             broker_commit_interval=config.commit_interval_s,
             producer_acks=-1,
+            broker_session_timeout=SESSION_TIMEOUT_S,
+            broker_heartbeat_interval=HEARTBEAT_S,
             producer_linger=PRODUCER_LINGER_S,
             autodiscover=False,
         )

@@ -74,13 +74,15 @@ async def test_worker_killed_mid_stream_loses_nothing_and_invents_no_id(
     out = await bus.consumer(OUTPUT_TOPICS, group="observer")
 
     async def trickle() -> None:  # the stream keeps flowing while the worker dies and returns
-        for i in range(0, len(stream), 20):
+        for i in range(20, len(stream), 20):
             await publish(bus, stream[i : i + 20])
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(0.3)
 
-    feeding = asyncio.create_task(trickle())
     first = workers("w1")
-    await wait_for(lambda: first.events_in() >= 60)
+    await publish(bus, stream[:20])
+    await wait_for(lambda: first.events_in() >= 20)  # up and consuming
+    feeding = asyncio.create_task(trickle())
+    await wait_for(lambda: first.events_in() >= 80)
     first.kill()
     assert not feeding.done(), "the stream should still be flowing when the worker dies"
     second = workers("w1")  # same data directory: its store and the changelog are recovered
