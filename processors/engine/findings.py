@@ -10,6 +10,7 @@ published (CLOSE). Nothing is dropped silently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +43,14 @@ def finding_key(rule_id: str, subject: str) -> str:
     return f"{rule_id}\x1f{subject}"
 
 
-def open_or_repeat(
-    run: Run, rule_id: str, subject: str, t: int, *, message: str, evidence: dict[str, Any]
-) -> Finding | None:
-    """Records one occurrence; returns the finding (new when ``count == 1``), None if disabled."""
+Build = Callable[[], tuple[str, dict[str, Any]]]
+
+
+def open_or_repeat(run: Run, rule_id: str, subject: str, t: int, build: Build) -> Finding | None:
+    """Records one occurrence; returns the finding (new when ``count == 1``), None if disabled.
+
+    ``build`` makes the message and evidence; a repeat calls it only when the finding is
+    about to be published (see ``refresh``), so a flood of repeats costs a counter each."""
     pol = run.ctx.policy
     if rule_id not in pol.enabled:
         return None
@@ -57,15 +62,23 @@ def open_or_repeat(
         close(run, f, t)
         f = None
     if f is None:
+        message, evidence = build()
         f = Finding(rule_id, subject, "", bucket, t, t, t, host=run.host, message=message, evidence=evidence)
         return _open(run, key, f)
     f.count += 1
     f.last_seen = max(f.last_seen, t)
     f.sample_time = t
     f.host = run.host or f.host
-    f.message = message
-    f.evidence = evidence
     return f
+
+
+def due(run: Run, f: Finding, t: int, changed: bool) -> bool:
+    """Whether this occurrence gets published (see ``maybe_update``)."""
+    return (
+        f.emitted_count == 0
+        or changed
+        or (f.count > f.emitted_count and t - f.emitted_at >= run.ctx.policy.update_interval_ms)
+    )
 
 
 def _open(run: Run, key: str, f: Finding) -> Finding:
@@ -89,10 +102,11 @@ def publish(run: Run, f: Finding, activity: ViolationActivity, t: int) -> None:
 
 
 def maybe_update(run: Run, f: Finding, t: int, changed: bool) -> None:
-    """Publishes a repeat when the disposition changed or the update interval has passed."""
+    """Publishes a new finding, or a repeat when the disposition changed or the update
+    interval has passed."""
     if f.emitted_count == 0:
         publish(run, f, ViolationActivity.CREATE, t)
-    elif changed or (f.count > f.emitted_count and t - f.emitted_at >= run.ctx.policy.update_interval_ms):
+    elif due(run, f, t, changed):
         publish(run, f, ViolationActivity.UPDATE, t)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from processors.engine.findings import Run
-from processors.engine.record import record
+from processors.engine.record import record, record_lazy
 from processors.engine.state import (
     CPU,
     FDS,
@@ -42,6 +42,7 @@ _LEVEL_RULES = {
     FDS: "open_files.level",
 }
 _BIT_INDEX = {bit: i for i, bit in enumerate(LEVEL_BITS)}
+_SUBJECT = {bit: rule.split(".", 1)[0] for bit, rule in _LEVEL_RULES.items()}
 
 
 def on_metric(run: Run, m: MetricSample) -> None:
@@ -53,10 +54,17 @@ def on_metric(run: Run, m: MetricSample) -> None:
     cpu = m.cpu_percent
     if cpu is None:
         cpu = _cpu_percent(state, m)
-    _attempts(run, m)
-    _throttling(run, m, t)
+    if (
+        m.pids_max_events_total != state.prev_pids_events
+        or m.memory_oom_kills_total != state.prev_ooms
+        or m.memory_failcnt_total != state.prev_failcnt
+    ):
+        _attempts(run, m)
+    if m.cpu_periods_total != state.prev_periods:  # no CFS period elapsed: nothing to judge
+        _throttling(run, m, t)
     mem = m.memory_working_set_bytes or m.memory_usage_bytes
-    conns = m.sockets.tcp + m.sockets.udp + m.sockets.tcp6 + m.sockets.udp6
+    so = m.sockets
+    conns = so.tcp + so.udp + so.tcp6 + so.udp6
     flags = (
         (MEM if mem > pol.memory_level_bytes else 0)
         | (CPU if cpu > pol.cpu_level_percent else 0)
@@ -64,7 +72,8 @@ def on_metric(run: Run, m: MetricSample) -> None:
         | (SOCKS if conns > pol.max_connections else 0)
         | (FDS if m.open_fds > pol.max_open_files else 0)
     )
-    _levels(run, (t, flags, mem, round(cpu, 2), m.pids_current, conns, m.open_fds))
+    if flags or state.levels:
+        _levels(run, (t, flags, mem, cpu, m.pids_current, conns, m.open_fds))
     state.metric_time = t
     state.prev_cpu_ns = m.cpu_usage_ns_total
     state.prev_periods = m.cpu_periods_total
@@ -154,10 +163,15 @@ def _levels(run: Run, sample: LevelSample) -> None:
 
 
 def _level_violation(run: Run, bit: int, t: int) -> None:
+    rule = _LEVEL_RULES[bit]
+    record_lazy(run, rule, _SUBJECT[bit], t, lambda: _level_evidence(run, bit))
+
+
+def _level_evidence(run: Run, bit: int) -> tuple[str, dict[str, Any]]:
     pol = run.ctx.policy
     hits = [s for s in run.state.levels if s[1] & bit][-MAX_EVIDENCE_SAMPLES:]
     i = _BIT_INDEX[bit] + 2  # the value's position in a LevelSample
-    values = [{"time": s[0], "value": s[i]} for s in hits]
+    values = [{"time": s[0], "value": round(s[i], 2) if i == 3 else s[i]} for s in hits]
     limit: float
     if bit == MEM:
         limit = pol.memory_level_bytes
@@ -177,8 +191,7 @@ def _level_violation(run: Run, bit: int, t: int) -> None:
     count = run.state.level_counts[_BIT_INDEX[bit]]
     msg = f"{what} in {count} samples within {pol.window_ms / 1000:g} s (K={pol.min_samples})"
     ev = {"samples": [*values, {"limit": limit, "samples_over": count, "window_ms": pol.window_ms}]}
-    rule = _LEVEL_RULES[bit]
-    record(run, rule, rule.split(".", 1)[0], t, message=msg, evidence=ev)
+    return msg, ev
 
 
 def _sample(m: MetricSample, **values: Any) -> dict[str, Any]:

@@ -141,7 +141,7 @@ def normalise(rec: Record) -> tuple[str, str, bytes]:
     doc = orjson.loads(rec.value or b"null")
     if rec.topic == t.VIOLATIONS:
         doc.pop("time")
-        doc["finding_info"].pop("created_time")
+        doc["finding_info"].pop("modified_time")
         doc["unmapped"]["sandguard"].pop("detected_time")
         return doc["metadata"]["uid"], rec.topic, orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
     if rec.topic == t.DEADLETTER:

