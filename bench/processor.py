@@ -64,7 +64,9 @@ def bench_engine(n: int) -> float:
 
 def bench_pipeline(n: int) -> float:
     raw = [encode(e) for e in _events(n)]
-    p = Pipeline(states=StateStore({}), policies=PolicyStore({}, SecurityPolicy()), metrics=ProcessorMetrics())
+    p = Pipeline(
+        states=StateStore({}), policies=PolicyStore({}, SecurityPolicy()), metrics=ProcessorMetrics()
+    )
     start = time.perf_counter()
     for i, value in enumerate(raw):
         p.delivered(o.id for o in p.handle(Record(t.METRICS, 0, i, f"bench-{i % CONTAINERS:04d}", value, 0)))
@@ -148,7 +150,12 @@ def main() -> None:
         "pipeline_events_per_s": round(bench_pipeline(min(args.engine_events, 100_000))),
     }
     if not args.skip_worker:
-        out.update({k: round(v) for k, v in bench_worker(args.bootstrap, args.worker_events, args.partitions).items()})
+        out.update(
+            {
+                k: round(v)
+                for k, v in bench_worker(args.bootstrap, args.worker_events, args.partitions).items()
+            }
+        )
         out["worker_vs_target"] = round(out["worker_events_per_s"] / WORKER_TARGET, 2)
     out["engine_vs_target"] = round(out["engine_events_per_s"] / ENGINE_TARGET, 2)
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))
