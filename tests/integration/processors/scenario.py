@@ -43,7 +43,7 @@ def mixed() -> list[Recorded]:
     audit_only = SecurityPolicy(mode="audit", violation_threshold=2, name="audit-only")
     allow = SecurityPolicy(allowed_commands={"sh", "python3"}, auto_terminate_on_violation=False,
                            escalation_response="throttle", violation_threshold=2, name="allow")  # fmt: skip
-    policies = [_policy("A", strict), _policy("B", audit_only), _policy("C", allow)]
+    policies: Recorded = [_policy("A", strict), _policy("B", audit_only), _policy("C", allow)]
     metrics: Recorded = []
     for i in range(6):
         ts = T0 + i * 1000
