@@ -52,11 +52,18 @@ def step(
 ) -> StepResult:
     if state is None:
         state = new_state(event.container_id)
-    run = Run(state, ctx, event.host or state.host, now)
+    host = event.host
+    run = Run(state, ctx, host or state.host, now)
     t = event.time
     state.last_time = max(state.last_time, t)
-    if event.host:
-        state.host = event.host
+    if host:
+        state.host = host
+    if type(event) is MetricSample:  # the hot path: most events are samples
+        if ctx.policy.monitoring:
+            if state.next_expiry and t >= state.next_expiry:
+                expire(run, t)
+            resources.on_metric(run, event)
+        return StepResult(run.violations, run.commands, state)
     if isinstance(event, AuditEvent) and audit.is_gone(event):
         close_all(run, t)
         return StepResult(run.violations, run.commands, None)
