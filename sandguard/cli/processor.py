@@ -26,6 +26,7 @@ from schemas import SecurityPolicy, load_policy
 @click.option("--metrics-port", type=int, default=None, help="Prometheus port on the metrics address")
 @click.option("--loglevel", default="warning", help="Faust's log level")
 def processor(
+    *,
     bootstrap: str | None,
     namespace: str | None,
     datadir: Path | None,
