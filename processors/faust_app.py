@@ -139,6 +139,13 @@ class ProcessorApp:
         }
         for name in INPUT_TOPICS:
             self._agent(name, self.faust.topic(ns + name, key_type=bytes, value_type=bytes, partitions=parts))
+        inputs = {ns + name for name in INPUT_TOPICS}
+
+        async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
+            """Each assignment replaces the last: the gauge is what this worker owns now."""
+            self.metrics.assigned.set(sum(1 for tp in assigned if tp.topic in inputs))
+
+        self.faust.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
     def _agent(self, name: str, topic: Any) -> None:
         async def agent(stream: Any) -> AsyncIterator[None]:

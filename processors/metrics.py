@@ -43,6 +43,9 @@ class ProcessorMetrics:
             registry=reg,
         )
         self.containers = Gauge("sandguard_processor_containers", "containers with state", registry=reg)
+        self.assigned = Gauge(
+            "sandguard_processor_assigned_partitions", "input partitions this worker owns", registry=reg
+        )
         self.in_by_topic = {name: self.events.labels(name) for name in _INPUTS}
         self.out_by_topic = {name: self.outputs.labels(name) for name in _OUTPUTS}
 

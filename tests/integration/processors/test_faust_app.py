@@ -14,6 +14,7 @@ from schemas import Record, decode
 from schemas import topics as t
 from tests.integration.processors.conftest import (
     OUTPUT_TOPICS,
+    PARTITIONS,
     Worker,
     collect,
     normalise,
@@ -99,8 +100,12 @@ async def test_two_workers_split_the_partitions(bus: KafkaBus, workers: Callable
     want = _by_id(await run_embedded([stream]))
     out = await bus.consumer(OUTPUT_TOPICS, group="observer")
     w1, w2 = workers("w1"), workers("w2")
-    await wait_for(lambda: w1.metric("sandguard_processor_events_total") >= 0 and w2.proc.poll() is None)
-    await asyncio.sleep(8)  # both join the group before the events arrive
+    owned = "sandguard_processor_assigned_partitions"
+    everything = 4 * PARTITIONS  # four input topics
+    # Both in the group, sharing all the input partitions, before the events arrive.
+    await wait_for(
+        lambda: 0 < w1.metric(owned) < everything and w1.metric(owned) + w2.metric(owned) == everything
+    )
     await publish(bus, stream)
     got = await collect(out, _has(set(want)))
     assert _by_id(got) == want
