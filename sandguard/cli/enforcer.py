@@ -22,6 +22,10 @@ from schemas import Bus
 
 log = structlog.get_logger("sandguard.cli.enforcer")
 
+# Results are one per action, never a stream worth batching: lingering (20 ms by default)
+# would only delay the audit trail. Sends that queue behind an in-flight request still batch.
+RESULT_LINGER_MS = 0
+
 
 def _labels(values: tuple[str, ...]) -> dict[str, str | None]:
     """KEY (present with any value) or KEY=VALUE."""
@@ -92,6 +96,7 @@ def enforcer(
     bus = KafkaBus(
         bootstrap or settings.kafka_bootstrap,
         namespace=settings.kafka_namespace if namespace is None else namespace,
+        producer_options={"linger_ms": RESULT_LINGER_MS},
     )
     port = settings.metrics_port if metrics_port is None else metrics_port
     sys.exit(asyncio.run(_serve(bus, make, (settings.metrics_addr, port))))
