@@ -31,6 +31,7 @@ from enforcer.ledger import Done, Ledger, LedgerEntry, Position
 from enforcer.metrics import EnforcerMetrics
 from enforcer.plans import (
     DEFAULT_FLOOR_PERCENT,
+    SANDBOX_LABELS,
     Operation,
     Plan,
     check_container_id,
@@ -84,7 +85,7 @@ class HandlerOptions:
     host: str
     audit_only: bool = False
     claim_unassigned: bool = False
-    required_labels: Mapping[str, str | None] = field(default_factory=dict)
+    required_labels: Mapping[str, str | None] = field(default_factory=lambda: dict(SANDBOX_LABELS))
     floor_percent: float = DEFAULT_FLOOR_PERCENT
     host_cpus: int = 1
 
@@ -135,10 +136,10 @@ class CommandHandler:
         self._metrics.commands.labels(command.action.value).inc()
         if command.command_id in self._batch:
             return self._duplicate(inbound, "repeated in the same batch", {})
+        self._batch[command.command_id] = inbound.position  # before any await: lanes run concurrently
         entry = await self._ledger.get(command.command_id)
         if entry is not None and entry.status == "done":
             return self._seen_before(inbound, entry)
-        self._batch[command.command_id] = inbound.position
         verdict = await self._verdict(command, entry)
         return self._finish(inbound, verdict, entry)
 

@@ -47,7 +47,7 @@ class EnforcerMetrics:
         )
         self.errors = Counter(
             "sandguard_enforcer_errors",
-            "Errors by kind (decode, refused, docker, engine_unavailable, publish, batch)",
+            "Errors by kind (decode, refused, docker, engine_unavailable, publish, commit, batch)",
             ["kind"],
             registry=registry,
         )

@@ -29,6 +29,10 @@ MIN_CPU_QUOTA_US = 1_000
 DEFAULT_FLOOR_PERCENT = 1.0
 # The policy's default factor, for a throttle command that carries none.
 DEFAULT_THROTTLE_FACTOR: float = SecurityPolicy.model_fields["throttle_factor"].default
+# What SandboxManager puts on every sandbox container (sandbox.labels.SANDBOX). By default
+# a command can touch only containers that carry it: never the broker, never a database
+# that shares the host, whatever a command on the topic says.
+SANDBOX_LABELS: Mapping[str, str | None] = {"sandguard.sandbox": "1"}
 # Full ids are 64 hex digits; 12 is the shortest prefix Docker prints. Names are refused:
 # a name can be reused by another container, an id cannot.
 CONTAINER_ID_RE = re.compile(r"[0-9a-f]{12,64}")

@@ -30,12 +30,12 @@ from typing import Literal
 import structlog
 from prometheus_client import CollectorRegistry
 
-from enforcer.exceptions import EnforcerStateError, ResultPublishError
+from enforcer.exceptions import EnforcerStateError, EngineUnavailableError, ResultPublishError
 from enforcer.handler import CommandHandler, Handled, HandlerOptions, Inbound
 from enforcer.lanes import run_in_lanes
 from enforcer.ledger import DEFAULT_RETENTION_MS, Ledger, Position
 from enforcer.metrics import EnforcerMetrics
-from enforcer.plans import DEFAULT_FLOOR_PERCENT
+from enforcer.plans import DEFAULT_FLOOR_PERCENT, SANDBOX_LABELS
 from enforcer.port import DockerPort
 from schemas import Bus, Consumer, EventDecodeError, Record, dead_letter, decode, encode, now_ms
 from schemas.policy import host_cpus
@@ -71,7 +71,12 @@ def group_for(host: str) -> str:
 
 
 class Enforcer:
-    """Acts on the containers of one host. ``start()``, then ``stop()`` (or ``async with``)."""
+    """Acts on the containers of one host. ``start()``, then ``stop()`` (or ``async with``).
+
+    ``required_labels`` (KEY: VALUE, or KEY: None for any value) names the containers it
+    may touch; None means sandguard's sandboxes (``sandguard.sandbox=1``), ``{}`` any
+    container of the host.
+    """
 
     def __init__(
         self,
@@ -105,7 +110,7 @@ class Enforcer:
             host=host,
             audit_only=audit_only,
             claim_unassigned=claim_unassigned,
-            required_labels=dict(required_labels or {}),
+            required_labels=dict(SANDBOX_LABELS if required_labels is None else required_labels),
             floor_percent=floor_percent,
             host_cpus=host_cpus(),
         )
@@ -185,11 +190,21 @@ class Enforcer:
                     await self.process(records, consumer)
                 if now_ms() - self._last_prune > PRUNE_INTERVAL_MS:
                     await self._prune()
+        except EngineUnavailableError as exc:
+            if self.state != "stopping":
+                self._failed()
+                raise
+            # Asked to stop while waiting for the engine: the batch stays uncommitted and is
+            # replayed by the next start, which is the point of committing after the work.
+            log.warning("batch_abandoned_on_stop", host=self.host, error=exc.reason)
         except Exception:
-            self.state = "failed"
-            self.metrics.errors.labels("batch").inc()
-            log.exception("enforcer_failed", host=self.host)
+            self._failed()
             raise
+
+    def _failed(self) -> None:
+        self.state = "failed"
+        self.metrics.errors.labels("batch").inc()
+        log.exception("enforcer_failed", host=self.host)
 
     async def process(self, records: Sequence[Record], consumer: Consumer) -> list[Handled]:
         """One batch: act, publish, flush, mark done, commit. Returns what was published."""
@@ -202,8 +217,17 @@ class Enforcer:
         handled = [h for h in outcomes if h is not None]
         await self._deliver(handled)
         await self.ledger.record_done([h.done for h in handled if h.done is not None], now_ms())
-        await consumer.commit()
+        await self._commit(consumer)
         return handled
+
+    async def _commit(self, consumer: Consumer) -> None:
+        """A failed commit (a rebalance, a broker away) is not fatal: the offsets stay marked and
+        go with the next commit, and a replay of the batch meanwhile is absorbed by the ledger."""
+        try:
+            await consumer.commit()
+        except Exception as exc:
+            self.metrics.errors.labels("commit").inc()
+            log.warning("commit_failed", host=self.host, error=str(exc))
 
     async def _handle_and_publish(self, inbound: Inbound) -> Handled | None:
         handled = await self.handler.handle(inbound)

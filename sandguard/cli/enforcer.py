@@ -56,7 +56,7 @@ def _labels(values: tuple[str, ...]) -> dict[str, str | None]:
     "require_label",
     multiple=True,
     metavar="KEY[=VALUE]",
-    help="act only on containers with this label (repeatable)",
+    help="act only on containers with this label (repeatable; default: sandguard.sandbox=1)",
 )
 @click.option(
     "--claim-unassigned", is_flag=True, help="act on commands that name no host (single-host setups)"
@@ -78,7 +78,7 @@ def enforcer(
     """Acts on this host's sandboxes as sandguard.enforcement commands say, once each."""
     settings = Settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
-    required = _labels(require_label)
+    required = _labels(require_label) if require_label else None
 
     def make(bus: Bus, engine: DockerPort, registry: CollectorRegistry) -> Enforcer:
         return Enforcer(

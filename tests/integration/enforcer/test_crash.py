@@ -1,6 +1,6 @@
 """A crash at any point neither loses nor repeats an action.
 
-In process, a wrapper around a real part (the engine, the ledger, the consumer) raises
+In process, a wrapper around a real part (the engine, the ledger) raises
 where the process would die, so each window is hit exactly: after the action before
 its result, after the result before the ledger, after the ledger before the commit.
 Then the real CLI in a subprocess is killed with SIGKILL in the middle of a stream.
@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import docker
 import pytest
 
 from enforcer import ContainerState, DockerEngine, DockerPort
-from schemas import ActionOutcome, Bus, Consumer, EnforcementAction, Record, stable_id
+from schemas import ActionOutcome, EnforcementAction, stable_id
 from schemas.topics import ACTIONS
 from tests.integration.enforcer.conftest import (
     HOST,
@@ -78,44 +78,6 @@ class CrashAfterAction:
     def remove(self, container_id: str) -> None:
         self.inner.remove(container_id)
         self._after("remove")
-
-
-class _CrashingConsumer:
-    def __init__(self, inner: Consumer) -> None:
-        self.inner = inner
-
-    async def getmany(self, *, timeout_ms: int = 1000, max_records: int = 500) -> list[Record]:
-        return await self.inner.getmany(timeout_ms=timeout_ms, max_records=max_records)
-
-    async def commit(self) -> None:
-        raise SimulatedCrash("commit")
-
-    async def stop(self) -> None:
-        await self.inner.stop()
-
-
-class CrashingBus:
-    """The real bus; the process 'dies' when its consumer commits."""
-
-    def __init__(self, inner: Bus) -> None:
-        self.inner = inner
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def stop(self) -> None:
-        await self.inner.stop()
-
-    async def publish(self, topic: str, key: str | None, value: bytes | None) -> None:
-        await self.inner.publish(topic, key, value)
-
-    async def flush(self) -> None:
-        await self.inner.flush()
-
-    async def consumer(self, topics: Sequence[str], *, group: str, from_beginning: bool = True) -> Consumer:
-        return _CrashingConsumer(
-            await self.inner.consumer(topics, group=group, from_beginning=from_beginning)
-        )
 
 
 async def _crash_then_recover(
@@ -191,7 +153,14 @@ async def test_crash_after_the_ledger_before_the_commit(
     command = make_command(box.id, A.THROTTLE)
     bus = await make_bus()
     await publish(bus, command)
-    first = make_enforcer(CrashingBus(await make_bus()))
+    first = make_enforcer(await make_bus())
+    record_done = first.ledger.record_done
+
+    async def crash(*args: Any, **kwargs: Any) -> None:  # the ledger has it, then the process died
+        await record_done(*args, **kwargs)
+        raise SimulatedCrash("before the commit")
+
+    first.ledger.record_done = crash  # type: ignore[method-assign]
     await _crash_then_recover(first, make_bus, make_enforcer, results)
     assert [r.result for r in results.seen] == [R.APPLIED]  # the redelivery said nothing
     assert host_config(docker_client, box.id)["CpuQuota"] == 40_000

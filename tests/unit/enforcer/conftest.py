@@ -53,7 +53,7 @@ def make_state() -> StateFactory:
             "id": container_id(),
             "name": "sandbox",
             "status": "running",
-            "labels": {"sandguard.sandbox": "yes"},
+            "labels": {"sandguard.sandbox": "1"},
             "cpu_quota_us": 50_000,
             "cpu_period_us": 100_000,
             "memory_bytes": 64 * 1024 * 1024,

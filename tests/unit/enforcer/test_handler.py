@@ -388,3 +388,38 @@ async def test_done_records_keep_the_plan_for_forensics(
         at(5),
         {"operation": "pause"},
     )
+
+
+@pytest.mark.parametrize("labels", [{}, {"sandguard.sandbox": "0"}, {"sandguard.sandboxes": "1"}])
+async def test_by_default_only_sandguard_sandboxes_are_touched(
+    make_handler: HandlerFactory,
+    make_command: CommandFactory,
+    make_state: StateFactory,
+    fake_docker: FakeDocker,
+    labels: dict[str, str],
+) -> None:
+    state = fake_docker.add(make_state(labels=labels))
+    handled = await make_handler().handle(
+        Inbound(make_command(container_id=state.id, action=A.TERMINATE), at(0))
+    )
+    assert handled is not None
+    assert handled.result.result is R.FAILED
+    assert "sandguard.sandbox=1" in handled.result.reason
+    assert state.id in fake_docker.containers
+
+
+async def test_the_same_command_id_in_two_lanes_acts_once(
+    make_handler: HandlerFactory,
+    make_command: CommandFactory,
+    make_state: StateFactory,
+    fake_docker: FakeDocker,
+) -> None:
+    import asyncio
+
+    a, b = fake_docker.add(make_state()), fake_docker.add(make_state())
+    first = make_command(container_id=a.id, action=A.PAUSE)
+    forged = make_command(container_id=b.id, action=A.PAUSE, command_id=first.command_id)
+    handler = make_handler()
+    got = await asyncio.gather(handler.handle(Inbound(first, at(0))), handler.handle(Inbound(forged, at(1))))
+    assert sorted(h.result.result for h in got if h) == [R.APPLIED, R.DUPLICATE]
+    assert [op for op, _ in fake_docker.calls].count("pause") == 1

@@ -223,9 +223,9 @@ def test_an_id_prefix_resolved_to_another_container_is_refused(
 
 
 def test_required_labels_guard_the_containers_we_may_touch(make_state: StateFactory) -> None:
-    state = make_state(labels={"sandguard.sandbox": "yes", "team": "x"})
+    state = make_state(labels={"sandguard.sandbox": "1", "team": "x"})
     check_labels(state, {"sandguard.sandbox": None})
-    check_labels(state, {"sandguard.sandbox": "yes"})
+    check_labels(state, {"sandguard.sandbox": "1"})
     with pytest.raises(NotASandboxError) as info:
         check_labels(state, {"sandguard.sandbox": "no", "sandguard.run": None})
     assert info.value.missing == {"sandguard.sandbox": "no", "sandguard.run": None}

@@ -229,3 +229,61 @@ async def test_constructor_checks_its_options(bus: LocalBus, make_enforcer: Enfo
         make_enforcer(bus, host="")
     with pytest.raises(ValueError, match="concurrency"):
         make_enforcer(bus, concurrency=0)
+
+
+async def test_a_stop_while_the_engine_is_away_leaves_the_batch_for_the_next_start(
+    bus: LocalBus,
+    make_enforcer: EnforcerFactory,
+    make_command: CommandFactory,
+    make_state: StateFactory,
+    fake_docker: FakeDocker,
+) -> None:
+    state = fake_docker.add(make_state())
+    fake_docker.unavailable("inspect", times=1000)
+    enforcer = make_enforcer(bus)
+    await enforcer.start()
+    command = make_command(container_id=state.id, action=A.PAUSE)
+    await bus.publish(ENFORCEMENT, state.id, encode(command))
+    for _ in range(100):  # until the enforcer is waiting for the engine
+        if enforcer.registry.get_sample_value(
+            "sandguard_enforcer_errors_total", {"kind": "engine_unavailable"}
+        ):
+            break
+        await asyncio.sleep(0.01)
+    await enforcer.stop()
+    assert enforcer.state == "stopped"
+    assert fake_docker.containers[state.id].status == "running"
+    reopened = make_enforcer(bus)
+    await reopened.ledger.open()
+    assert await reopened.ledger.get(command.command_id) is None  # nothing recorded as done
+    await reopened.ledger.close()
+
+
+class _CommitFails(_Counting):
+    """A commit refused once (a rebalance under way), then accepted."""
+
+    async def commit(self) -> None:
+        self.commits += 1
+        if self.commits == 1:
+            raise RuntimeError("CommitFailedError: group rebalancing")
+        await self.inner.commit()
+
+
+async def test_a_failed_commit_is_counted_and_the_next_one_carries_the_offsets(
+    bus: LocalBus,
+    make_enforcer: EnforcerFactory,
+    make_command: CommandFactory,
+    make_state: StateFactory,
+    fake_docker: FakeDocker,
+) -> None:
+    state = fake_docker.add(make_state())
+    enforcer = make_enforcer(bus)
+    await enforcer.ledger.open()
+    consumer = _CommitFails(await bus.consumer([ENFORCEMENT], group="g"))
+    for action in (A.PAUSE, A.UNPAUSE):
+        await bus.publish(ENFORCEMENT, state.id, encode(make_command(container_id=state.id, action=action)))
+        handled = await enforcer.process(await consumer.getmany(timeout_ms=500), consumer)
+        assert [h.result.result for h in handled] == [R.APPLIED]
+    assert consumer.commits == 2
+    assert enforcer.registry.get_sample_value("sandguard_enforcer_errors_total", {"kind": "commit"}) == 1
+    await enforcer.ledger.close()
