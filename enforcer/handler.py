@@ -56,6 +56,8 @@ DOCKER_BACKOFF_S = (0.05, 0.2)
 # to 10 s, so a restarting dockerd is picked up within seconds and not hammered meanwhile.
 ENGINE_RETRY_FIRST_S = 0.5
 ENGINE_RETRY_MAX_S = 10.0
+# Logged on the first failure, then every 6th: once a minute at the 10 s ceiling.
+ENGINE_LOG_EVERY = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,7 @@ class CommandHandler:
         entry = await self._ledger.get(command.command_id)
         if entry is not None and entry.status == "done":
             return self._seen_before(inbound, entry)
-        verdict = await self._verdict(command, entry)
+        verdict = await self._verdict(inbound, entry)
         return self._finish(inbound, verdict, entry)
 
     def _seen_before(self, inbound: Inbound, entry: LedgerEntry) -> Handled | None:
@@ -153,9 +155,10 @@ class CommandHandler:
         original = {"original_result": entry.outcome, "original_event_id": entry.result_event_id}
         return self._duplicate(inbound, "already handled", original)
 
-    async def _verdict(self, command: EnforcementCommand, entry: LedgerEntry | None) -> _Verdict:
+    async def _verdict(self, inbound: Inbound, entry: LedgerEntry | None) -> _Verdict:
+        command = inbound.command
         try:
-            return await self._decide_and_act(command, entry)
+            return await self._decide_and_act(inbound, entry)
         except CommandRefusedError as exc:
             self._metrics.errors.labels("refused").inc()
             log.warning("command_refused", command_id=command.command_id, reason=exc.reason)
@@ -164,13 +167,14 @@ class CommandHandler:
             self._metrics.errors.labels("docker").inc()
             return _Verdict(ActionOutcome.FAILED, str(exc), {"status": exc.status})
 
-    async def _decide_and_act(self, command: EnforcementCommand, entry: LedgerEntry | None) -> _Verdict:
+    async def _decide_and_act(self, inbound: Inbound, entry: LedgerEntry | None) -> _Verdict:
+        command = inbound.command
         check_container_id(command)
         recovering = entry is not None and entry.status == "intent"
         try:
             state = await self._engine(self._port.inspect, command.container_id)
         except ContainerNotFoundError:
-            return self._gone_verdict(command, entry, recovering)
+            return self._gone_verdict(entry, recovering)
         check_identity(command, state)
         check_labels(state, self._opt.required_labels)
         plan = (
@@ -191,7 +195,7 @@ class CommandHandler:
                 container_id=state.id,
                 action=command.action.value,
                 plan=plan.to_dict(),
-                position=self._batch.get(command.command_id),
+                position=inbound.position,
                 now=self._clock(),
             )
         return await self._carry_out(command, plan, state, {**base, "recovered": recovering})
@@ -201,9 +205,8 @@ class CommandHandler:
             command, state, floor_percent=self._opt.floor_percent, host_cpus=self._opt.host_cpus
         )
 
-    def _gone_verdict(
-        self, command: EnforcementCommand, entry: LedgerEntry | None, recovering: bool
-    ) -> _Verdict:
+    @staticmethod
+    def _gone_verdict(entry: LedgerEntry | None, recovering: bool) -> _Verdict:
         if recovering and entry and entry.plan and entry.plan.get("operation") == Operation.REMOVE:
             # Our own removal finished before the crash: the command did take effect.
             return _Verdict(ActionOutcome.APPLIED, "", {"recovered": True, "plan": entry.plan})
@@ -279,12 +282,17 @@ class CommandHandler:
         """Runs a blocking port call in a worker thread; waits out an unreachable engine."""
         loop = asyncio.get_running_loop()
         delay = ENGINE_RETRY_FIRST_S
+        attempt = 0
         while True:
+            attempt += 1
             try:
                 return await loop.run_in_executor(self._executor, fn, *args)
             except EngineUnavailableError as exc:
                 self._metrics.errors.labels("engine_unavailable").inc()
-                log.warning("engine_unavailable", operation=exc.operation, error=exc.reason, retry_in_s=delay)
+                if attempt % ENGINE_LOG_EVERY == 1:
+                    log.warning(
+                        "engine_unavailable", operation=exc.operation, error=exc.reason, attempt=attempt
+                    )
                 if self._stopping():
                     raise
                 await asyncio.sleep(delay)
