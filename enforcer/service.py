@@ -129,8 +129,14 @@ class Enforcer:
         if self.state != "new":
             raise EnforcerStateError(self.state, "start")
         await self.ledger.open()
-        await self._prune()
-        self._consumer = await self._bus.consumer([ENFORCEMENT], group=self.group, from_beginning=True)
+        try:
+            await self._prune()
+            self._consumer = await self._bus.consumer([ENFORCEMENT], group=self.group, from_beginning=True)
+        except BaseException:
+            await self.ledger.close()
+            self._docker_pool.shutdown(wait=False)
+            self.state = "failed"
+            raise
         self.state = "running"
         self._task = asyncio.create_task(self._loop(), name=f"enforcer-{self.host}")
         log.info("enforcer_started", host=self.host, group=self.group, ledger=str(self.ledger.path))

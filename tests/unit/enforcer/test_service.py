@@ -287,3 +287,19 @@ async def test_a_failed_commit_is_counted_and_the_next_one_carries_the_offsets(
     assert consumer.commits == 2
     assert enforcer.registry.get_sample_value("sandguard_enforcer_errors_total", {"kind": "commit"}) == 1
     await enforcer.ledger.close()
+
+
+class _NoConsumerBus(_UndeliverableBus):
+    async def consumer(self, topics: Sequence[str], *, group: str, from_beginning: bool = True) -> Consumer:
+        raise ConnectionError("broker unreachable")
+
+
+async def test_a_start_that_cannot_join_the_group_fails_cleanly(
+    bus: LocalBus, make_enforcer: EnforcerFactory
+) -> None:
+    enforcer = make_enforcer(_NoConsumerBus(bus))
+    with pytest.raises(ConnectionError):
+        await enforcer.start()
+    assert enforcer.state == "failed"
+    with pytest.raises(EnforcerStateError):
+        await enforcer.start()
