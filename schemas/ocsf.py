@@ -49,10 +49,13 @@ def _evidences(e: Evidence) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if e.process is not None:
         p = e.process
-        out.append({"process": {
-            "pid": p.ns_pid if p.ns_pid is not None else p.pid, "name": p.comm, "path": p.exe,
-            "cmd_line": " ".join(p.argv), "user": {"uid": str(p.uid)}, "created_time": p.start_time,
-        }})  # fmt: skip
+        proc: dict[str, Any] = {
+            "pid": p.pid, "name": p.comm, "path": p.exe, "cmd_line": " ".join(p.argv),
+            "user": {"uid": str(p.uid)}, "created_time": p.start_time,
+        }  # fmt: skip
+        if p.ns_pid is not None:
+            proc["namespace_pid"] = p.ns_pid  # the pid inside the container
+        out.append({"process": proc})
     if e.command is not None:
         out.append({"process": {"cmd_line": e.command}})
     if e.path is not None:
@@ -97,7 +100,8 @@ def to_ocsf(v: Violation) -> dict[str, Any]:
             "analytic": {"uid": v.rule_id, "name": v.title, "type_id": 1, "type": "Rule"},
             "first_seen_time": v.first_seen,
             "last_seen_time": v.last_seen,
-            "created_time": v.detected_time,
+            "created_time": v.first_seen,  # the same on every event of one finding
+            "modified_time": v.detected_time,
         },
         "policy": {"uid": v.policy_id, "name": v.policy_name, "version": v.policy_version},
         "device": {"hostname": v.host, "type_id": 1, "type": "Server", "container": _container(v)},

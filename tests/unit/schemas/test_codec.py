@@ -78,7 +78,9 @@ def test_violation_is_an_ocsf_detection_finding() -> None:
     assert doc["finding_info"]["analytic"]["uid"] == "process.reverse_shell"
     assert doc["metadata"]["version"] == "1.8.0" and doc["metadata"]["product"]["name"] == "sandguard"
     assert doc["device"]["container"]["uid"] == "c" * 64
-    assert doc["evidences"][0]["process"]["pid"] == 3
+    # SIEM.md: pid is the host pid, namespace_pid the pid inside the container.
+    assert doc["evidences"][0]["process"]["pid"] == 10
+    assert doc["evidences"][0]["process"]["namespace_pid"] == 3
     assert doc["policy"] == {"uid": "pol-1", "name": "default", "version": "1"}
 
 

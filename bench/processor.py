@@ -1,0 +1,165 @@
+"""Processor throughput: the pure engine on one core, and one Faust worker on the local broker.
+
+    python bench/processor.py --json
+
+prints ``engine_events_per_s`` (metric events through ``step``, states in memory),
+``pipeline_events_per_s`` (the same events as bytes: one validation, step, state
+serialisation: what a worker does per event besides Faust) and ``worker_events_per_s``
+(one ``sandguard processor`` worker, metric events pre-published to the broker, timed
+from its first event to its last, violations out). Targets: 200,000 and 20,000 events/s.
+Every loop is bounded in count and time; traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from processors.engine import ContainerState, PolicyContext, compile_policy, step
+from processors.metrics import ProcessorMetrics
+from processors.pipeline import Pipeline, PolicyStore, StateStore
+from schemas import MetricSample, Record, ResourceLimits, SecurityPolicy, SocketCounts, encode
+from schemas import topics as t
+
+MIB = 1024 * 1024
+CONTAINERS = 200
+ENGINE_TARGET = 200_000
+WORKER_TARGET = 20_000
+WORKER_TIMEOUT_S = 300
+
+
+def _events(n: int) -> list[MetricSample]:
+    """n samples, 1 s apart per container; one container in ten over its memory limit."""
+    out = []
+    for i in range(n):
+        c, tick = i % CONTAINERS, i // CONTAINERS
+        mem = (600 if c % 10 == 0 else 200) * MIB
+        out.append(MetricSample(
+            container_id=f"bench-{c:04d}", host="bench", time=1_800_000_000_000 + tick * 1000,
+            cpu_usage_ns_total=tick * 200_000_000, cpu_periods_total=tick * 10,
+            cpu_throttled_periods_total=tick * 2, memory_working_set_bytes=mem, pids_current=5,
+            open_fds=20, sockets=SocketCounts(tcp=1),
+        ))  # fmt: skip
+    return out
+
+
+def bench_engine(n: int) -> float:
+    ctx = PolicyContext(compile_policy(SecurityPolicy(resource_limits=ResourceLimits(memory_mb=512))))
+    events = _events(n)
+    states: dict[str, ContainerState | None] = {}
+    start = time.perf_counter()
+    for ev in events:
+        states[ev.container_id] = step(states.get(ev.container_id), ctx, ev).state
+    return n / (time.perf_counter() - start)
+
+
+def bench_pipeline(n: int) -> float:
+    raw = [encode(e) for e in _events(n)]
+    p = Pipeline(
+        states=StateStore({}), policies=PolicyStore({}, SecurityPolicy()), metrics=ProcessorMetrics()
+    )
+    start = time.perf_counter()
+    for i, value in enumerate(raw):
+        p.delivered(o.id for o in p.handle(Record(t.METRICS, 0, i, f"bench-{i % CONTAINERS:04d}", value, 0)))
+    return n / (time.perf_counter() - start)
+
+
+def _events_total(port: int) -> float:
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0.0
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if line.startswith("sandguard_processor_events_total{")
+    )
+
+
+async def _publish(bootstrap: str, ns: str, n: int, partitions: int) -> None:
+    from sandguard.bus import KafkaBus, ensure_topics
+
+    await ensure_topics(bootstrap, namespace=ns, partitions=partitions)
+    bus = KafkaBus(bootstrap, namespace=ns, partitions=partitions)
+    await bus.start()
+    for ev in _events(n):
+        await bus.publish(t.METRICS, ev.container_id, encode(ev))
+    await bus.flush()
+    await bus.stop()
+
+
+def bench_worker(bootstrap: str, n: int, partitions: int) -> dict[str, float]:
+    import socket
+
+    ns = f"bench-{uuid.uuid4().hex[:8]}."
+    asyncio.run(_publish(bootstrap, ns, n, partitions))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [sys.executable, "-c", "from sandguard.cli import main; main()", "processor",
+                "--bootstrap", bootstrap, "--namespace", ns, "--partitions", str(partitions),
+                "--datadir", str(Path(tmp) / "data"), "--metrics-port", str(port)]  # fmt: skip
+        log = open(Path(tmp) / "worker.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+        try:
+            return _time_worker(port, n)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+            log.close()
+
+
+def _time_worker(port: int, n: int) -> dict[str, float]:
+    deadline = time.monotonic() + WORKER_TIMEOUT_S
+    first = last = 0.0
+    while time.monotonic() < deadline:
+        done = _events_total(port)
+        now = time.monotonic()
+        if done > 0 and not first:
+            first, first_count = now, done
+        if done >= n:
+            last = now
+            break
+        time.sleep(0.05)
+    if not last:
+        raise TimeoutError(f"worker did not process {n} events in {WORKER_TIMEOUT_S} s")
+    return {"worker_events_per_s": (n - first_count) / max(last - first, 1e-3), "worker_events": n}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--engine-events", type=int, default=200_000)
+    ap.add_argument("--worker-events", type=int, default=100_000)
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    ap.add_argument("--skip-worker", action="store_true")
+    args = ap.parse_args()
+    out: dict[str, float] = {
+        "engine_events_per_s": round(bench_engine(args.engine_events)),
+        "pipeline_events_per_s": round(bench_pipeline(min(args.engine_events, 100_000))),
+    }
+    if not args.skip_worker:
+        out.update(
+            {
+                k: round(v)
+                for k, v in bench_worker(args.bootstrap, args.worker_events, args.partitions).items()
+            }
+        )
+        out["worker_vs_target"] = round(out["worker_events_per_s"] / WORKER_TARGET, 2)
+    out["engine_vs_target"] = round(out["engine_events_per_s"] / ENGINE_TARGET, 2)
+    print(json.dumps(out) if args.json else json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Process rules over snapshots and audited execs: blocked, outside the allowlist, suspicious,
+reverse shell.
+
+Each process (pid and start time) is judged once, when first seen, so the full snapshot
+that lists it again every few seconds is not a new violation; exits and full snapshots
+prune what is remembered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors.engine.findings import Run
+from processors.engine.matching import (
+    command_programs,
+    first_in,
+    is_reverse_shell,
+    process_names,
+)
+from processors.engine.record import record
+from processors.engine.state import MAX_JUDGED
+from schemas import AuditEvent, ProcessInfo, ProcessSnapshot
+
+
+def on_snapshot(run: Run, snap: ProcessSnapshot) -> None:
+    judged = run.state.judged
+    if snap.full:
+        alive = {p.pid for p in snap.processes}
+        for k in [k for k, pid in judged.items() if pid not in alive]:
+            del judged[k]
+    elif snap.exited:
+        gone = set(snap.exited)
+        for k in [k for k, pid in judged.items() if pid in gone]:
+            del judged[k]
+    for p in snap.processes:
+        key = f"{p.pid}:{p.start_time}"
+        if key in judged:
+            continue
+        judged[key] = p.pid
+        if len(judged) > MAX_JUDGED:
+            del judged[next(iter(judged))]
+        _judge_process(run, p, snap.time)
+
+
+def _judge_process(run: Run, p: ProcessInfo, t: int) -> None:
+    names = process_names(p.exe, p.comm, p.argv[0] if p.argv else None)
+    if not names:
+        return
+    cmdline = " ".join(p.argv) if p.argv else p.comm
+    evidence = {"process": p.model_dump(mode="json")}
+    label = f"{names[0]} (pid {p.ns_pid if p.ns_pid is not None else p.pid}): {cmdline[:200]}"
+    _judge(run, names, cmdline, t, label=label, ev=evidence, aliases=True)
+
+
+def on_exec(run: Run, ev: AuditEvent, command: str) -> None:
+    """An exec that ran (audited by the sandbox API, or a docker exec seen by the collector)."""
+    programs = command_programs(command)
+    if not programs:
+        return
+    _judge(run, programs, command, ev.time, label=command[:200], ev={"command": command}, aliases=False)
+
+
+def _judge(
+    run: Run, names: tuple[str, ...], cmdline: str, t: int, *, label: str, ev: dict[str, Any], aliases: bool
+) -> None:
+    """``aliases``: the names are one process's (any allowed name passes); otherwise they
+    are the programs of a command line (each must be allowed)."""
+    pol = run.ctx.policy
+    if is_reverse_shell(cmdline):
+        record(run, "process.reverse_shell", names[0], t, message=f"reverse shell: {label}", evidence=ev)
+    blocked = first_in(names, pol.blocked)
+    if blocked is not None:
+        record(
+            run,
+            "process.blocked",
+            blocked,
+            t,
+            message=f"blocked command {blocked} running: {label}",
+            evidence=ev,
+        )
+    outside = _outside_allowlist(names, pol.allowed, aliases)
+    if outside is not None:
+        record(
+            run,
+            "process.not_allowed",
+            outside,
+            t,
+            message=f"{outside} is outside the allowlist: {label}",
+            evidence=ev,
+        )
+    tool = first_in(names, pol.suspicious)
+    if tool is not None:
+        record(
+            run,
+            "process.suspicious",
+            tool,
+            t,
+            message=f"suspicious tool {tool} running: {label}",
+            evidence=ev,
+        )
+
+
+def _outside_allowlist(names: tuple[str, ...], allowed: frozenset[str], aliases: bool) -> str | None:
+    if not allowed:
+        return None
+    if aliases:
+        return None if first_in(names, allowed) is not None else names[0]
+    return next((n for n in names if n not in allowed), None)

@@ -1,0 +1,25 @@
+"""One occurrence of a rule: dedup it, count it towards escalation, publish what is due."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors.engine import escalation
+from processors.engine.findings import Build, Run, due, maybe_update, open_or_repeat
+
+
+def record(run: Run, rule_id: str, subject: str, t: int, *, message: str, evidence: dict[str, Any]) -> None:
+    """The finding keeps the latest occurrence's message and evidence (a CLOSE shows them)."""
+    record_lazy(run, rule_id, subject, t, lambda: (message, evidence), eager=True)
+
+
+def record_lazy(run: Run, rule_id: str, subject: str, t: int, build: Build, *, eager: bool = False) -> None:
+    """Like ``record``, building a repeat's message and evidence only when it is published
+    (level rules: building the evidence of K samples at every sample would dominate)."""
+    f = open_or_repeat(run, rule_id, subject, t, build)
+    if f is None:
+        return
+    changed = escalation.on_occurrence(run, f, t)
+    if f.count > 1 and (eager or due(run, f, t, changed)):
+        f.message, f.evidence = build()
+    maybe_update(run, f, t, changed)

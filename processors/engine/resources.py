@@ -1,0 +1,202 @@
+"""Metric rules: attempts against kernel-held limits, and levels judged as K of the samples in W.
+
+Attempts (DESIGN.md principle 4): when the kernel holds a limit, usage never passes it,
+so the signal is the kernel's own counters growing between two samples: pids ``max``
+events (a fork bomb), OOM kills, memory fail counts; and CFS throttling in most periods
+over the window (a miner pinned at its quota). A container's first sample counts from
+zero: its counters started at zero when it was created.
+
+Levels apply where nothing caps the value (or limits drifted): a level rule fires when
+at least K samples within W crossed it, W being the half-open interval (t - W, t].
+Crossing means strictly over: memory over limit × tolerance, CPU over limit ×
+tolerance, processes over max_processes, connections over max_network_connections,
+open files over max_open_files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors.engine.findings import Run
+from processors.engine.record import record, record_lazy
+from processors.engine.state import (
+    CPU,
+    FDS,
+    LEVEL_BITS,
+    MAX_EVIDENCE_SAMPLES,
+    MAX_WINDOW_SAMPLES,
+    MEM,
+    PROCS,
+    SOCKS,
+    ContainerState,
+    LevelSample,
+)
+from schemas import MetricSample
+
+MIB = 1024 * 1024
+_LEVEL_RULES = {
+    MEM: "memory.level",
+    CPU: "cpu.level",
+    PROCS: "processes.level",
+    SOCKS: "sockets.level",
+    FDS: "open_files.level",
+}
+_BIT_INDEX = {bit: i for i, bit in enumerate(LEVEL_BITS)}
+_SUBJECT = {bit: rule.split(".", 1)[0] for bit, rule in _LEVEL_RULES.items()}
+
+
+def on_metric(run: Run, m: MetricSample) -> None:
+    state = run.state
+    t = m.time
+    if t <= state.metric_time:
+        return  # a duplicate or a late sample: its deltas were already counted
+    pol = run.ctx.policy
+    cpu = m.cpu_percent
+    if cpu is None:
+        cpu = _cpu_percent(state, m)
+    if (
+        m.pids_max_events_total != state.prev_pids_events
+        or m.memory_oom_kills_total != state.prev_ooms
+        or m.memory_failcnt_total != state.prev_failcnt
+    ):
+        _attempts(run, m)
+    if m.cpu_periods_total != state.prev_periods:  # no CFS period elapsed: nothing to judge
+        _throttling(run, m, t)
+    mem = m.memory_working_set_bytes or m.memory_usage_bytes
+    so = m.sockets
+    conns = so.tcp + so.udp + so.tcp6 + so.udp6
+    flags = (
+        (MEM if mem > pol.memory_level_bytes else 0)
+        | (CPU if cpu > pol.cpu_level_percent else 0)
+        | (PROCS if m.pids_current > pol.max_processes else 0)
+        | (SOCKS if conns > pol.max_connections else 0)
+        | (FDS if m.open_fds > pol.max_open_files else 0)
+    )
+    if flags or state.levels:
+        _levels(run, (t, flags, mem, cpu, m.pids_current, conns, m.open_fds))
+    state.metric_time = t
+    state.prev_cpu_ns = m.cpu_usage_ns_total
+    state.prev_periods = m.cpu_periods_total
+    state.prev_throttled = m.cpu_throttled_periods_total
+    state.prev_failcnt = m.memory_failcnt_total
+    state.prev_ooms = m.memory_oom_kills_total
+    state.prev_pids_events = m.pids_max_events_total
+
+
+def _delta(now: int, before: int) -> int:
+    """Growth of a cumulative counter; a counter that went back restarted from zero."""
+    return now - before if now >= before else now
+
+
+def _cpu_percent(state: ContainerState, m: MetricSample) -> float:
+    if state.metric_time < 0 or m.time <= state.metric_time:
+        return 0.0
+    used = _delta(m.cpu_usage_ns_total, state.prev_cpu_ns)
+    return used / ((m.time - state.metric_time) * 1e6) * 100.0
+
+
+def _attempts(run: Run, m: MetricSample) -> None:
+    state = run.state
+    forks = _delta(m.pids_max_events_total, state.prev_pids_events)
+    if forks:
+        ev = _sample(m, pids_current=m.pids_current, pids_max=m.pids_max, pids_max_events=forks)
+        msg = f"{forks} process creations refused at the pids limit ({m.pids_current}/{m.pids_max})"
+        record(run, "pids.limit_hit", "pids", m.time, message=msg, evidence=ev)
+    ooms = _delta(m.memory_oom_kills_total, state.prev_ooms)
+    if ooms:
+        ev = _sample(m, oom_kills=ooms, memory_usage_bytes=m.memory_usage_bytes)
+        msg = f"{ooms} process(es) killed by the OOM killer at {_mib(m.memory_usage_bytes)}"
+        record(run, "memory.oom_kill", "memory", m.time, message=msg, evidence=ev)
+    fails = _delta(m.memory_failcnt_total, state.prev_failcnt)
+    if fails:
+        ev = _sample(m, memory_failcnt=fails, memory_usage_bytes=m.memory_usage_bytes)
+        msg = f"{fails} memory allocations failed at the limit ({_mib(m.memory_usage_bytes)})"
+        record(run, "memory.failcnt", "memory", m.time, message=msg, evidence=ev)
+
+
+def _throttling(run: Run, m: MetricSample, t: int) -> None:
+    state = run.state
+    pol = run.ctx.policy
+    periods = _delta(m.cpu_periods_total, state.prev_periods)
+    throttled = min(_delta(m.cpu_throttled_periods_total, state.prev_throttled), periods)
+    win = state.throttle
+    win.append((t, periods, throttled))
+    state.periods_sum += periods
+    state.throttled_sum += throttled
+    edge = t - pol.window_ms
+    while win and (win[0][0] <= edge or len(win) > MAX_WINDOW_SAMPLES):
+        _, p, th = win.popleft()
+        state.periods_sum -= p
+        state.throttled_sum -= th
+    if not throttled or len(win) < pol.min_samples or state.periods_sum <= 0:
+        return
+    ratio = state.throttled_sum / state.periods_sum
+    if ratio < pol.throttled_ratio:
+        return
+    ev = _sample(m, throttled_ratio=round(ratio, 3), periods=state.periods_sum,
+                 throttled_periods=state.throttled_sum, samples=len(win))  # fmt: skip
+    msg = f"CPU throttled in {ratio:.0%} of {state.periods_sum} periods over {len(win)} samples"
+    record(run, "cpu.throttled", "cpu", t, message=msg, evidence=ev)
+
+
+def _levels(run: Run, sample: LevelSample) -> None:
+    state = run.state
+    pol = run.ctx.policy
+    t, flags = sample[0], sample[1]
+    win = state.levels
+    counts = state.level_counts
+    edge = t - pol.window_ms
+    while win and (win[0][0] <= edge or len(win) >= MAX_WINDOW_SAMPLES):
+        old = win.popleft()[1]
+        for bit in LEVEL_BITS:
+            if old & bit:
+                counts[_BIT_INDEX[bit]] -= 1
+    if not flags:
+        return
+    win.append(sample)
+    for bit in LEVEL_BITS:
+        if flags & bit:
+            i = _BIT_INDEX[bit]
+            counts[i] += 1
+            if counts[i] >= pol.min_samples:
+                _level_violation(run, bit, t)
+
+
+def _level_violation(run: Run, bit: int, t: int) -> None:
+    rule = _LEVEL_RULES[bit]
+    record_lazy(run, rule, _SUBJECT[bit], t, lambda: _level_evidence(run, bit))
+
+
+def _level_evidence(run: Run, bit: int) -> tuple[str, dict[str, Any]]:
+    pol = run.ctx.policy
+    hits = [s for s in run.state.levels if s[1] & bit][-MAX_EVIDENCE_SAMPLES:]
+    i = _BIT_INDEX[bit] + 2  # the value's position in a LevelSample
+    values = [{"time": s[0], "value": round(s[i], 2) if i == 3 else s[i]} for s in hits]
+    limit: float
+    if bit == MEM:
+        limit = pol.memory_level_bytes
+        what = f"memory {_mib(hits[-1][2])} over {_mib(int(limit))} ({pol.limits.memory_mb} MiB × tolerance)"
+    elif bit == CPU:
+        limit = pol.cpu_level_percent
+        what = f"CPU {hits[-1][3]:.1f} % over {limit:.1f} % ({pol.cpu_percent:g} % × tolerance)"
+    elif bit == PROCS:
+        limit = pol.max_processes
+        what = f"{hits[-1][4]} processes over max_processes {pol.max_processes}"
+    elif bit == SOCKS:
+        limit = pol.max_connections
+        what = f"{hits[-1][5]} connections over max_network_connections {pol.max_connections}"
+    else:
+        limit = pol.max_open_files
+        what = f"{hits[-1][6]} open files over max_open_files {pol.max_open_files}"
+    count = run.state.level_counts[_BIT_INDEX[bit]]
+    msg = f"{what} in {count} samples within {pol.window_ms / 1000:g} s (K={pol.min_samples})"
+    ev = {"samples": [*values, {"limit": limit, "samples_over": count, "window_ms": pol.window_ms}]}
+    return msg, ev
+
+
+def _sample(m: MetricSample, **values: Any) -> dict[str, Any]:
+    return {"samples": [{"time": m.time, **values}]}
+
+
+def _mib(n: int) -> str:
+    return f"{n / MIB:.0f} MiB"

@@ -1,0 +1,202 @@
+"""The distributed processor: the engine on Faust workers (``sandguard processor``).
+
+One agent per input topic (policies, metrics, processes, audit; co-partitioned by
+container id), each with one actor (concurrency 1) so a container's state is read and
+written by one coroutine at a time, and every step is synchronous between the read and
+the write. Per-container state and policies live in two plain tables (not windowed:
+windows are the engine's own, by event time) in the rocksdict store, changelogged and
+recovered when a worker restarts or takes over a partition. Messages are raw bytes:
+one ``model_validate_json`` per event in the pipeline, no pickle, no Faust codec.
+Errors are handled per event (dead-letter topic), never by the agent, which would ack
+and lose the event. The web server is off.
+
+Usage::
+
+    app = build_app(ProcessorConfig(bootstrap="127.0.0.1:9092", datadir=Path("/var/lib/x")))
+    run_worker(app)     # blocks until SIGTERM/SIGINT
+
+Topics must exist first (``sandguard.bus.ensure_topics``): a topic that Kafka creates
+on first use gets the broker's default partition count and breaks co-partitioning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+import structlog
+from prometheus_client import CollectorRegistry
+
+from processors.exceptions import WorkerError
+from processors.metrics import ProcessorMetrics
+from processors.pipeline import INPUT_TOPICS, Output, Pipeline, PolicyStore, StateStore
+from schemas import Record, SecurityPolicy, now_ms
+from schemas import topics as t
+from schemas.topics import TOPICS
+
+log = structlog.get_logger(__name__)
+
+APP_ID = "sandguard-processor"
+# Offsets are committed every second: a crash re-delivers at most ~1 s of events, which
+# the state's offsets recognise, so a short interval costs commits, not correctness.
+COMMIT_INTERVAL_S = 1.0
+# A worker that dies is noticed within 10 s (Faust's default is 60 s): its partitions move
+# to the others after at most that, plus one rebalance; heartbeats every 3 s (a third).
+SESSION_TIMEOUT_S = 10.0
+HEARTBEAT_S = 3.0
+# Outputs wait up to 10 ms to share a produce request with others.
+PRODUCER_LINGER_S = 0.010
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorConfig:
+    bootstrap: str = "127.0.0.1:9092"
+    namespace: str = ""
+    datadir: Path = Path("/var/lib/sandguard/processor")
+    default_policy: SecurityPolicy = field(default_factory=SecurityPolicy)
+    partitions: int | None = None  # None: as declared in schemas.topics
+    app_id: str = APP_ID
+    loglevel: str = "warning"
+    commit_interval_s: float = COMMIT_INTERVAL_S
+
+
+class _BytesKeyed(MutableMapping[str, bytes]):
+    """A Faust table (bytes keys, raw codec) seen as a str-keyed mapping."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self.table.get(key.encode())
+        if value is None:
+            raise KeyError(key)
+        return value  # type: ignore[no-any-return]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.table.get(key.encode())
+        return default if value is None else value
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.table[key.encode()] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key.encode()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.encode() in self.table
+
+    def __iter__(self) -> Iterator[str]:
+        return (k.decode() for k in self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+class ProcessorApp:
+    """The Faust app, its pipeline and metrics (what ``run_worker`` runs)."""
+
+    def __init__(self, config: ProcessorConfig, *, registry: CollectorRegistry | None = None,
+                 clock: Callable[[], int] | None = now_ms) -> None:  # fmt: skip
+        self.config = config
+        self.metrics = ProcessorMetrics(registry)
+        ns = config.namespace
+        parts = config.partitions or TOPICS[t.METRICS].partitions
+        self.faust = faust.App(
+            ns + config.app_id,
+            broker=f"kafka://{config.bootstrap}",
+            store="rocksdb://",
+            datadir=str(config.datadir),
+            web_enabled=False,
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_partitions=parts,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            broker_commit_interval=config.commit_interval_s,
+            producer_acks=-1,
+            broker_session_timeout=SESSION_TIMEOUT_S,
+            broker_heartbeat_interval=HEARTBEAT_S,
+            producer_linger=PRODUCER_LINGER_S,
+            autodiscover=False,
+        )
+        tables = {
+            name: self.faust.Table(name, key_type=bytes, value_type=bytes, partitions=parts, default=None)
+            for name in ("states", "policies")
+        }
+        self.pipeline = Pipeline(
+            states=StateStore(_BytesKeyed(tables["states"])),
+            policies=PolicyStore(_BytesKeyed(tables["policies"]), config.default_policy),
+            metrics=self.metrics,
+            clock=clock,
+        )
+        self._outputs = {
+            name: self.faust.topic(ns + name, key_type=bytes, value_type=bytes)
+            for name in (t.VIOLATIONS, t.ENFORCEMENT, t.DEADLETTER)
+        }
+        for name in INPUT_TOPICS:
+            self._agent(name, self.faust.topic(ns + name, key_type=bytes, value_type=bytes, partitions=parts))
+        inputs = {ns + name for name in INPUT_TOPICS}
+
+        async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
+            """Each assignment replaces the last: the gauge is what this worker owns now."""
+            self.metrics.assigned.set(sum(1 for tp in assigned if tp.topic in inputs))
+
+        self.faust.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
+
+    def _agent(self, name: str, topic: Any) -> None:
+        async def agent(stream: Any) -> AsyncIterator[None]:
+            async for event in stream.events():
+                self.handle(name, event.message)
+            yield None  # pragma: no cover - an agent is an async generator to Faust
+
+        agent.__name__ = f"on_{name.rsplit('.', 1)[-1]}"
+        self.faust.agent(topic, name=agent.__name__)(agent)
+
+    def handle(self, topic: str, msg: Any) -> None:
+        key = msg.key.decode("utf-8", errors="replace") if msg.key is not None else None
+        rec = Record(topic, msg.partition, msg.offset, key, msg.value, int(msg.timestamp * 1000))
+        for out in self.pipeline.handle(rec):
+            self._send(out)
+
+    def _send(self, out: Output) -> None:
+        def done(fut: Any) -> None:
+            if fut.exception() is None:
+                self.pipeline.delivered((out.id,))
+            else:
+                self.metrics.errors.labels("send").inc()
+                self.pipeline.undelivered((out.id,))
+                log.error("send_failed", topic=out.topic, error=str(fut.exception()))
+
+        self._outputs[out.topic].send_soon(key=out.key.encode(), value=out.value, callback=done)
+        self.metrics.out_by_topic[out.topic].inc()
+
+
+def build_app(
+    config: ProcessorConfig,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], int] | None = now_ms,
+) -> ProcessorApp:
+    try:
+        config.datadir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkerError(
+            config.namespace + config.app_id, f"data directory {config.datadir}: {exc}"
+        ) from exc
+    return ProcessorApp(config, registry=registry, clock=clock)
+
+
+def run_worker(app: ProcessorApp) -> None:
+    """Builds a Faust worker for ``app`` and runs it until a signal stops it (blocks)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    worker = faust.Worker(app.faust, loglevel=app.config.loglevel, loop=loop, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise WorkerError(app.faust.conf.id, f"worker exited with {exc.code}") from exc

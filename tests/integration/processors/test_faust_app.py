@@ -1,0 +1,127 @@
+"""The Faust worker against the real broker: exact outputs, crash and restart, two workers,
+dead letters, and the same outputs as the embedded runner."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+
+import pytest
+
+from sandguard.bus import KafkaBus
+from schemas import Record, decode
+from schemas import topics as t
+from tests.integration.processors.conftest import (
+    OUTPUT_TOPICS,
+    PARTITIONS,
+    Worker,
+    collect,
+    normalise,
+    publish,
+    run_embedded,
+    wait_for,
+)
+from tests.integration.processors.scenario import denied_stream, mixed
+
+pytestmark = pytest.mark.slow
+
+
+def _by_id(records: list[Record]) -> dict[str, set[bytes]]:
+    """Every distinct content seen per id (one per id means no duplicate beyond identical ids)."""
+    seen: dict[str, set[bytes]] = defaultdict(set)
+    for r in records:
+        i, _, body = normalise(r)
+        seen[i].add(body)
+    return seen
+
+
+def _has(ids: set[str]) -> Callable[[list[Record]], bool]:
+    return lambda got: ids <= {normalise(r)[0] for r in got}
+
+
+async def test_mixed_stream_gives_exact_outputs_same_as_embedded(
+    bus: KafkaBus, workers: Callable[..., Worker]
+) -> None:
+    phases = mixed()
+    expected = await run_embedded(phases)
+    want = _by_id(expected)
+    rules = sorted((r.key, decode(r.topic, r.value).rule_id) for r in expected if r.topic == t.VIOLATIONS)
+    assert ("A", "memory.level") in rules and ("A", "pids.limit_hit") in rules
+    assert ("B", "process.reverse_shell") in rules and ("C", "limits.drift") in rules
+    assert ("C", "process.not_allowed") in rules and ("C", "process.suspicious") in rules
+    assert ("D", "memory.oom_kill") in rules and ("A", "command.denied") in rules
+    actions = sorted((r.key, decode(r.topic, r.value).action.value, decode(r.topic, r.value).mode)
+                     for r in expected if r.topic == t.ENFORCEMENT)  # fmt: skip
+    assert actions == [("A", "terminate", "enforce"), ("B", "terminate", "audit"),
+                       ("C", "reapply_limits", "enforce"), ("C", "throttle", "enforce")]  # fmt: skip
+
+    out = await bus.consumer(OUTPUT_TOPICS, group="observer")
+    worker = workers()
+    done = 0
+    for phase in phases:  # one topic at a time, as the embedded run saw them
+        await publish(bus, phase)
+        done += len(phase)
+        await wait_for(lambda n=done: worker.events_in() >= n)  # type: ignore[misc]
+    got = await collect(out, _has(set(want)))
+    assert _by_id(got) == want  # same ids, same content, nothing else
+
+
+async def test_worker_killed_mid_stream_loses_nothing_and_invents_no_id(
+    bus: KafkaBus, workers: Callable[..., Worker]
+) -> None:
+    stream = denied_stream(containers=40, per_container=12)
+    want = _by_id(await run_embedded([stream]))
+    out = await bus.consumer(OUTPUT_TOPICS, group="observer")
+
+    async def trickle() -> None:  # the stream keeps flowing while the worker dies and returns
+        for i in range(20, len(stream), 20):
+            await publish(bus, stream[i : i + 20])
+            await asyncio.sleep(0.3)
+
+    first = workers("w1")
+    await publish(bus, stream[:20])
+    await wait_for(lambda: first.events_in() >= 20)  # up and consuming
+    feeding = asyncio.create_task(trickle())
+    await wait_for(lambda: first.events_in() >= 80)
+    first.kill()
+    assert not feeding.done(), "the stream should still be flowing when the worker dies"
+    second = workers("w1")  # same data directory: its store and the changelog are recovered
+    await feeding
+    got = await collect(out, _has(set(want)), quiet_s=5)
+    await wait_for(lambda: second.events_in() > 0)
+    seen = _by_id(got)
+    assert set(seen) == set(want)
+    assert seen == want  # any duplicate is byte-identical to the original (same id)
+
+
+async def test_two_workers_split_the_partitions(bus: KafkaBus, workers: Callable[..., Worker]) -> None:
+    stream = denied_stream(containers=60, per_container=6)
+    want = _by_id(await run_embedded([stream]))
+    out = await bus.consumer(OUTPUT_TOPICS, group="observer")
+    w1, w2 = workers("w1"), workers("w2")
+    owned = "sandguard_processor_assigned_partitions"
+    everything = 4 * PARTITIONS  # four input topics
+    # Both in the group, sharing all the input partitions, before the events arrive.
+    await wait_for(
+        lambda: 0 < w1.metric(owned) < everything and w1.metric(owned) + w2.metric(owned) == everything
+    )
+    await publish(bus, stream)
+    got = await collect(out, _has(set(want)))
+    assert _by_id(got) == want
+    await wait_for(lambda: w1.events_in() + w2.events_in() >= len(stream))
+    assert w1.events_in() > 0 and w2.events_in() > 0
+
+
+async def test_garbage_lands_in_the_dead_letter_topic(bus: KafkaBus, workers: Callable[..., Worker]) -> None:
+    stream = denied_stream(containers=1, per_container=1)
+    garbage = [(t.METRICS, "k000", b"\xff not json"), (t.AUDIT, "k000", b'{"kind":"audit"}')]
+    out = await bus.consumer(OUTPUT_TOPICS, group="observer")
+    worker = workers()
+    await publish(bus, garbage + stream)
+    got = await collect(out, lambda g: len(g) >= 3, quiet_s=1)
+    dead = [decode(t.DEADLETTER, r.value) for r in got if r.topic == t.DEADLETTER]
+    assert sorted(d.source_topic for d in dead) == [t.AUDIT, t.METRICS]
+    assert all(d.error and d.component == "processor" and d.key == "k000" for d in dead)
+    assert [r.topic for r in got if r.topic == t.VIOLATIONS] == [t.VIOLATIONS]  # the worker went on
+    assert worker.metric("sandguard_processor_deadletters_total") == 2

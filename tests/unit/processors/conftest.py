@@ -1,0 +1,103 @@
+"""Factories for engine tests: policies, contexts, events with explicit timestamps, and a
+feed that runs events through the engine and keeps everything it emitted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from processors.engine import ContainerState, PolicyContext, compile_policy, step
+from processors.engine.step import EngineEvent
+from schemas import (
+    AuditCategory,
+    AuditEvent,
+    DetectionSettings,
+    EnforcementCommand,
+    MetricSample,
+    ProcessInfo,
+    ProcessSnapshot,
+    ResourceLimits,
+    SecurityPolicy,
+    Violation,
+)
+
+CID = "c" * 12
+MIB = 1024 * 1024
+
+
+def make_policy(**kw: Any) -> SecurityPolicy:
+    """A policy whose escalation stays out of the way unless a test asks for it."""
+    detection = kw.pop("detection", {})
+    limits = kw.pop("limits", {})
+    base: dict[str, Any] = {"violation_threshold": 1000, "auto_terminate_on_violation": False}
+    base.update(kw)
+    return SecurityPolicy(
+        resource_limits=ResourceLimits(**limits),
+        detection=DetectionSettings(**detection),
+        **base,
+    )
+
+
+def metric(t_s: float, **kw: Any) -> MetricSample:
+    return MetricSample(container_id=kw.pop("container_id", CID), host="h1", time=int(t_s * 1000), **kw)
+
+
+def proc(pid: int, comm: str, *argv: str, exe: str | None = None, start: int = 0) -> ProcessInfo:
+    return ProcessInfo(pid=pid, ns_pid=pid, ppid=1, uid=1000, comm=comm, exe=exe, argv=argv, start_time=start)
+
+
+def snapshot(
+    t_s: float, *procs: ProcessInfo, full: bool = True, exited: tuple[int, ...] = ()
+) -> ProcessSnapshot:
+    return ProcessSnapshot(
+        container_id=CID, host="h1", time=int(t_s * 1000), full=full, processes=procs, exited=exited
+    )
+
+
+def audit(t_s: float, category: str, action: str, subject: str | None = None, **kw: Any) -> AuditEvent:
+    return AuditEvent(
+        container_id=CID,
+        host="h1",
+        time=int(t_s * 1000),
+        category=AuditCategory(category),
+        action=action,
+        subject=subject,
+        **kw,
+    )
+
+
+@dataclass
+class Feed:
+    """Runs events through the engine for one container, collecting outputs."""
+
+    ctx: PolicyContext
+    state: ContainerState | None = None
+    violations: list[Violation] = field(default_factory=list)
+    commands: list[EnforcementCommand] = field(default_factory=list)
+
+    def __call__(self, *events: EngineEvent) -> tuple[list[Violation], list[EnforcementCommand]]:
+        vs: list[Violation] = []
+        cs: list[EnforcementCommand] = []
+        for ev in events:
+            r = step(self.state, self.ctx, ev)
+            self.state = r.state
+            vs += r.violations
+            cs += r.commands
+        self.violations += vs
+        self.commands += cs
+        return vs, cs
+
+    def rules(self) -> list[tuple[str, str, int]]:
+        return [(v.rule_id, v.activity.value, v.count) for v in self.violations]
+
+
+@pytest.fixture
+def feed() -> Callable[..., Feed]:
+    def make(policy: SecurityPolicy | None = None, **kw: Any) -> Feed:
+        pol = policy or make_policy(**kw)
+        return Feed(PolicyContext(compile_policy(pol), container_name="sg-test", image="img:1"))
+
+    return make
