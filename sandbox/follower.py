@@ -1,7 +1,7 @@
 """What happens to each sandbox after its creation, folded into its record and audited.
 
-Three sources: the engine's events (stopped, removed, paused), the enforcer's results
-and the processors' violations (from the bus), and the end of the sandbox's lifetime
+Three sources: the engine's events (stopped, removed, paused), the bus (the processors'
+commands and violations, the enforcer's results), and the end of the sandbox's lifetime
 (the engine stops it when its timer ends; a check shortly after kills it if not).
 Each change of status is published once as a lifecycle audit event.
 """
@@ -19,9 +19,16 @@ from sandbox import audit
 from sandbox.docker_sandbox import DockerSandbox
 from sandbox.engine import Engine
 from sandbox.engine_events import ContainerEvent
-from sandbox.record import DENIAL_RULES, apply_action, apply_violation, observe_pause, observe_stop
+from sandbox.record import (
+    DENIAL_RULES,
+    apply_action,
+    apply_command,
+    apply_violation,
+    observe_pause,
+    observe_stop,
+)
 from sandbox.results import SandboxStatus, utc_from_ms, utc_now
-from schemas import ActionResult, Violation
+from schemas import ActionResult, EnforcementCommand, Violation
 
 log = structlog.get_logger(__name__)
 
@@ -103,6 +110,11 @@ class SandboxFollower:
         apply_action(sandbox.record, result)
         self._engine.totals["actions"] += 1
         self._changed(sandbox, before)
+
+    def on_command(self, command: EnforcementCommand) -> None:
+        sandbox = self._sandboxes.get(command.container_id)
+        if sandbox is not None:
+            apply_command(sandbox.record, command)
 
     def on_violation(self, violation: Violation) -> None:
         sandbox = self._sandboxes.get(violation.container_id)

@@ -168,6 +168,7 @@ class SandboxManager:
                     metrics=self.metrics,
                     on_action=follower.on_action,
                     on_violation=follower.on_violation,
+                    on_command=follower.on_command,
                     wanted=self._sandboxes.__contains__,
                 )
                 await self._watcher.start()

@@ -1,7 +1,8 @@
 """What a manager knows of each sandbox, and how enforcement outcomes change it. Pure.
 
-The enforcer reports on ``sandguard.actions`` and the processors on
-``sandguard.violations``; the manager folds both into the sandbox's record, so
+The processors say why on ``sandguard.enforcement`` (each command's reason) and what
+they found on ``sandguard.violations``; the enforcer says what it did, and when, on
+``sandguard.actions``. The manager folds all three into the sandbox's record, so
 execute() can say a sandbox was terminated (when, why, by which rules) and the report
 can list actions and violations without asking the history store.
 """
@@ -18,6 +19,7 @@ from schemas import (
     ActionOutcome,
     ActionResult,
     EnforcementAction,
+    EnforcementCommand,
     NetworkPolicy,
     SecurityPolicy,
     SecurityViolation,
@@ -25,9 +27,10 @@ from schemas import (
     Violation,
 )
 
-# Per sandbox: the last 100 actions and 500 violations (a few KB each at most) keep a
-# report useful without letting a noisy sandbox grow the manager without bound.
+# Per sandbox: the last 100 actions and commands and 500 violations (a few KB each at
+# most) keep a report useful without letting a noisy sandbox grow the manager unbounded.
 MAX_ACTIONS = 100
+MAX_COMMANDS = 100
 MAX_VIOLATIONS = 500
 # Rules the processors derive from our own denial audit events: the record already
 # holds those denials, so they are not counted twice.
@@ -59,6 +62,8 @@ class SandboxRecord:
     denied_file_operations: int = 0
     actions: deque[ActionResult] = field(default_factory=lambda: deque(maxlen=MAX_ACTIONS))
     violations: OrderedDict[str, SecurityViolation] = field(default_factory=OrderedDict)
+    # Why each enforcement command was issued (the processors' reason), by command id.
+    command_reasons: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
     @property
     def network(self) -> NetworkPolicy:
@@ -75,16 +80,35 @@ class SandboxRecord:
             self.violations.popitem(last=False)
 
 
-def _outcome(result: ActionResult, action: str) -> Termination:
+def _why(record: SandboxRecord, command_id: str, rule_ids: tuple[str, ...], note: str) -> str:
+    """The command's reason when known; else what the enforcer said; else its rules."""
+    return record.command_reasons.get(command_id) or note or f"rules {', '.join(rule_ids) or 'unknown'}"
+
+
+def _outcome(record: SandboxRecord, result: ActionResult, action: str) -> Termination:
     return Termination(
         at=utc_from_ms(result.time),
-        reason=result.reason,
+        reason=_why(record, result.command_id, result.rule_ids, result.reason),
         source="enforcer",
         action=action,
         command_id=result.command_id,
         rule_ids=result.rule_ids,
         violation_ids=result.violation_ids,
+        note=result.reason,
     )
+
+
+def apply_command(record: SandboxRecord, command: EnforcementCommand) -> None:
+    """Remembers why a command was issued; a result that came first gets the reason now."""
+    if not command.reason:
+        return
+    record.command_reasons[command.command_id] = command.reason
+    while len(record.command_reasons) > MAX_COMMANDS:
+        record.command_reasons.popitem(last=False)
+    if record.termination is not None and record.termination.command_id == command.command_id:
+        record.termination = record.termination.model_copy(update={"reason": command.reason})
+    if record.pause is not None and record.pause.command_id == command.command_id:
+        record.pause = record.pause.model_copy(update={"reason": command.reason})
 
 
 def _seen_by_engine_only(record: SandboxRecord) -> bool:
@@ -105,7 +129,7 @@ def apply_action(record: SandboxRecord, result: ActionResult) -> None:
     if result.action is EnforcementAction.TERMINATE and (record.active or _seen_by_engine_only(record)):
         seen = record.termination
         record.status = SandboxStatus.TERMINATED
-        record.termination = _outcome(result, "terminate").model_copy(
+        record.termination = _outcome(record, result, "terminate").model_copy(
             update={
                 "exit_code": seen.exit_code if seen else None,
                 "oom_killed": bool(seen and seen.oom_killed),
@@ -116,7 +140,7 @@ def apply_action(record: SandboxRecord, result: ActionResult) -> None:
         return
     if result.action is EnforcementAction.PAUSE:
         record.status = SandboxStatus.PAUSED
-        record.pause = _outcome(result, "pause")
+        record.pause = _outcome(record, result, "pause")
     elif result.action is EnforcementAction.UNPAUSE:
         record.status = SandboxStatus.RUNNING
         record.pause = None
@@ -183,7 +207,12 @@ def observe_stop(
     oom_killed: bool = False,
     removed: bool = False,
 ) -> None:
-    """The engine says the container stopped (or is gone): expired, or terminated."""
+    """The engine says the container stopped (or is gone): expired, or terminated. After
+    the enforcer's account, it only adds the exit code."""
+    t = record.termination
+    if record.status is SandboxStatus.TERMINATED and t is not None and t.exit_code is None and not removed:
+        record.termination = t.model_copy(update={"exit_code": exit_code, "oom_killed": oom_killed})
+        return
     if not record.active:
         return
     if not removed and exit_code == 0 and at >= record.expires_at - EXPIRY_SLACK:

@@ -81,6 +81,7 @@ class Termination(_Frozen):
     violation_ids: tuple[str, ...] = ()
     exit_code: int | None = None
     oom_killed: bool = False
+    note: str = Field("", description="what the enforcer said of its action, when anything")
 
     def describe(self) -> str:
         why = self.reason or "no reason given"

@@ -1,4 +1,4 @@
-"""Listens to enforcement results and violations for this manager's sandboxes.
+"""Listens to enforcement commands and results, and violations, for this manager's sandboxes.
 
 Each manager has a group of its own (it wants every event about its sandboxes, not a
 share of them) and starts at the end of the topics: what happened before it existed is
@@ -19,6 +19,7 @@ from schemas import (
     ActionResult,
     Bus,
     Consumer,
+    EnforcementCommand,
     EventDecodeError,
     Record,
     Violation,
@@ -46,6 +47,7 @@ class EnforcementWatcher:
         metrics: ManagerMetrics,
         on_action: Callable[[ActionResult], None],
         on_violation: Callable[[Violation], None],
+        on_command: Callable[[EnforcementCommand], None],
         wanted: Callable[[str | None], bool],
     ) -> None:
         self._bus = bus
@@ -53,6 +55,7 @@ class EnforcementWatcher:
         self._metrics = metrics
         self._on_action = on_action
         self._on_violation = on_violation
+        self._on_command = on_command
         self._wanted = wanted
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -61,7 +64,7 @@ class EnforcementWatcher:
         if self._task is not None:
             return
         self._consumer = await self._bus.consumer(
-            [t.ACTIONS, t.VIOLATIONS], group=self._group, from_beginning=False
+            [t.ENFORCEMENT, t.ACTIONS, t.VIOLATIONS], group=self._group, from_beginning=False
         )
         self._task = asyncio.create_task(self._run(self._consumer), name=f"{COMPONENT}-watcher")
 
@@ -104,6 +107,8 @@ class EnforcementWatcher:
             self._on_action(event)
         elif isinstance(event, Violation):
             self._on_violation(event)
+        elif isinstance(event, EnforcementCommand):
+            self._on_command(event)
 
     async def _dead_letter(self, record: Record, reason: str) -> None:
         self._metrics.errors.labels("decode").inc()

@@ -10,11 +10,20 @@ import pytest
 
 from sandbox import SandboxManager, SandboxPaused, SandboxStatus, SandboxTerminated
 from sandguard.bus import LocalBus
-from schemas import ActionOutcome, ActionResult, EnforcementAction, Severity, Violation, encode, now_ms
+from schemas import (
+    ActionOutcome,
+    ActionResult,
+    EnforcementAction,
+    EnforcementCommand,
+    Severity,
+    Violation,
+    encode,
+    now_ms,
+)
 from schemas import topics as t
 from tests.integration.sandbox.conftest import eventually
 
-REASON = "fork bomb: pids at the limit in 3 of the samples within 30 s"
+REASON = "3 violations within 300 s (pids.limit_hit) reached the threshold of policy default"
 
 
 def action(sid: str, kind: EnforcementAction = EnforcementAction.TERMINATE, **overrides: Any) -> ActionResult:
@@ -33,6 +42,22 @@ def action(sid: str, kind: EnforcementAction = EnforcementAction.TERMINATE, **ov
     return ActionResult(**args)
 
 
+def command(
+    sid: str, kind: EnforcementAction = EnforcementAction.TERMINATE, **overrides: Any
+) -> EnforcementCommand:
+    """What the processors publish: the command, with why."""
+    args: dict[str, Any] = {
+        "container_id": sid,
+        "command_id": f"cmd-{kind.value}",
+        "action": kind,
+        "reason": REASON,
+        "rule_ids": ("pids.limit_hit",),
+        "violation_ids": ("v-1", "v-2"),
+    }
+    args.update(overrides)
+    return EnforcementCommand(**args)
+
+
 def status_of(manager: SandboxManager, sid: str) -> SandboxStatus:
     return manager.sandbox(sid).status
 
@@ -41,7 +66,8 @@ async def test_a_terminated_sandbox_says_when_and_why(
     manager: SandboxManager, bus: LocalBus, docker_client: Any
 ) -> None:
     sid = await manager.create_sandbox()
-    result = action(sid)
+    await bus.publish(t.ENFORCEMENT, sid, encode(command(sid)))
+    result = action(sid, reason="")  # the enforcer says what it did, not why
     docker_client.api.kill(sid)  # what the enforcer does, then it reports
     await bus.publish(t.ACTIONS, sid, encode(result))
     await eventually(
@@ -61,14 +87,15 @@ async def test_a_terminated_sandbox_says_when_and_why(
     report = await manager.get_security_report(sid)
     assert report["status"] == "terminated" and report["actions"][0]["command_id"] == "cmd-terminate"
     assert report["enforcement"]["termination"]["reason"] == REASON
+    assert report["enforcement"]["termination"]["exit_code"] == 137  # the engine's account, kept
     assert manager.get_stats()["security"]["terminated"] == 1
 
 
 async def test_a_result_alone_is_enough(manager: SandboxManager, bus: LocalBus) -> None:
     sid = await manager.create_sandbox()
-    await bus.publish(t.ACTIONS, sid, encode(action(sid)))
+    await bus.publish(t.ACTIONS, sid, encode(action(sid, reason="")))
     await eventually(lambda: status_of(manager, sid) is SandboxStatus.TERMINATED, what="termination")
-    with pytest.raises(SandboxTerminated, match="fork bomb"):
+    with pytest.raises(SandboxTerminated, match=r"pids\.limit_hit"):  # without the command, its rules say why
         await manager.execute(sid, "true")
 
 
@@ -87,7 +114,10 @@ async def test_a_kill_outside_the_manager_is_seen_by_the_engine(
 async def test_pause_and_unpause(manager: SandboxManager, bus: LocalBus, docker_client: Any) -> None:
     sid = await manager.create_sandbox()
     docker_client.api.pause(sid)
-    await bus.publish(t.ACTIONS, sid, encode(action(sid, EnforcementAction.PAUSE, reason="suspicious tool")))
+    await bus.publish(
+        t.ENFORCEMENT, sid, encode(command(sid, EnforcementAction.PAUSE, reason="suspicious tool"))
+    )
+    await bus.publish(t.ACTIONS, sid, encode(action(sid, EnforcementAction.PAUSE, reason="")))
     await eventually(
         lambda: (p := manager.sandbox(sid).record.pause) is not None and p.source == "enforcer", what="pause"
     )

@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 
 from sandbox.record import (
+    MAX_COMMANDS,
     MAX_VIOLATIONS,
     SandboxRecord,
     apply_action,
+    apply_command,
     apply_violation,
     denial_violation,
     observe_pause,
@@ -21,6 +23,7 @@ from schemas import (
     ActionOutcome,
     ActionResult,
     EnforcementAction,
+    EnforcementCommand,
     SecurityViolation,
     SecurityViolationType,
     Violation,
@@ -79,6 +82,16 @@ def test_the_enforcers_reason_replaces_the_engines_account(
     apply_action(record, make_action())
     t = record.termination
     assert t and t.source == "enforcer" and t.reason == "fork bomb" and t.exit_code == 137
+
+
+def test_the_engines_exit_code_completes_the_enforcers_account(
+    make_record: MakeRecord, make_action: MakeAction
+) -> None:
+    record = make_record()
+    apply_action(record, make_action())
+    observe_stop(record, at=utc_now(), exit_code=137)
+    t = record.termination
+    assert t is not None and t.source == "enforcer" and t.reason == "fork bomb" and t.exit_code == 137
 
 
 def test_a_destroyed_or_expired_sandbox_stays_so(make_record: MakeRecord, make_action: MakeAction) -> None:
@@ -150,3 +163,48 @@ def test_a_denial_is_a_seed_violation(make_record: MakeRecord) -> None:
     record = make_record()
     v = denial_violation(record, "command.denied", SecurityViolationType.PERMISSION_VIOLATION, {"word": "rm"})
     assert v.action_taken == "denied" and v.severity == "medium" and record.violations[v.violation_id] is v
+
+
+def make_command(**overrides: object) -> EnforcementCommand:
+    args: dict[str, object] = {
+        "container_id": "c" * 64,
+        "command_id": "cmd-1",
+        "action": EnforcementAction.TERMINATE,
+        "reason": "3 violations within 300 s (pids.limit_hit) reached the threshold of policy default",
+        "rule_ids": ("pids.limit_hit",),
+    }
+    args.update(overrides)
+    return EnforcementCommand(**args)  # type: ignore[arg-type]
+
+
+def test_why_is_the_commands_reason(make_record: MakeRecord, make_action: MakeAction) -> None:
+    record = make_record()
+    apply_command(record, make_command())
+    apply_action(record, make_action(reason=""))  # the enforcer says nothing of why
+    t = record.termination
+    assert t is not None and t.reason.startswith("3 violations within 300 s") and t.note == ""
+
+
+def test_a_command_after_its_result_still_explains_it(
+    make_record: MakeRecord, make_action: MakeAction
+) -> None:
+    record = make_record()
+    apply_action(record, make_action(reason="container exited"))
+    first = record.termination
+    assert first is not None and first.reason == "container exited"
+    apply_command(record, make_command())
+    t = record.termination
+    assert t is not None and t.reason.startswith("3 violations") and t.note == "container exited"
+
+
+def test_without_any_reason_the_rules_explain(make_record: MakeRecord, make_action: MakeAction) -> None:
+    record = make_record()
+    apply_action(record, make_action(reason=""))
+    assert record.termination is not None and record.termination.reason == "rules pids.limit_hit"
+
+
+def test_command_reasons_are_bounded(make_record: MakeRecord) -> None:
+    record = make_record()
+    for i in range(MAX_COMMANDS + 5):
+        apply_command(record, make_command(command_id=f"cmd-{i}"))
+    assert len(record.command_reasons) == MAX_COMMANDS and "cmd-0" not in record.command_reasons

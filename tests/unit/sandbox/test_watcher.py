@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from sandbox.metrics import ManagerMetrics
 from sandbox.watcher import EnforcementWatcher
 from sandguard.bus import LocalBus
-from schemas import ActionResult, DeadLetter, Violation, decode, encode
+from schemas import ActionResult, DeadLetter, EnforcementCommand, Violation, decode, encode
 from schemas import topics as t
 
 CID = "c" * 64
@@ -24,6 +24,7 @@ async def test_ours_are_applied_and_garbage_is_dead_lettered(
     dead = await bus.consumer([t.DEADLETTER], group="dlq")
     actions: list[ActionResult] = []
     violations: list[Violation] = []
+    commands: list[EnforcementCommand] = []
     metrics = ManagerMetrics(CollectorRegistry())
     watcher = EnforcementWatcher(
         bus,
@@ -31,6 +32,7 @@ async def test_ours_are_applied_and_garbage_is_dead_lettered(
         metrics=metrics,
         on_action=actions.append,
         on_violation=violations.append,
+        on_command=commands.append,
         wanted=lambda key: key == CID,
     )
     await watcher.start()
@@ -38,13 +40,16 @@ async def test_ours_are_applied_and_garbage_is_dead_lettered(
     await bus.publish(t.ACTIONS, CID, b"{not json")
     await bus.publish(t.ACTIONS, CID, encode(make_action()))
     await bus.publish(t.VIOLATIONS, CID, encode(make_violation()))
+    command = EnforcementCommand(container_id=CID, command_id="cmd-1", action="terminate", reason="why")
+    await bus.publish(t.ENFORCEMENT, CID, encode(command))
     for _ in range(100):
-        if actions and violations:
+        if actions and violations and commands:
             break
         await asyncio.sleep(0.01)
     letters = await dead.getmany(timeout_ms=1000)
     await watcher.stop()
     assert [a.container_id for a in actions] == [CID] and violations[0].violation_id == "v-1"
+    assert commands[0].reason == "why"
     assert len(letters) == 1 and letters[0].key == CID
     letter = decode(t.DEADLETTER, letters[0].value)
     assert isinstance(letter, DeadLetter) and letter.source_topic == t.ACTIONS and letter.value == "{not json"
