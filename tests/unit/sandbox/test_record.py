@@ -174,7 +174,7 @@ def make_command(**overrides: object) -> EnforcementCommand:
         "rule_ids": ("pids.limit_hit",),
     }
     args.update(overrides)
-    return EnforcementCommand(**args)  # type: ignore[arg-type]
+    return EnforcementCommand(**args)
 
 
 def test_why_is_the_commands_reason(make_record: MakeRecord, make_action: MakeAction) -> None:
