@@ -58,7 +58,9 @@ def write_archive(root: str, path: str, data: bytes, *, mode: int = FILE_MODE) -
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for depth in range(1, len(parts)):
             tar.addfile(_entry("/".join(parts[:depth]), tarfile.DIRTYPE, DIR_MODE, 0, now))
-        tar.addfile(_entry(rel, tarfile.REGTYPE, mode & 0o7777, len(data), now), io.BytesIO(data))
+        # Permission bits only: no setuid, setgid or sticky bit from the API (the mounts
+        # are nosuid as well).
+        tar.addfile(_entry(rel, tarfile.REGTYPE, mode & 0o777, len(data), now), io.BytesIO(data))
     return buf.getvalue()
 
 
