@@ -55,11 +55,11 @@ def test_a_write_carries_every_directory_and_the_sandbox_user() -> None:
     assert got[-1].size == 5 and got[-1].mode == 0o600 and got[0].mode == 0o755
 
 
-@pytest.mark.parametrize("path", ["/work", "/etc/passwd", "/work/../etc/x"])
 def test_a_write_never_sets_setuid_bits() -> None:
     assert members(write_archive("/work", "/work/x.py", b"", mode=0o4755))[-1].mode == 0o755
 
 
+@pytest.mark.parametrize("path", ["/work", "/etc/passwd", "/work/../etc/x"])
 def test_a_write_outside_its_root_is_refused(path: str) -> None:
     with pytest.raises(ValueError, match="not below"):
         write_archive("/work", path, b"")
