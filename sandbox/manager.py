@@ -114,6 +114,7 @@ class SandboxManager:
         self._workers = workers
         self._watch_enforcement = watch_enforcement
         self.metrics = ManagerMetrics(registry)
+        self.metrics.active.set_function(lambda: sum(1 for s in self._sandboxes.values() if s.record.active))
         self._publisher = AuditPublisher(bus, self.metrics)
         self._state = ManagerState.NEW
         self._start_lock = asyncio.Lock()

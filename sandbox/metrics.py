@@ -13,9 +13,7 @@ class ManagerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = registry if registry is not None else CollectorRegistry()
         self.registry = r
-        self.sandboxes = Gauge(
-            "sandguard_sandboxes", "Sandboxes of this manager by status", ["status"], registry=r
-        )
+        self.active = Gauge("sandguard_sandboxes_active", "Running or paused sandboxes", registry=r)
         self.created = Counter("sandguard_sandboxes_created", "Sandboxes created", registry=r)
         self.create_failures = Counter("sandguard_sandbox_create_failures", "Failed creates", registry=r)
         self.operations = Counter(

@@ -61,6 +61,8 @@ async def test_twenty_concurrent_creates_all_work(make_manager: MakeManager) -> 
     results = await asyncio.gather(*(manager.execute(sid, "echo $HOSTNAME-ok") for sid in ids))
     assert all(r.stdout == "sandbox-ok\n" for r in results)
     assert manager.get_stats()["active_sandboxes"] == 20
+    assert manager.metrics.registry.get_sample_value("sandguard_sandboxes_active") == 20
+    assert manager.metrics.registry.get_sample_value("sandguard_sandboxes_created_total") == 20
 
 
 async def test_destroy_removes_and_tombstones(
