@@ -129,14 +129,18 @@ class Sink:
         )
         log.info("sink_started", group=self._group, topics=len(self._topics))
 
-    async def run(self) -> None:
-        """Polls, adds and flushes until ``stop()``; the last batch is flushed on the way out."""
+    async def run(self, *, until_idle_s: float | None = None) -> None:
+        """Polls, adds and flushes until ``stop()`` (or ``until_idle_s`` without a record);
+        the last batch is flushed on the way out."""
         if self._consumer is None:
             await self.start()
         assert self._consumer is not None
+        idle_limit = None if until_idle_s is None else max(1, int(until_idle_s * 1000 / POLL_TIMEOUT_MS))
         try:
             while not self._stopping.is_set():
                 await self.poll(self._consumer)
+                if idle_limit is not None and self.idle_polls >= idle_limit:
+                    break
             await self.flush()
         except SinkAbandonedError as exc:
             log.warning("sink_stopped_uncommitted", records=exc.records)

@@ -111,17 +111,32 @@ def _metrics(f: Fleet, cid: str) -> None:
         ev = MetricSample(
             event_id=stable_id("metric", cid, m), container_id=cid, time=f.start + m * MIN + 1000,
             host="host-a", interval_ms=60_000, cpu_usage_ns_total=cpu_ns, cpu_percent=cpu,
-            cpu_periods_total=m * 600, cpu_throttled_periods_total=(m - 60) * 500 if cid == MINER and m > 60 else 0,
+            cpu_periods_total=m * 600,
+            cpu_throttled_periods_total=(m - 60) * 500 if cid == MINER and m > 60 else 0,
             memory_usage_bytes=(64 + m % 7) * MB, memory_working_set_bytes=(60 + m % 7) * MB,
             memory_limit_bytes=256 * MB, pids_current=pids, pids_max=10,
             pids_max_events_total=max(0, (m - 99) * 40) if cid == BOMB else 0, open_fds=12,
-            sockets=SocketCounts(tcp=1 if cid == WEB else 0, udp=0, tcp_states={"ESTABLISHED": 1} if cid == WEB else {}),
+            sockets=_sockets(cid),
         )  # fmt: skip
         f.add(t.METRICS, cid, encode(ev), "metrics")
 
 
+def _sockets(cid: str) -> SocketCounts:
+    return SocketCounts(tcp=1, tcp_states={"ESTABLISHED": 1}) if cid == WEB else SocketCounts()
+
+
 def _proc(pid: int, comm: str, exe: str, argv: tuple[str, ...], start: int) -> ProcessInfo:
-    return ProcessInfo(pid=pid, ns_pid=pid - 1000, ppid=1000, uid=1000, comm=comm, exe=exe, argv=argv, state="S", start_time=start)
+    return ProcessInfo(
+        pid=pid,
+        ns_pid=pid - 1000,
+        ppid=1000,
+        uid=1000,
+        comm=comm,
+        exe=exe,
+        argv=argv,
+        state="S",
+        start_time=start,
+    )
 
 
 def _processes(f: Fleet, cid: str) -> None:
@@ -141,7 +156,9 @@ def _processes(f: Fleet, cid: str) -> None:
 
 def _audit(f: Fleet) -> None:
     for cid in (WEB, MINER, BOMB):
-        ev = AuditEvent(container_id=cid, time=f.start + 100, category=AuditCategory.LIFECYCLE, action="create")
+        ev = AuditEvent(
+            container_id=cid, time=f.start + 100, category=AuditCategory.LIFECYCLE, action="create"
+        )
         f.add(t.AUDIT, cid, encode(ev), "audit")
     denied = AuditEvent(
         container_id=BOMB, time=f.start + 95 * MIN, category=AuditCategory.EXEC, action="exec",
@@ -151,9 +168,11 @@ def _audit(f: Fleet) -> None:
     f.add(t.AUDIT, BOMB, encode(denied), "audit")
 
 
-def _violation(f: Fleet, cid: str, rule: str, vtype: SecurityViolationType, sev: Severity, minute: int,
-               *, count: int = 1, activity: ViolationActivity = ViolationActivity.CREATE,
-               disposition: Disposition = Disposition.DETECTED, evidence: Evidence | None = None) -> Violation:  # fmt: skip
+def _violation(
+    f: Fleet, cid: str, rule: str, vtype: SecurityViolationType, sev: Severity, minute: int, *,
+    count: int = 1, activity: ViolationActivity = ViolationActivity.CREATE,
+    disposition: Disposition = Disposition.DETECTED, evidence: Evidence | None = None,
+) -> Violation:  # fmt: skip
     first = f.start + minute * MIN
     return Violation(
         event_id=stable_id("vev", cid, rule, minute, count, activity), container_id=cid,
@@ -185,13 +204,17 @@ def _bomb_story(f: Fleet) -> None:
     rm = _proc(1078, "rm", "/tmp/rm", ("rm", "-rf", "/work"), f.start + 92 * MIN)
     v = _violation(f, BOMB, "process.blocked", P, Severity.HIGH, 92, evidence=Evidence(process=rm))
     f.add(t.VIOLATIONS, BOMB, encode(v), "violation_events")
-    snap = ProcessSnapshot(container_id=BOMB, time=f.start + 92 * MIN, full=False, seq=99, processes=(nc, rm), count=4)
+    snap = ProcessSnapshot(
+        container_id=BOMB, time=f.start + 92 * MIN, full=False, seq=99, processes=(nc, rm), count=4
+    )
     f.add(t.PROCESSES, BOMB, encode(snap), "process_snapshots")
     f.counts["processes"] += 2
     for n in (1, 2):
         act = ViolationActivity.CREATE if n == 1 else ViolationActivity.UPDATE
         disp = Disposition.TERMINATED if n == 2 else Disposition.DETECTED
-        v = _violation(f, BOMB, "pids.limit_hit", R, Severity.HIGH, 100, count=n, activity=act, disposition=disp)
+        v = _violation(
+            f, BOMB, "pids.limit_hit", R, Severity.HIGH, 100, count=n, activity=act, disposition=disp
+        )
         f.add(t.VIOLATIONS, BOMB, encode(v), "violation_events")
     _enforce(f, BOMB, EnforcementAction.TERMINATE, "pids.limit_hit", 100, 1_500)
 

@@ -19,7 +19,9 @@ def _count(store: ClickHouseStore, table: str) -> int:
     return int(store.query(f"SELECT count() FROM {table} FINAL")[0][0])
 
 
-async def test_every_table_gets_exactly_the_events(store: ClickHouseStore, fleet: Fleet, run_sink: RunSink) -> None:
+async def test_every_table_gets_exactly_the_events(
+    store: ClickHouseStore, fleet: Fleet, run_sink: RunSink
+) -> None:
     bus = LocalBus()
     await bus.start()
     await run_sink(bus, store, fleet.events)
@@ -42,10 +44,13 @@ async def test_metric_row_matches_the_event_field_by_field(
     bus = LocalBus()
     await bus.start()
     await run_sink(bus, store, fleet.events)
-    sent = next(decode(t.METRICS, v) for tp, _, v in fleet.events if tp == t.METRICS and b'"metric"' in (v or b""))
+    sent = next(
+        decode(t.METRICS, v) for tp, _, v in fleet.events if tp == t.METRICS and b'"metric"' in (v or b"")
+    )
     assert isinstance(sent, MetricSample)
     got = store.query_dicts(
-        "SELECT toUnixTimestamp64Milli(time) AS ms, connections, * FROM metrics FINAL WHERE event_id = {e:String}",
+        "SELECT toUnixTimestamp64Milli(time) AS ms, connections, * FROM metrics FINAL "
+        "WHERE event_id = {e:String}",
         {"e": sent.event_id},
     )[0]
     assert got["ms"] == sent.time
@@ -58,7 +63,9 @@ async def test_metric_row_matches_the_event_field_by_field(
     assert got["connections"] == sent.sockets.connections
 
 
-async def test_sandbox_lifecycle_and_policy_in_force(store: ClickHouseStore, fleet: Fleet, run_sink: RunSink) -> None:
+async def test_sandbox_lifecycle_and_policy_in_force(
+    store: ClickHouseStore, fleet: Fleet, run_sink: RunSink
+) -> None:
     bus = LocalBus()
     await bus.start()
     await run_sink(bus, store, fleet.events)
@@ -97,7 +104,9 @@ async def test_poison_messages_go_to_the_dead_letter_topic_counted(
     assert _count(store, "metrics") == 1
 
 
-async def test_a_broken_dead_letter_is_stored_not_republished(store: ClickHouseStore, run_sink: RunSink) -> None:
+async def test_a_broken_dead_letter_is_stored_not_republished(
+    store: ClickHouseStore, run_sink: RunSink
+) -> None:
     bus = LocalBus()
     await bus.start()
     await run_sink(bus, store, [(t.DEADLETTER, None, b"\xff garbage")])
