@@ -23,25 +23,26 @@ SELECT
 FROM $db.sandboxes FINAL
 GROUP BY container_id;
 
--- Per-minute resource use per sandbox, read from the rollup.
+-- Per-minute resource use per sandbox, read from the rollup. CPU is the average over the
+-- minute from the cumulative counter; a minute with a single sample uses that sample's rate.
 CREATE VIEW IF NOT EXISTS $db.metrics_1m_view AS
 SELECT
     container_id,
     minute,
-    uniqExactMerge(samples) AS samples,
+    uniqExactMerge(samples) AS sample_count,
     if(max(last_time) > min(first_time),
        (max(cpu_ns_max) - min(cpu_ns_min)) / (dateDiff('millisecond', min(first_time), max(last_time)) * 1e4),
-       0) AS cpu_percent_avg,
-    max(cpu_percent_max) AS cpu_percent_max,
+       max(cpu_percent_max)) AS cpu_percent_avg,
+    max(cpu_percent_max) AS cpu_percent_peak,
     max(throttled_periods_max) - min(throttled_periods_min) AS throttled_periods,
-    max(memory_max) AS memory_max_bytes,
-    max(working_set_max) AS working_set_max_bytes,
+    max(memory_max) AS memory_peak_bytes,
+    max(working_set_max) AS working_set_peak_bytes,
     argMaxMerge(memory_limit) AS memory_limit_bytes,
-    max(pids_peak) AS pids_peak,
-    argMaxMerge(pids_limit) AS pids_limit,
+    max(pids_peak) AS processes_peak,
+    argMaxMerge(pids_limit) AS processes_limit,
     max(pids_max_events_max) AS pids_max_events_total,
     max(oom_kills_max) AS oom_kills_total,
-    max(connections_max) AS connections_max,
-    max(open_fds_max) AS open_fds_max
+    max(connections_max) AS connections_peak,
+    max(open_fds_max) AS open_fds_peak
 FROM $db.metrics_1m
 GROUP BY container_id, minute

@@ -45,7 +45,7 @@ async def test_kafka_events_in_exact_rows_out_and_replays_store_once(
     for table, n in fleet.counts.items():
         assert _count(store, table) == n, table
     assert _count(store, "violations") == 4
-    assert store.query("SELECT sum(samples) FROM metrics_1m_view")[0][0] == fleet.counts["metrics"]
+    assert store.query("SELECT sum(sample_count) FROM metrics_1m_view")[0][0] == fleet.counts["metrics"]
     assert store.query("SELECT countIf(is_destroyed) FROM sandbox_state")[0][0] == 1
 
 

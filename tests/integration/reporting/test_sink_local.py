@@ -128,7 +128,7 @@ async def test_the_same_events_twice_are_stored_and_counted_once(
         assert _count(store, table) == n - (table == "sandboxes"), table
     assert _count(store, "violations") == 4
     # The rollup is built from idempotent aggregates: the duplicates changed nothing.
-    samples = store.query("SELECT sum(samples) FROM metrics_1m_view")[0][0]
+    samples = store.query("SELECT sum(sample_count) FROM metrics_1m_view")[0][0]
     assert samples == fleet.counts["metrics"]
 
 
