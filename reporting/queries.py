@@ -37,7 +37,9 @@ ORDER BY last_seen DESC LIMIT {limit:UInt32}
 RECENT_METRICS = """
 SELECT toUnixTimestamp64Milli(time) AS time_ms, cpu_percent, memory_usage_bytes, disk_usage_bytes,
        connections, pids_current, open_fds
-FROM metrics FINAL WHERE container_id = {cid:String} AND time >= fromUnixTimestamp64Milli({since:Int64}) AND time <= fromUnixTimestamp64Milli({until:Int64})
+FROM metrics FINAL WHERE container_id = {cid:String}
+      AND time >= fromUnixTimestamp64Milli({since:Int64})
+      AND time <= fromUnixTimestamp64Milli({until:Int64})
 ORDER BY time_ms DESC LIMIT {limit:UInt32}
 """
 
@@ -56,14 +58,20 @@ TIMELINE = """
 SELECT * FROM (
     SELECT toUnixTimestamp64Milli(time) AS time_ms, 'violation' AS kind, activity AS what,
            concat(rule_id, ' (', severity, ', x', toString(count), ')') AS detail, disposition AS outcome
-    FROM violation_events FINAL WHERE container_id = {cid:String} AND time >= fromUnixTimestamp64Milli({since:Int64}) AND time <= fromUnixTimestamp64Milli({until:Int64})
+    FROM violation_events FINAL WHERE container_id = {cid:String}
+      AND time >= fromUnixTimestamp64Milli({since:Int64})
+      AND time <= fromUnixTimestamp64Milli({until:Int64})
     UNION ALL
     SELECT toUnixTimestamp64Milli(time), 'action', action, reason, result
-    FROM actions FINAL WHERE container_id = {cid:String} AND time >= fromUnixTimestamp64Milli({since:Int64}) AND time <= fromUnixTimestamp64Milli({until:Int64})
+    FROM actions FINAL WHERE container_id = {cid:String}
+      AND time >= fromUnixTimestamp64Milli({since:Int64})
+      AND time <= fromUnixTimestamp64Milli({until:Int64})
     UNION ALL
     SELECT toUnixTimestamp64Milli(time), 'audit', concat(category, ':', action),
            if(subject != '', subject, reason), multiIf(allowed IS NULL, '', allowed, 'allowed', 'denied')
-    FROM audit FINAL WHERE container_id = {cid:String} AND time >= fromUnixTimestamp64Milli({since:Int64}) AND time <= fromUnixTimestamp64Milli({until:Int64})
+    FROM audit FINAL WHERE container_id = {cid:String}
+      AND time >= fromUnixTimestamp64Milli({since:Int64})
+      AND time <= fromUnixTimestamp64Milli({until:Int64})
       AND (category = 'lifecycle' OR allowed = false)
 ) ORDER BY time_ms LIMIT {limit:UInt32}
 """
@@ -71,13 +79,17 @@ SELECT * FROM (
 TOP_PROCESSES = """
 SELECT comm, exe, any(cmdline) AS example, uniqExact(pid) AS pids, count() AS sightings,
        toUnixTimestamp64Milli(min(time)) AS first_seen, toUnixTimestamp64Milli(max(time)) AS last_seen
-FROM processes FINAL WHERE container_id = {cid:String} AND time >= fromUnixTimestamp64Milli({since:Int64}) AND time <= fromUnixTimestamp64Milli({until:Int64})
+FROM processes FINAL WHERE container_id = {cid:String}
+      AND time >= fromUnixTimestamp64Milli({since:Int64})
+      AND time <= fromUnixTimestamp64Milli({until:Int64})
 GROUP BY comm, exe ORDER BY sightings DESC, comm LIMIT {limit:UInt32}
 """
 
 ACTIONS = """
 SELECT toUnixTimestamp64Milli(time) AS time_ms, action, result, reason, rule_ids, latency_ms, command_id
-FROM actions FINAL WHERE container_id = {cid:String} AND time >= fromUnixTimestamp64Milli({since:Int64}) AND time <= fromUnixTimestamp64Milli({until:Int64})
+FROM actions FINAL WHERE container_id = {cid:String}
+      AND time >= fromUnixTimestamp64Milli({since:Int64})
+      AND time <= fromUnixTimestamp64Milli({until:Int64})
 ORDER BY time_ms
 """
 
@@ -122,12 +134,14 @@ GROUP BY k ORDER BY n DESC, k
 """
 
 FLEET_ACTIONS = """
-SELECT action, result, count() AS n FROM actions FINAL WHERE time >= fromUnixTimestamp64Milli({since:Int64}) AND time <= fromUnixTimestamp64Milli({until:Int64})
+SELECT action, result, count() AS n FROM actions FINAL WHERE time >= fromUnixTimestamp64Milli({since:Int64})
+  AND time <= fromUnixTimestamp64Milli({until:Int64})
 GROUP BY action, result ORDER BY n DESC, action, result
 """
 
 LATENCY = """
 SELECT count() AS n, quantileExact(0.5)(latency_ms) AS p50, quantileExact(0.95)(latency_ms) AS p95,
        quantileExact(0.99)(latency_ms) AS p99, max(latency_ms) AS max
-FROM actions FINAL WHERE time >= fromUnixTimestamp64Milli({since:Int64}) AND time <= fromUnixTimestamp64Milli({until:Int64}) AND latency_ms IS NOT NULL AND result = 'applied'
+FROM actions FINAL WHERE time >= fromUnixTimestamp64Milli({since:Int64})
+  AND time <= fromUnixTimestamp64Milli({until:Int64}) AND latency_ms IS NOT NULL AND result = 'applied'
 """

@@ -25,10 +25,10 @@ async def reports(store: ClickHouseStore, fleet: Fleet, run_sink: RunSink) -> Hi
     return HistoryReports(store)
 
 
-def test_the_sandbox_report_has_every_seed_field_with_exact_values(reports: HistoryReports, fleet: Fleet) -> None:
+def test_the_sandbox_report_has_every_seed_field_with_exact_values(reports: HistoryReports) -> None:
     assert isinstance(reports, ReportSource)
     r = reports.security_report(BOMB)
-    assert SEED_FIELDS <= set(r)
+    assert set(r) >= SEED_FIELDS
     assert r["container_id"] == BOMB
     assert r["total_violations"] == 3 and r["recent_violations_24h"] == 3
     assert r["violation_types"] == {
@@ -53,7 +53,8 @@ def test_the_sandbox_report_adds_rules_timeline_processes_actions_policy(reports
     assert [e["time_ms"] for e in r["timeline"]] == sorted(e["time_ms"] for e in r["timeline"])
     procs = {p["comm"]: p for p in r["top_processes"]}
     assert procs["nc"]["example"] == "nc 10.0.0.1 4444" and procs["sh"]["sightings"] == 4
-    assert [(a["action"], a["result"], a["latency_ms"]) for a in r["actions"]] == [("terminate", "applied", 1500)]
+    actions = [(a["action"], a["result"], a["latency_ms"]) for a in r["actions"]]
+    assert actions == [("terminate", "applied", 1500)]
     assert r["policy"]["violation_threshold"] == 3
     assert r["sandbox"]["image"] == "sandguard/busybox:1" and r["sandbox"]["destroyed_at"] is not None
 
@@ -70,7 +71,7 @@ def test_the_series_follow_the_rollup_with_limits(reports: HistoryReports, fleet
 def test_an_unknown_sandbox_gives_an_empty_report(reports: HistoryReports) -> None:
     r = reports.security_report("nope")
     assert r["known"] is False and r["total_violations"] == 0 and r["recent_metrics"] == []
-    assert r["policy_summary"] == {"network_policy": None, "resource_limits": None, "monitoring_enabled": None}
+    assert set(r["policy_summary"].values()) == {None}
 
 
 def test_the_fleet_report(reports: HistoryReports, fleet: Fleet) -> None:
