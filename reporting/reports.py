@@ -41,14 +41,14 @@ class HistoryReports:
         now = now if now is not None else now_ms()
         since = since_ms if since_ms is not None else now - DAY_MS
         window = {"cid": container_id, "since": since, "until": now}
-        totals = self._one(q.FINDINGS_TOTALS, {"cid": container_id, "recent": now - DAY_MS})
+        totals = self._one(q.FINDINGS_TOTALS, {"cid": container_id, "recent": now - DAY_MS}) or {}
         sandbox = self._one(q.SANDBOX, {"cid": container_id})
         policy = orjson.loads(sandbox["policy"]) if sandbox and sandbox["policy"] else None
         return {
             "report_timestamp": datetime.fromtimestamp(now / 1000, UTC).isoformat(),
             "container_id": container_id,
-            "total_violations": int(totals["findings"]),
-            "recent_violations_24h": int(totals["recent"]),
+            "total_violations": int(totals.get("findings") or 0),
+            "recent_violations_24h": int(totals.get("recent") or 0),
             "violation_types": self._counts(q.FINDINGS_BY, {"cid": container_id, "col": "violation_type"}),
             "monitored_containers": int(self._store.query(q.MONITORED)[0][0]),
             "policy_summary": _policy_summary(policy),
@@ -57,7 +57,7 @@ class HistoryReports:
             "window": {"since": since, "until": now},
             "known": sandbox is not None,
             "sandbox": _sandbox_info(sandbox),
-            "total_occurrences": int(totals["occurrences"] or 0),
+            "total_occurrences": int(totals.get("occurrences") or 0),
             "violations_by_rule": self._counts(q.FINDINGS_BY, {"cid": container_id, "col": "rule_id"}),
             "violations_by_severity": self._counts(q.FINDINGS_BY, {"cid": container_id, "col": "severity"}),
             "violations": self._dicts(q.FINDINGS_LIST, {"cid": container_id, "limit": FINDINGS_LIMIT}),
