@@ -69,6 +69,24 @@ RETRY_MAX_S = 10.0
 # A statement the engine rejects is retried this often before the batch is split
 # record by record to isolate the rows it refuses (those go to the dead-letter topic).
 QUERY_RETRIES = 3
+# Metric samples whose JSON carries this exact marker (what schemas.encode writes) go to
+# the engine as they are; anything else takes the model path.
+METRIC_MARK = b'"kind":"metric"'
+RAW_METRICS_TABLE = "metrics_json"
+# The engine's JSON reader made as strict as the models: no unknown fields, no nulls for
+# non-nullable fields, no numbers read as strings or bools as numbers, no errors skipped.
+STRICT_JSON = {
+    "input_format_skip_unknown_fields": 0,
+    "input_format_json_ignore_unknown_keys_in_named_tuple": 0,
+    "input_format_null_as_default": 0,
+    "input_format_json_read_numbers_as_strings": 0,
+    "input_format_json_read_bools_as_numbers": 0,
+    "input_format_json_read_bools_as_strings": 0,
+    "input_format_json_read_objects_as_strings": 0,
+    "input_format_json_read_arrays_as_strings": 0,
+    "input_format_allow_errors_num": 0,
+    "input_format_allow_errors_ratio": 0,
+}
 
 
 class _Batch:
@@ -77,6 +95,8 @@ class _Batch:
     def __init__(self) -> None:
         self.columns: dict[str, list[list[Any]]] = {n: [[] for _ in cols] for n, cols in COLUMNS.items()}
         self.sources: dict[str, list[int]] = {n: [] for n in COLUMNS}
+        self.raw: list[bytes] = []  # metric samples as they came (see METRIC_MARK)
+        self.raw_sources: list[int] = []
         self.records: list[Record] = []
         self.deadletters: list[DeadLetter] = []
         self.rows = 0
@@ -175,13 +195,22 @@ class Sink:
         b = self._batch
         idx = len(b.records)
         b.records.append(record)
+        value = record.value
+        if record.topic == t.METRICS and value is not None and METRIC_MARK in value:
+            b.raw.append(value)
+            b.raw_sources.append(idx)
+            b.rows += 1
+            return
+        self._add_parsed(record, idx)
+
+    def _add_parsed(self, record: Record, idx: int) -> None:
         if record.topic == t.METRICS and record.value is not None:
             try:
                 row = R.metric_row(orjson.loads(record.value))
             except orjson.JSONDecodeError:
                 row = None
             if row is not None:
-                b.add_row("metrics", row, idx)
+                self._batch.add_row("metrics", row, idx)
                 return
         try:
             self._add_slow(record, idx)
@@ -230,6 +259,8 @@ class Sink:
         if not b.records:
             return
         self.metrics.buffered.set(b.rows)
+        if b.raw:
+            await self._insert_raw_metrics(b)
         for table in COLUMNS:
             if b.sources[table]:
                 await self._insert_table(b, table)
@@ -254,20 +285,48 @@ class Sink:
         newest = max(r.timestamp_ms for r in b.records)
         self.metrics.lag.set(max(0.0, time.time() - newest / 1000))
 
+    async def _insert_raw_metrics(self, b: _Batch) -> None:
+        """The metric samples' JSON straight to the engine; if it refuses any, all go the model way."""
+        data = b"\n".join(b.raw)
+
+        def insert() -> None:
+            self._store.insert_raw(RAW_METRICS_TABLE, data, fmt="JSONEachRow", settings=STRICT_JSON)
+
+        if not await self._retrying("metrics", insert, len(b.raw), query_retries=1):
+            log.info("raw_metrics_refused", rows=len(b.raw))
+            for src in b.raw_sources:
+                self._batch_add_parsed(b, src)
+        b.raw, b.raw_sources = [], []
+
+    def _batch_add_parsed(self, b: _Batch, src: int) -> None:
+        current, self._batch = self._batch, b
+        try:
+            self._add_parsed(b.records[src], src)
+        finally:
+            self._batch = current
+
     async def _insert_table(self, b: _Batch, table: str) -> None:
+        def insert() -> None:
+            self._store.insert_columns(table, b.columns[table], COLUMNS[table])
+
+        if not await self._retrying(table, insert, len(b.sources[table]), query_retries=QUERY_RETRIES):
+            await self._isolate(b, table)
+
+    async def _retrying(self, table: str, insert: Any, rows: int, *, query_retries: int) -> bool:
+        """Runs ``insert`` until it succeeds (True) or the engine refused it ``query_retries`` times
+        (False); while the store is unavailable it waits with capped exponential backoff."""
         delay, cap = self._retry
-        failures = 0
+        refused = 0
         while True:
             started = time.perf_counter()
             try:
-                await asyncio.to_thread(self._store.insert_columns, table, b.columns[table], COLUMNS[table])
+                await asyncio.to_thread(insert)
             except StoreQueryError as exc:
-                failures += 1
+                refused += 1
                 self.metrics.retries.labels("rejected").inc()
-                log.warning("insert_rejected", table=table, attempt=failures, error=exc.reason[:300])
-                if failures >= QUERY_RETRIES:
-                    await self._isolate(b, table)
-                    return
+                log.warning("insert_rejected", table=table, attempt=refused, error=exc.reason[:300])
+                if refused >= query_retries:
+                    return False
             except StoreUnavailableError as exc:
                 self.metrics.store_up.set(0)
                 self.metrics.retries.labels("unavailable").inc()
@@ -277,10 +336,10 @@ class Sink:
             else:
                 self.metrics.store_up.set(1)
                 self.metrics.insert_seconds.labels(table).observe(time.perf_counter() - started)
-                self.metrics.rows.labels(table).inc(len(b.sources[table]))
-                return
+                self.metrics.rows.labels(table).inc(rows)
+                return True
             if self._stopping.is_set():
-                raise SinkAbandonedError(len(b.records))
+                raise SinkAbandonedError(len(self._batch.records))
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
             delay = min(cap, delay * 2)
 

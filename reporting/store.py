@@ -193,6 +193,16 @@ class ClickHouseStore:
             ),
         )
 
+    def insert_raw(
+        self, table: str, data: bytes, *, fmt: str, settings: Mapping[str, Any] | None = None
+    ) -> None:
+        if not data:
+            return
+        self._call(
+            f"INSERT INTO {table} FORMAT {fmt}",
+            lambda c: c.raw_insert(table, insert_block=data, fmt=fmt, settings=dict(settings or {})),
+        )
+
     def _call(self, sql: str, fn: Any) -> Any:
         with self._lock:
             if not self._wanted:

@@ -38,6 +38,12 @@ class Store(Protocol):
         """Like ``insert`` with the data column by column (the sink's batches; no row objects)."""
         ...
 
+    def insert_raw(
+        self, table: str, data: bytes, *, fmt: str, settings: Mapping[str, Any] | None = None
+    ) -> None:
+        """Inserts data already encoded in a ClickHouse input format (e.g. JSONEachRow)."""
+        ...
+
     def close(self) -> None: ...
 
 
