@@ -28,10 +28,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from reporting.reports import HistoryReports
-from reporting.rows import metric_row
-from reporting.sink import Sink
+from reporting.rows import sandbox_row
+from reporting.sink import RAW_METRICS_TABLE, STRICT_JSON, Sink
 from reporting.store import ClickHouseStore
-from reporting.tables import METRICS
+from reporting.tables import SANDBOXES
 from sandguard.bus import KafkaBus
 from schemas import MetricSample, PolicyEvent, SecurityPolicy, SocketCounts, encode, now_ms
 from schemas import topics as t
@@ -91,13 +91,11 @@ async def _consume(bootstrap: str, ns: str, store: ClickHouseStore, n: int) -> f
 
 
 def _direct_insert_s(store: ClickHouseStore, values: list[bytes]) -> float:
-    import orjson
-
-    rows = [metric_row(orjson.loads(v)) for v in values]
-    cols = [list(c) for c in zip(*rows, strict=True)]
+    """The engine's share: the same JSON inserted the way the sink does, without Kafka or Python."""
+    data = b"\n".join(values)
     store.command("TRUNCATE TABLE metrics")
     started = time.perf_counter()
-    store.insert_columns("metrics", cols, METRICS)
+    store.insert_raw(RAW_METRICS_TABLE, data, fmt="JSONEachRow", settings=STRICT_JSON)
     return time.perf_counter() - started
 
 
@@ -128,7 +126,8 @@ INSERT INTO metrics (event_id, time, container_id, host, interval_ms, cpu_usage_
     memory_working_set_bytes, memory_limit_bytes, pids_current, pids_max, open_fds, sock_tcp, schema_version)
 SELECT
     toString(generateUUIDv4()),
-    fromUnixTimestamp64Milli({start:Int64} + intDiv(number, {fleet:UInt32}) * 1000 + (number % {fleet:UInt32})),
+    fromUnixTimestamp64Milli(
+        {start:Int64} + intDiv(number, {fleet:UInt32}) * 1000 + (number % {fleet:UInt32})),
     concat('bench-', leftPad(toString(number % {fleet:UInt32}), 3, '0')),
     'bench', 1000,
     intDiv(number, {fleet:UInt32}) * 120000000 + rand() % 1000000,
@@ -148,12 +147,14 @@ def bench_report(report_rows: int, data: Path) -> dict[str, Any]:
     try:
         target = "bench-007"
         policy = SecurityPolicy()
-        store.insert_columns(
-            "sandboxes",
-            [[c] for c in _policy_row(PolicyEvent(container_id=target, time=now - seconds * 1000,
-                                                  policy_id=policy.policy_id, policy=policy, image="bench:1"))],
-            _sandbox_columns(),
-        )  # fmt: skip
+        event = PolicyEvent(
+            container_id=target,
+            time=now - seconds * 1000,
+            policy_id=policy.policy_id,
+            policy=policy,
+            image="bench:1",
+        )
+        store.insert("sandboxes", [sandbox_row(event)], SANDBOXES)
         started = time.perf_counter()
         store.command(_GENERATE, {"start": now - seconds * 1000, "fleet": fleet, "n": seconds * fleet})
         generated_s = time.perf_counter() - started
@@ -174,18 +175,6 @@ def bench_report(report_rows: int, data: Path) -> dict[str, Any]:
         "report_ms_runs": [round(x, 1) for x in runs],
         "report_series_points": points,
     }
-
-
-def _policy_row(e: PolicyEvent) -> tuple[Any, ...]:
-    from reporting.rows import sandbox_row
-
-    return sandbox_row(e)
-
-
-def _sandbox_columns() -> tuple[str, ...]:
-    from reporting.tables import SANDBOXES
-
-    return SANDBOXES
 
 
 def main() -> None:

@@ -56,8 +56,9 @@ VARIANTS = [
     (("cpu_percent",), "hot"), (("cpu_percent",), -3.0), (("container_id",), 42),
     (("sockets", "bogus"), 1), (("sockets", "tcp"), "many"), (("sockets", "tcp_states"), {"A": "x"}),
     (("partial",), [1]), (("memory_usage_bytes",), _HUGE), (("host",), None), (("interval_ms",), "1s"),
-    (("open_fds",), 2**40), (("sockets",), None), (("kind",), "limits"), (("sockets", "tcp"), None), (("host",), 7),
-    (("partial",), None), (("sockets", "tcp_states"), None), (("interval_ms",), -5), (("event_id",), None),
+    (("open_fds",), 2**40), (("sockets",), None), (("kind",), "limits"), (("sockets", "tcp"), None),
+    (("host",), 7), (("partial",), None), (("sockets", "tcp_states"), None), (("interval_ms",), -5),
+    (("event_id",), None),
 ]  # fmt: skip
 
 
