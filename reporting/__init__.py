@@ -11,11 +11,14 @@ from reporting.exceptions import (
     StoreUnavailableError,
     UnknownSandboxError,
 )
+from reporting.replay import replay
+from reporting.reports import HistoryReports
 from reporting.sink import Sink
 from reporting.store import ClickHouseStore, open_store
 
 __all__ = [
     "ClickHouseStore",
+    "HistoryReports",
     "MigrationError",
     "ReportingError",
     "Sink",
@@ -24,4 +27,5 @@ __all__ = [
     "StoreUnavailableError",
     "UnknownSandboxError",
     "open_store",
+    "replay",
 ]
