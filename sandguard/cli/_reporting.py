@@ -32,12 +32,13 @@ def store_options(fn: Callable[..., object]) -> Callable[..., object]:
 def make_store(settings: Settings, url: str | None, data_dir: Path | None) -> ClickHouseStore:
     """The configured store, opened; a server that is down is retried by its users."""
     url = url or settings.clickhouse_url
+    ttl = {"metrics_ttl_days": settings.metrics_ttl_days, "history_ttl_days": settings.history_ttl_days}
     if url:
         store = ClickHouseStore(
-            url=url, username=settings.clickhouse_user, password=settings.clickhouse_password
+            url=url, username=settings.clickhouse_user, password=settings.clickhouse_password, **ttl
         )
     else:
-        store = ClickHouseStore(path=(data_dir or settings.data_dir) / "clickhouse")
+        store = ClickHouseStore(path=(data_dir or settings.data_dir) / "clickhouse", **ttl)
     try:
         store.open()
     except StoreUnavailableError as exc:
