@@ -32,13 +32,15 @@ def store_options(fn: Callable[..., object]) -> Callable[..., object]:
 def make_store(settings: Settings, url: str | None, data_dir: Path | None) -> ClickHouseStore:
     """The configured store, opened; a server that is down is retried by its users."""
     url = url or settings.clickhouse_url
-    ttl = {"metrics_ttl_days": settings.metrics_ttl_days, "history_ttl_days": settings.history_ttl_days}
+    m_ttl, h_ttl = settings.metrics_ttl_days, settings.history_ttl_days
     if url:
         store = ClickHouseStore(
-            url=url, username=settings.clickhouse_user, password=settings.clickhouse_password, **ttl
-        )
+            url=url, username=settings.clickhouse_user, password=settings.clickhouse_password,
+            metrics_ttl_days=m_ttl, history_ttl_days=h_ttl,
+        )  # fmt: skip
     else:
-        store = ClickHouseStore(path=(data_dir or settings.data_dir) / "clickhouse", **ttl)
+        path = (data_dir or settings.data_dir) / "clickhouse"
+        store = ClickHouseStore(path=path, metrics_ttl_days=m_ttl, history_ttl_days=h_ttl)
     try:
         store.open()
     except StoreUnavailableError as exc:
