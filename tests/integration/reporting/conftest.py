@@ -4,6 +4,7 @@ over the in-process bus or real Kafka, and the fleet history of ``fleet.py``."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -20,13 +21,27 @@ Events = Sequence[tuple[str, str | None, bytes | None]]
 DRAIN_TIMEOUT_S = 60.0
 
 
+@pytest.fixture(scope="session")
+def engine_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One embedded engine for the whole session (chdb: one data directory per process), kept
+    up by a client of its own so that tests open and close their stores without shutting the
+    engine down each time; every test gets a database of its own."""
+    import clickhouse_connect
+
+    path = tmp_path_factory.mktemp("engine") / "clickhouse"
+    keeper = clickhouse_connect.get_client(interface="chdb", path=str(path))
+    yield path
+    keeper.close()
+
+
 @pytest.fixture
-def make_store(tmp_path: Path) -> Iterator[Callable[..., ClickHouseStore]]:
-    """Opens stores on a per-test data directory (one engine path per process at a time)."""
+def make_store(engine_path: Path) -> Iterator[Callable[..., ClickHouseStore]]:
+    """Opens stores on the session's engine, in a fresh database per test."""
     made: list[ClickHouseStore] = []
+    database = f"t_{uuid.uuid4().hex[:12]}"
 
     def make(**overrides: object) -> ClickHouseStore:
-        options: dict[str, object] = {"path": tmp_path / "clickhouse", **overrides}
+        options: dict[str, object] = {"path": engine_path, "database": database, **overrides}
         store = ClickHouseStore(**options)  # type: ignore[arg-type]
         made.append(store)
         return store.open()
@@ -34,6 +49,8 @@ def make_store(tmp_path: Path) -> Iterator[Callable[..., ClickHouseStore]]:
     yield make
     for s in made:
         s.close()
+    with ClickHouseStore(path=engine_path, database=database, migrate=False) as cleaner:
+        cleaner.command(f"DROP DATABASE IF EXISTS {database} SYNC")
 
 
 @pytest.fixture

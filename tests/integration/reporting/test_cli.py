@@ -47,39 +47,40 @@ def _env(bootstrap: str, ns: str) -> dict[str, str]:
     }
 
 
-def _count(data_dir: Path, table: str) -> int:
-    with ClickHouseStore(path=data_dir / "clickhouse") as store:
+def _count(engine: Path, table: str) -> int:
+    with ClickHouseStore(path=engine) as store:  # the commands' database, "sandguard"
         return int(store.query(f"SELECT count() FROM {table} FINAL")[0][0])
 
 
 def test_replay_then_report_in_the_terminal_json_and_html(
-    kafka_bootstrap: str, kafka_namespace: str, fleet: Fleet, tmp_path: Path
+    kafka_bootstrap: str, kafka_namespace: str, fleet: Fleet, engine_path: Path, tmp_path: Path
 ) -> None:
+    with ClickHouseStore(path=engine_path, migrate=False) as store:
+        store.command("DROP DATABASE IF EXISTS sandguard SYNC")
     _publish(kafka_bootstrap, kafka_namespace, fleet)
     runner = CliRunner()
     env = _env(kafka_bootstrap, kafka_namespace)
-    out = runner.invoke(replay, ["--data-dir", str(tmp_path), "--idle-seconds", "1"], env=env)
+    data_dir = str(engine_path.parent)  # the commands open <data-dir>/clickhouse: the session's engine
+    out = runner.invoke(replay, ["--data-dir", data_dir, "--idle-seconds", "1"], env=env)
     assert out.exit_code == 0, out.output
     assert f"replayed {len(fleet.events)} records" in out.output
-    assert _count(tmp_path, "metrics") == fleet.counts["metrics"]
+    assert _count(engine_path, "metrics") == fleet.counts["metrics"]
 
-    text = runner.invoke(report, ["--data-dir", str(tmp_path), "--since", "3h"], env=env)
+    text = runner.invoke(report, ["--data-dir", data_dir, "--since", "3h"], env=env)
     assert text.exit_code == 0, text.output
     assert "Top offending sandboxes" in text.output and BOMB in text.output
 
-    js = runner.invoke(report, ["--data-dir", str(tmp_path), "--sandbox", BOMB, "--json"], env=env)
+    js = runner.invoke(report, ["--data-dir", data_dir, "--sandbox", BOMB, "--json"], env=env)
     doc = json.loads(js.stdout)
     assert doc["sandbox"]["total_violations"] == 3 and doc["fleet"]["sandboxes"]["total"] == 3
 
     page = tmp_path / "r.html"
-    html = runner.invoke(
-        report, ["--data-dir", str(tmp_path), "--sandbox", BOMB, "--html", str(page)], env=env
-    )
+    html = runner.invoke(report, ["--data-dir", data_dir, "--sandbox", BOMB, "--html", str(page)], env=env)
     assert html.exit_code == 0 and "sandguard security report" in page.read_text()
 
 
-def test_a_bad_since_is_a_usage_error(tmp_path: Path) -> None:
-    out = CliRunner().invoke(report, ["--data-dir", str(tmp_path), "--since", "yesterday"])
+def test_a_bad_since_is_a_usage_error(engine_path: Path) -> None:
+    out = CliRunner().invoke(report, ["--data-dir", str(engine_path.parent), "--since", "yesterday"])
     assert out.exit_code == 2 and "90m, 24h, 7d" in out.output
 
 
@@ -124,5 +125,22 @@ def test_the_sink_command_stores_everything_and_stops_cleanly_on_sigterm(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, output
-    for table, n in fleet.counts.items():
-        assert _count(tmp_path, table) == n, table
+    assert _counts_in_another_process(tmp_path, list(fleet.counts)) == fleet.counts
+
+
+_COUNT_SCRIPT = """
+import json, sys
+from reporting.store import ClickHouseStore
+with ClickHouseStore(path=sys.argv[1]) as s:
+    print(json.dumps({t: s.query(f"SELECT count() FROM {t} FINAL")[0][0] for t in sys.argv[2:]}))
+"""
+
+
+def _counts_in_another_process(data_dir: Path, tables: list[str]) -> dict[str, int]:
+    """The sink's engine is read by a process of its own (this one holds the session's engine)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _COUNT_SCRIPT, str(data_dir / "clickhouse"), *tables],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    last = [line for line in out.stdout.splitlines() if line.startswith("{")][-1]
+    return dict(json.loads(last))

@@ -73,7 +73,8 @@ def test_ttls_drop_old_rows_and_follow_the_settings(make_store: Callable[..., Cl
     store.close()
     shorter = make_store(metrics_ttl_days=7)
     engine = shorter.query(
-        "SELECT engine_full FROM system.tables WHERE name = 'metrics' AND database = 'sandguard'"
+        "SELECT engine_full FROM system.tables WHERE name = 'metrics' AND database = {db:String}",
+        {"db": shorter.database},
     )
     assert "toIntervalDay(7)" in engine[0][0]
     shorter.command("OPTIMIZE TABLE metrics FINAL")
