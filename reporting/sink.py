@@ -1,15 +1,17 @@
 """The sink: every topic into ClickHouse, in column batches, at least once, stored once.
 
 ``add(record)`` turns a record into rows of the right tables (columns, not row
-objects) and ``flush()`` inserts them, publishes the dead letters of the batch and
-only then commits the consumer's offsets, so a crash at any point re-delivers what
-was not stored. Re-delivered events keep their ``event_id``, the tables dedupe on it
+objects); full batches are inserted in the background while the next one fills, and
+``flush()`` drains that pipeline, publishes the batches' dead letters and only then
+commits the consumer's offsets, so a crash at any point re-delivers what was not
+stored. Re-delivered events keep their ``event_id``, the tables dedupe on it
 (ReplacingMergeTree keys end with it) and every query reads them with FINAL, so a
 retry or a replay stores and counts each event once.
 
-When the store is unavailable, ``flush`` retries with capped exponential backoff and
-the loop stops consuming meanwhile: the buffer never grows past one batch and the
-broker keeps the rest. Messages that do not decode go to the dead-letter topic.
+When the store is unavailable the insert retries with capped exponential backoff and
+the loop stops consuming once the next batch is full: the buffer never grows past two
+batches and the broker keeps the rest. Messages that do not decode go to the
+dead-letter topic.
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ DEFAULT_GROUP = "sandguard-sink"
 MAX_BATCH_ROWS = 100_000
 # 1 s: the history is at most about a second behind the topics at low volume.
 MAX_BATCH_DELAY_S = 1.0
+# Batches are inserted in the background while the next one fills (at most one in
+# flight: memory stays within two batches); the offsets are committed when the pipeline
+# is drained, at least every 5 s: a crash re-delivers at most ~5 s of records, which the
+# tables store once anyway.
+COMMIT_INTERVAL_S = 5.0
 # Records per getmany: a fifth of a batch, so a batch fills in a few polls.
 POLL_RECORDS = 20_000
 POLL_TIMEOUT_MS = 200
@@ -86,6 +93,9 @@ STRICT_JSON = {
     "input_format_json_read_arrays_as_strings": 0,
     "input_format_allow_errors_num": 0,
     "input_format_allow_errors_ratio": 0,
+    # One parsing thread: parallel parsing costs ~40 % more CPU per row (measured: 2.9 vs
+    # 4.1 us/row), and the other core is busy consuming the next batch.
+    "input_format_parallel_parsing": 0,
 }
 
 
@@ -137,6 +147,9 @@ class Sink:
         self.metrics = SinkMetrics(registry)
         self._consumer: Consumer | None = None
         self._batch = _Batch()
+        self._inflight: asyncio.Task[None] | None = None  # the previous batch's insert
+        self._uncommitted: list[_Batch] = []  # inserted (or being inserted), not yet committed
+        self._last_commit = time.monotonic()
         self._stopping = asyncio.Event()
         self.committed_records = 0
         self.idle_polls = 0
@@ -166,14 +179,28 @@ class Sink:
             log.warning("sink_stopped_uncommitted", records=exc.records)
 
     async def poll(self, consumer: Consumer) -> int:
-        """One poll: adds what came and flushes when the batch is full or due; returns the count."""
+        """One poll: adds what came; hands a full or due batch to the background insert."""
         records = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=POLL_RECORDS)
         self.idle_polls = 0 if records else self.idle_polls + 1
-        for record in records:
-            self.add(record)
+        self.add_all(records)
         if self._batch.rows >= self.max_rows or self._due():
-            await self.flush()
+            await self._hand_off()
+        elif self._inflight is not None and self._inflight.done() and self._batch.rows == 0:
+            await self.flush()  # idle: commit what the background insert finished
         return len(records)
+
+    async def _hand_off(self) -> None:
+        """Starts inserting the current batch in the background (after the previous one is
+        in: at most one in flight, so a store that is down stops the consuming)."""
+        if self._inflight is not None:
+            await self._inflight
+        batch, self._batch = self._batch, _Batch()
+        self._uncommitted.append(batch)
+        self.metrics.buffered.set(sum(b.rows for b in self._uncommitted))
+        self._inflight = asyncio.create_task(self._insert_batch(batch))
+        await asyncio.sleep(0)  # let it reach its thread now: polls that find data never yield
+        if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
+            await self.flush()
 
     def _due(self) -> bool:
         b = self._batch
@@ -192,16 +219,23 @@ class Sink:
 
     def add(self, record: Record) -> None:
         """Buffers the rows of one record; a record that does not decode becomes a dead letter."""
+        self.add_all((record,))
+
+    def add_all(self, records: Sequence[Record]) -> None:
+        """``add`` for many records; metric samples in their wire form only take a glance here."""
         b = self._batch
         idx = len(b.records)
-        b.records.append(record)
-        value = record.value
-        if record.topic == t.METRICS and value is not None and METRIC_MARK in value:
-            b.raw.append(value)
-            b.raw_sources.append(idx)
-            b.rows += 1
-            return
-        self._add_parsed(record, idx)
+        b.records.extend(records)
+        raw, raw_sources = b.raw, b.raw_sources
+        before = len(raw)
+        for i, record in enumerate(records, idx):
+            value = record.value
+            if record.topic == t.METRICS and value is not None and METRIC_MARK in value:
+                raw.append(value)
+                raw_sources.append(i)
+            else:
+                self._add_parsed(record, i)
+        b.rows += len(raw) - before  # parsed rows are counted as they are added
 
     def _add_parsed(self, record: Record, idx: int) -> None:
         if record.topic == t.METRICS and record.value is not None:
@@ -215,7 +249,7 @@ class Sink:
         try:
             self._add_slow(record, idx)
         except (EventDecodeError, _Unstorable) as exc:
-            self._dead(record, str(exc))
+            self._dead(record, str(exc), idx)
 
     def _add_slow(self, record: Record, idx: int) -> None:
         b = self._batch
@@ -232,11 +266,11 @@ class Sink:
         for table, row in _rows_of(event):
             b.add_row(table, row, idx)
 
-    def _dead(self, record: Record, error: str) -> None:
+    def _dead(self, record: Record, error: str, idx: int) -> None:
         if record.topic == t.DEADLETTER:
             # A dead letter that is itself broken is stored as-is rather than re-published (no loop).
             dl = self._dead_letter(record, error)
-            self._batch.add_row("deadletters", R.deadletter_row(dl), len(self._batch.records) - 1)
+            self._batch.add_row("deadletters", R.deadletter_row(dl), idx)
         else:
             self._batch.deadletters.append(self._dead_letter(record, error))
         self.metrics.deadletters.labels(record.topic).inc()
@@ -254,25 +288,39 @@ class Sink:
     # --- flush ----------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Inserts the batch (retrying while the store is down), then commits its offsets."""
-        b = self._batch
-        if not b.records:
+        """Inserts what is buffered and waits for the insert in flight (retrying while the store
+        is down), publishes the dead letters, then commits the consumer's offsets."""
+        if self._batch.records:
+            self._uncommitted.append(self._batch)
+            self._batch = _Batch()
+            if self._inflight is not None:
+                await self._inflight
+            self._inflight = asyncio.create_task(self._insert_batch(self._uncommitted[-1]))
+        if self._inflight is not None:
+            await self._inflight
+            self._inflight = None
+        done, self._uncommitted = self._uncommitted, []
+        if not done:
             return
-        self.metrics.buffered.set(b.rows)
+        letters = [dl for b in done for dl in b.deadletters]
+        for dl in letters:
+            await self._bus.publish(t.DEADLETTER, dl.key, encode(dl))
+        if letters:
+            await self._bus.flush()
+        if self._consumer is not None:
+            await self._consumer.commit()
+        self._last_commit = time.monotonic()
+        for b in done:
+            self._account(b)
+        self.metrics.buffered.set(self._batch.rows)
+
+    async def _insert_batch(self, b: _Batch) -> None:
+        """Every table's rows of one batch (no commit: that is flush's)."""
         if b.raw:
             await self._insert_raw_metrics(b)
         for table in COLUMNS:
             if b.sources[table]:
                 await self._insert_table(b, table)
-        for dl in b.deadletters:
-            await self._bus.publish(t.DEADLETTER, dl.key, encode(dl))
-        if b.deadletters:
-            await self._bus.flush()
-        if self._consumer is not None:
-            await self._consumer.commit()
-        self._account(b)
-        self._batch = _Batch()
-        self.metrics.buffered.set(0)
 
     def _account(self, b: _Batch) -> None:
         self.metrics.batches.inc()
@@ -339,7 +387,7 @@ class Sink:
                 self.metrics.rows.labels(table).inc(rows)
                 return True
             if self._stopping.is_set():
-                raise SinkAbandonedError(len(self._batch.records))
+                raise SinkAbandonedError(sum(len(b.records) for b in (*self._uncommitted, self._batch)))
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
             delay = min(cap, delay * 2)
 
