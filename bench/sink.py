@@ -180,7 +180,7 @@ def bench_report(report_rows: int, data: Path) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--rows", type=int, default=300_000, help="metric messages through Kafka")
+    ap.add_argument("--rows", type=int, default=400_000, help="metric messages through Kafka")
     ap.add_argument("--report-rows", type=int, default=10_000_000)
     ap.add_argument("--batch-rows", type=int, default=MAX_BATCH_ROWS, help="the sink's batch size")
     ap.add_argument("--skip-report", action="store_true")

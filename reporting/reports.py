@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from reporting import queries as q
+from reporting.exceptions import UnknownSandboxError
 from schemas import Store, now_ms
 
 HOUR_MS = 3600 * 1000
@@ -36,13 +37,22 @@ class HistoryReports:
         return self.sandbox_report(container_id)
 
     def sandbox_report(
-        self, container_id: str, *, since_ms: int | None = None, now: int | None = None
+        self,
+        container_id: str,
+        *,
+        since_ms: int | None = None,
+        now: int | None = None,
+        require_known: bool = False,
     ) -> dict[str, Any]:
+        """The report of one sandbox; ``require_known`` raises UnknownSandboxError for a
+        sandbox the history never saw (otherwise its report is empty, with ``known`` false)."""
         now = now if now is not None else now_ms()
         since = since_ms if since_ms is not None else now - DAY_MS
         window = {"cid": container_id, "since": since, "until": now}
         totals = self._one(q.FINDINGS_TOTALS, {"cid": container_id, "recent": now - DAY_MS}) or {}
         sandbox = self._one(q.SANDBOX, {"cid": container_id})
+        if sandbox is None and require_known and not totals.get("findings"):
+            raise UnknownSandboxError(container_id)
         policy = orjson.loads(sandbox["policy"]) if sandbox and sandbox["policy"] else None
         return {
             "report_timestamp": datetime.fromtimestamp(now / 1000, UTC).isoformat(),

@@ -29,6 +29,7 @@ from schemas.clickhouse import HISTORY_TTL_DAYS, METRICS_TTL_DAYS
 log = structlog.get_logger(__name__)
 
 DEFAULT_DATABASE = "sandguard"
+DEFAULT_DATA_DIR = Path("/var/lib/sandguard/data/clickhouse")  # under Settings.data_dir's default
 # Server connections fail fast (2 s) so an outage turns into retries, not hung inserts;
 # a large insert still has 300 s to complete.
 CONNECT_TIMEOUT_S = 2
@@ -239,7 +240,7 @@ def open_store(
             url=url, database=database, metrics_ttl_days=metrics_ttl_days, history_ttl_days=history_ttl_days
         )
     else:
-        path = Path(data_dir) if data_dir is not None else Path("var/clickhouse")
+        path = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
         store = ClickHouseStore(
             path=path, database=database, metrics_ttl_days=metrics_ttl_days, history_ttl_days=history_ttl_days
         )

@@ -10,6 +10,7 @@ import click
 import orjson
 
 from reporting.compliance import compliance_report, host_security
+from reporting.exceptions import UnknownSandboxError
 from reporting.html import render_html
 from reporting.render_text import render_compliance, render_fleet, render_sandbox
 from reporting.reports import HistoryReports
@@ -51,6 +52,8 @@ def report(
     store = make_store(settings, clickhouse_url, data_dir)
     try:
         result = _build(store, sandbox_id, since_ms, now, compliance)
+    except UnknownSandboxError as exc:
+        raise click.ClickException(f"{exc} (is the sink running, and the id complete?)") from exc
     finally:
         store.close()
     _emit(result, as_json=as_json, html_file=html_file)
@@ -62,7 +65,7 @@ def _build(
     reports = HistoryReports(store)
     out: dict[str, Any] = {"fleet": reports.fleet_report(since_ms=since_ms, now=now)}
     if sandbox_id:
-        out["sandbox"] = reports.sandbox_report(sandbox_id, since_ms=since_ms, now=now)
+        out["sandbox"] = reports.sandbox_report(sandbox_id, since_ms=since_ms, now=now, require_known=True)
     if compliance:
         ids = [sandbox_id] if sandbox_id else _active_sandboxes(store)
         out["compliance"] = inspect_compliance(ids)

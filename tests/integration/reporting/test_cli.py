@@ -74,6 +74,9 @@ def test_replay_then_report_in_the_terminal_json_and_html(
     doc = json.loads(js.stdout)
     assert doc["sandbox"]["total_violations"] == 3 and doc["fleet"]["sandboxes"]["total"] == 3
 
+    unknown = runner.invoke(report, ["--data-dir", data_dir, "--sandbox", "c-nope"], env=env)
+    assert unknown.exit_code == 1 and "no history for sandbox c-nope" in unknown.output
+
     page = tmp_path / "r.html"
     html = runner.invoke(report, ["--data-dir", data_dir, "--sandbox", BOMB, "--html", str(page)], env=env)
     assert html.exit_code == 0 and "sandguard security report" in page.read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from reporting.exceptions import UnknownSandboxError
 from reporting.reports import HistoryReports
 from reporting.store import ClickHouseStore
 from sandguard.bus import LocalBus
@@ -72,6 +73,12 @@ def test_an_unknown_sandbox_gives_an_empty_report(reports: HistoryReports) -> No
     r = reports.security_report("nope")
     assert r["known"] is False and r["total_violations"] == 0 and r["recent_metrics"] == []
     assert set(r["policy_summary"].values()) == {None}
+
+
+def test_an_unknown_sandbox_can_be_an_error(reports: HistoryReports) -> None:
+    with pytest.raises(UnknownSandboxError) as err:
+        reports.sandbox_report("nope", require_known=True)
+    assert err.value.container_id == "nope"
 
 
 def test_the_fleet_report(reports: HistoryReports, fleet: Fleet) -> None:
