@@ -101,7 +101,10 @@ CREATE TABLE IF NOT EXISTS $db.processes
     cmdline        String CODEC(ZSTD(3)),
     argv_truncated Bool,
     state          LowCardinality(String),
-    start_time     DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))
+    start_time     DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+    -- Fleet-wide hunts look for a command or an executable across every sandbox.
+    INDEX idx_comm comm TYPE bloom_filter(0.01) GRANULARITY 4,
+    INDEX idx_exe exe TYPE bloom_filter(0.01) GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toDate(time)
@@ -123,7 +126,8 @@ CREATE TABLE IF NOT EXISTS $db.audit
     subject        String CODEC(ZSTD(3)),
     reason         String CODEC(ZSTD(3)),
     details        String CODEC(ZSTD(3)),
-    schema_version LowCardinality(String)
+    schema_version LowCardinality(String),
+    INDEX idx_denied allowed TYPE set(3) GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toDate(time)
@@ -199,7 +203,8 @@ CREATE TABLE IF NOT EXISTS $db.violation_events
     command           String CODEC(ZSTD(3)),
     path              String CODEC(ZSTD(3)),
     evidence          String CODEC(ZSTD(3)),
-    schema_version    LowCardinality(String)
+    schema_version    LowCardinality(String),
+    INDEX idx_rule rule_id TYPE set(256) GRANULARITY 4
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toDate(time)
