@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -54,6 +56,8 @@ from schemas import (
 from schemas import topics as t
 
 log = structlog.get_logger(__name__)
+_TOPIC = attrgetter("topic")
+_TIMESTAMP = attrgetter("timestamp_ms")
 
 COMPONENT = "sink"
 DEFAULT_GROUP = "sandguard-sink"
@@ -325,20 +329,19 @@ class Sink:
     def _account(self, b: _Batch) -> None:
         self.metrics.batches.inc()
         self.committed_records += len(b.records)
-        counts: dict[str, int] = {}
-        for r in b.records:
-            counts[r.topic] = counts.get(r.topic, 0) + 1
-        for topic, n in counts.items():
+        for topic, n in Counter(map(_TOPIC, b.records)).items():
             self.metrics.records.labels(topic).inc(n)
-        newest = max(r.timestamp_ms for r in b.records)
+        newest = max(map(_TIMESTAMP, b.records))
         self.metrics.lag.set(max(0.0, time.time() - newest / 1000))
 
     async def _insert_raw_metrics(self, b: _Batch) -> None:
         """The metric samples' JSON straight to the engine; if it refuses any, all go the model way."""
-        data = b"\n".join(b.raw)
+        raw = b.raw
 
-        def insert() -> None:
-            self._store.insert_raw(RAW_METRICS_TABLE, data, fmt="JSONEachRow", settings=STRICT_JSON)
+        def insert() -> None:  # joined in the thread: the event loop keeps consuming meanwhile
+            self._store.insert_raw(
+                RAW_METRICS_TABLE, b"\n".join(raw), fmt="JSONEachRow", settings=STRICT_JSON
+            )
 
         if not await self._retrying("metrics", insert, len(b.raw), query_retries=1):
             log.info("raw_metrics_refused", rows=len(b.raw))
