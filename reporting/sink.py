@@ -229,6 +229,8 @@ class Sink:
         """``add`` for many records; metric samples in their wire form only take a glance here."""
         b = self._batch
         idx = len(b.records)
+        if idx == 0 and records:
+            b.started = time.monotonic()  # a batch's age counts from its first record
         b.records.extend(records)
         raw, raw_sources = b.raw, b.raw_sources
         before = len(raw)

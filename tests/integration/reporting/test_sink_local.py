@@ -160,3 +160,25 @@ async def test_store_closed_for_a_while_loses_nothing(
     for table, n in fleet.counts.items():
         assert _count(store, table) == n, table
     assert registry.get_sample_value("sandguard_sink_store_up") == 1
+
+
+async def test_a_batch_ages_from_its_first_record_not_from_the_last_flush(
+    store: ClickHouseStore, make_sink: SinkFactory
+) -> None:
+    bus = LocalBus()
+    await bus.start()
+    registry = CollectorRegistry()
+    sink = make_sink(bus, store, registry=registry, max_delay_s=1.0)
+    await sink.start()
+    task = asyncio.create_task(sink.run())
+    await asyncio.sleep(1.1)  # the sink sat idle longer than its batch delay first
+    for i in range(10):  # then 10 records, 20 ms apart: well within one batch delay
+        m = MetricSample(container_id="c1", time=now_ms() - 1000 + i)
+        await bus.publish(t.METRICS, "c1", encode(m))
+        await asyncio.sleep(0.02)
+    while sink.committed_records < 10:
+        await asyncio.sleep(0.05)
+    await sink.stop()
+    await task
+    assert registry.get_sample_value("sandguard_sink_batches_total") == 1  # one insert, not one per record
+    assert _count(store, "metrics") == 10
