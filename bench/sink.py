@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,25 +71,35 @@ async def _produce(bootstrap: str, ns: str, values: list[bytes]) -> None:
         await bus.stop()
 
 
-async def _consume(bootstrap: str, ns: str, store: ClickHouseStore, n: int, batch_rows: int) -> float:
+@dataclass
+class _Timing:
+    wall_s: float = 0.0
+    process_cpu_s: float = 0.0  # every thread: the event loop and the engine's inserts
+    loop_cpu_s: float = 0.0  # the event-loop thread alone: Kafka records, the sink's Python
+
+
+async def _consume(bootstrap: str, ns: str, store: ClickHouseStore, n: int, batch_rows: int) -> _Timing:
     bus = KafkaBus(bootstrap, namespace=ns, create_topics=False, max_poll_records=20_000)
     await bus.start()
     sink = Sink(bus, store, registry=CollectorRegistry(), topics=[t.METRICS], max_rows=batch_rows)
     await sink.start()
     consumer = sink._consumer
     assert consumer is not None
-    started = None
+    timing, started = _Timing(), None
     while sink.committed_records < n:
         got = await sink.poll(consumer)
         if got and started is None:
-            started = time.perf_counter()
+            started = (time.perf_counter(), time.process_time(), time.thread_time())
         if sink._batch.rows and sink.idle_polls:
             await sink.flush()
     await sink.flush()
-    elapsed = time.perf_counter() - (started or time.perf_counter())
+    if started is not None:
+        timing.wall_s = time.perf_counter() - started[0]
+        timing.process_cpu_s = time.process_time() - started[1]
+        timing.loop_cpu_s = time.thread_time() - started[2]
     await sink.close()
     await bus.stop()
-    return elapsed
+    return timing
 
 
 def _direct_insert_s(store: ClickHouseStore, values: list[bytes]) -> float:
@@ -106,18 +117,25 @@ def bench_sink(bootstrap: str, rows: int, data: Path, batch_rows: int) -> dict[s
     asyncio.run(_produce(bootstrap, ns, values))
     store = ClickHouseStore(path=data / "sink").open()
     try:
-        elapsed = asyncio.run(_consume(bootstrap, ns, store, rows, batch_rows))
+        timing = asyncio.run(_consume(bootstrap, ns, store, rows, batch_rows))
         stored = int(store.query("SELECT count() FROM metrics FINAL")[0][0])
         direct = _direct_insert_s(store, values)
     finally:
         store.close()
+    us = 1e6 / rows
+    # What two idle cores would do: the event loop needs a core of its own (loop CPU per row),
+    # and everything together shares two (process CPU per row / 2); the slower bound wins.
+    projected = 1e6 / max(timing.loop_cpu_s * us, timing.process_cpu_s * us / 2)
     return {
         "metric_rows": rows,
         "metric_rows_stored": stored,
-        "sink_seconds": round(elapsed, 3),
-        "metric_rows_per_s": round(rows / elapsed),
+        "sink_seconds": round(timing.wall_s, 3),
+        "metric_rows_per_s": round(rows / timing.wall_s),
+        "sink_cpu_us_per_row": round(timing.process_cpu_s * us, 2),
+        "sink_event_loop_cpu_us_per_row": round(timing.loop_cpu_s * us, 2),
+        "projected_rows_per_s_on_2_idle_cores": round(projected),
         "direct_insert_rows_per_s": round(rows / direct),
-        "sink_vs_direct_insert": round(elapsed / direct, 2),
+        "sink_vs_direct_insert": round(timing.wall_s / direct, 2),
     }
 
 
