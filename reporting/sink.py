@@ -234,11 +234,12 @@ class Sink:
         b.records.extend(records)
         raw, raw_sources = b.raw, b.raw_sources
         before = len(raw)
-        for i, record in enumerate(records, idx):
+        raw_add, source_add, metrics, mark = raw.append, raw_sources.append, t.METRICS, METRIC_MARK
+        for i, record in enumerate(records, idx):  # the hot loop: locals only
             value = record.value
-            if record.topic == t.METRICS and value is not None and METRIC_MARK in value:
-                raw.append(value)
-                raw_sources.append(i)
+            if record.topic == metrics and value is not None and mark in value:
+                raw_add(value)
+                source_add(i)
             else:
                 self._add_parsed(record, i)
         b.rows += len(raw) - before  # parsed rows are counted as they are added
