@@ -22,6 +22,12 @@ import orjson
 from reporting.render_text import when
 
 MB = 1024 * 1024
+_LEGEND = (
+    "<p class='legend'><span><i style='background:#1f6feb'></i>usage (peak per minute; CPU: average)</span>"
+    "<span><i style='background:#c62828'></i>limit</span>"
+    "<span><i style='background:#e8590c'></i>violation</span>"
+    "<span><i style='background:#6f42c1'></i>action</span></p>"
+)
 
 
 def _asset(name: str) -> str:
@@ -108,6 +114,11 @@ def _fleet_sections(r: dict[str, Any]) -> list[str]:
 
 def _compliance_sections(c: dict[str, Any]) -> list[str]:
     out = [_section("Compliance", f"<p class='meta'>{html.escape(c['benchmark'])}</p>")]
+    if not c["containers"]:
+        out.append("<p class='meta'>(no running sandbox to inspect)</p>")
+    if c.get("not_found"):
+        gone = ", ".join(c["not_found"])
+        out.append(f"<p class='meta'>No longer on this Docker engine: {html.escape(gone)}</p>")
     for box in c["containers"]:
         verdict = "compliant" if box["compliant"] else f"{box['failed']} checks failed"
         name = html.escape(box["name"] or box["container_id"][:12])
@@ -163,6 +174,7 @@ def render_html(
         generated=html.escape(main["report_timestamp"][:19].replace("T", " ")),
         window=html.escape(f"{when(main['window']['since'])} .. {when(main['window']['until'])}"),
         summary=_summary(sandbox, fleet),
+        legend=_LEGEND if sandbox else "<p class='legend'>Findings first seen in each interval, by type.</p>",
         sections="\n".join(sections),
         data=_json_for_script(_chart_data(sandbox, fleet)),
         script=script,

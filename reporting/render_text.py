@@ -146,4 +146,6 @@ def render_compliance(r: dict[str, Any]) -> str:
         out.append(table(("check", "status", "title", "detail"), rows))
     if not r["containers"]:
         out.append("  (no running sandbox to inspect)")
+    if r.get("not_found"):
+        out.append(f"  no longer on this Docker engine: {', '.join(r['not_found'])}")
     return "\n".join(out) + "\n"

@@ -42,8 +42,16 @@
       var tt = t0 + (t1 - t0) * j / 5;
       text(svg, x(tt) - 14, H - 8, hhmm(tt));
     }
-    var d = pts.map(function (p, k) { return (k ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1); }).join(" ");
-    el("path", { d: d, "class": "series" }, svg);
+    if (spec.bucket) {  // counts per time bucket: one bar each
+      var bw = Math.max(2, (x(t0 + spec.bucket) - x(t0)) * 0.8);
+      pts.forEach(function (p) {
+        el("rect", { x: x(p[0]), y: y(p[1]), width: bw, height: H - B - y(p[1]), "class": "bar" }, svg);
+      });
+    } else {
+      var d = pts.map(function (p, k) { return (k ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1); }).join(" ");
+      el("path", { d: d, "class": "series" }, svg);
+      if (pts.length === 1) el("circle", { cx: x(pts[0][0]), cy: y(pts[0][1]), r: 3, "class": "point" }, svg);
+    }
     if (spec.limit) {
       el("line", { x1: L, x2: W - R, y1: y(spec.limit), y2: y(spec.limit), "class": "limit" }, svg);
       text(svg, W - R - 70, y(spec.limit) - 4, "limit " + fmt(spec.limit), "limit-label");
@@ -82,7 +90,7 @@
     fl.points.forEach(function (p) { (byType[p.violation_type] = byType[p.violation_type] || []).push([p.t, p.findings]); });
     return Object.keys(byType).sort().map(function (type, i) {
       return ["chart-fleet-" + i, { title: "Findings: " + type, unit: "per " + fl.bucket_minutes + " min",
-        points: byType[type], limit: null, marks: [], t0: fl.since, t1: fl.until }];
+        points: byType[type], limit: null, marks: [], t0: fl.since, t1: fl.until, bucket: fl.bucket_minutes * 60000 }];
     });
   }
 

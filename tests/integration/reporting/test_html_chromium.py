@@ -109,6 +109,8 @@ def test_the_fleet_page_draws_one_chart_per_violation_type(
     page.write_text(render_html(fleet=reports.fleet_report(since_ms=fleet.start, now=fleet.now)))
     dom = dump_dom(page)
     assert 'data-charts="3"' in dom and 'data-charts-drawn="3"' in dom
+    bars = sum(_svg(dom, f"chart-fleet-{i}").count('class="bar"') for i in range(3))
+    assert bars == 5  # one per (interval, type): the 5 findings (4 of the fleet, the hostile one) fall apart
 
 
 def test_the_page_is_self_contained(reports: HistoryReports, fleet: Fleet) -> None:
