@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple, Protocol
 
 from collectors.cgroups import CgroupPaths
@@ -24,7 +25,7 @@ class MemoryUsage(NamedTuple):
     usage: int
     working_set: int
     limit: int | None
-    failcnt: int  # v1 memory.failcnt; v2 memory.events "max"
+    failcnt: int  # v1 memory.failcnt + memory.memsw.failcnt; v2 memory.events "max"
     oom_kills: int
 
 
@@ -45,6 +46,13 @@ class MemoryV1(KeptFiles):
         self._stat = self._file(directory, "memory.stat")
         self._limit = self._file(directory, "memory.limit_in_bytes", SCALAR)
         self._failcnt = self._file(directory, "memory.failcnt", SCALAR)
+        # With swap accounting, a charge is checked against memory+swap first and fails
+        # there when that limit is the lower (Docker sets it equal to memory): counted
+        # only in memsw.failcnt. Each failed charge is counted in exactly one of the two.
+        memsw = f"{directory}/memory.memsw.failcnt"
+        self._memsw_failcnt = (
+            self._file(directory, "memory.memsw.failcnt", SCALAR) if os.path.exists(memsw) else None
+        )
         self._oom = self._file(directory, "memory.oom_control", 256)
 
     def read(self) -> MemoryUsage:
@@ -58,7 +66,8 @@ class MemoryV1(KeptFiles):
             usage,
             working_set(usage, inactive),
             parse_limit_v1(self._limit.read()),
-            parse_int(self._failcnt.read()),
+            parse_int(self._failcnt.read())
+            + (parse_int(self._memsw_failcnt.read()) if self._memsw_failcnt else 0),
             parse_oom_kills_v1(self._oom.read()),
         )
 

@@ -31,6 +31,9 @@ _DEFAULTS = Settings()
 @click.option("--kafka-namespace", default=_DEFAULTS.kafka_namespace, help="prefix of topics and groups")
 @click.option("--interval", "interval_s", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @click.option("--all-containers", is_flag=True, help="watch every container, not only sandguard's sandboxes")
+@click.option(
+    "--label", default="sandguard.sandbox=1", show_default=True, help="label (k=v) of the containers to watch"
+)
 @click.option("--host-name", default=_DEFAULTS.host, show_default=True, help="this host's name in events")
 @click.option(
     "--metrics-port", type=int, default=_DEFAULTS.metrics_port, help="Prometheus on 127.0.0.1; 0: off"

@@ -21,6 +21,7 @@ CGROUP_FILES = {
         "memory.stat",
         "memory.limit_in_bytes",
         "memory.failcnt",
+        "memory.memsw.failcnt",
         "memory.oom_control",
         "memory.memsw.limit_in_bytes",
         "cgroup.procs",
