@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from collectors.cgroups import CgroupPaths
 from collectors.families.base import KeptFiles
-from collectors.files import FdBudget
+from collectors.files import FdBudget, read_once
 from collectors.parsers import flat_value, parse_int, parse_max, parse_pid_list
 
 SCALAR = 64
@@ -30,7 +30,10 @@ class PidsFamily(KeptFiles):
         self._current = self._file(directory, "pids.current", SCALAR) if directory else None
         self._max = self._file(directory, "pids.max", SCALAR) if directory else None
         self._events = self._file(directory, "pids.events", 256) if directory else None
-        self._procs = self._file(procs_dir, "cgroup.procs")
+        # Opened per read, never kept: cgroup v1 caches the pid list of an open
+        # cgroup.procs and serves the same list again to re-reads that come sooner than
+        # its 1 s expiry, so a kept descriptor read every second would never see a new pid.
+        self._procs_path = f"{procs_dir}/cgroup.procs"
 
     def read(self) -> PidsUsage:
         if self._current is None or self._max is None or self._events is None:
@@ -43,7 +46,7 @@ class PidsFamily(KeptFiles):
 
     def procs(self) -> list[int]:
         """The container's processes (thread group ids), in the order the kernel lists them."""
-        return parse_pid_list(self._procs.read())
+        return parse_pid_list(read_once(self._procs_path))
 
 
 def pids_family(paths: CgroupPaths, budget: FdBudget) -> PidsFamily | None:
