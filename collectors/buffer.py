@@ -45,10 +45,14 @@ class PublishBuffer:
 
     def extend(self, items: Iterable[Out], now_ms: int) -> None:
         q = self._q
+        produced: Counter[str] = Counter()
         for item in items:
+            produced[item[0]] += 1
             if len(q) >= self.capacity:
                 self._drop(q.popleft(), now_ms)
             q.append(item)
+        for topic, n in produced.items():
+            self._metrics.produced.labels(topic).inc(n)
         self._metrics.buffer_depth.set(len(q))
         if q:
             self._ready.set()

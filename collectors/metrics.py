@@ -15,6 +15,7 @@ class CollectorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         p = "sandguard_collector_"
         r = registry
+        self.produced = Counter(p + "events", "Events produced (samples, snapshots, audit)", ["topic"], registry=r)
         self.published = Counter(p + "events_published", "Events delivered to the bus", ["topic"], registry=r)
         self.containers = Gauge(p + "containers_watched", "Containers being sampled", registry=r)
         self.processes = Gauge(p + "processes_tracked", "Processes tracked across containers", registry=r)

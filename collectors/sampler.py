@@ -67,6 +67,7 @@ class ContainerSampler:
         proc = ctx.locator.proc_root
         paths = ctx.locator.locate(info.id, info.pid)
         self._anchor = next(iter(paths.dirs.values())).path  # gone with the container
+        self._init = f"{proc}/{info.pid}"  # and so is its init process, a moment earlier
         self._cpu = cpu_family(paths, ctx.budget)
         self._memory = memory_family(paths, ctx.budget)
         self._pids = pids_family(paths, ctx.budget)
@@ -127,10 +128,15 @@ class ContainerSampler:
             out.append((topics.PROCESSES, self.id, encode(snapshot)))
 
     def _failed(self, family: str, exc: Exception, partial: list[str]) -> None:
-        if isinstance(exc, OSError) and is_gone(exc) and not os.path.isdir(self._anchor):
+        if isinstance(exc, OSError) and is_gone(exc) and self._gone():
             raise ContainerGoneError(self.id) from exc
         self._ctx.errors.report(family, self.id, exc)
         partial.append(family)
+
+    def _gone(self) -> bool:
+        """The init process exits first, then the runtime removes the cgroups: either way
+        the container is over, and a file that vanished with it is not an error."""
+        return not os.path.isdir(self._anchor) or not os.path.exists(self._init)
 
     def _read_cpu(self, mono: float, fields: dict[str, Any], partial: list[str]) -> None:
         if self._cpu is None:

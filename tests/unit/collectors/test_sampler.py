@@ -241,3 +241,10 @@ def test_close_releases_every_descriptor(harness: Callable[..., Harness], make_c
     assert budget.used > 10
     h.sampler.close()
     assert budget.used == 0
+
+
+def test_init_exited_before_the_cgroup_was_removed(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    shutil.rmtree(h.root / "proc/4487")  # the init process is gone, its cgroup not yet
+    with pytest.raises(ContainerGoneError):
+        h.sample()
