@@ -266,6 +266,7 @@ class Collector:
             observe(time.perf_counter() - t0)
         self.metrics.pass_seconds.observe(time.perf_counter() - started)
         self.metrics.containers.set(len(self._samplers))
+        self.metrics.kept_files.set(self._budget.used)
         self.metrics.processes.set(sum(s.processes for s in self._samplers.values()))
         self.passes += 1
         return out

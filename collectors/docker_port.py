@@ -11,6 +11,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# docker-py keeps one connection pool per URL, i.e. per container id, in an LRU of 25:
+# inspecting hundreds of short-lived containers keeps 25 sockets open to the engine.
+# 4 pools cover the listing and an inspect or two (the events stream holds its own).
+# APIClient's num_pools argument is ignored for unix sockets (an operator-precedence
+# slip in docker-py 7.x makes it 25 whatever is passed), so the LRU is replaced.
+NUM_POOLS = 4
+
 
 @dataclass(frozen=True, slots=True)
 class ContainerInfo:
@@ -43,6 +50,14 @@ class DockerPort(Protocol):
         ...
 
 
+def _limit_pools(client: Any) -> None:
+    from urllib3._collections import RecentlyUsedContainer
+
+    adapter = getattr(client.api, "_custom_adapter", None)
+    if adapter is not None and hasattr(adapter, "pools"):
+        adapter.pools = RecentlyUsedContainer(NUM_POOLS, dispose_func=lambda pool: pool.close())
+
+
 def container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
     """ContainerInfo from the engine's inspect document."""
     state = attrs.get("State") or {}
@@ -69,6 +84,7 @@ class DockerSdkPort:
             import docker
 
             client = docker.from_env(timeout=timeout_s)
+            _limit_pools(client)
         self._client = client
 
     def running(self, label: str | None) -> list[str]:

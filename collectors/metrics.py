@@ -15,9 +15,12 @@ class CollectorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         p = "sandguard_collector_"
         r = registry
-        self.produced = Counter(p + "events", "Events produced (samples, snapshots, audit)", ["topic"], registry=r)
+        self.produced = Counter(
+            p + "events", "Events produced (samples, snapshots, audit)", ["topic"], registry=r
+        )
         self.published = Counter(p + "events_published", "Events delivered to the bus", ["topic"], registry=r)
         self.containers = Gauge(p + "containers_watched", "Containers being sampled", registry=r)
+        self.kept_files = Gauge(p + "kept_files", "Kernel files held open across samples", registry=r)
         self.processes = Gauge(p + "processes_tracked", "Processes tracked across containers", registry=r)
         self.sample_seconds = Histogram(
             p + "sample_seconds", "Time to sample one container", buckets=SAMPLE_BUCKETS, registry=r

@@ -191,13 +191,23 @@ class KafkaBus:
         await self._producer.start()
 
     async def stop(self) -> None:
+        """Stops the consumers, flushes and closes the producer. Records that cannot be
+        delivered by then are logged and counted (delivery_errors), and the bus closes anyway."""
         for c in self._consumers:
             await c.stop()
         self._consumers.clear()
-        if self._producer is not None:
-            await self.flush()
-            await self._producer.stop()
-            self._producer = None
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            await producer.flush()
+            if self._pending:
+                await asyncio.gather(*list(self._pending), return_exceptions=True)
+            if self._failures:
+                log.error("undelivered_at_stop", count=len(self._failures), first=str(self._failures[0]))
+                self._failures.clear()
+        finally:
+            await producer.stop()
 
     async def publish(self, topic: str, key: str | None, value: bytes | None) -> None:
         if self._producer is None:
