@@ -30,13 +30,15 @@ RSS_SLACK_BYTES = 6 * 1024 * 1024
 
 
 class CollectorProcess:
-    def __init__(self, run_id: str, namespace: str, bootstrap: str) -> None:
+    def __init__(self, run_id: str, namespace: str, bootstrap: str, log_path: Path) -> None:
         self.port = _free_port()
+        self.log_path = log_path
         exe = Path(sys.executable).parent / "sandguard"
         args = [str(exe), "collector", "--kafka-bootstrap", bootstrap, "--kafka-namespace", namespace]
         args += ["--label", f"{RUN_LABEL}={run_id}", "--interval", "0.5", "--metrics-port", str(self.port)]
         args += ["--log-format", "json", "--host-name", "churn"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would block the collector
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
 
     def metrics(self) -> dict[str, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
@@ -72,8 +74,10 @@ class CollectorProcess:
 
 
 @pytest.fixture
-def collector_process(run_id: str, kafka_namespace: str, kafka_bootstrap: str) -> Iterator[CollectorProcess]:
-    p = CollectorProcess(run_id, kafka_namespace, kafka_bootstrap)
+def collector_process(
+    run_id: str, kafka_namespace: str, kafka_bootstrap: str, tmp_path: Path
+) -> Iterator[CollectorProcess]:
+    p = CollectorProcess(run_id, kafka_namespace, kafka_bootstrap, tmp_path / "collector.log")
     try:
         p.wait_ready()
         yield p
@@ -142,4 +146,5 @@ def test_churn_returns_to_baseline(
     assert fds1 <= fds0 + 2, (fds0, fds1)
     assert rss1 - rss0 <= RSS_SLACK_BYTES, (rss0, rss1)
     assert p.stop() == 0  # SIGTERM: a clean stop
-    assert b"Traceback" not in (p.proc.stderr.read() if p.proc.stderr else b"")
+    logs = p.log_path.read_text()
+    assert "Traceback" not in logs and "collector_stopped" in logs
