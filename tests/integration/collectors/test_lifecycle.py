@@ -89,3 +89,22 @@ async def test_collector_health_events(sandbox: Sandbox, start_collector: Start)
         what="collector start",
     )
     assert start[0].action == "start" and start[0].host == "test-host"
+
+
+async def test_a_restart_starts_over_with_a_full_snapshot(sandbox: Sandbox, start_collector: Start) -> None:
+    c = sandbox("sleep 1000")
+    first = await start_collector(full_snapshot_every=1000)
+    await first.log.wait_for(lambda: len(first.log.of(c.id, "processes")) >= 1, what="first run's snapshot")
+    await asyncio.to_thread(c.exec_run, ["sleep", "55"], detach=True)
+    await first.log.wait_for(lambda: len(first.log.of(c.id, "processes")) >= 2, what="a delta")
+    await first.collector.stop()
+    second = await start_collector(full_snapshot_every=1000)
+    prefix = second.collector._ids.prefix
+
+    def second_run() -> list[Any]:
+        return [s for s in second.log.of(c.id, "processes") if s.event_id.startswith(prefix)]
+
+    snaps = await second.log.wait_for(second_run, what="second run's snapshot")
+    assert (snaps[0].full, snaps[0].seq, snaps[0].count) == (True, 0, 2)  # consumers resync on seq 0
+    lifecycle = [e.event_id for e in second.log.of(c.id, "audit")]
+    assert len(lifecycle) == len(set(lifecycle))  # exec_start seen once, not replayed by the restart
