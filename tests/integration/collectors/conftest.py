@@ -90,7 +90,9 @@ async def start_collector(
         await bus.start()
         collector = Collector(bus, config=CollectorConfig(**options), registry=CollectorRegistry())
         await collector.start()
-        reader = await bus.consumer([topics.METRICS, topics.PROCESSES, topics.AUDIT], group="test-reader")
+        reader = await bus.consumer(
+            [topics.METRICS, topics.PROCESSES, topics.AUDIT], group=f"test-reader-{len(started)}"
+        )
         running = Running(collector, bus, EventLog(reader))
         started.append(running)
         return running
