@@ -32,6 +32,7 @@ import docker
 
 from collectors import Collector, CollectorConfig
 from sandguard.bus import LocalBus
+from sandguard.logs import configure_logging
 
 IMAGE = "sandguard/busybox:1"
 RUN_LABEL = "sandguard.bench.run"
@@ -156,6 +157,7 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true")
     opts = parser.parse_args()
+    configure_logging(level="warning")  # logs to stderr: stdout carries only the result
 
     client = docker.from_env(timeout=300)
     run_id = uuid.uuid4().hex[:12]
