@@ -50,7 +50,7 @@ def start_containers(client: docker.DockerClient, run_id: str, n: int) -> list[s
 
 
 def remove_containers(client: docker.DockerClient, run_id: str) -> None:
-    found = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+    found = client.containers.list(all=True, sparse=True, filters={"label": f"{RUN_LABEL}={run_id}"})
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda c: c.remove(force=True), found))
 

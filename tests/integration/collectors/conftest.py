@@ -35,8 +35,11 @@ def sandbox(docker_client: docker.DockerClient, run_id: str) -> Iterator[Callabl
         return docker_client.containers.run(command=command, labels=labels, **{**defaults, **options})
 
     yield make
-    for c in docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}):
-        c.remove(force=True)
+    for c in docker_client.containers.list(all=True, sparse=True, filters={"label": f"{RUN_LABEL}={run_id}"}):
+        try:
+            c.remove(force=True)
+        except docker.errors.NotFound:
+            continue  # removed by the engine meanwhile (auto_remove)
 
 
 class EventLog:

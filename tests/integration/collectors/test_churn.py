@@ -110,7 +110,8 @@ def churn(client: docker.DockerClient, run_id: str, count: int, spacing_s: float
 def settle(client: docker.DockerClient, run_id: str, p: CollectorProcess) -> dict[str, float]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        alive = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+        # sparse: no inspect per container, which would race with their auto-removal
+        alive = client.containers.list(all=True, sparse=True, filters={"label": f"{RUN_LABEL}={run_id}"})
         m = p.metrics()
         if not alive and m["sandguard_collector_containers_watched"] == 0:
             time.sleep(2)  # a few more passes over nothing
