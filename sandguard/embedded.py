@@ -87,6 +87,9 @@ class PipelineOptions:
     enforcer_labels: Mapping[str, str | None] = field(default_factory=lambda: {"sandguard.sandbox": "1"})
     interval_s: float = 1.0
     audit_only: bool = False
+    # The enforcer's command ledger; default data_dir/enforcer. A pipeline per manager
+    # keeps its own, since each has its own consumer group.
+    enforcer_state_dir: Path | None = None
 
 
 class LazyReports:
@@ -105,7 +108,11 @@ class EmbeddedPipeline:
     """Collector, processor, enforcer and sink on one LocalBus; history in chdb."""
 
     def __init__(
-        self, options: PipelineOptions, *, bus: LocalBus | None = None, registry: CollectorRegistry | None = None
+        self,
+        options: PipelineOptions,
+        *,
+        bus: LocalBus | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.options = options
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -157,7 +164,7 @@ class EmbeddedPipeline:
             self.bus,
             self._engine,
             host=o.host,
-            state_dir=o.data_dir / "enforcer",
+            state_dir=o.enforcer_state_dir or o.data_dir / "enforcer",
             registry=self.registry,
             audit_only=o.audit_only,
             claim_unassigned=True,
@@ -190,11 +197,11 @@ class EmbeddedPipeline:
 
     async def _drain(self) -> None:
         """Waits (bounded) until the processor, enforcer and sink consumed what was published."""
-        deadline = asyncio.get_running_loop().time() + DRAIN_TIMEOUT_S
-        while any(self.bus.lag().values()) and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(DRAIN_POLL_S)
-        # Outputs of the last records (violations -> commands -> actions) need one more round.
-        await asyncio.sleep(DRAIN_POLL_S)
+        # Polled: the consumers run on their own schedules and signal nothing when idle.
+        for _ in range(int(DRAIN_TIMEOUT_S / DRAIN_POLL_S)):
+            await asyncio.sleep(DRAIN_POLL_S)  # also lets the outputs of the last records go round
+            if not any(self.bus.lag().values()):
+                break
         left = {g: n for g, n in self.bus.lag().items() if n}
         if left:
             log.warning("embedded_pipeline_stopped_with_backlog", backlog=left)

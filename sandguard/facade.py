@@ -8,6 +8,8 @@ then this process only creates and runs sandboxes, and publishes what it does.
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +57,12 @@ class SandboxManager(_SandboxManager):
         if self._own_bus is None or not (policy.enable_monitoring if monitoring is None else monitoring):
             return
         label = f"sandguard.manager={self.manager_id}"
+        directory = Path(data_dir) if data_dir is not None else settings.data_dir
         self._pipeline = EmbeddedPipeline(
             PipelineOptions(
                 host=self.host,
-                data_dir=Path(data_dir) if data_dir is not None else settings.data_dir,
+                data_dir=directory,
+                enforcer_state_dir=directory / "enforcer" / self.manager_id,
                 default_policy=policy,
                 watch_label=label,
                 enforcer_labels={"sandguard.sandbox": "1", "sandguard.manager": self.manager_id},
@@ -88,6 +92,10 @@ class SandboxManager(_SandboxManager):
         await super().cleanup()
         if self._pipeline is not None:
             await self._pipeline.stop()
+            # Nothing replays into an in-process bus once it is gone: the ledger has no more use.
+            ledger = self._pipeline.options.enforcer_state_dir
+            if ledger is not None:
+                await asyncio.to_thread(shutil.rmtree, ledger, True)
         elif self._own_bus is not None:
             await self._own_bus.stop()
 

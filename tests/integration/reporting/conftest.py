@@ -21,19 +21,6 @@ Events = Sequence[tuple[str, str | None, bytes | None]]
 DRAIN_TIMEOUT_S = 60.0
 
 
-@pytest.fixture(scope="session")
-def engine_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One embedded engine for the whole session (chdb: one data directory per process), kept
-    up by a client of its own so that tests open and close their stores without shutting the
-    engine down each time; every test gets a database of its own."""
-    import clickhouse_connect
-
-    path = tmp_path_factory.mktemp("engine") / "clickhouse"
-    keeper = clickhouse_connect.get_client(interface="chdb", path=str(path))
-    yield path
-    keeper.close()
-
-
 @pytest.fixture
 def make_store(engine_path: Path) -> Iterator[Callable[..., ClickHouseStore]]:
     """Opens stores on the session's engine, in a fresh database per test."""
