@@ -30,11 +30,10 @@ from enforcer import DockerEngine, Enforcer
 from processors.runner import ProcessorRunner
 from reporting import ClickHouseStore, HistoryReports, Sink, open_store
 from sandguard.bus import LocalBus
-from schemas import Bus, SecurityPolicy, Store
+from schemas import Bus, SecurityPolicy, Store, labels
 
 log = structlog.get_logger(__name__)
 
-SANDBOX_LABEL = "sandguard.sandbox=1"
 # Groups of the embedded components; distinct from the distributed defaults so a
 # replay from Kafka never confuses the two.
 SINK_GROUP = "sandguard-embedded-sink"
@@ -83,8 +82,8 @@ class PipelineOptions:
     default_policy: SecurityPolicy | None = None
     # Which containers this pipeline watches and may act on: all sandboxes of the host,
     # or (for a SandboxManager's own pipeline) only its own, by their manager label.
-    watch_label: str = SANDBOX_LABEL
-    enforcer_labels: Mapping[str, str | None] = field(default_factory=lambda: {"sandguard.sandbox": "1"})
+    watch_label: str = labels.SANDBOX_SELECTOR
+    enforcer_labels: Mapping[str, str | None] = field(default_factory=lambda: {labels.SANDBOX: "1"})
     interval_s: float = 1.0
     audit_only: bool = False
     # The enforcer's command ledger; default data_dir/enforcer. A pipeline per manager

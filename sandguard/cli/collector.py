@@ -24,6 +24,7 @@ from sandguard.cli._common import (
     stop_on_signals,
 )
 from sandguard.settings import Settings
+from schemas import labels
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +36,10 @@ BUS_RETRY_S = 2.0
 @click.option("--interval", "interval_s", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @click.option("--all-containers", is_flag=True, help="watch every container, not only sandguard's sandboxes")
 @click.option(
-    "--label", default="sandguard.sandbox=1", show_default=True, help="label (k=v) of the containers to watch"
+    "--label",
+    default=labels.SANDBOX_SELECTOR,
+    show_default=True,
+    help="label (k=v) of the containers to watch",
 )
 @click.option("--full-snapshot-every", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--tcp-states-every", type=click.IntRange(min=0), default=0, help="0: never (costly)")

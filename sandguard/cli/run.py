@@ -23,8 +23,7 @@ from sandguard.cli._common import (
     stop_on_signals,
 )
 from sandguard.settings import Settings
-
-SANDBOX_LABEL = "sandguard.sandbox=1"
+from schemas import labels
 
 
 @click.command()
@@ -66,7 +65,7 @@ async def _serve(
     pipeline = EmbeddedPipeline(
         PipelineOptions(
             host=settings.host, data_dir=settings.data_dir, default_policy=policy,
-            watch_label=SANDBOX_LABEL, interval_s=interval_s, audit_only=audit_only,
+            watch_label=labels.SANDBOX_SELECTOR, interval_s=interval_s, audit_only=audit_only,
         ),
         bus=bus, registry=registry,
         store=make_store(settings, settings.clickhouse_url, None) if settings.clickhouse_url else None,
