@@ -97,7 +97,15 @@ async def _publish(bootstrap: str, ns: str, n: int, partitions: int) -> None:
     await bus.stop()
 
 
-def bench_worker(bootstrap: str, n: int, partitions: int) -> dict[str, float]:
+def _worker_argv(profile: Path | None) -> list[str]:
+    """The worker's interpreter command; under cProfile (stats written at exit) when asked."""
+    if profile is None:
+        return [sys.executable, "-c", "from sandguard.cli import main; main()"]
+    code = f"import cProfile; from sandguard.cli import main; cProfile.run('main()', {str(profile)!r})"
+    return [sys.executable, "-c", code]
+
+
+def bench_worker(bootstrap: str, n: int, partitions: int, profile: Path | None = None) -> dict[str, float]:
     import socket
 
     ns = f"bench-{uuid.uuid4().hex[:8]}."
@@ -106,7 +114,7 @@ def bench_worker(bootstrap: str, n: int, partitions: int) -> dict[str, float]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as tmp:
-        argv = [sys.executable, "-c", "from sandguard.cli import main; main()", "processor",
+        argv = [*_worker_argv(profile), "processor",
                 "--bootstrap", bootstrap, "--namespace", ns, "--partitions", str(partitions),
                 "--datadir", str(Path(tmp) / "data"), "--metrics-port", str(port)]  # fmt: skip
         log = open(Path(tmp) / "worker.log", "wb")  # noqa: SIM115
@@ -144,6 +152,7 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     ap.add_argument("--skip-worker", action="store_true")
+    ap.add_argument("--profile", type=Path, default=None, help="cProfile stats of the worker to this file")
     args = ap.parse_args()
     out: dict[str, float] = {
         "engine_events_per_s": round(bench_engine(args.engine_events)),
@@ -153,7 +162,7 @@ def main() -> None:
         out.update(
             {
                 k: round(v)
-                for k, v in bench_worker(args.bootstrap, args.worker_events, args.partitions).items()
+                for k, v in bench_worker(args.bootstrap, args.worker_events, args.partitions, args.profile).items()
             }
         )
         out["worker_vs_target"] = round(out["worker_events_per_s"] / WORKER_TARGET, 2)
