@@ -159,12 +159,8 @@ def main() -> None:
         "pipeline_events_per_s": round(bench_pipeline(min(args.engine_events, 100_000))),
     }
     if not args.skip_worker:
-        out.update(
-            {
-                k: round(v)
-                for k, v in bench_worker(args.bootstrap, args.worker_events, args.partitions, args.profile).items()
-            }
-        )
+        worker = bench_worker(args.bootstrap, args.worker_events, args.partitions, args.profile)
+        out.update({k: round(v) for k, v in worker.items()})
         out["worker_vs_target"] = round(out["worker_events_per_s"] / WORKER_TARGET, 2)
     out["engine_vs_target"] = round(out["engine_events_per_s"] / ENGINE_TARGET, 2)
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))
