@@ -59,13 +59,22 @@ class Output(NamedTuple):
 
 class StateStore:
     """Container states as bytes in a mapping (a dict, a Faust table), with the parsed
-    object cached beside the bytes it was read from or written as."""
+    object cached beside the bytes it was read from or written as.
+
+    Between ``begin()`` and ``flush()`` (one batch) writes are held: each container's
+    state is serialised and written once, when the batch ends, and reads see the held
+    state. A Faust table write is a changelog record, so this is one record per
+    container per batch instead of one per event."""
 
     def __init__(self, data: MutableMapping[str, bytes]) -> None:
         self.data = data
         self._cache: OrderedDict[str, tuple[bytes, ContainerState]] = OrderedDict()
+        self._held: dict[str, ContainerState] | None = None  # None: writes go through
 
     def get(self, container_id: str) -> ContainerState | None:
+        held = self._held
+        if held is not None and container_id in held:
+            return held[container_id]
         raw = self.data.get(container_id)
         if raw is None:
             return None
@@ -77,18 +86,39 @@ class StateStore:
         return state
 
     def put(self, container_id: str, state: ContainerState) -> None:
-        raw = state.to_bytes()
-        self.data[container_id] = raw
-        self._remember(container_id, raw, state)
+        if self._held is not None:
+            self._held[container_id] = state
+            return
+        self._write(container_id, state)
 
     def delete(self, container_id: str) -> None:
+        if self._held is not None:
+            self._held.pop(container_id, None)
         self._cache.pop(container_id, None)
         if container_id in self.data:
             del self.data[container_id]
 
     def forget(self, container_id: str) -> None:
-        """Drops the parsed copy (after a failed step left it half-changed)."""
+        """Drops the parsed and held copies (after a failed step left them half-changed):
+        the next read is the stored state."""
+        if self._held is not None:
+            self._held.pop(container_id, None)
         self._cache.pop(container_id, None)
+
+    def begin(self) -> None:
+        """Holds writes until ``flush``."""
+        self._held = {}
+
+    def flush(self) -> None:
+        """Writes each held state once; writes go through again."""
+        held, self._held = self._held, None
+        for container_id, state in (held or {}).items():
+            self._write(container_id, state)
+
+    def _write(self, container_id: str, state: ContainerState) -> None:
+        raw = state.to_bytes()
+        self.data[container_id] = raw
+        self._remember(container_id, raw, state)
 
     def _remember(self, container_id: str, raw: bytes, state: ContainerState) -> None:
         self._cache[container_id] = (raw, state)
@@ -154,6 +184,8 @@ class Pipeline:
         self.component = component
         self._inflight: set[str] = set()
         self._delivered: set[str] = set()
+        self._redo: dict[str, list[Record]] | None = None  # in a batch: each container's records so far
+        self._touched: str | None = None  # the container whose state the current record changes
 
     def delivered(self, ids: Iterable[str]) -> None:
         """Marks outputs as acknowledged by the bus; their outbox entries go at the next save."""
@@ -165,6 +197,25 @@ class Pipeline:
         """Marks outputs whose send failed: the container's next event sends them again."""
         for i in ids:
             self._inflight.discard(i)
+
+    def handle_batch(self, records: Iterable[Record]) -> list[Output]:
+        """Outputs of the records, in order, the same as ``handle`` one by one; each
+        container's state is written once, after the batch (``StateStore.begin``)."""
+        self.states.begin()
+        redo: dict[str, list[Record]] = {}
+        self._redo = redo
+        out: list[Output] = []
+        try:
+            for rec in records:
+                outs = self.handle(rec)
+                out += outs
+                # A record that failed returned its dead letter and changed nothing: not redone.
+                if self._touched is not None and not (outs and outs[0].topic == t.DEADLETTER):
+                    redo.setdefault(self._touched, []).append(rec)
+        finally:
+            self._redo = None
+            self.states.flush()
+        return out
 
     def handle(self, rec: Record) -> list[Output]:
         """Outputs of one record, in order; never raises for a bad message (dead letter)."""
@@ -180,11 +231,25 @@ class Pipeline:
             return self.handle(rec)
         except Exception as exc:  # a bug must not stop the worker nor lose the event
             log.exception("engine_error", topic=rec.topic, key=rec.key, offset=rec.offset)
-            if rec.key is not None:
-                self.states.forget(rec.key)
+            if self._touched is not None:
+                self._restore(self._touched)
             return [self._dead(rec, f"engine error: {type(exc).__name__}: {exc}", "engine")]
 
+    def _restore(self, container_id: str) -> None:
+        """Back to the state before the failed step: the stored one, plus (in a batch) the
+        container's earlier records of the batch again, whose outputs were returned already."""
+        self.states.forget(container_id)
+        for rec in (self._redo or {}).get(container_id, ()):
+            try:
+                self._handle(rec)
+            except Exception:  # not deterministic after all: the stored state stands
+                log.exception("engine_error_on_redo", key=container_id, offset=rec.offset)
+                self.metrics.errors.labels("engine").inc()
+                self.states.forget(container_id)
+                return
+
     def _handle(self, rec: Record) -> list[Output]:
+        self._touched = None
         if rec.topic == t.POLICIES:
             return self._policy(rec)
         return self._event(rec)
@@ -201,6 +266,7 @@ class Pipeline:
         key, value = rec.key, rec.value
         if key is None:
             raise EventDecodeError(t.POLICIES, "a policy message needs the container id as its key")
+        self._touched = key
         if value is None:
             return self._gone(key, self.policies.get(key))
         event = decode(t.POLICIES, value)
@@ -224,12 +290,16 @@ class Pipeline:
         if value is None:
             raise EventDecodeError(topic, "empty message (tombstones belong on the policies topic only)")
         event = decode(topic, value)
-        cid = event.container_id
+        cid = self._touched = event.container_id
         state = self.states.get(cid)
         where = f"{topic}/{rec.partition}"
         if state is not None and state.offsets.get(where, -1) >= offset:
             self.metrics.replayed.inc()
-            return self._resend(state)
+            again = self._resend(state)
+            # Written back: the outbox pruned, and a state that reached the local store but
+            # not the changelog before a crash reaches it now.
+            self.states.put(cid, state)
+            return again
         ctx = self.policies.get(cid)
         result = step(state, ctx, event, now=self.clock() if self.clock else None)
         fresh = self.encode(result.violations, result.commands)
