@@ -114,6 +114,14 @@ async def publish(bus: Any, events: Recorded) -> None:
     await bus.flush()
 
 
+async def trickle(bus: Any, events: Recorded, *, chunk: int, pause_s: float) -> None:
+    """Publishes ``events`` in chunks with pauses: the stream keeps flowing while a test
+    kills or adds workers."""
+    for i in range(0, len(events), chunk):
+        await publish(bus, events[i : i + chunk])
+        await asyncio.sleep(pause_s)
+
+
 async def collect(
     consumer: Any, until: Callable[[list[Record]], bool], *, timeout_s: float = 90, quiet_s: float = 3
 ) -> list[Record]:
