@@ -53,6 +53,14 @@ SESSION_TIMEOUT_S = 10.0
 HEARTBEAT_S = 3.0
 # Outputs wait up to 10 ms to share a produce request with others.
 PRODUCER_LINGER_S = 0.010
+# Records per fetch, all partitions together: at ~30 µs an event a fetch is ~60 ms of work,
+# so a revocation waits at most that long for the batch in hand, and a backlog still
+# coalesces many events of a container into one state write.
+FETCH_MAX_RECORDS = 2000
+# Offsets are committed by the timer above. Faust also commits inline every N acks (default
+# 10,000), and that commit stalls the fetch loop for a producer flush and a round trip
+# (~50 ms measured, a fifth of the time at 40,000 events/s): every 1,000,000 acks only.
+COMMIT_EVERY = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,8 @@ class ProcessorApp:
             broker_session_timeout=SESSION_TIMEOUT_S,
             broker_heartbeat_interval=HEARTBEAT_S,
             producer_linger=PRODUCER_LINGER_S,
+            broker_max_poll_records=FETCH_MAX_RECORDS,
+            broker_commit_every=COMMIT_EVERY,
             autodiscover=False,
         )
         tables = {
@@ -182,7 +192,7 @@ class ProcessorApp:
 
 
 def _key(raw: bytes | None) -> str | None:
-    return raw.decode("utf-8", errors="replace") if raw is not None else None
+    return raw.decode("utf-8", "replace") if raw is not None else None
 
 
 def build_app(

@@ -80,6 +80,10 @@ from faust.types import TP, ConsumerMessage
 BatchHandler = Callable[[TP, Sequence[ConsumerMessage]], None]
 # A fetch waits this long for records (Faust's own loop uses 1 s too).
 FETCH_TIMEOUT_S = 1.0
+# Records the producer buffer holds before a batch waits (Faust: 100, one message's worth of
+# side effects; a batch queues a changelog record per container plus its outputs): a
+# fetch's worth (broker_max_poll_records) when set, else this.
+PRODUCER_BUFFER = 2000
 
 
 class BatchingConsumer(aiokafka_driver.Consumer):
@@ -145,6 +149,10 @@ class BatchingConsumer(aiokafka_driver.Consumer):
         else:
             self._batch(tp, messages, handler)
         self._read_offset[tp] = messages[-1].offset
+        # Backpressure, as Faust's message handler does per message (conductor.py
+        # ``wait_until_producer_ebb``): the batch's changelog records and outputs wait in
+        # the producer buffer; past ``max_messages`` the next batch waits for Kafka.
+        await self.app.producer.buffer.wait_until_ebb()
 
     async def _fresh(self, tp: TP, records: Sequence[Any]) -> list[ConsumerMessage]:
         """The records not read yet, as messages; gaps in the offsets recorded (consumer.py 1208)."""
@@ -200,6 +208,7 @@ class BatchingApp(faust.App):
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
+        self.producer.buffer.max_messages = self.conf.broker_max_poll_records or PRODUCER_BUFFER
         # Not at construction: the Conductor is a service bound to the event loop current
         # when it is first built, which must be the worker's (as when agents subscribe).
         for topic in self._batch_channels:

@@ -135,8 +135,39 @@ class PolicyStore:
         self.default = PolicyContext(compile_policy(default))
         self._cache: OrderedDict[bytes, PolicyContext] = OrderedDict()
         self._compiled: dict[str, CompiledPolicy] = {}
+        # In a batch: each container's context, read once (a Faust table read is a RocksDB
+        # get); writes go through and update it.
+        self._seen: dict[str, PolicyContext] | None = None
 
     def get(self, container_id: str) -> PolicyContext:
+        seen = self._seen
+        if seen is not None:
+            ctx = seen.get(container_id)
+            if ctx is None:
+                ctx = seen[container_id] = self._read(container_id)
+            return ctx
+        return self._read(container_id)
+
+    def put(self, container_id: str, raw: bytes, event: PolicyEvent) -> None:
+        self.data[container_id] = raw
+        ctx = self._context(raw, event)
+        if self._seen is not None:
+            self._seen[container_id] = ctx
+
+    def delete(self, container_id: str) -> None:
+        if self._seen is not None:
+            self._seen.pop(container_id, None)
+        if container_id in self.data:
+            del self.data[container_id]
+
+    def begin(self) -> None:
+        """Reads are remembered until ``end`` (one batch)."""
+        self._seen = {}
+
+    def end(self) -> None:
+        self._seen = None
+
+    def _read(self, container_id: str) -> PolicyContext:
         raw = self.data.get(container_id)
         if raw is None:
             return self.default
@@ -144,14 +175,6 @@ class PolicyStore:
         if ctx is None:
             ctx = self._parse(raw)
         return ctx
-
-    def put(self, container_id: str, raw: bytes, event: PolicyEvent) -> None:
-        self.data[container_id] = raw
-        self._context(raw, event)
-
-    def delete(self, container_id: str) -> None:
-        if container_id in self.data:
-            del self.data[container_id]
 
     def _parse(self, raw: bytes) -> PolicyContext:
         return self._context(raw, PolicyEvent.model_validate_json(raw))
@@ -202,24 +225,33 @@ class Pipeline:
         """Outputs of the records, in order, the same as ``handle`` one by one; each
         container's state is written once, after the batch (``StateStore.begin``)."""
         self.states.begin()
+        self.policies.begin()
         redo: dict[str, list[Record]] = {}
         self._redo = redo
         out: list[Output] = []
+        counts: dict[str, int] = {}
         try:
             for rec in records:
-                outs = self.handle(rec)
+                outs = self._guarded(rec)
                 out += outs
+                counts[rec.topic] = counts.get(rec.topic, 0) + 1
                 # A record that failed returned its dead letter and changed nothing: not redone.
                 if self._touched is not None and not (outs and outs[0].topic == t.DEADLETTER):
                     redo.setdefault(self._touched, []).append(rec)
         finally:
             self._redo = None
+            self.policies.end()
             self.states.flush()
+            for topic, n in counts.items():
+                self.metrics.count_in(topic, n)
         return out
 
     def handle(self, rec: Record) -> list[Output]:
         """Outputs of one record, in order; never raises for a bad message (dead letter)."""
         self.metrics.count_in(rec.topic)
+        return self._guarded(rec)
+
+    def _guarded(self, rec: Record) -> list[Output]:
         try:
             return self._handle(rec)
         except EventDecodeError as exc:
@@ -228,7 +260,7 @@ class Pipeline:
             log.warning("state_version_unreadable", container_id=exc.container_id, found=exc.found)
             self.metrics.errors.labels("state_version").inc()
             self.states.delete(exc.container_id)
-            return self.handle(rec)
+            return self._guarded(rec)
         except Exception as exc:  # a bug must not stop the worker nor lose the event
             log.exception("engine_error", topic=rec.topic, key=rec.key, offset=rec.offset)
             if self._touched is not None:
@@ -302,8 +334,13 @@ class Pipeline:
             return again
         ctx = self.policies.get(cid)
         result = step(state, ctx, event, now=self.clock() if self.clock else None)
-        fresh = self.encode(result.violations, result.commands)
         new = result.state
+        if new is not None and not result.violations and not result.commands:  # most events
+            out = self._resend(new)
+            new.offsets[where] = offset
+            self.states.put(cid, new)
+            return out
+        fresh = self.encode(result.violations, result.commands)
         if new is None:  # destroyed: keep only what may still need sending
             out = (self._resend(state) if state is not None else []) + fresh
             self._track(fresh)
