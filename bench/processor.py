@@ -26,7 +26,8 @@ from pathlib import Path
 
 from processors.engine import ContainerState, PolicyContext, compile_policy, step
 from processors.metrics import ProcessorMetrics
-from processors.pipeline import Pipeline, PolicyStore, StateStore
+from processors.pipeline import Pipeline
+from processors.stores import PolicyStore, StateStore
 from schemas import MetricSample, Record, ResourceLimits, SecurityPolicy, SocketCounts, encode
 from schemas import topics as t
 

@@ -6,8 +6,9 @@ synchronous handler (``processors.faust_batch``: Faust's per-message stream path
 worker near 10,000 events/s here). A container's state is read and written by that one
 handler, never concurrently, and each batch writes a container's state once. States and
 policies live in two plain tables (not windowed: windows are the engine's own, by event
-time) in the rocksdict store, changelogged and recovered when a worker restarts or takes
-over a partition. Messages are raw bytes: one ``model_validate_json`` per event in the
+time) in the rocksdict store, changelogged in Kafka record batches
+(``processors.faust_changelog``) and recovered when a worker restarts or takes over a
+partition; outputs go to the same producer, batched by it. Messages are raw bytes: one ``model_validate_json`` per event in the
 pipeline, no pickle, no Faust codec. Errors are handled per event (dead-letter topic),
 never left to Faust, which would ack and lose the event. The web server is off.
 
@@ -23,7 +24,7 @@ on first use gets the broker's default partition count and breaks co-partitionin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,10 @@ from prometheus_client import CollectorRegistry
 
 from processors.exceptions import WorkerError
 from processors.faust_batch import BatchingApp
+from processors.faust_changelog import ChangelogTable
 from processors.metrics import ProcessorMetrics
-from processors.pipeline import INPUT_TOPICS, Output, Pipeline, PolicyStore, StateStore
+from processors.pipeline import INPUT_TOPICS, Output, Pipeline
+from processors.stores import PolicyStore, StateStore
 from schemas import Record, SecurityPolicy, now_ms
 from schemas import topics as t
 from schemas.topics import TOPICS
@@ -53,6 +56,10 @@ SESSION_TIMEOUT_S = 10.0
 HEARTBEAT_S = 3.0
 # Outputs wait up to 10 ms to share a produce request with others.
 PRODUCER_LINGER_S = 0.010
+# A Kafka record batch holds up to 512 KiB (Faust's default, 16 KiB, is a dozen states: a
+# fetch's changelog records would wait for a dozen round trips per partition). Kafka
+# refuses batches over a topic's max.message.bytes, 1 MiB by default.
+PRODUCER_BATCH_BYTES = 512 * 1024
 # Records per fetch, all partitions together: at ~30 µs an event a fetch is ~60 ms of work,
 # so a revocation waits at most that long for the batch in hand, and a backlog still
 # coalesces many events of a container into one state write.
@@ -73,40 +80,6 @@ class ProcessorConfig:
     app_id: str = APP_ID
     loglevel: str = "warning"
     commit_interval_s: float = COMMIT_INTERVAL_S
-
-
-class _BytesKeyed(MutableMapping[str, bytes]):
-    """A Faust table (bytes keys, raw codec) seen as a str-keyed mapping."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def __getitem__(self, key: str) -> bytes:
-        value = self.table.data.get(key.encode())
-        if value is None:
-            raise KeyError(key)
-        return value  # type: ignore[no-any-return]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        # The store itself: one RocksDB read (the table's own get checks ``in`` first, then
-        # reads again through ``__missing__``); writes go through the table (changelog).
-        value = self.table.data.get(key.encode())
-        return default if value is None else value
-
-    def __setitem__(self, key: str, value: bytes) -> None:
-        self.table[key.encode()] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.table[key.encode()]
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.encode() in self.table.data
-
-    def __iter__(self) -> Iterator[str]:
-        return (k.decode() for k in self.table)
-
-    def __len__(self) -> int:
-        return len(self.table)
 
 
 class ProcessorApp:
@@ -135,23 +108,24 @@ class ProcessorApp:
             broker_heartbeat_interval=HEARTBEAT_S,
             producer_linger=PRODUCER_LINGER_S,
             broker_max_poll_records=FETCH_MAX_RECORDS,
+            producer_max_batch_size=PRODUCER_BATCH_BYTES,
             broker_commit_every=COMMIT_EVERY,
+            # Faust's default, relied on: a revocation waits for the batch in flight
+            # (processors.faust_batch).
+            stream_wait_empty=True,
             autodiscover=False,
         )
-        tables = {
-            name: self.faust.Table(name, key_type=bytes, value_type=bytes, partitions=parts, default=None)
+        self._tables = [
+            ChangelogTable(self.faust.Table(name, key_type=bytes, value_type=bytes, partitions=parts))
             for name in ("states", "policies")
-        }
+        ]
         self.pipeline = Pipeline(
-            states=StateStore(_BytesKeyed(tables["states"])),
-            policies=PolicyStore(_BytesKeyed(tables["policies"]), config.default_policy),
+            states=StateStore(self._tables[0]),
+            policies=PolicyStore(self._tables[1], config.default_policy),
             metrics=self.metrics,
             clock=clock,
         )
-        self._outputs = {
-            name: self.faust.topic(ns + name, key_type=bytes, value_type=bytes)
-            for name in (t.VIOLATIONS, t.ENFORCEMENT, t.DEADLETTER)
-        }
+        self._outputs = {name: ns + name for name in (t.VIOLATIONS, t.ENFORCEMENT, t.DEADLETTER)}
         inputs = [
             self.faust.topic(ns + name, key_type=bytes, value_type=bytes, partitions=parts)
             for name in INPUT_TOPICS
@@ -160,14 +134,18 @@ class ProcessorApp:
         self.faust.batch_topics(inputs, self.handle_batch)
 
         async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
-            """Each assignment replaces the last: the gauge is what this worker owns now."""
+            """Each assignment replaces the last: the gauge is what this worker owns now.
+            Partitions that come back were written by another worker meanwhile (and are
+            recovered before processing resumes): the cached states and policies go."""
+            self.pipeline.invalidate()
             self.metrics.assigned.set(sum(1 for tp in assigned if tp.topic in self._names))
 
         self.faust.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
-    def handle_batch(self, tp: TP, messages: Sequence[ConsumerMessage]) -> None:
-        """One partition's fetched messages: outputs queued, each container's state written
-        once, to the changelog partition of ``tp`` (see ``processors.faust_batch``)."""
+    async def handle_batch(self, tp: TP, messages: Sequence[ConsumerMessage]) -> None:
+        """One partition's fetched messages: processed, then the tables' writes (each
+        container's state once) to the changelog partition of ``tp`` and the outputs to
+        their topics, in Kafka batches (see ``processors.faust_batch``)."""
         topic = self._names[tp.topic]
         records = [
             Record(topic, m.partition, m.offset, _key(m.key), m.value, int(m.timestamp * 1000))
@@ -175,19 +153,24 @@ class ProcessorApp:
         ]
         with self.faust.in_partition(messages[-1]):
             outs = self.pipeline.handle_batch(records)
+        producer = self.faust.kafka_producer()
+        for table in self._tables:
+            await table.send(producer, tp.partition, self.faust.changelog_failed)
         for out in outs:
-            self._send(out)
+            await self._send(producer, out)
 
-    def _send(self, out: Output) -> None:
+    async def _send(self, producer: Any, out: Output) -> None:
         def done(fut: Any) -> None:
-            if fut.exception() is None:
+            exc = None if fut.cancelled() else fut.exception()
+            if exc is None and not fut.cancelled():
                 self.pipeline.delivered((out.id,))
-            else:
-                self.metrics.errors.labels("send").inc()
-                self.pipeline.undelivered((out.id,))
-                log.error("send_failed", topic=out.topic, error=str(fut.exception()))
+                return
+            self.metrics.errors.labels("send").inc()
+            self.pipeline.undelivered((out.id,))
+            log.error("send_failed", topic=out.topic, error=str(exc))
 
-        self._outputs[out.topic].send_soon(key=out.key.encode(), value=out.value, callback=done)
+        sent = await producer.send(self._outputs[out.topic], out.value, key=out.key.encode())
+        sent.add_done_callback(done)
         self.metrics.out_by_topic[out.topic].inc()
 
 

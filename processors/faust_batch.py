@@ -1,61 +1,68 @@
-"""Batched delivery for the Faust worker: each fetched partition's records in one synchronous call.
+"""Batched delivery for the Faust worker: each fetched partition's records in one call.
 
 Why: Faust hands every message to its streams one at a time. Its fetch loop
-(``faust/transport/consumer.py`` ``Consumer._drain_messages``, line 1221) awaits
-``self.wait_first(callback(message), self.suspend_flow.wait())`` per message, and
-``mode.Service.wait_first`` (``mode/services.py`` line 766) wraps that in four
+(``faust/transport/consumer.py`` ``Consumer._drain_messages``, line 1170) awaits
+``self.wait_first(callback(message), self.suspend_flow.wait())`` per message (line
+1220), and ``mode.Service.wait_first`` (``mode/services.py`` line 766) wraps that in four
 ``asyncio`` tasks plus an ``asyncio.wait``; the stream iterator then yields to the loop
-once more per event (``faust/_cython/streams.pyx`` ``StreamIterator.next``,
-``await sleep(0)``). A Faust agent that does nothing tops out near 10,000 events/s on
-this machine; ``Stream.take_events`` batches only after that path, so it is slower
-still (measured: 8,900/s). Batching has to happen before it.
+once more per event (``faust/_cython/streams.pyx`` line 96, ``await sleep(0)``). A Faust
+agent that does nothing tops out near 10,600 events/s on this machine;
+``Stream.take_events`` batches only after that path, so it is slower still (8,900/s
+measured), and it cannot write tables (faust-streaming#497: no current event inside
+``take``). ``isolated_partitions`` agents keep the per-message path and crash on
+reassignment with more than one worker (faust-streaming#529, the assertion in
+``Conductor._update_tp_index``). Batching has to happen before the streams.
 
 What: ``BatchingConsumer`` replaces only that fetch loop. For the topics registered with
 ``BatchingApp.batch_topics`` it gives each partition's fetched records, in offset order,
-to one synchronous handler, then acks them; records of every other topic (the tables'
+to one handler call, then acks them; records of every other topic (the tables'
 changelogs during recovery and on standbys) take Faust's own per-message path,
-unchanged. Group membership, the table-aware assignor, tables and their changelogs,
-recovery, standbys, offset commits and the producer are Faust's.
+unchanged. Group membership, the table-aware assignor, tables and their changelog
+topics, recovery, standbys, offset commits and the producer are Faust's. One coroutine
+(the fetch loop) runs every handler call, one partition batch at a time: a container's
+state is never read or written by two actors (the ``concurrency>1`` trap).
 
 Why it is correct (faust-streaming 0.15.3, pinned ``<0.16`` in pyproject.toml):
 
 * Same checks as Faust's fetch loop, per batch instead of per message. Records come from
   ``Consumer._wait_next_records`` (consumer.py 776), which fetches only the active
   (assigned, not paused, e.g. not in recovery) partitions. As ``Consumer.getmany``
-  (consumer.py 739-768) does, a batch is dropped unprocessed and unacked when flow is
-  stopped (a rebalance began: ``App._on_partitions_revoked`` calls ``stop_flow``, base.py
-  1811) or the generation changed, and when flow is not active we seek back to the
-  committed offsets (``perform_seek``). Offsets below the read offset are skipped and
-  gaps (compacted policies topic) are recorded with ``_add_gap`` as in consumer.py
-  1212-1219, so commits advance past them.
-* Nothing is acked before it is processed and written. The handler is synchronous: it
-  reads and writes the tables, queues the outputs and changelog records
-  (``send_soon``), and returns; only then are the batch's messages acked
-  (``Consumer.ack``, consumer.py 825). Offsets are committed by Faust's commit timer
-  from the acked prefix only (``_new_offset``, consumer.py 1097), after
-  ``producer.flush()`` (``_commit_offsets``, consumer.py 1070): a committed offset
-  implies its state's changelog record and its outputs reached Kafka.
-* No rebalance in the middle of a batch. Rebalance callbacks run on this event loop
-  (the aiokafka consumer thread hands them over and waits), and a synchronous handler
-  never yields, so a revocation waits for the batch, its writes and its acks. Kafka's
-  eager protocol assigns a revoked partition to another worker only after this one
-  has finished ``on_partitions_revoked``, which commits what was acked
-  (``wait_empty``, consumer.py 867, with ``stream_wait_empty`` on).
-* The right changelog partition. ``Collection.partition_for_key`` (tables/base.py 305)
-  and the RocksDB store (stores/rocksdb.py 474 ``_set``, 495 ``_get``) take the
-  partition from ``faust.streams.current_event()`` (streams.py 80). The handler runs
-  under an Event of the batch's own partition (``BatchingApp.in_partition``), so every
-  table read and write of the batch uses that partition's database and changelog
-  partition, exactly as in a stream (and ``_verify_source_topic_partitions`` still
-  checks co-partitioning).
+  (consumer.py 693-775) does, a batch is dropped unprocessed and unacked when flow is
+  stopped (a rebalance began: ``App._on_partitions_revoked`` calls ``stop_flow``,
+  app/base.py 1811) or the generation changed, and when flow is not active we seek back
+  to the committed offsets (``perform_seek``). Offsets below the read offset are skipped
+  and gaps (the compacted policies topic) are recorded with ``_add_gap`` as at
+  consumer.py 1215, so commits advance past them.
+* Nothing is acked before it is processed and its writes are queued in the producer.
+  The handler processes the batch, writes the tables (each container's state once) and
+  queues their changelog records and the outputs in the aiokafka producer; only then
+  are the batch's messages acked (``Consumer.ack``, consumer.py 825). Every ack is of a
+  whole batch, in offset order, so no unacked message ever sits below an acked one (the
+  commit-past-an-in-flight-message case of faust-streaming#606). Offsets are committed
+  from the acked prefix only (``_new_offset``, consumer.py 1097) and after
+  ``producer.flush()`` (consumer.py 1073): a committed offset implies its state's
+  changelog record and its outputs reached Kafka.
+* No rebalance in the middle of a batch. The batch's messages are registered as in
+  flight before the handler runs (``Consumer._unacked_messages``, as a stream does at
+  streams.py 1304). A revocation runs ``wait_empty`` (consumer.py 867, from
+  app/base.py 1829; ``stream_wait_empty`` is on), which waits for those acks, then
+  commits; Kafka's eager protocol gives the partition to another worker only after that.
+  So a batch's writes all land before the new owner starts recovering its changelog.
+* The right partition. The RocksDB store (stores/rocksdb.py 474 ``_set``, 495 ``_get``)
+  and ``Collection.partition_for_key`` (tables/base.py 305) take the partition from
+  ``faust.streams.current_event()`` (streams.py 80). The handler runs under an Event of
+  the batch's own partition (``BatchingApp.in_partition``), so its table reads and
+  writes use that partition's database, and ``processors.faust_changelog`` sends the
+  batch's changelog records to that same partition number.
 * A crash in the middle of a batch (SIGKILL) leaves its offsets uncommitted: the batch
-  is delivered again. Part of its state writes may have reached the changelog and part
-  of its outputs may have been sent; the pipeline's per-container offset guard skips
-  what a saved state already absorbed, its outbox re-sends what was not confirmed, and
-  the engine derives identical ids for the rest (``processors.pipeline``). Recovery
-  restores the tables from the changelog before the partition resumes
-  (tables/recovery.py 306 ``_resume_streams``, which then seeks to the committed
-  offsets).
+  is delivered again. Part of its changelog records and outputs may have reached Kafka;
+  the pipeline's per-container offset guard skips what a saved state already absorbed,
+  its outbox re-sends what was not confirmed, and the engine derives identical ids for
+  the rest (``processors.pipeline``). Recovery restores the tables from the changelog
+  before the partition resumes (tables/recovery.py 306 ``_resume_streams``, which then
+  seeks to the committed offsets).
+* A changelog batch Kafka finally refuses stops the worker and no commit happens after
+  it (``BatchingConsumer.fail``): the store would be ahead of its changelog.
 
 Faust's livelock detector reads ``Monitor.stream_inbound_time`` (drivers/aiokafka.py
 859), which streams set per event; batches set it per partition batch.
@@ -65,7 +72,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from time import monotonic
 from typing import Any, cast
@@ -76,20 +83,17 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, ConsumerMessage
 
-# The handler of one partition's batch: synchronous, never raises for a bad message.
-BatchHandler = Callable[[TP, Sequence[ConsumerMessage]], None]
+# The handler of one partition's batch; never raises for a bad message.
+BatchHandler = Callable[[TP, Sequence[ConsumerMessage]], Awaitable[None]]
 # A fetch waits this long for records (Faust's own loop uses 1 s too).
 FETCH_TIMEOUT_S = 1.0
-# Records the producer buffer holds before a batch waits (Faust: 100, one message's worth of
-# side effects; a batch queues a changelog record per container plus its outputs): a
-# fetch's worth (broker_max_poll_records) when set, else this.
-PRODUCER_BUFFER = 2000
 
 
 class BatchingConsumer(aiokafka_driver.Consumer):
     """Faust's aiokafka consumer with a fetch loop that delivers registered topics in batches."""
 
     batch_handlers: dict[str, BatchHandler]
+    failure: BaseException | None = None
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - as Faust's
         consumer_stopped = self._stopped.is_set
@@ -147,12 +151,8 @@ class BatchingConsumer(aiokafka_driver.Consumer):
         if handler is None:
             await self._one_by_one(messages)
         else:
-            self._batch(tp, messages, handler)
+            await self._batch(tp, messages, handler)
         self._read_offset[tp] = messages[-1].offset
-        # Backpressure, as Faust's message handler does per message (conductor.py
-        # ``wait_until_producer_ebb``): the batch's changelog records and outputs wait in
-        # the producer buffer; past ``max_messages`` the next batch waits for Kafka.
-        await self.app.producer.buffer.wait_until_ebb()
 
     async def _fresh(self, tp: TP, records: Sequence[Any]) -> list[ConsumerMessage]:
         """The records not read yet, as messages; gaps in the offsets recorded (consumer.py 1208)."""
@@ -176,15 +176,38 @@ class BatchingConsumer(aiokafka_driver.Consumer):
             await self.wait_first(self.callback(message), self.suspend_flow.wait())
             self._read_offset[message.tp] = message.offset
 
-    def _batch(self, tp: TP, messages: Sequence[ConsumerMessage], handler: BatchHandler) -> None:
+    async def _batch(self, tp: TP, messages: Sequence[ConsumerMessage], handler: BatchHandler) -> None:
+        if self.failure is not None:
+            raise self.failure
         monitor = self.app.monitor
         monitor.track_tp_end_offset(tp, self.highwater(tp))
         monitor.stream_inbound_time[tp] = monotonic()
         monitor.tp_read_offsets[tp] = messages[-1].offset
-        handler(tp, messages)
+        # In flight, as a stream's events are (streams.py 1304): a revocation's wait_empty
+        # waits for their acks, so it cannot pass a batch whose writes are still going out.
+        in_flight = self._unacked_messages.add
+        for message in messages:
+            in_flight(message)
+        await handler(tp, messages)
+        if self.failure is not None:
+            raise self.failure
         ack = self.ack
         for message in messages:
             ack(message)
+
+    def fail(self, exc: BaseException) -> None:
+        """A changelog write was refused: no commit from now on, and the worker stops (what
+        was acked since the last commit is delivered again to whoever takes over)."""
+        if self.failure is None:
+            self.failure = exc
+            self.log.error("Changelog write failed, stopping: %r", exc)
+            self.app.loop.create_task(self.crash(exc))
+
+    async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        if self.failure is not None:
+            self.log.error("Not committing after a failed changelog write: %r", self.failure)
+            return False
+        return bool(await super().force_commit(topics, start_new_transaction))
 
 
 class BatchingTransport(aiokafka_driver.Transport):
@@ -208,7 +231,6 @@ class BatchingApp(faust.App):
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
-        self.producer.buffer.max_messages = self.conf.broker_max_poll_records or PRODUCER_BUFFER
         # Not at construction: the Conductor is a service bound to the event loop current
         # when it is first built, which must be the worker's (as when agents subscribe).
         for topic in self._batch_channels:
@@ -223,6 +245,14 @@ class BatchingApp(faust.App):
             yield
         finally:
             _current_event.reset(token)
+
+    def kafka_producer(self) -> Any:
+        """The aiokafka producer under Faust's: record batches go to it directly, and Faust
+        flushes it before every commit."""
+        return cast(Any, self.producer)._ensure_producer()
+
+    def changelog_failed(self, exc: BaseException) -> None:
+        cast(BatchingConsumer, self.consumer).fail(exc)
 
     def _new_transport(self) -> Any:
         return BatchingTransport(self.conf.broker_consumer, self)

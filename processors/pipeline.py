@@ -16,23 +16,20 @@ Crash safety (at-least-once in, no loss and no new ids out):
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import orjson
 import structlog
 
-from processors.engine import ContainerState, PolicyContext, close, compile_policy, step
-from processors.engine.policy import CompiledPolicy
+from processors.engine import ContainerState, PolicyContext, close, step
 from processors.exceptions import StateVersionError
 from processors.metrics import ProcessorMetrics
+from processors.stores import PolicyStore, StateStore
 from schemas import (
     EnforcementCommand,
     EventDecodeError,
-    PolicyEvent,
     Record,
-    SecurityPolicy,
     Violation,
     dead_letter,
     decode,
@@ -45,9 +42,6 @@ log = structlog.get_logger(__name__)
 
 COMPONENT = "processor"
 INPUT_TOPICS = (t.POLICIES, t.METRICS, t.PROCESSES, t.AUDIT)
-# Parsed states and policies kept beside their bytes: one per live container, capped so a
-# worker that owned many partitions over its life does not grow without bound.
-CACHE_SIZE = 20_000
 
 
 class Output(NamedTuple):
@@ -55,139 +49,6 @@ class Output(NamedTuple):
     topic: str
     key: str
     value: bytes
-
-
-class StateStore:
-    """Container states as bytes in a mapping (a dict, a Faust table), with the parsed
-    object cached beside the bytes it was read from or written as.
-
-    Between ``begin()`` and ``flush()`` (one batch) writes are held: each container's
-    state is serialised and written once, when the batch ends, and reads see the held
-    state. A Faust table write is a changelog record, so this is one record per
-    container per batch instead of one per event."""
-
-    def __init__(self, data: MutableMapping[str, bytes]) -> None:
-        self.data = data
-        self._cache: OrderedDict[str, tuple[bytes, ContainerState]] = OrderedDict()
-        self._held: dict[str, ContainerState] | None = None  # None: writes go through
-
-    def get(self, container_id: str) -> ContainerState | None:
-        held = self._held
-        if held is not None and container_id in held:
-            return held[container_id]
-        raw = self.data.get(container_id)
-        if raw is None:
-            return None
-        hit = self._cache.get(container_id)
-        if hit is not None and hit[0] == raw:
-            return hit[1]
-        state = ContainerState.from_bytes(raw)
-        self._remember(container_id, raw, state)
-        return state
-
-    def put(self, container_id: str, state: ContainerState) -> None:
-        if self._held is not None:
-            self._held[container_id] = state
-            return
-        self._write(container_id, state)
-
-    def delete(self, container_id: str) -> None:
-        if self._held is not None:
-            self._held.pop(container_id, None)
-        self._cache.pop(container_id, None)
-        if container_id in self.data:
-            del self.data[container_id]
-
-    def forget(self, container_id: str) -> None:
-        """Drops the parsed and held copies (after a failed step left them half-changed):
-        the next read is the stored state."""
-        if self._held is not None:
-            self._held.pop(container_id, None)
-        self._cache.pop(container_id, None)
-
-    def begin(self) -> None:
-        """Holds writes until ``flush``."""
-        self._held = {}
-
-    def flush(self) -> None:
-        """Writes each held state once; writes go through again."""
-        held, self._held = self._held, None
-        for container_id, state in (held or {}).items():
-            self._write(container_id, state)
-
-    def _write(self, container_id: str, state: ContainerState) -> None:
-        raw = state.to_bytes()
-        self.data[container_id] = raw
-        self._remember(container_id, raw, state)
-
-    def _remember(self, container_id: str, raw: bytes, state: ContainerState) -> None:
-        self._cache[container_id] = (raw, state)
-        self._cache.move_to_end(container_id)
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-
-
-class PolicyStore:
-    """Each container's PolicyEvent as received, with its compiled context cached."""
-
-    def __init__(self, data: MutableMapping[str, bytes], default: SecurityPolicy) -> None:
-        self.data = data
-        self.default = PolicyContext(compile_policy(default))
-        self._cache: OrderedDict[bytes, PolicyContext] = OrderedDict()
-        self._compiled: dict[str, CompiledPolicy] = {}
-        # In a batch: each container's context, read once (a Faust table read is a RocksDB
-        # get); writes go through and update it.
-        self._seen: dict[str, PolicyContext] | None = None
-
-    def get(self, container_id: str) -> PolicyContext:
-        seen = self._seen
-        if seen is not None:
-            ctx = seen.get(container_id)
-            if ctx is None:
-                ctx = seen[container_id] = self._read(container_id)
-            return ctx
-        return self._read(container_id)
-
-    def put(self, container_id: str, raw: bytes, event: PolicyEvent) -> None:
-        self.data[container_id] = raw
-        ctx = self._context(raw, event)
-        if self._seen is not None:
-            self._seen[container_id] = ctx
-
-    def delete(self, container_id: str) -> None:
-        if self._seen is not None:
-            self._seen.pop(container_id, None)
-        if container_id in self.data:
-            del self.data[container_id]
-
-    def begin(self) -> None:
-        """Reads are remembered until ``end`` (one batch)."""
-        self._seen = {}
-
-    def end(self) -> None:
-        self._seen = None
-
-    def _read(self, container_id: str) -> PolicyContext:
-        raw = self.data.get(container_id)
-        if raw is None:
-            return self.default
-        ctx = self._cache.get(raw)
-        if ctx is None:
-            ctx = self._parse(raw)
-        return ctx
-
-    def _parse(self, raw: bytes) -> PolicyContext:
-        return self._context(raw, PolicyEvent.model_validate_json(raw))
-
-    def _context(self, raw: bytes, ev: PolicyEvent) -> PolicyContext:
-        compiled = self._compiled.get(ev.policy_id)
-        if compiled is None:
-            compiled = self._compiled[ev.policy_id] = compile_policy(ev.policy, ev.policy_id)
-        ctx = PolicyContext(compiled, ev.sandbox_name, ev.image, dict(ev.labels))
-        self._cache[raw] = ctx
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return ctx
 
 
 class Pipeline:
@@ -210,6 +71,11 @@ class Pipeline:
         self._redo: dict[str, list[Record]] | None = None  # in a batch: each container's records so far
         self._touched: str | None = None  # the container whose state the current record changes
 
+    def invalidate(self) -> None:
+        """The stores' mappings may have changed underneath (see ``processors.stores``)."""
+        self.states.invalidate()
+        self.policies.invalidate()
+
     def delivered(self, ids: Iterable[str]) -> None:
         """Marks outputs as acknowledged by the bus; their outbox entries go at the next save."""
         for i in ids:
@@ -225,7 +91,6 @@ class Pipeline:
         """Outputs of the records, in order, the same as ``handle`` one by one; each
         container's state is written once, after the batch (``StateStore.begin``)."""
         self.states.begin()
-        self.policies.begin()
         redo: dict[str, list[Record]] = {}
         self._redo = redo
         out: list[Output] = []
@@ -240,7 +105,6 @@ class Pipeline:
                     redo.setdefault(self._touched, []).append(rec)
         finally:
             self._redo = None
-            self.policies.end()
             self.states.flush()
             for topic, n in counts.items():
                 self.metrics.count_in(topic, n)

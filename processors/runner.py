@@ -25,7 +25,8 @@ from prometheus_client import CollectorRegistry
 
 from processors.engine import close
 from processors.metrics import ProcessorMetrics
-from processors.pipeline import INPUT_TOPICS, Output, Pipeline, PolicyStore, StateStore
+from processors.pipeline import INPUT_TOPICS, Output, Pipeline
+from processors.stores import PolicyStore, StateStore
 from schemas import Bus, Consumer, SecurityPolicy, now_ms
 
 log = structlog.get_logger(__name__)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from processors.engine import ContainerState
 from sandguard.bus import KafkaBus
 from schemas import Record, decode
 from schemas import topics as t
@@ -139,6 +140,30 @@ async def test_a_worker_joining_mid_stream_takes_over_partitions_mid_batches(
     assert _by_id(got) == want
     await wait_for(lambda: w2.events_in() > 0)
     assert w1.events_in() + w2.events_in() >= len(stream)
+
+
+async def test_the_changelog_holds_each_containers_latest_state_in_its_partition(
+    bus: KafkaBus, workers: Callable[..., Worker]
+) -> None:
+    """What a worker that takes over a partition recovers: batches write each state once,
+    to the changelog partition of the container's events, the last write the newest."""
+    stream = metric_backlog(containers=50, ticks=40)
+    await publish(bus, stream)
+    worker = workers()
+    await wait_for(lambda: worker.events_in() >= len(stream))
+    inputs = await bus.consumer([t.METRICS], group="inputs")
+    last: dict[str, tuple[int, int]] = {}  # container -> (partition, offset) of its last event
+    for rec in await collect(inputs, lambda got: len(got) >= len(stream), quiet_s=0):
+        last[rec.key or ""] = (rec.partition, rec.offset)
+    changelog = await bus.consumer(["sandguard-processor-states-changelog"], group="changelog")
+    newest: dict[str, tuple[int, bytes | None]] = {}
+    for rec in await collect(changelog, lambda got: len(got) >= len(last), quiet_s=3):
+        newest[rec.key or ""] = (rec.partition, rec.value)
+    assert set(newest) == set(last)
+    for cid, (partition, value) in newest.items():
+        assert value is not None
+        state = ContainerState.from_bytes(value)
+        assert (partition, state.offsets) == (last[cid][0], {f"{t.METRICS}/{partition}": last[cid][1]})
 
 
 async def test_two_workers_split_the_partitions(bus: KafkaBus, workers: Callable[..., Worker]) -> None:

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 import processors.pipeline as pipeline_module
 from processors.engine import step
 from processors.metrics import ProcessorMetrics
-from processors.pipeline import Output, Pipeline, PolicyStore, StateStore
+from processors.pipeline import Output, Pipeline
+from processors.stores import PolicyStore, StateStore
 from schemas import PolicyEvent, Record, decode, encode
 from schemas import topics as t
 from tests.unit.processors.conftest import audit, make_policy, metric, proc, snapshot
