@@ -8,9 +8,10 @@ handler, never concurrently, and each batch writes a container's state once. Sta
 policies live in two plain tables (not windowed: windows are the engine's own, by event
 time) in the rocksdict store, changelogged in Kafka record batches
 (``processors.faust_changelog``) and recovered when a worker restarts or takes over a
-partition; outputs go to the same producer, batched by it. Messages are raw bytes: one ``model_validate_json`` per event in the
-pipeline, no pickle, no Faust codec. Errors are handled per event (dead-letter topic),
-never left to Faust, which would ack and lose the event. The web server is off.
+partition; outputs go to the same producer, batched by it. Messages are raw bytes: one
+``model_validate_json`` per event in the pipeline, no pickle, no Faust codec. Errors are
+handled per event (dead-letter topic), never left to Faust, which would ack and lose the
+event. The web server is off.
 
 Usage::
 
