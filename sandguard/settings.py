@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = Field(None, description="http(s)://host:port/db; None: embedded engine")
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
+    metrics_ttl_days: int = Field(30, ge=1, description="retention of raw metric samples in ClickHouse")
+    history_ttl_days: int = Field(400, ge=1, description="retention of everything else in ClickHouse")
     data_dir: Path = Path("/var/lib/sandguard/data")
     default_policy: Path | None = Field(None, description="policy for containers with none")
     metrics_addr: str = "127.0.0.1"

@@ -27,6 +27,23 @@ class Store(Protocol):
         settings: Mapping[str, Any] | None = None,
     ) -> None: ...
 
+    def insert_columns(
+        self,
+        table: str,
+        columns: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Like ``insert`` with the data column by column (the sink's batches; no row objects)."""
+        ...
+
+    def insert_raw(
+        self, table: str, data: bytes, *, fmt: str, settings: Mapping[str, Any] | None = None
+    ) -> None:
+        """Inserts data already encoded in a ClickHouse input format (e.g. JSONEachRow)."""
+        ...
+
     def close(self) -> None: ...
 
 

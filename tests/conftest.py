@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,27 @@ def docker_client() -> Iterator[object]:
     client.ping()  # fails loudly when deploy/local/docker.sh did not run
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def embedded_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data directory of every embedded pipeline in this test process: chdb opens one
+    data directory per process, so the facade, the demo and the reporting tests share it
+    (each reporting test in a database of its own)."""
+    return tmp_path_factory.mktemp("sandguard-data")
+
+
+@pytest.fixture(scope="session")
+def engine_path(embedded_data_dir: Path) -> Iterator[Path]:
+    """The session's embedded ClickHouse engine, kept up by a client of its own so tests
+    open and close stores without shutting the engine down each time."""
+    import clickhouse_connect
+
+    path = embedded_data_dir / "clickhouse"
+    path.mkdir(parents=True, exist_ok=True)
+    keeper = clickhouse_connect.get_client(interface="chdb", path=str(path))
+    yield path
+    keeper.close()
 
 
 @pytest.fixture

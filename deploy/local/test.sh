@@ -7,6 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$LOCAL/docker.sh"
 "$LOCAL/images.sh"
 "$LOCAL/kafka.sh" start
+"$LOCAL/chromium.sh"
 cd "$ROOT"
 log "ruff"
 "$VENV/bin/ruff" check .

@@ -1,6 +1,22 @@
 """The two bus backends behind ``schemas.Bus``: Kafka (distributed) and in-process (embedded)."""
 
+from sandguard.bus.exceptions import (
+    BusClosedError,
+    BusError,
+    BusNotStartedError,
+    DeliveryError,
+    TopicCreationError,
+)
 from sandguard.bus.kafka import KafkaBus, ensure_topics
 from sandguard.bus.local import LocalBus
 
-__all__ = ["KafkaBus", "LocalBus", "ensure_topics"]
+__all__ = [
+    "BusClosedError",
+    "BusError",
+    "BusNotStartedError",
+    "DeliveryError",
+    "KafkaBus",
+    "LocalBus",
+    "TopicCreationError",
+    "ensure_topics",
+]

@@ -19,8 +19,9 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 
+from sandguard.bus.exceptions import BusNotStartedError, DeliveryError, TopicCreationError
 from schemas.bus import Consumer, Record
 from schemas.topics import TOPICS
 
@@ -32,6 +33,8 @@ LINGER_MS = 20
 MAX_BATCH_BYTES = 256 * 1024
 # A publish waits this long for buffer room before failing (the collector keeps its own buffer).
 REQUEST_TIMEOUT_MS = 30_000
+# Kafka's TOPIC_ALREADY_EXISTS: another process created it first, which is what we wanted.
+TOPIC_ALREADY_EXISTS = 36
 
 
 def _producer_options() -> dict[str, Any]:
@@ -47,8 +50,10 @@ def _producer_options() -> dict[str, Any]:
 
 async def ensure_topics(
     bootstrap: str, *, namespace: str = "", partitions: int | None = None, names: Iterable[str] | None = None
-) -> None:
-    """Creates the declared topics (schemas.topics) that do not exist yet; idempotent."""
+) -> list[str]:
+    """Creates the declared topics (schemas.topics) that do not exist yet, with their
+    declared configs; idempotent and safe against concurrent creators. Returns the
+    names it created; raises TopicCreationError when the broker refuses one."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -60,11 +65,15 @@ async def ensure_topics(
             if namespace + s.name not in existing
         ]
         if not new:
-            return
-        try:
-            await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            log.info("topics_created_concurrently", topics=[t.name for t in new])
+            return []
+        response = await admin.create_topics(new)
+        created = []
+        for topic, code, *message in response.topic_errors:
+            if code == 0:
+                created.append(topic)
+            elif code != TOPIC_ALREADY_EXISTS:
+                raise TopicCreationError(topic, code, message[0] if message else None)
+        return created
     finally:
         await admin.close()
 
@@ -74,7 +83,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._consumer = consumer
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self._consumer.commit_done(set(revoked))
+        await self._consumer.revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         return None
@@ -117,6 +126,16 @@ class KafkaConsumer:
     async def commit(self) -> None:
         self._done.update(self._returned)
         await self.commit_done(None)
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        """Before a rebalance takes partitions away: commit what was done on them, and
+        forget what was only fetched (the next owner gets those records again)."""
+        try:
+            await self.commit_done(partitions)
+        finally:
+            for tp in partitions:
+                self._returned.pop(tp, None)
+                self._done.pop(tp, None)
 
     async def commit_done(self, only: set[TopicPartition] | None) -> None:
         """Commits what was marked done (for ``only`` those partitions), if still assigned."""
@@ -162,6 +181,7 @@ class KafkaBus:
         self._producer: AIOKafkaProducer | None = None
         self._consumers: list[KafkaConsumer] = []
         self._pending: set[asyncio.Future[Any]] = set()
+        self._failures: list[BaseException] = []  # since the last flush
         self.delivery_errors = 0
 
     async def start(self) -> None:
@@ -171,37 +191,54 @@ class KafkaBus:
         await self._producer.start()
 
     async def stop(self) -> None:
+        """Stops the consumers, flushes and closes the producer. Records that cannot be
+        delivered by then are logged and counted (delivery_errors), and the bus closes anyway."""
         for c in self._consumers:
             await c.stop()
         self._consumers.clear()
-        if self._producer is not None:
-            await self.flush()
-            await self._producer.stop()
-            self._producer = None
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            await producer.flush()
+            if self._pending:
+                await asyncio.gather(*list(self._pending), return_exceptions=True)
+            if self._failures:
+                log.error("undelivered_at_stop", count=len(self._failures), first=str(self._failures[0]))
+                self._failures.clear()
+        finally:
+            await producer.stop()
 
     async def publish(self, topic: str, key: str | None, value: bytes | None) -> None:
         if self._producer is None:
-            raise RuntimeError("KafkaBus.start() was not called")
+            raise BusNotStartedError("KafkaBus.publish")
         fut = await self._producer.send(
-            self.namespace + topic, value=value, key=key.encode() if key else None
+            self.namespace + topic, value=value, key=key.encode() if key is not None else None
         )
         self._pending.add(fut)
         fut.add_done_callback(self._delivered)
 
     def _delivered(self, fut: asyncio.Future[Any]) -> None:
         self._pending.discard(fut)
-        if not fut.cancelled() and fut.exception() is not None:
+        exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
+        if exc is not None:
             self.delivery_errors += 1
-            log.error("delivery_failed", error=str(fut.exception()))
+            self._failures.append(exc)
+            log.error("delivery_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def flush(self) -> None:
-        """Waits until everything published so far is acknowledged; raises the first failure."""
+        """Waits until everything published so far is acknowledged or failed. Raises
+        DeliveryError when any record published since the previous flush failed (the
+        caller still holds them and may publish them again)."""
         if self._producer is None:
             return
         await self._producer.flush()
         pending = list(self._pending)
         if pending:
-            await asyncio.gather(*pending)
+            await asyncio.gather(*pending, return_exceptions=True)
+        failures, self._failures = self._failures, []
+        if failures:
+            raise DeliveryError(len(failures), failures[0])
 
     async def consumer(self, topics: Sequence[str], *, group: str, from_beginning: bool = True) -> Consumer:
         c = KafkaConsumer(self, topics, group, from_beginning)

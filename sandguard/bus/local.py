@@ -1,11 +1,12 @@
 """In-process bus for the embedded mode: same topic names, keys and per-key order as Kafka.
 
-Each consumer group has a bounded queue per topic; ``publish`` waits when a group's
-queue is full, so a slow consumer slows its producers instead of growing memory
-(back-pressure). Records published before a group subscribes are not replayed,
-except on compacted topics, whose latest value per key is kept and handed to new
-subscribers (a late processor still learns every sandbox's policy). Nothing
-survives the process, so ``commit`` only records progress for metrics.
+Each consumer has a bounded queue; ``publish`` waits when a subscribed queue is full,
+so a slow consumer slows its producers instead of growing memory (back-pressure).
+Records published before a group subscribes are not replayed, except on compacted
+topics, whose latest value per key is kept and handed to new subscribers (a late
+processor still learns every sandbox's policy). Like Kafka, a record is redelivered
+until committed: a consumer that stops leaves its uncommitted and unread records to
+the next consumer of its group in this process. Nothing survives the process.
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ import asyncio
 import time
 from collections.abc import Sequence
 
+from sandguard.bus.exceptions import BusClosedError
 from schemas.bus import Consumer, Record
 from schemas.topics import TOPICS
 
-# 10,000 records per group and topic: ~5 s of 200 containers × (metric + processes + limits)
+# 10,000 records per consumer: ~5 s of 200 containers × (metric + processes + limits)
 # at 1 Hz, enough to ride out a consumer's pause, small enough (~10 MB) to bound memory.
 DEFAULT_QUEUE_SIZE = 10_000
 
-
-class BusClosedError(RuntimeError):
-    """Raised when publishing to a bus that was stopped."""
+__all__ = ["DEFAULT_QUEUE_SIZE", "BusClosedError", "LocalBus"]
 
 
 class _LocalConsumer:
@@ -34,8 +34,10 @@ class _LocalConsumer:
         self.topics = tuple(topics)
         self.group = group
         self.queue = queue
+        self.uncommitted: list[Record] = []
         self.returned = 0
         self.committed = 0
+        self.stopped = False
 
     async def getmany(self, *, timeout_ms: int = 1000, max_records: int = 500) -> list[Record]:
         out: list[Record] = []
@@ -46,10 +48,15 @@ class _LocalConsumer:
                 return out
         while len(out) < max_records and not self.queue.empty():
             out.append(self.queue.get_nowait())
+        self.uncommitted.extend(out)
         self.returned += len(out)
         return out
 
+    def is_stopped(self) -> bool:
+        return self.stopped
+
     async def commit(self) -> None:
+        self.uncommitted.clear()
         self.committed = self.returned
 
     async def stop(self) -> None:
@@ -65,6 +72,7 @@ class LocalBus:
         self._compacted: dict[str, dict[str | None, Record]] = {
             name: {} for name, spec in TOPICS.items() if spec.compacted
         }
+        self._parked: dict[tuple[str, str], list[Record]] = {}  # (group, topic) -> for the next consumer
         self._offsets: dict[str, int] = {}
         self._closed = False
         self.published = 0
@@ -83,7 +91,7 @@ class LocalBus:
 
     async def publish(self, topic: str, key: str | None, value: bytes | None) -> None:
         if self._closed:
-            raise BusClosedError(f"bus stopped; cannot publish to {topic}")
+            raise BusClosedError(topic)
         offset = self._offsets.get(topic, 0)
         self._offsets[topic] = offset + 1
         record = Record(topic, 0, offset, key, value, time.time_ns() // 1_000_000)
@@ -95,21 +103,25 @@ class LocalBus:
                 compacted[key] = record
         self.published += 1
         for consumer in tuple(self._subs.get(topic, ())):
-            await consumer.queue.put(record)
+            if not consumer.stopped:
+                await consumer.queue.put(record)
+                if consumer.is_stopped():  # it stopped while we waited for room: keep it for the group
+                    self._park(consumer, [])
 
     async def consumer(self, topics: Sequence[str], *, group: str, from_beginning: bool = True) -> Consumer:
         for topic in topics:
             if any(c.group == group for c in self._subs.get(topic, ())):
                 raise ValueError(f"group {group!r} already consumes {topic} in this process")
+        parked = [r for topic in topics for r in self._parked.pop((group, topic), [])]
         backlog = [
             record
             for topic in topics
             if from_beginning and topic in self._compacted
             for record in self._compacted[topic].values()
         ]
-        # The backlog of compacted topics never blocks a subscription: room is made for it.
-        c = _LocalConsumer(self, topics, group, asyncio.Queue(self._queue_size + len(backlog)))
-        for record in backlog:
+        # Redelivered and compacted backlogs never block a subscription: room is made for them.
+        c = _LocalConsumer(self, topics, group, asyncio.Queue(self._queue_size + len(parked) + len(backlog)))
+        for record in parked + backlog:
             c.queue.put_nowait(record)
         for topic in topics:
             self._subs.setdefault(topic, []).append(c)
@@ -120,7 +132,21 @@ class LocalBus:
         return {c.group: c.queue.qsize() for subs in self._subs.values() for c in subs}
 
     def _unsubscribe(self, consumer: _LocalConsumer) -> None:
+        if consumer.stopped:
+            return
+        consumer.stopped = True
         for topic in consumer.topics:
             subs = self._subs.get(topic, [])
             if consumer in subs:
                 subs.remove(consumer)
+        left = list(consumer.uncommitted)
+        consumer.uncommitted.clear()
+        self._park(consumer, left)
+
+    def _park(self, consumer: _LocalConsumer, records: list[Record]) -> None:
+        """Keeps a stopped consumer's records for its group's next consumer; emptying its
+        queue also frees publishers blocked on it."""
+        while not consumer.queue.empty():
+            records.append(consumer.queue.get_nowait())
+        for record in records:
+            self._parked.setdefault((consumer.group, record.topic), []).append(record)

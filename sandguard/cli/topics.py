@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import click
@@ -21,18 +22,14 @@ def topics() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def list_topics(as_json: bool) -> None:
     """Prints every topic with its partitions, retention and compaction."""
-    rows = [
-        {"name": s.name, "partitions": s.partitions, "retention_ms": s.retention_ms,
-         "compacted": s.compacted, "value": s.value, "description": s.description}
-        for s in TOPICS.values()
-    ]  # fmt: skip
+    specs = list(TOPICS.values())
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([dataclasses.asdict(s) for s in specs], indent=2))
         return
-    for r in rows:
-        days = "forever" if r["retention_ms"] == -1 else f"{int(r['retention_ms']) // 86_400_000}d"
-        flag = "compacted" if r["compacted"] else ""
-        click.echo(f"{r['name']:<24} p={r['partitions']:<3} {days:<8} {flag:<10} {r['description']}")
+    for s in specs:
+        days = "forever" if s.retention_ms == -1 else f"{s.retention_ms // 86_400_000}d"
+        flag = "compacted" if s.compacted else ""
+        click.echo(f"{s.name:<24} p={s.partitions:<3} {days:<8} {flag:<10} {s.description}")
 
 
 @topics.command("create")

@@ -1,0 +1,113 @@
+"""How long check_command takes per call, over the command corpus of the unit tests.
+
+It runs on every exec, so its cost is compared side by side, in one run, with
+bashlex.parse alone (the floor: what parsing costs before any analysis), cold (the
+analysis cache cleared before each call) and warm (a repeated command).
+
+    .venv/bin/python -m bench.command_validation --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import bashlex
+
+from sandbox.validation import check_command
+from sandbox.validation.commands import _analyse_argv_cached, _analyse_line_cached
+from schemas import SecurityPolicy
+from tests.unit.sandbox.validation.test_commands import ARGV_CASES, CASES
+
+# 5 rounds × ~230 commands ≈ 1,150 timed calls per measure: seconds, not minutes.
+DEFAULT_ROUNDS = 5
+
+
+Command = str | list[str]
+
+
+def _clear() -> None:
+    _analyse_line_cached.cache_clear()
+    _analyse_argv_cached.cache_clear()
+
+
+def _nothing() -> None:
+    return None
+
+
+def _time_each(
+    items: list[Command], call: Callable[[Command], object], before: Callable[[], None]
+) -> list[float]:
+    samples = []
+    for item in items:
+        before()
+        start = time.perf_counter_ns()
+        call(item)
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    return samples
+
+
+def _parse_or_fail(command: Command) -> object:
+    try:
+        return bashlex.parse(command)
+    except Exception as exc:  # the floor counts failed parses too, as check_command does
+        return exc
+
+
+def _summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_us": round(statistics.median(ordered), 1),
+        "p99_us": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1),
+        "max_us": round(ordered[-1], 1),
+    }
+
+
+def run(rounds: int) -> dict[str, object]:
+    policy = SecurityPolicy()
+    lines: list[Command] = [command for _, command, _ in CASES]
+    corpus: list[Command] = [*lines, *(argv for argv, _ in ARGV_CASES)]
+    parseable: list[Command] = [
+        line for line in lines if isinstance(line, str) and line.strip() and "\0" not in line
+    ]
+
+    def check(command: Command) -> object:
+        return check_command(command, policy)
+
+    floor: list[float] = []
+    cold: list[float] = []
+    warm: list[float] = []
+    for _ in range(rounds):
+        floor += _time_each(parseable, _parse_or_fail, _nothing)
+        cold += _time_each(corpus, check, _clear)
+        _time_each(corpus, check, _nothing)  # fills the cache
+        warm += _time_each(corpus, check, _nothing)
+    parse_only, cold_summary = _summary(floor), _summary(cold)
+    return {
+        "commands": len(corpus),
+        "rounds": rounds,
+        "bashlex_parse_only": parse_only,
+        "check_command_cold": cold_summary,
+        "check_command_cached": _summary(warm),
+        "cold_over_parse_p50": round(cold_summary["p50_us"] / parse_only["p50_us"], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    args = parser.parse_args()
+    result = run(max(1, min(args.rounds, 100)))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:24} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The one seam between the collector and the Docker engine.
+
+The collector only needs to list running containers, inspect one, and follow the
+events stream; ``DockerSdkPort`` does that with the (blocking) Docker SDK and is
+always called from threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# docker-py keeps one connection pool per URL, i.e. per container id, in an LRU of 25:
+# inspecting hundreds of short-lived containers keeps 25 sockets open to the engine.
+# 4 pools cover the listing and an inspect or two (the events stream holds its own).
+# APIClient's num_pools argument is ignored for unix sockets (an operator-precedence
+# slip in docker-py 7.x makes it 25 whatever is passed), so the LRU is replaced.
+NUM_POOLS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    id: str
+    pid: int  # host pid of the container's init process; 0 when not running
+    name: str = ""
+    image: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    tmpfs: tuple[str, ...] = ()  # writable tmpfs mount points inside the container
+    running: bool = True
+
+
+class EventStream(Protocol):
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class DockerPort(Protocol):
+    def running(self, label: str | None) -> list[str]:
+        """Ids of running (and paused) containers, with ``label`` ("k=v") when given."""
+        ...
+
+    def inspect(self, container_id: str) -> ContainerInfo | None:
+        """None when the container no longer exists."""
+        ...
+
+    def events(self, *, since: str | None, label: str | None, actions: Sequence[str]) -> EventStream:
+        """Container events from ``since`` ("seconds.nanoseconds") on, until closed."""
+        ...
+
+
+def _limit_pools(client: Any) -> None:
+    from urllib3._collections import RecentlyUsedContainer
+
+    adapter = getattr(client.api, "_custom_adapter", None)
+    if adapter is not None and hasattr(adapter, "pools"):
+        adapter.pools = RecentlyUsedContainer(NUM_POOLS, dispose_func=lambda pool: pool.close())
+
+
+def container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
+    """ContainerInfo from the engine's inspect document."""
+    state = attrs.get("State") or {}
+    host_config = attrs.get("HostConfig") or {}
+    config = attrs.get("Config") or {}
+    tmpfs = set((host_config.get("Tmpfs") or {}).keys())
+    tmpfs.update(m["Destination"] for m in attrs.get("Mounts") or () if m.get("Type") == "tmpfs")
+    return ContainerInfo(
+        id=attrs["Id"],
+        pid=int(state.get("Pid") or 0),
+        name=str(attrs.get("Name") or "").lstrip("/"),
+        image=str(config.get("Image") or ""),
+        labels=dict(config.get("Labels") or {}),
+        tmpfs=tuple(sorted(tmpfs)),
+        running=bool(state.get("Running")) and int(state.get("Pid") or 0) > 0,
+    )
+
+
+class DockerSdkPort:
+    """DockerPort on docker-py's low-level API client (blocking: call from threads)."""
+
+    def __init__(self, client: Any | None = None, *, timeout_s: int = 30) -> None:
+        if client is None:
+            import docker
+
+            client = docker.from_env(timeout=timeout_s)
+            _limit_pools(client)
+        self._client = client
+
+    def running(self, label: str | None) -> list[str]:
+        filters: dict[str, Any] = {"status": ["running", "paused"]}
+        if label:
+            filters["label"] = label
+        return [c["Id"] for c in self._client.api.containers(filters=filters)]
+
+    def inspect(self, container_id: str) -> ContainerInfo | None:
+        import docker.errors
+
+        try:
+            return container_info(self._client.api.inspect_container(container_id))
+        except docker.errors.NotFound:
+            return None
+
+    def events(self, *, since: str | None, label: str | None, actions: Sequence[str]) -> EventStream:
+        filters: dict[str, Any] = {"type": "container", "event": list(actions)}
+        if label:
+            filters["label"] = label
+        stream: EventStream = self._client.api.events(since=since, filters=filters, decode=True)
+        return stream
+
+    def close(self) -> None:
+        self._client.close()

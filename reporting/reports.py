@@ -1,0 +1,167 @@
+"""Security reports from the history: one sandbox (``ReportSource``) and the whole fleet.
+
+Every SEED.md field of the original report is kept with its name; the rest is added.
+Times are epoch milliseconds (UTC) except ``report_timestamp`` (ISO 8601, as the original).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from reporting import queries as q
+from reporting.exceptions import UnknownSandboxError
+from schemas import Store, now_ms
+
+HOUR_MS = 3600 * 1000
+DAY_MS = 24 * HOUR_MS
+RECENT_METRICS = 10  # samples in ``recent_metrics``, newest first (as the original kept a tail)
+FINDINGS_LIMIT = 100
+TIMELINE_LIMIT = 500
+TOP_LIMIT = 10
+MB = 1024 * 1024
+# The fleet's violations-by-type series has about 48 buckets whatever the window:
+# 24 h -> 30 min buckets; at least one minute.
+SERIES_BUCKETS = 48
+
+
+class HistoryReports:
+    """``schemas.ReportSource`` over a ``schemas.Store``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def security_report(self, container_id: str) -> dict[str, Any]:
+        return self.sandbox_report(container_id)
+
+    def sandbox_report(
+        self,
+        container_id: str,
+        *,
+        since_ms: int | None = None,
+        now: int | None = None,
+        require_known: bool = False,
+    ) -> dict[str, Any]:
+        """The report of one sandbox; ``require_known`` raises UnknownSandboxError for a
+        sandbox the history never saw (otherwise its report is empty, with ``known`` false)."""
+        now = now if now is not None else now_ms()
+        since = since_ms if since_ms is not None else now - DAY_MS
+        window = {"cid": container_id, "since": since, "until": now}
+        totals = self._one(q.FINDINGS_TOTALS, {"cid": container_id, "recent": now - DAY_MS}) or {}
+        sandbox = self._one(q.SANDBOX, {"cid": container_id})
+        if sandbox is None and require_known and not totals.get("findings"):
+            raise UnknownSandboxError(container_id)
+        policy = orjson.loads(sandbox["policy"]) if sandbox and sandbox["policy"] else None
+        return {
+            "report_timestamp": datetime.fromtimestamp(now / 1000, UTC).isoformat(),
+            "container_id": container_id,
+            "total_violations": int(totals.get("findings") or 0),
+            "recent_violations_24h": int(totals.get("recent") or 0),
+            "violation_types": self._counts(q.FINDINGS_BY, {"cid": container_id, "col": "violation_type"}),
+            "monitored_containers": int(self._store.query(q.MONITORED)[0][0]),
+            "policy_summary": _policy_summary(policy),
+            "recent_metrics": self._recent_metrics(window),
+            # Added by sandguard.
+            "window": {"since": since, "until": now},
+            "known": sandbox is not None,
+            "sandbox": _sandbox_info(sandbox),
+            "total_occurrences": int(totals.get("occurrences") or 0),
+            "violations_by_rule": self._counts(q.FINDINGS_BY, {"cid": container_id, "col": "rule_id"}),
+            "violations_by_severity": self._counts(q.FINDINGS_BY, {"cid": container_id, "col": "severity"}),
+            "violations": self._dicts(q.FINDINGS_LIST, {"cid": container_id, "limit": FINDINGS_LIMIT}),
+            "timeline": self._dicts(q.TIMELINE, {**window, "limit": TIMELINE_LIMIT}),
+            "top_processes": self._dicts(q.TOP_PROCESSES, {**window, "limit": TOP_LIMIT}),
+            "actions": self._dicts(q.ACTIONS, window),
+            "policy": policy,
+            "series": self._dicts(q.SERIES, window),
+        }
+
+    def fleet_report(self, *, since_ms: int | None = None, now: int | None = None) -> dict[str, Any]:
+        now = now if now is not None else now_ms()
+        since = since_ms if since_ms is not None else now - DAY_MS
+        window = {"since": since, "until": now}
+        bucket_min = max(1, (now - since) // 60_000 // SERIES_BUCKETS)
+        latency = self._one(q.LATENCY, window) or {}
+        return {
+            "report_timestamp": datetime.fromtimestamp(now / 1000, UTC).isoformat(),
+            "window": window,
+            "sandboxes": self._one(q.FLEET_SANDBOXES, {}),
+            "monitored_containers": int(self._store.query(q.MONITORED)[0][0]),
+            "violations_by_type": self._counts(q.FLEET_BY, {**window, "col": "violation_type"}),
+            "violations_by_rule": self._counts(q.FLEET_BY, {**window, "col": "rule_id"}),
+            "violations_by_severity": self._counts(q.FLEET_BY, {**window, "col": "severity"}),
+            "top_sandboxes": self._dicts(q.TOP_SANDBOXES, {**window, "limit": TOP_LIMIT}),
+            "top_images": self._dicts(q.TOP_IMAGES, {**window, "limit": TOP_LIMIT}),
+            "violations_over_time": {
+                "bucket_minutes": bucket_min,
+                "points": self._dicts(q.BY_TYPE_OVER_TIME, {**window, "bucket": bucket_min}),
+            },
+            "actions": self._dicts(q.FLEET_ACTIONS, window),
+            "enforcement_latency_ms": {k: _num(v) for k, v in latency.items()},
+        }
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _dicts(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{k: _plain(v) for k, v in row.items()} for row in self._store.query_dicts(sql, params)]
+
+    def _one(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        rows = self._dicts(sql, params)
+        return rows[0] if rows else None
+
+    def _counts(self, sql: str, params: dict[str, Any]) -> dict[str, int]:
+        return {str(k): int(n) for k, n in self._store.query(sql, params)}
+
+    def _recent_metrics(self, window: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = self._dicts(q.RECENT_METRICS, {**window, "limit": RECENT_METRICS})
+        return [_security_metrics(window["cid"], r) for r in rows]
+
+
+def _plain(v: Any) -> Any:
+    """Engine values -> JSON-friendly ones (datetimes as epoch ms; tuples as lists)."""
+    if isinstance(v, datetime):
+        return int(v.replace(tzinfo=v.tzinfo or UTC).timestamp() * 1000)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def _num(v: Any) -> float | int | None:
+    if v is None:
+        return None
+    f = float(v)
+    return int(f) if f.is_integer() else round(f, 3)
+
+
+def _security_metrics(cid: str, r: dict[str, Any]) -> dict[str, Any]:
+    """A metric sample in the original's SecurityMetrics names and units."""
+    return {
+        "container_id": cid,
+        "timestamp": datetime.fromtimestamp(r["time_ms"] / 1000, UTC).isoformat(),
+        "time_ms": r["time_ms"],
+        "cpu_usage_percent": round(float(r["cpu_percent"] or 0.0), 3),
+        "memory_usage_mb": round(r["memory_usage_bytes"] / MB, 3),
+        "disk_usage_mb": round((r["disk_usage_bytes"] or 0) / MB, 3),
+        "network_connections": int(r["connections"]),
+        "process_count": int(r["pids_current"]),
+        "open_files": int(r["open_fds"]),
+    }
+
+
+def _policy_summary(policy: dict[str, Any] | None) -> dict[str, Any]:
+    if policy is None:
+        return {"network_policy": None, "resource_limits": None, "monitoring_enabled": None}
+    return {
+        "network_policy": policy.get("network_policy"),
+        "resource_limits": policy.get("resource_limits"),
+        "monitoring_enabled": policy.get("enable_monitoring"),
+    }
+
+
+def _sandbox_info(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    keep = ("image", "sandbox_name", "host", "policy_id", "policy_name", "first_seen", "destroyed_at")
+    return {k: row[k] for k in keep}

@@ -1,0 +1,247 @@
+"""The one ClickHouse client factory: the embedded engine (chdb) by default, a server by URL.
+
+The same SQL runs on both: statements use bare table names and the client's default
+database is sandguard's. chdb allows one engine (one data directory) per process and
+its handle is not safe for concurrent use, so calls are serialised by a lock; the
+HTTP client gets the same lock, which also keeps its session from being shared.
+
+Lifecycle: ``open()`` connects and applies the migrations, ``close()`` releases the
+engine. A closed store, or a server that does not answer, raises
+``StoreUnavailableError``, which callers (the sink) retry with backoff.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import structlog
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError, ProgrammingError
+
+from reporting.exceptions import StoreQueryError, StoreUnavailableError
+from reporting.migrate import apply_migrations
+from schemas.clickhouse import HISTORY_TTL_DAYS, METRICS_TTL_DAYS
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_DATABASE = "sandguard"
+DEFAULT_DATA_DIR = Path("/var/lib/sandguard/data/clickhouse")  # under Settings.data_dir's default
+# Server connections fail fast (2 s) so an outage turns into retries, not hung inserts;
+# a large insert still has 300 s to complete.
+CONNECT_TIMEOUT_S = 2
+SEND_RECEIVE_TIMEOUT_S = 300
+# Environment variables that hold server credentials (never put them in the URL on a command line).
+USER_ENV = "SANDGUARD_CLICKHOUSE_USER"
+PASSWORD_ENV = "SANDGUARD_CLICKHOUSE_PASSWORD"  # noqa: S105 - the variable's name, not a secret
+
+
+class ClickHouseStore:
+    """``schemas.Store`` on ClickHouse. Keyword-only options; call ``open()`` before use."""
+
+    def __init__(
+        self,
+        *,
+        path: str | Path | None = None,
+        url: str | None = None,
+        database: str = DEFAULT_DATABASE,
+        username: str | None = None,
+        password: str | None = None,
+        metrics_ttl_days: int = METRICS_TTL_DAYS,
+        history_ttl_days: int = HISTORY_TTL_DAYS,
+        migrate: bool = True,
+    ) -> None:
+        if (path is None) == (url is None):
+            raise ValueError("give exactly one of path (embedded engine) or url (server)")
+        self.path = Path(path) if path is not None else None
+        self.url = url
+        self.database = database
+        self._username = username if username is not None else os.environ.get(USER_ENV, "default")
+        self._password = password if password is not None else os.environ.get(PASSWORD_ENV, "")
+        self.metrics_ttl_days = metrics_ttl_days
+        self.history_ttl_days = history_ttl_days
+        self._migrate = migrate
+        self._client: Any = None
+        self._wanted = False
+        self._lock = threading.RLock()
+
+    @property
+    def target(self) -> str:
+        """Where the data lives, without credentials (for logs and errors)."""
+        return f"chdb:{self.path}" if self.path is not None else str(self.url).split("@")[-1]
+
+    @property
+    def embedded(self) -> bool:
+        return self.path is not None
+
+    @property
+    def is_open(self) -> bool:
+        return self._wanted and self._client is not None
+
+    def open(self) -> ClickHouseStore:
+        """Connects (creating the database) and brings the schema up to date; idempotent.
+
+        Raises StoreUnavailableError when the engine cannot be reached; the store stays
+        open-wanted and every later call tries to connect again (a server that comes back).
+        """
+        with self._lock:
+            self._wanted = True
+            self._ensure_connected()
+        return self
+
+    def _ensure_connected(self) -> Any:
+        if self._client is None:
+            self._client = self._connect()
+            log.info("store_opened", target=self.target, database=self.database)
+        if self._migrate:
+            self._migrate = False  # the migration's own statements come back through _call
+            try:
+                apply_migrations(
+                    self, metrics_ttl_days=self.metrics_ttl_days, history_ttl_days=self.history_ttl_days
+                )
+            except BaseException:
+                self._migrate = True
+                raise
+        return self._client
+
+    def _connect(self) -> Any:
+        try:
+            client = self._new_client(None)
+            client.command(f"CREATE DATABASE IF NOT EXISTS {_ident(self.database)}")
+            client.close()
+            return self._new_client(self.database)
+        except (OperationalError, OSError) as exc:
+            raise StoreUnavailableError(self.target, str(exc).splitlines()[0]) from exc
+
+    def _new_client(self, database: str | None) -> Any:
+        if self.path is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            return clickhouse_connect.get_client(interface="chdb", path=str(self.path), database=database)
+        return clickhouse_connect.get_client(
+            dsn=self.url,
+            username=self._username,
+            password=self._password,
+            database=database,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            send_receive_timeout=SEND_RECEIVE_TIMEOUT_S,
+            autogenerate_session_id=False,
+        )
+
+    def close(self) -> None:
+        """Releases the engine; calls raise StoreUnavailableError until ``open()`` again."""
+        with self._lock:
+            self._wanted = False
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+                log.info("store_closed", target=self.target)
+
+    def __enter__(self) -> ClickHouseStore:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- schemas.Store ---------------------------------------------------------------
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
+        self._call(sql, lambda c: c.command(sql, parameters=parameters))
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        result = self._call(sql, lambda c: c.query(sql, parameters=parameters))
+        return [tuple(r) for r in result.result_rows]
+
+    def query_dicts(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self._call(sql, lambda c: c.query(sql, parameters=parameters))
+        return list(result.named_results())
+
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not rows:
+            return
+        self._call(
+            f"INSERT INTO {table}",
+            lambda c: c.insert(table, rows, column_names=list(column_names), settings=dict(settings or {})),
+        )
+
+    def insert_columns(
+        self,
+        table: str,
+        columns: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not columns or not columns[0]:
+            return
+        self._call(
+            f"INSERT INTO {table}",
+            lambda c: c.insert(
+                table,
+                columns,
+                column_names=list(column_names),
+                column_oriented=True,
+                settings=dict(settings or {}),
+            ),
+        )
+
+    def insert_raw(
+        self, table: str, data: bytes, *, fmt: str, settings: Mapping[str, Any] | None = None
+    ) -> None:
+        if not data:
+            return
+        self._call(
+            f"INSERT INTO {table} FORMAT {fmt}",
+            lambda c: c.raw_insert(table, insert_block=data, fmt=fmt, settings=dict(settings or {})),
+        )
+
+    def _call(self, sql: str, fn: Any) -> Any:
+        with self._lock:
+            if not self._wanted:
+                raise StoreUnavailableError(self.target, "store is closed")
+            try:
+                return fn(self._ensure_connected())
+            except OperationalError as exc:
+                raise StoreUnavailableError(self.target, str(exc).splitlines()[0]) from exc
+            except ProgrammingError as exc:
+                if "closed" in str(exc):
+                    raise StoreUnavailableError(self.target, str(exc)) from exc
+                raise StoreQueryError(sql, str(exc)) from exc
+            except DatabaseError as exc:
+                raise StoreQueryError(sql, str(exc)) from exc
+
+
+def _ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+def open_store(
+    url: str | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    database: str = DEFAULT_DATABASE,
+    metrics_ttl_days: int = METRICS_TTL_DAYS,
+    history_ttl_days: int = HISTORY_TTL_DAYS,
+) -> ClickHouseStore:
+    """An open store: a server when ``url`` is given, else the embedded engine in ``data_dir``."""
+    if url:
+        store = ClickHouseStore(
+            url=url, database=database, metrics_ttl_days=metrics_ttl_days, history_ttl_days=history_ttl_days
+        )
+    else:
+        path = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+        store = ClickHouseStore(
+            path=path, database=database, metrics_ttl_days=metrics_ttl_days, history_ttl_days=history_ttl_days
+        )
+    return store.open()

@@ -1,0 +1,360 @@
+"""One sandbox: a hardened container, its operations, and what the manager knows of it.
+
+Every operation is validated first (a denial raises a PermissionError and leaves an
+audit event), refused with the reason if the sandbox is terminated, expired or paused,
+and audited when done. Commands run through the exec runner; files move through the
+Docker archive API, never a shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import docker.errors
+import structlog
+
+from sandbox import audit
+from sandbox.archive import FILE_MODE, ArchiveFormatError, list_archive, read_single_file, write_archive
+from sandbox.config import MIB, WORKSPACE
+from sandbox.engine import Engine
+from sandbox.engine_http import EngineError
+from sandbox.exceptions import (
+    FileTooLargeError,
+    InvalidSandboxRequest,
+    PathDeniedError,
+    SandboxExpired,
+    SandboxFileError,
+    SandboxNotFound,
+    SandboxOperationError,
+    SandboxPaused,
+    SandboxTerminated,
+    ValidationDenied,
+)
+from sandbox.exec_env import check_env
+from sandbox.execution import ExecOutcome, ExecRequest, shell_argv
+from sandbox.firewall import SandboxRules
+from sandbox.paths import CheckedPath, Operation
+from sandbox.record import SIGKILL_EXIT, SandboxRecord, denial_violation, observe_pause, observe_stop
+from sandbox.results import ExecResult, FileInfo, SandboxStatus, Termination, utc_now
+from sandbox.validation import check_command, validate_command
+from schemas import AuditCategory, SecurityPolicy
+
+log = structlog.get_logger(__name__)
+
+# A command may not be given more than a day; the sandbox's lifetime bounds it anyway.
+MAX_EXEC_TIMEOUT_S = 24 * 3600
+# A command started at the end of a sandbox's life gets what is left, plus this margin
+# for the engine to stop the container (then the sandbox reports itself expired).
+LIFETIME_MARGIN_S = 1.0
+_STATE_ERRORS = (404, 409)
+# A killed command's sandbox is watched this long for a stop (5 × 100 ms: the engine
+# reports a stop within ~200 ms on a loaded host).
+SETTLE_POLLS = 5
+SETTLE_POLL_S = 0.1  # no such container; not running or paused
+
+
+def parse_docker_time(text: str) -> datetime:
+    """Engine timestamps carry nanoseconds, which datetime does not."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac or '0')[:6]:0<6}").replace(tzinfo=UTC)
+
+
+class DockerSandbox:
+    def __init__(self, record: SandboxRecord, engine: Engine, rules: SandboxRules | None = None) -> None:
+        self.record = record
+        self._engine = engine
+        self.rules = rules
+
+    @property
+    def id(self) -> str:
+        return self.record.sandbox_id
+
+    @property
+    def policy(self) -> SecurityPolicy:
+        return self.record.policy
+
+    @property
+    def status(self) -> SandboxStatus:
+        return self.record.status
+
+    # --- state ------------------------------------------------------------------
+
+    def ensure_usable(self) -> None:
+        """Raises the reason this sandbox cannot run anything now (nothing when it can)."""
+        r = self.record
+        if r.status is SandboxStatus.RUNNING:
+            return
+        if r.status is SandboxStatus.DESTROYED:
+            raise SandboxNotFound(self.id, "destroyed")
+        if r.status is SandboxStatus.EXPIRED:
+            raise SandboxExpired(self.id, r.expires_at, r.policy.resource_limits.execution_timeout)
+        if r.status is SandboxStatus.PAUSED:
+            pause = r.pause or Termination(at=utc_now(), reason="paused", source="engine", action="pause")
+            raise SandboxPaused(self.id, pause.at, pause.reason)
+        raise SandboxTerminated(
+            self.id, r.termination or Termination(at=utc_now(), reason="unknown", source="manager")
+        )
+
+    async def refresh(self) -> None:
+        """Asks the engine how the container is (after an operation failed on its state)."""
+        try:
+            info = await self._engine.call(lambda: self._engine.api.inspect_container(self.id))
+        except docker.errors.NotFound:
+            observe_stop(self.record, at=utc_now(), exit_code=None, removed=True)
+            return
+        state = info["State"]
+        if state.get("Paused"):
+            observe_pause(self.record, at=utc_now(), paused=True)
+        elif not state.get("Running"):
+            observe_stop(
+                self.record,
+                at=parse_docker_time(state["FinishedAt"]),
+                exit_code=state.get("ExitCode"),
+                oom_killed=bool(state.get("OOMKilled")),
+            )
+
+    async def _state_failure(self, operation: str, status: int | None, message: str) -> NoReturn:
+        if status in _STATE_ERRORS:
+            await self.refresh()
+            self.ensure_usable()
+        raise SandboxOperationError(self.id, operation, message)
+
+    # --- commands ---------------------------------------------------------------
+
+    async def execute(
+        self,
+        command: str | Sequence[str],
+        timeout: float | None = None,  # noqa: ASYNC109 - bounds the command in the sandbox, not this call
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+    ) -> ExecResult:
+        """Runs a shell command line (a string) or an argv (a sequence) as the sandbox user."""
+        self.ensure_usable()
+        text = command if isinstance(command, str) else shlex.join(command)
+        asked = self._engine.options.exec_timeout if timeout is None else float(timeout)
+        seconds = self._timeout(asked)
+        try:
+            validate_command(command, self.policy)
+            variables = check_env(env)
+        except ValidationDenied as err:
+            await self._deny(AuditCategory.EXEC, "exec", text, err, _denial_details(err))
+            raise
+        cwd = WORKSPACE if workdir is None else (await self._checked(workdir, "list", action="exec")).resolved
+        request = ExecRequest(shell_argv(command), variables, cwd, seconds, self._engine.options.output_limit)
+        try:
+            outcome = await self._engine.runner.run(self.id, request)
+        except EngineError as exc:
+            await self._state_failure("exec", exc.status, exc.message)
+        result = self._result(text, seconds, outcome)
+        await self._done_exec(text, result)
+        # Killed, and not by its own timeout (unless the lifetime cut that timeout short)?
+        if outcome.exit_code in (None, SIGKILL_EXIT) and (not outcome.timed_out or seconds < asked):
+            await self._settle()  # ended with its sandbox? then say so, not "exit 137"
+        return result
+
+    async def _settle(self) -> None:
+        """After a command was killed: if its sandbox is stopping, raise why. The engine
+        closes an exec's stream a moment before it reports the container stopped."""
+        for _ in range(SETTLE_POLLS):
+            await self.refresh()
+            self.ensure_usable()
+            await asyncio.sleep(SETTLE_POLL_S)
+
+    def _timeout(self, seconds: float) -> float:
+        """The command's time: what was asked, cut to what is left of the sandbox's life."""
+        if not 0 < seconds <= MAX_EXEC_TIMEOUT_S:
+            raise InvalidSandboxRequest("timeout", f"{seconds} is not in (0, {MAX_EXEC_TIMEOUT_S}] seconds")
+        left = (self.record.expires_at - utc_now()).total_seconds() + LIFETIME_MARGIN_S
+        return max(0.001, min(seconds, left))
+
+    def _result(self, text: str, seconds: float, outcome: ExecOutcome) -> ExecResult:
+        out, err = outcome.output.stdout, outcome.output.stderr
+        return ExecResult(
+            sandbox_id=self.id,
+            command=text,
+            exit_code=outcome.exit_code,
+            stdout=out.text(),
+            stderr=err.text(),
+            timed_out=outcome.timed_out,
+            timeout=seconds,
+            duration_ms=outcome.duration_ms,
+            output_limit=out.limit,
+            stdout_bytes=out.total,
+            stderr_bytes=err.total,
+            stdout_truncated=out.truncated,
+            stderr_truncated=err.truncated,
+            killed_processes=outcome.killed,
+        )
+
+    async def _done_exec(self, text: str, result: ExecResult) -> None:
+        self.record.execs += 1
+        self._engine.totals["execs"] += 1
+        outcome = "timeout" if result.timed_out else "ok"
+        self._engine.metrics.operations.labels("exec", outcome).inc()
+        self._engine.metrics.exec_seconds.observe(result.duration_ms / 1000)
+        await self._engine.publisher.audit(
+            audit.exec_allowed(self.id, self._engine.options.host, text, result, self.policy.policy_id)
+        )
+
+    def check_command(self, command: str | Sequence[str]) -> bool:
+        """Would this command be allowed? No event: a question is not an attempt."""
+        return check_command(command, self.policy).allowed
+
+    # --- files ------------------------------------------------------------------
+
+    async def write_file(self, path: str, data: bytes | str, *, mode: int = FILE_MODE) -> str:
+        """Writes (replaces) a file; missing directories are made. Returns the path written."""
+        self.ensure_usable()
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        checked = await self._checked(path, "write", size=len(payload))
+        archive = write_archive(checked.root, checked.resolved, payload, mode=mode)
+        await self._archive("write", lambda: self._engine.api.put_archive(self.id, checked.root, archive))
+        await self._done_file("write", checked, size=len(payload))
+        return checked.resolved
+
+    async def read_file(self, path: str) -> bytes:
+        self.ensure_usable()
+        checked = await self._checked(path, "read")
+        limit = int(self.policy.max_file_size_mb * MIB)
+        try:
+            data: bytes = await self._archive("read", lambda: self._read(checked.resolved, limit))
+        except ArchiveFormatError as exc:
+            await self._archive_denial(checked, exc, limit)
+        await self._done_file("read", checked, size=len(data))
+        return data
+
+    def _read(self, path: str, limit: int) -> bytes:
+        stream, _ = self._engine.api.get_archive(self.id, path)
+        return read_single_file(stream, max_bytes=limit)
+
+    async def list_files(
+        self, path: str = WORKSPACE, *, recursive: bool = False, limit: int | None = None
+    ) -> list[FileInfo]:
+        """Entries of a directory (all below it with ``recursive``), at most ``limit``."""
+        self.ensure_usable()
+        checked = await self._checked(path, "list")
+        cap = limit or self._engine.options.list_limit
+
+        def listing() -> list[FileInfo]:
+            stream, _ = self._engine.api.get_archive(self.id, checked.resolved)
+            return list_archive(stream, checked.resolved, recursive=recursive, limit=cap)
+
+        entries: list[FileInfo] = await self._archive("list", listing)
+        await self._done_file("list", checked, entries=len(entries))
+        return entries
+
+    async def check_file(self, path: str, operation: Operation = "read") -> bool:
+        """Would this path be allowed for the operation (symlinks resolved inside)? No event."""
+        try:
+            await self._engine.paths.check(self.id, self.policy, path, operation)
+        except PathDeniedError:
+            return False
+        except SandboxFileError:
+            return True  # allowed, though not in the shape the operation needs right now
+        return True
+
+    async def _checked(
+        self, path: str, operation: Operation, *, size: int | None = None, action: str = ""
+    ) -> CheckedPath:
+        try:
+            return await self._engine.paths.check(self.id, self.policy, path, operation, size)
+        except PathDeniedError as err:
+            category = AuditCategory.EXEC if action == "exec" else AuditCategory.FILE
+            await self._deny(category, action or operation, path, err, _denial_details(err))
+            raise
+        except docker.errors.APIError as exc:
+            await self._state_failure(operation, exc.status_code, str(exc.explanation))
+
+    async def _archive(self, operation: str, fn: Any) -> Any:
+        try:
+            return await self._engine.call(fn)
+        except docker.errors.APIError as exc:
+            await self._state_failure(operation, exc.status_code, str(exc.explanation))
+
+    async def _archive_denial(self, checked: CheckedPath, exc: ArchiveFormatError, limit: int) -> NoReturn:
+        """The file changed between the check and the read: refused, as a denial."""
+        err: PathDeniedError
+        if exc.kind == "too_large":
+            err = FileTooLargeError(checked.given, checked.resolved, exc.size, limit)
+        elif exc.kind == "not_regular":
+            err = PathDeniedError(checked.given, checked.resolved, f"changed during the read: {exc}")
+        else:
+            raise SandboxOperationError(self.id, "read", str(exc)) from exc
+        await self._deny(AuditCategory.FILE, "read", checked.given, err, _denial_details(err))
+        raise err from exc
+
+    async def _done_file(self, action: str, checked: CheckedPath, **details: Any) -> None:
+        self.record.file_operations += 1
+        self._engine.totals["file_operations"] += 1
+        self._engine.metrics.operations.labels(action, "ok").inc()
+        await self._engine.publisher.audit(
+            audit.file_allowed(
+                self.id,
+                self._engine.options.host,
+                action,
+                checked.given,
+                policy_id=self.policy.policy_id,
+                details={"resolved": checked.resolved, **details},
+            )
+        )
+
+    # --- denials ----------------------------------------------------------------
+
+    async def _deny(
+        self,
+        category: AuditCategory,
+        action: str,
+        subject: str,
+        err: ValidationDenied,
+        details: dict[str, Any],
+    ) -> None:
+        is_exec = category is AuditCategory.EXEC and not isinstance(err, PathDeniedError)
+        kind, rule = ("command", "command.denied") if is_exec else ("file", "file.denied")
+        if is_exec:
+            self.record.denied_commands += 1
+            self._engine.totals["denied_commands"] += 1
+        else:
+            self.record.denied_file_operations += 1
+            self._engine.totals["denied_file_operations"] += 1
+        self._engine.totals["violations"] += 1
+        self._engine.metrics.denied.labels(kind).inc()
+        denial_violation(
+            self.record, rule, err.violation_type, {"subject": subject, "reason": err.reason, **details}
+        )
+        await self._engine.publisher.audit(
+            audit.denied(
+                self.id,
+                self._engine.options.host,
+                category=category,
+                action=action,
+                subject=subject,
+                violation_type=err.violation_type,
+                reason=err.reason,
+                details={"policy_id": self.policy.policy_id, "rule_id": rule, **details},
+            )
+        )
+
+    # --- removal ----------------------------------------------------------------
+
+    async def remove(self) -> None:
+        """Removes the container, its volumes and its host rules (already gone is fine)."""
+        self.record.status = SandboxStatus.DESTROYED
+        try:
+            await self._engine.call(lambda: self._engine.api.remove_container(self.id, force=True, v=True))
+        except docker.errors.NotFound:
+            log.info("sandbox_already_gone", sandbox_id=self.id)
+        await self._engine.networks.detach(self.rules)
+        self.rules = None
+
+
+def _denial_details(err: ValidationDenied) -> dict[str, Any]:
+    details: dict[str, Any] = {"error": type(err).__name__}
+    for name in ("word", "normalized", "target", "size", "limit", "name"):
+        value = getattr(err, name, None)
+        if value is not None:
+            details[name] = value
+    return details

@@ -1,0 +1,76 @@
+"""Labels on every Docker resource sandguard creates: what it is, who made it, under which policy.
+
+Collectors discover sandboxes by ``sandguard.sandbox=1``; cleanup finds what one manager
+made by ``sandguard.manager=<id>``; events name the policy by ``sandguard.policy_id``.
+The ``sandguard.`` prefix is ours: user labels may not use it, so nobody can make a
+container look like another manager's sandbox or carry a false policy id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sandbox.exceptions import InvalidSandboxRequest
+
+PREFIX = "sandguard."
+SANDBOX = "sandguard.sandbox"  # "1" on every sandbox container
+MANAGER = "sandguard.manager"  # the manager instance that created the resource
+HOST = "sandguard.host"
+NAME = "sandguard.name"
+POLICY_ID = "sandguard.policy_id"
+POLICY_NAME = "sandguard.policy_name"
+NETWORK_POLICY = "sandguard.network_policy"
+EXPIRES_AT = "sandguard.expires_at"  # epoch seconds; the lifetime, readable by any tool
+RESOURCE = "sandguard.resource"  # container, volume or network
+
+# Docker accepts far longer labels; these bounds keep events and ClickHouse rows small.
+MAX_LABELS = 64
+MAX_KEY_CHARS = 128
+MAX_VALUE_CHARS = 1024
+
+
+def check_user_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
+    """The caller's labels, refused with the reason when they would impersonate ours."""
+    if not labels:
+        return {}
+    if len(labels) > MAX_LABELS:
+        raise InvalidSandboxRequest("labels", f"{len(labels)} labels; at most {MAX_LABELS}")
+    out: dict[str, str] = {}
+    for key, value in labels.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidSandboxRequest("labels", f"keys and values must be strings: {key!r}={value!r}")
+        if not key or len(key) > MAX_KEY_CHARS or len(value) > MAX_VALUE_CHARS:
+            raise InvalidSandboxRequest("labels", f"label {key[:40]!r} is empty or too long")
+        if key.startswith(PREFIX):
+            raise InvalidSandboxRequest("labels", f"{key!r}: the {PREFIX!r} prefix is reserved for sandguard")
+        out[key] = value
+    return out
+
+
+def manager_labels(manager_id: str, host: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Labels on everything one manager creates (containers, volumes, networks)."""
+    return {**(extra or {}), MANAGER: manager_id, HOST: host}
+
+
+def sandbox_labels(
+    base: Mapping[str, str],
+    *,
+    name: str,
+    policy_id: str,
+    policy_name: str,
+    network_policy: str,
+    expires_at: int,
+    user: Mapping[str, str],
+) -> dict[str, str]:
+    """Labels of one sandbox container: the user's first, ours last so ours always win."""
+    return {
+        **user,
+        **base,
+        SANDBOX: "1",
+        RESOURCE: "container",
+        NAME: name,
+        POLICY_ID: policy_id,
+        POLICY_NAME: policy_name,
+        NETWORK_POLICY: network_policy,
+        EXPIRES_AT: str(expires_at),
+    }

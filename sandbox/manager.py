@@ -1,0 +1,494 @@
+"""SandboxManager: hardened sandboxes on a Docker engine, with the seed's API.
+
+Creates each sandbox from a SecurityPolicy (sandbox.config), puts its network policy in
+force (sandbox.networks), publishes its policy and audit events on the bus it is given,
+and follows what happens to it: the engine's events (stopped, paused) and the
+enforcer's results and the processors' violations from the bus. Blocking Docker SDK
+calls run on the manager's own thread pool, never on the event loop.
+
+Lifecycle: made, started by the first call that needs the engine (or ``start()``, or
+``async with``), closed by ``cleanup()``, which removes every container, volume,
+network and host rule it made. A closed manager refuses to work (ManagerClosed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from enum import StrEnum
+from functools import partial
+from types import TracebackType
+from typing import Any, Self
+
+import docker
+import docker.errors
+import structlog
+from prometheus_client import CollectorRegistry
+
+from sandbox import audit
+from sandbox import labels as lb
+from sandbox.audit import AuditPublisher
+from sandbox.config import DEFAULT_IMAGE, check_policy_fits, container_config
+from sandbox.docker_sandbox import DockerSandbox
+from sandbox.engine import Engine, SandboxOptions
+from sandbox.engine_events import ContainerEvents
+from sandbox.exceptions import (
+    DockerUnavailable,
+    ManagerClosed,
+    NetworkSetupError,
+    SandboxCreateError,
+    SandboxNotFound,
+)
+from sandbox.follower import SandboxFollower
+from sandbox.metrics import ManagerMetrics
+from sandbox.paths import Operation
+from sandbox.record import SandboxRecord
+from sandbox.report import local_report, manager_stats, merge_reports
+from sandbox.results import ExecResult, FileInfo, utc_now
+from sandbox.watcher import EnforcementWatcher
+from schemas import Bus, ReportSource, SecurityPolicy
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_EXEC_TIMEOUT_S = 60.0
+# 1 MiB per stream: a screenful of logs many times over, small enough to hold 20 at once.
+DEFAULT_OUTPUT_LIMIT = 1024 * 1024
+DEFAULT_LIST_LIMIT = 10_000
+# Threads for blocking SDK calls: 20 concurrent creates use 20; reads and writes of other
+# sandboxes must not wait behind them. Threads are cheap; the engine serialises anyway.
+DEFAULT_WORKERS = 48
+# The SDK's HTTP pool must match, or concurrent calls open and drop connections.
+SDK_TIMEOUT_S = 120
+# Destroyed sandboxes kept for reports and "destroyed" answers: ~1 KB each.
+GRAVEYARD = 1000
+
+
+class ManagerState(StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+
+class SandboxManager:
+    """Creates and runs hardened sandboxes; see the module docstring for the lifecycle.
+
+    ``bus`` receives the policies, lifecycle and audit events and carries the
+    enforcer's results back (start and stop it yourself); ``reports`` (optional) is the
+    history behind ``get_security_report``; ``docker_client`` defaults to the engine of
+    the environment (DOCKER_HOST or the local socket).
+    """
+
+    def __init__(
+        self,
+        security_policy: SecurityPolicy | None = None,
+        *,
+        bus: Bus,
+        docker_client: Any | None = None,
+        reports: ReportSource | None = None,
+        host: str | None = None,
+        image: str = DEFAULT_IMAGE,
+        exec_timeout: float = DEFAULT_EXEC_TIMEOUT_S,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
+        list_limit: int = DEFAULT_LIST_LIMIT,
+        labels: Mapping[str, str] | None = None,
+        runtime: str | None = None,
+        registry: CollectorRegistry | None = None,
+        watch_enforcement: bool = True,
+        workers: int = DEFAULT_WORKERS,
+    ) -> None:
+        self.security_policy = security_policy or SecurityPolicy()
+        check_policy_fits(self.security_policy)
+        self.manager_id = secrets.token_hex(4)
+        self.host = host or socket.gethostname()
+        self._bus = bus
+        self._client = docker_client
+        self._own_client = docker_client is None
+        self._reports = reports
+        self._labels = lb.manager_labels(self.manager_id, self.host, lb.check_user_labels(labels))
+        self._options = SandboxOptions(self.host, image, exec_timeout, output_limit, list_limit, runtime)
+        self._workers = workers
+        self._watch_enforcement = watch_enforcement
+        self.metrics = ManagerMetrics(registry)
+        self.metrics.active.set_function(lambda: sum(1 for s in self._sandboxes.values() if s.record.active))
+        self._publisher = AuditPublisher(bus, self.metrics)
+        self._state = ManagerState.NEW
+        self._start_lock = asyncio.Lock()
+        self._engine: Engine | None = None
+        self._events: ContainerEvents | None = None
+        self._watcher: EnforcementWatcher | None = None
+        self._sandboxes: dict[str, DockerSandbox] = {}
+        self._graveyard: OrderedDict[str, SandboxRecord] = OrderedDict()
+        self._follower: SandboxFollower | None = None
+
+    # --- lifecycle --------------------------------------------------------------
+
+    @property
+    def state(self) -> ManagerState:
+        return self._state
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels on every container, volume and network this manager creates."""
+        return dict(self._labels)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.cleanup()
+
+    async def start(self) -> None:
+        """Connects to the engine and starts following events (idempotent)."""
+        if self._state is ManagerState.CLOSED:
+            raise ManagerClosed(self.manager_id)
+        async with self._start_lock:
+            if self._state is ManagerState.RUNNING:
+                return
+            engine = await self._connect()
+            self._engine = engine
+            follower = self._follower = SandboxFollower(self._sandboxes, engine)
+            self._events = ContainerEvents(
+                engine.http,
+                label=f"{lb.MANAGER}={self.manager_id}",
+                on_event=follower.on_engine_event,
+                metrics=self.metrics,
+            )
+            await self._events.start()
+            if self._watch_enforcement:
+                self._watcher = EnforcementWatcher(
+                    self._bus,
+                    group=f"sandbox-manager.{self.host}.{self.manager_id}",
+                    metrics=self.metrics,
+                    on_action=follower.on_action,
+                    on_violation=follower.on_violation,
+                    on_command=follower.on_command,
+                    wanted=self._sandboxes.__contains__,
+                )
+                await self._watcher.start()
+            self._state = ManagerState.RUNNING
+            log.info("sandbox_manager_started", manager_id=self.manager_id, host=self.host)
+
+    async def _connect(self) -> Engine:
+        def connect() -> Any:
+            client = self._client or docker.from_env(timeout=SDK_TIMEOUT_S, max_pool_size=self._workers)
+            client.ping()
+            return client
+
+        try:
+            self._client = await asyncio.to_thread(connect)
+        except (docker.errors.DockerException, OSError) as exc:
+            raise DockerUnavailable(str(exc)) from exc
+        return Engine(
+            self._client,
+            workers=self._workers,
+            manager_id=self.manager_id,
+            labels=self._labels,
+            publisher=self._publisher,
+            metrics=self.metrics,
+            options=self._options,
+        )
+
+    async def _ready(self) -> Engine:
+        if self._state is not ManagerState.RUNNING:
+            await self.start()
+        assert self._engine is not None  # set by start()
+        return self._engine
+
+    async def engine(self) -> Engine:
+        """The started engine services (for SandboxSecurityManager)."""
+        return await self._ready()
+
+    @property
+    def publisher(self) -> AuditPublisher:
+        """Where this manager's policies and audit events go (for SandboxSecurityManager)."""
+        return self._publisher
+
+    async def cleanup(self) -> None:
+        """Destroys every sandbox and removes every resource and host rule this manager made."""
+        if self._state is ManagerState.CLOSED:
+            return
+        engine = self._engine
+        if engine is not None:
+            results = await asyncio.gather(
+                *(self._destroy(sb, "cleanup") for sb in list(self._sandboxes.values())),
+                return_exceptions=True,
+            )
+            for failure in (r for r in results if isinstance(r, BaseException)):
+                log.error("cleanup_destroy_failed", error=repr(failure))
+            await self._remove_leftovers(engine)
+            await engine.networks.close()
+        await self._stop_background()
+        if engine is not None:
+            engine.close()
+        if self._own_client and self._client is not None:
+            self._client.close()
+        self._state = ManagerState.CLOSED
+        log.info("sandbox_manager_closed", manager_id=self.manager_id)
+
+    async def _stop_background(self) -> None:
+        if self._watcher is not None:
+            await self._watcher.stop()
+        if self._events is not None:
+            await self._events.stop()
+        if self._follower is not None:
+            await self._follower.stop()
+
+    async def _remove_leftovers(self, engine: Engine) -> None:
+        """Anything with our label the bookkeeping lost (a create interrupted mid-way)."""
+        label = {"label": f"{lb.MANAGER}={self.manager_id}"}
+        api = engine.api
+        found = await engine.call(lambda: api.containers(all=True, filters=label))
+        for cid in [str(c["Id"]) for c in found]:
+            log.warning("removing_leftover_container", container_id=cid)
+            await engine.call(partial(api.remove_container, cid, force=True, v=True))
+        volumes = (await engine.call(lambda: api.volumes(filters=label))).get("Volumes") or []
+        for name in [str(v["Name"]) for v in volumes]:
+            log.warning("removing_leftover_volume", volume=name)
+            await engine.call(partial(api.remove_volume, name, force=True))
+
+    # --- sandboxes --------------------------------------------------------------
+
+    async def create_sandbox(
+        self,
+        image: str | None = None,
+        policy: SecurityPolicy | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """Creates and starts a sandbox; returns its id (the container id)."""
+        engine = await self._ready()
+        policy = policy or self.security_policy
+        check_policy_fits(policy)
+        user_labels = lb.check_user_labels(labels)
+        image = image or self._options.image
+        started = time.monotonic()
+        name = f"sandguard-{self.manager_id}-{secrets.token_hex(4)}"
+        created_at = utc_now()
+        expires_at = created_at + timedelta(seconds=policy.resource_limits.execution_timeout)
+        network = await engine.networks.network_for(policy.network_policy)
+        body = self._config(
+            policy,
+            image=image,
+            name=name,
+            network=network,
+            expires=int(expires_at.timestamp()),
+            user=user_labels,
+        )
+        container_id = await self._start_container(engine, body, name, image)
+        record = SandboxRecord(container_id, name, image, policy, user_labels, created_at, expires_at)
+        record.monitored = policy.enable_monitoring
+        sandbox = DockerSandbox(record, engine)
+        self._sandboxes[container_id] = sandbox
+        await self._attach_network(engine, sandbox)
+        if self._follower is not None:
+            self._follower.schedule_expiry(sandbox)
+        engine.totals["created"] += 1
+        self.metrics.created.inc()
+        self.metrics.create_seconds.observe(time.monotonic() - started)
+        await self._announce(sandbox, network)
+        return container_id
+
+    def _config(
+        self,
+        policy: SecurityPolicy,
+        *,
+        image: str,
+        name: str,
+        network: str | None,
+        expires: int,
+        user: dict[str, str],
+    ) -> dict[str, Any]:
+        labels = lb.sandbox_labels(
+            self._labels,
+            name=name,
+            policy_id=policy.policy_id,
+            policy_name=policy.name,
+            network_policy=policy.network_policy.value,
+            expires_at=expires,
+            user=user,
+        )
+        return container_config(
+            policy,
+            image=image,
+            labels=labels,
+            network_name=network,
+            volume_labels=self._labels,
+            runtime=self._options.runtime,
+        )
+
+    async def _start_container(self, engine: Engine, body: dict[str, Any], name: str, image: str) -> str:
+        try:
+            created = await engine.call(lambda: engine.api.create_container_from_config(body, name))
+        except docker.errors.ImageNotFound as exc:
+            self.metrics.create_failures.inc()
+            raise SandboxCreateError(image, "image not found (nothing is pulled: build it locally)") from exc
+        except docker.errors.APIError as exc:
+            self.metrics.create_failures.inc()
+            raise SandboxCreateError(image, str(exc.explanation)) from exc
+        container_id = str(created["Id"])
+        try:
+            await engine.call(lambda: engine.api.start(container_id))
+        except docker.errors.APIError as exc:
+            self.metrics.create_failures.inc()
+            await engine.call(lambda: engine.api.remove_container(container_id, force=True, v=True))
+            raise SandboxCreateError(image, f"start failed: {exc.explanation}") from exc
+        return container_id
+
+    async def _attach_network(self, engine: Engine, sandbox: DockerSandbox) -> None:
+        try:
+            sandbox.rules = await engine.networks.attach(
+                sandbox.id, sandbox.policy.network_policy, sandbox.policy.allowed_ports
+            )
+        except NetworkSetupError:
+            self.metrics.create_failures.inc()
+            self._sandboxes.pop(sandbox.id, None)
+            await sandbox.remove()
+            raise
+
+    async def _announce(self, sandbox: DockerSandbox, network: str | None) -> None:
+        r = sandbox.record
+        await self._publisher.policy(
+            audit.policy_event(r.sandbox_id, self.host, r.policy, name=r.name, image=r.image, labels=r.labels)
+        )
+        await self._publisher.audit(
+            audit.lifecycle(
+                r.sandbox_id,
+                self.host,
+                "create",
+                name=r.name,
+                image=r.image,
+                policy_id=r.policy.policy_id,
+                network=network or "none",
+                expires_at=r.expires_at.isoformat(),
+                manager_id=self.manager_id,
+            )
+        )
+
+    def sandbox(self, sandbox_id: str) -> DockerSandbox:
+        """The sandbox object (SandboxNotFound when unknown or destroyed)."""
+        if self._state is ManagerState.CLOSED:
+            raise ManagerClosed(self.manager_id)
+        sandbox = self._sandboxes.get(sandbox_id)
+        if sandbox is None:
+            reason = (
+                "destroyed" if sandbox_id in self._graveyard else "no sandbox with this id in this manager"
+            )
+            raise SandboxNotFound(sandbox_id, reason)
+        return sandbox
+
+    def knows(self, sandbox_id: str) -> bool:
+        """A live sandbox of this manager?"""
+        return sandbox_id in self._sandboxes
+
+    def list_sandboxes(self) -> list[str]:
+        return list(self._sandboxes)
+
+    async def destroy_sandbox(self, sandbox_id: str) -> None:
+        await self._destroy(self.sandbox(sandbox_id), "destroy_sandbox")
+
+    async def _destroy(self, sandbox: DockerSandbox, reason: str) -> None:
+        previous = sandbox.status
+        if self._follower is not None:
+            self._follower.forget(sandbox.id)
+        self._sandboxes.pop(sandbox.id, None)
+        self._bury(sandbox.record)
+        await sandbox.remove()
+        if self._engine is not None:
+            self._engine.totals["destroyed"] += 1
+        await self._publisher.audit(
+            audit.lifecycle(sandbox.id, self.host, "destroy", reason=reason, previous_status=previous.value)
+        )
+        await self._publisher.tombstone(sandbox.id)
+
+    def _bury(self, record: SandboxRecord) -> None:
+        self._graveyard[record.sandbox_id] = record
+        while len(self._graveyard) > GRAVEYARD:
+            self._graveyard.popitem(last=False)
+
+    # --- operations (the seed's API) ---------------------------------------------
+
+    async def execute(
+        self,
+        sandbox_id: str,
+        command: str | Sequence[str],
+        timeout: float | None = None,  # noqa: ASYNC109 - bounds the command in the sandbox, not this call
+        env: Mapping[str, str] | None = None,
+        workdir: str | None = None,
+    ) -> ExecResult:
+        await self._ready()
+        return await self.sandbox(sandbox_id).execute(command, timeout=timeout, env=env, workdir=workdir)
+
+    async def write_file(self, sandbox_id: str, path: str, data: bytes | str, *, mode: int = 0o644) -> str:
+        await self._ready()
+        return await self.sandbox(sandbox_id).write_file(path, data, mode=mode)
+
+    async def read_file(self, sandbox_id: str, path: str) -> bytes:
+        await self._ready()
+        return await self.sandbox(sandbox_id).read_file(path)
+
+    async def list_files(
+        self, sandbox_id: str, path: str = "/work", *, recursive: bool = False, limit: int | None = None
+    ) -> list[FileInfo]:
+        await self._ready()
+        return await self.sandbox(sandbox_id).list_files(path, recursive=recursive, limit=limit)
+
+    async def validate_command_execution(self, sandbox_id: str, command: str | Sequence[str]) -> bool:
+        """Would the sandbox's policy allow this command? A question, so no event."""
+        return self.sandbox(sandbox_id).check_command(command)
+
+    async def validate_file_operation(
+        self, sandbox_id: str, path: str, operation: Operation = "read"
+    ) -> bool:
+        """Would the policy allow this path (symlinks resolved inside the sandbox)? No event."""
+        await self._ready()
+        return await self.sandbox(sandbox_id).check_file(path, operation)
+
+    # --- reports ----------------------------------------------------------------
+
+    def _record(self, sandbox_id: str) -> SandboxRecord:
+        sandbox = self._sandboxes.get(sandbox_id)
+        if sandbox is not None:
+            return sandbox.record
+        if sandbox_id in self._graveyard:
+            return self._graveyard[sandbox_id]
+        raise SandboxNotFound(sandbox_id)
+
+    def monitored_count(self) -> int:
+        return sum(1 for s in self._sandboxes.values() if s.record.monitored and s.record.active)
+
+    async def get_security_report(self, sandbox_id: str) -> dict[str, Any]:
+        """What the manager knows (policy, status, denials, actions, violations), completed
+        by the history when a ReportSource was given."""
+        record = self._record(sandbox_id)
+        report = local_report(record, monitored_containers=self.monitored_count(), now=utc_now())
+        if self._reports is None:
+            return report
+        return merge_reports(report, await self.history(sandbox_id))
+
+    async def history(self, container_id: str) -> dict[str, Any]:
+        """The ReportSource's report ({} without one; a failure is logged, counted and
+        returned as ``history_error``, the local report still stands)."""
+        if self._reports is None:
+            return {}
+        try:
+            return dict(await asyncio.to_thread(self._reports.security_report, container_id))
+        except Exception as exc:
+            self.metrics.errors.labels("report_source").inc()
+            log.exception("history_report_failed", container_id=container_id, error=repr(exc))
+            return {"history_error": str(exc)}
+
+    def get_stats(self) -> dict[str, Any]:
+        totals = self._engine.totals if self._engine is not None else {}
+        return manager_stats(
+            (s.record for s in self._sandboxes.values()),
+            totals=totals,
+            manager_id=self.manager_id,
+            host=self.host,
+        )

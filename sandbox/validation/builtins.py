@@ -1,0 +1,185 @@
+"""Shell builtins and variables that make a command line mean something other than it says.
+
+A name-based check only holds if the name that runs is the name written. These
+builtins break that (``eval``, ``source``, ``alias``, ``hash -p``), evaluate data as
+code (``let``, ``declare -i``, ``mapfile -C``), or set variables that change what runs
+(``PATH``, ``BASH_ENV``, ``LD_PRELOAD``, exported functions). They are refused whatever
+the policy says, because no policy can be checked through them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from sandbox.validation.options import OptionSpec, has, parse_options, static
+from sandbox.validation.shell_words import Refusal, Word
+
+ALWAYS_DENIED: dict[str, str] = {
+    "eval": "runs its arguments as shell code, which cannot be checked before it runs",
+    "source": "runs commands from a file that cannot be checked before it runs",
+    ".": "runs commands from a file that cannot be checked before it runs",
+    "alias": "an alias can make any word run any command",
+    "let": "evaluates arithmetic, and bash arithmetic runs command substitutions hidden in variables",
+    "enable": "can load builtins from a shared library or hide builtins behind files",
+    "fc": "re-runs commands from the shell history",
+    "coproc": "coprocesses are not analysed",
+}
+
+# Variables that decide which program runs or inject code into programs and shells.
+UNSAFE_VARIABLES = frozenset({
+    "PATH", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND",
+    "BASH_LOADABLES_PATH", "TEXTDOMAIN", "TEXTDOMAINDIR", "EXECIGNORE",
+})  # fmt: skip
+UNSAFE_PREFIXES = ("LD_", "BASH_FUNC_")
+_VALID_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_DECLARE = OptionSpec(flags="aAfFgilnrtuxpI")
+_READ = OptionSpec(flags="ers", with_arg="adinNptu")
+_MAPFILE = OptionSpec(flags="t", with_arg="dnOsuCc")
+_UNSET = OptionSpec(flags="fvn")
+_EXPORT = OptionSpec(flags="fnp")
+_HASH = OptionSpec(flags="lrdt", with_arg="p")
+
+
+def unsafe_variable_reason(name: str) -> str | None:
+    """Why setting this variable is refused, or None when it is harmless.
+
+    Callers that pass an environment to a sandboxed process (``execute(env=...)``)
+    should refuse the same names: a ``BASH_ENV`` there runs a file before every
+    ``bash -c``.
+    """
+    if name in UNSAFE_VARIABLES or name.startswith(UNSAFE_PREFIXES):
+        return f"setting {name} changes which program runs or injects code into it"
+    if "[" in name:
+        return f"the subscript of {name} is evaluated as arithmetic, which can run commands"
+    return None
+
+
+def check_assignment(word: Word, owner: str) -> None:
+    """``NAME=value`` (a prefix assignment, an ``env`` or ``export`` argument): the name
+    must be static and safe; the value may be anything."""
+    head = word.value if word.value is not None else word.prefix
+    name, eq, _ = head.partition("=")
+    if not eq:
+        raise Refusal(word.text, f"the variable set by {owner!r} is only known at run time")
+    check_variable_name(name.removesuffix("+"), word.text)
+
+
+def check_variable_name(name: str, shown: str) -> None:
+    reason = unsafe_variable_reason(name)
+    if reason is not None:
+        raise Refusal(shown, reason)
+
+
+def _variable_operands(prog: str, args: Sequence[Word], spec: OptionSpec) -> tuple[list[str], list[Word]]:
+    options, k = parse_options(prog, args, spec)
+    return [name for name, _ in options], list(args[k:])
+
+
+def _declare(prog: str, args: Sequence[Word]) -> None:
+    # declare/typeset/local/export/readonly: -i makes later assignments arithmetic,
+    # -n makes a name an alias of another variable (a way to set PATH by another name).
+    args = [w for w in args if not (w.value or "").startswith("+")]
+    letters, operands = _variable_operands(prog, args, _DECLARE)
+    if "-i" in letters or "-n" in letters:
+        raise Refusal(prog, f"{prog} -i and -n make later assignments evaluate code or alias variables")
+    _assignments(prog, operands)
+
+
+def _assignments(prog: str, operands: Sequence[Word]) -> None:
+    for word in operands:
+        if "=" in (word.value if word.value is not None else word.prefix):
+            check_assignment(word, prog)
+        else:
+            check_variable_name(static(prog, word), word.text)
+
+
+def _names_only(spec: OptionSpec, name_options: tuple[str, ...]) -> Callable[[str, Sequence[Word]], None]:
+    def check(prog: str, args: Sequence[Word]) -> None:
+        options, k = parse_options(prog, args, spec)
+        if has(options, "-C"):
+            raise Refusal(prog, f"{prog} -C runs a callback given as shell code")
+        for name, value in options:
+            if name in name_options and value is not None:
+                check_variable_name(value, value)
+        for word in args[k:]:
+            check_variable_name(static(prog, word), word.text)
+
+    return check
+
+
+def _printf(prog: str, args: Sequence[Word]) -> None:
+    first = args[0].value if args else None
+    if first is not None and first.startswith("-v"):
+        name = first[2:] or (static(prog, args[1]) if len(args) > 1 else "")
+        check_variable_name(name, args[0].text)
+
+
+def _unset(prog: str, args: Sequence[Word]) -> None:
+    # unsetting is harmless except through a subscript, which is arithmetic.
+    _, k = parse_options(prog, args, _UNSET)
+    for word in args[k:]:
+        if "[" in static(prog, word):
+            raise Refusal(word.text, "the subscript is evaluated as arithmetic, which can run commands")
+
+
+def _export(prog: str, args: Sequence[Word]) -> None:
+    _, k = parse_options(prog, args, _EXPORT)
+    _assignments(prog, args[k:])
+
+
+def _getopts(prog: str, args: Sequence[Word]) -> None:
+    if len(args) > 1:
+        check_variable_name(static(prog, args[1]), args[1].text)
+
+
+def _hash(prog: str, args: Sequence[Word]) -> None:
+    options, _ = parse_options(prog, args, _HASH)
+    if has(options, "-p"):
+        raise Refusal(prog, "hash -p makes a command name run another file")
+
+
+def _set(prog: str, args: Sequence[Word]) -> None:
+    # -k turns 'cmd NAME=value' anywhere on a line into an environment assignment.
+    for i, word in enumerate(args):
+        value = word.value or ""
+        if re.fullmatch(r"-[A-Za-z]*k[A-Za-z]*", value):
+            raise Refusal(prog, "set -k turns later arguments into environment assignments")
+        if value == "-o" and i + 1 < len(args) and args[i + 1].value == "keyword":
+            raise Refusal(prog, "set -o keyword turns later arguments into environment assignments")
+
+
+def _test(prog: str, args: Sequence[Word]) -> None:
+    # test -v 'a[$(cmd)]' evaluates the subscript as arithmetic.
+    for i, word in enumerate(args[:-1]):
+        if word.value in ("-v", "-R"):
+            operand = args[i + 1]
+            if operand.value is None or "[" in operand.value:
+                raise Refusal(operand.text, f"{prog} {word.value} evaluates an array subscript as arithmetic")
+
+
+BUILTIN_CHECKS: dict[str, Callable[[str, Sequence[Word]], None]] = {
+    **dict.fromkeys(("declare", "typeset", "local", "readonly"), _declare),
+    "export": _export,
+    "read": _names_only(_READ, ("-a",)),
+    "mapfile": _names_only(_MAPFILE, ()),
+    "readarray": _names_only(_MAPFILE, ()),
+    "unset": _unset,
+    "printf": _printf,
+    "getopts": _getopts,
+    "hash": _hash,
+    "set": _set,
+    "test": _test,
+    "[": _test,
+}
+
+
+def check_builtin(name: str, args: Sequence[Word]) -> None:
+    """Refuses the uses of a builtin that can run code or change what later words mean."""
+    reason = ALWAYS_DENIED.get(name)
+    if reason is not None:
+        raise Refusal(name, f"{name!r} {reason}")
+    check = BUILTIN_CHECKS.get(name)
+    if check is not None:
+        check(name, args)

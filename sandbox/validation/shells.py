@@ -1,0 +1,169 @@
+"""Programs that start a shell: POSIX shells, other shells, and privilege wrappers.
+
+``sh -c 'script'`` is parsed like any command line; a shell that reads its commands from
+standard input (``sh``, ``sh -s``, ``echo rm | sh``, ``sh <<EOF``) or from a file
+(``bash script.sh``) runs what cannot be seen here, so it is refused. sudo, su, doas
+and pkexec are blocked by the default policy; when a policy allows them, what they run
+is analysed like any other wrapper's command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sandbox.validation.builtins import check_assignment
+from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
+from sandbox.validation.shell_words import Refusal, Word
+from sandbox.validation.steps import EXITS, GenericWrapper, Handler, Inner, Script, run_argv
+
+POSIX_SHELLS = frozenset(
+    ("sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "lksh", "pdksh", "rbash", "posh")
+)
+# Shells whose grammar is not the POSIX one this package parses.
+OTHER_SHELLS = frozenset(("csh", "tcsh", "fish", "rc", "es", "xonsh", "nu", "elvish", "pwsh"))
+_SHELL_FLAGS = frozenset("abefhlmnprtuvxBCDEHPT")
+_SHELL_LONG_FLAGS = frozenset(
+    (
+        "norc",
+        "noprofile",
+        "posix",
+        "login",
+        "restricted",
+        "verbose",
+        "noediting",
+        "debugger",
+        "dump-strings",
+        "dump-po-strings",
+        "pretty-print",
+    )
+)
+_SHELL_LONG_ARG = frozenset(("rcfile", "init-file"))
+_EXIT_NAMES = frozenset(("help", "version"))
+
+
+def _shell(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """Options, then the command string of -c; anything else reads hidden commands."""
+    command_string = False
+    i = 0
+    while i < len(args):
+        value = static(prog, args[i])
+        if value in ("-", "--"):
+            i += 1
+            break
+        if value.startswith("--"):
+            if value[2:] in _EXIT_NAMES:
+                return []
+            i = _shell_long(prog, value, i)
+        elif value[:1] in "-+" and len(value) > 1:
+            command_string |= value[0] == "-" and "c" in value
+            i = _shell_cluster(prog, args, i, value)
+        else:
+            break
+    if not command_string:
+        if i < len(args):
+            raise Refusal(prog, f"{prog} runs the script file {args[i].text!r}, which cannot be checked")
+        raise Refusal(prog, f"{prog} reads commands from standard input, which cannot be checked")
+    if i >= len(args):
+        raise Refusal(prog, f"{prog} -c without a command string")
+    return [Script(static(prog, args[i]))]
+
+
+def _shell_long(prog: str, value: str, i: int) -> int:
+    name = value[2:]
+    if name in _SHELL_LONG_ARG:
+        return i + 2
+    if name not in _SHELL_LONG_FLAGS:
+        raise Refusal(prog, f"unknown option {value} of {prog!r}")
+    return i + 1
+
+
+def _shell_cluster(prog: str, args: Sequence[Word], i: int, cluster: str) -> int:
+    consumed = 0
+    for letter in cluster[1:]:
+        if letter in "is":
+            raise Refusal(
+                prog, f"{prog} -{letter} reads commands from standard input, which cannot be checked"
+            )
+        if letter == "k":
+            raise Refusal(prog, f"{prog} -k turns arguments into environment assignments")
+        if letter in "oO":
+            consumed += 1
+            if i + consumed < len(args) and static(prog, args[i + consumed]) == "keyword":
+                raise Refusal(prog, f"{prog} -o keyword turns arguments into environment assignments")
+        elif letter != "c" and letter not in _SHELL_FLAGS:
+            raise Refusal(prog, f"unknown option -{letter} of {prog!r}")
+    return i + 1 + consumed
+
+
+def _other_shell(prog: str, args: Sequence[Word]) -> list[Inner]:
+    raise Refusal(prog, f"{prog!r} is not a POSIX shell; its commands cannot be analysed")
+
+
+_SUDO = OptionSpec(
+    flags="AbBEeHiKklnNPSsVv",
+    with_arg="CDghprRtTUu",
+    long_flags="askpass background bell preserve-env edit set-home login remove-timestamp reset-timestamp"
+    " list non-interactive no-update preserve-groups stdin shell validate",
+    long_with_arg="close-from chdir group host prompt chroot role type command-timeout other-user user",
+)
+
+
+def _sudo(prog: str, args: Sequence[Word]) -> list[Inner]:
+    options, k = parse_options(prog, args, _SUDO)
+    if has(options, *EXITS, "-V", "-l", "--list", "-e", "--edit", "-v", "--validate"):
+        return []
+    rest = list(args[k:])
+    while rest and "=" in static(prog, rest[0]):
+        check_assignment(rest.pop(0), prog)
+    if has(options, "-s", "--shell", "-i", "--login"):
+        if not rest:
+            raise Refusal(prog, f"{prog} -s/-i without a command starts an interactive shell")
+        return [Script(" ".join(static(prog, w) for w in rest))]
+    return run_argv(rest)
+
+
+_SU = OptionSpec(
+    flags="lmpfP",
+    with_arg="csgGw",
+    long_flags="login preserve-environment pty",
+    long_with_arg="command session-command shell group supp-group whitelist-environment",
+)
+
+
+def _su(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """su/runuser: only the '-c command' form is analysed; arguments after the user go
+    to the user's shell, and no command means an interactive shell."""
+    args = [w for w in args if w.value != "-"]
+    options, k = parse_options(prog, args, _SU)
+    if has(options, *EXITS):
+        return []
+    script = value_of(options, "-c", "--command", "--session-command")
+    if script is None or len(args) - k > 1:
+        raise Refusal(prog, f"{prog} runs a shell whose commands are not given with -c")
+    return [Script(script)]
+
+
+def _doas(prog: str, args: Sequence[Word]) -> list[Inner]:
+    options, k = parse_options(prog, args, OptionSpec(flags="ns", with_arg="uC"))
+    if has(options, "-C"):
+        return []
+    if has(options, "-s") or k >= len(args):
+        raise Refusal(prog, "doas -s or without a command starts an interactive shell")
+    return run_argv(args[k:])
+
+
+_PKEXEC = GenericWrapper(
+    OptionSpec(long_flags="disable-internal-agent keep-cwd", long_with_arg="user"),
+    shell_when_empty=True,
+)
+
+
+SHELL_HANDLERS: dict[str, Handler] = {
+    **dict.fromkeys(POSIX_SHELLS, _shell),
+    **dict.fromkeys(OTHER_SHELLS, _other_shell),
+    "sudo": _sudo,
+    "doas": _doas,
+    "su": _su,
+    "runuser": _su,
+    "pkexec": _PKEXEC,
+}

@@ -1,0 +1,65 @@
+"""What a wrapper runs next, and the common shape of wrappers.
+
+A handler gets a wrapper's arguments and returns what runs next: an argv (``Run``), a
+shell script to parse (``Script``), or a name the program will run under (``Named``,
+for ``exec -a``: busybox picks its applet from that name). An empty list means nothing
+else runs (``--help``, ``ionice -p PID``). Handlers raise Refusal for what they cannot
+pin down: a dynamic argument, an unknown option, a shell that reads its commands from
+standard input or from a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sandbox.validation.options import OptionSpec, has, parse_options, static
+from sandbox.validation.shell_words import Refusal, Word
+
+EXITS = ("--help", "--version")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    argv: tuple[Word, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    name: str
+
+
+Inner = Run | Script | Named
+Handler = Callable[[str, Sequence[Word]], list[Inner]]
+
+
+def run_argv(args: Sequence[Word]) -> list[Inner]:
+    return [Run(tuple(args))] if args else []
+
+
+@dataclass(frozen=True, slots=True)
+class GenericWrapper:
+    """A wrapper of the shape ``prog [options] [operands...] command [args...]``."""
+
+    spec: OptionSpec
+    operands: int = 0
+    no_command: tuple[str, ...] = ()
+    shell_when_empty: bool = False
+
+    def __call__(self, prog: str, args: Sequence[Word]) -> list[Inner]:
+        options, k = parse_options(prog, args, self.spec)
+        if has(options, *EXITS, *self.no_command):
+            return []
+        rest = list(args[k:])
+        for _ in range(self.operands):
+            if not rest:
+                return []
+            static(prog, rest.pop(0))
+        if not rest and self.shell_when_empty:
+            raise Refusal(prog, f"{prog!r} without a command starts an interactive shell")
+        return run_argv(rest)

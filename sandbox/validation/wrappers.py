@@ -1,0 +1,272 @@
+"""Programs that run another command, and how to find the command they run.
+
+The table ``WRAPPERS`` maps a program name to its handler (see ``steps``). Shells and
+privilege wrappers live in ``shells``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sandbox.validation.builtins import check_assignment
+from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
+from sandbox.validation.shell_words import Refusal, Word
+from sandbox.validation.shells import SHELL_HANDLERS
+from sandbox.validation.steps import EXITS, GenericWrapper, Handler, Inner, Named, Run, Script, run_argv
+
+_LEGACY_NICE = re.compile(r"-[+-]?[0-9]+")
+_SPLIT_STRING_SPECIALS = frozenset("\\'\"$#")
+
+
+def _nice(prog: str, args: Sequence[Word]) -> list[Inner]:
+    if args and _LEGACY_NICE.fullmatch(args[0].value or ""):
+        args = args[1:]  # 'nice -5 cmd', the obsolete form GNU and busybox still accept
+    return _NICE(prog, args)
+
+
+_NICE = GenericWrapper(OptionSpec(with_arg="n", long_with_arg="adjustment", long_flags=""))
+
+_ENV = OptionSpec(
+    flags="i0v",
+    with_arg="uCS",
+    long_flags="ignore-environment null debug list-signal-handling",
+    long_with_arg="unset chdir split-string",
+    long_optional="block-signal default-signal ignore-signal",
+)
+
+
+def _env(prog: str, args: Sequence[Word]) -> list[Inner]:
+    if args and args[0].value == "-":
+        args = args[1:]  # 'env -' is 'env -i'
+    options, k = parse_options(prog, args, _ENV)
+    if has(options, *EXITS, "--list-signal-handling"):
+        return []
+    split = value_of(options, "-S", "--split-string")
+    if split is not None:
+        # -S splits its string into arguments that are parsed again as env's own.
+        return _env(prog, [*(Word.literal(w) for w in _split_string(split)), *args[k:]])
+    rest = list(args[k:])
+    while rest and "=" in static(prog, rest[0]):
+        check_assignment(rest.pop(0), prog)
+    return run_argv(rest)
+
+
+def _split_string(text: str) -> list[str]:
+    if _SPLIT_STRING_SPECIALS & set(text):
+        raise Refusal(text, "env -S with quotes, escapes, variables or comments is not analysed")
+    return text.split()
+
+
+_TIMEOUT = GenericWrapper(
+    OptionSpec(
+        flags="fpv",
+        with_arg="ks",
+        long_flags="foreground preserve-status verbose",
+        long_with_arg="kill-after signal",
+    ),
+    operands=1,
+)
+
+_XARGS = OptionSpec(
+    flags="0oprtx",
+    with_arg="adEILnPs",
+    optional_arg="eil",
+    long_flags="null open-tty interactive no-run-if-empty verbose exit show-limits",
+    long_with_arg="arg-file delimiter max-args max-procs max-chars process-slot-var",
+    long_optional="eof replace max-lines",
+)
+
+
+def _xargs(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """The command gets words read from input: with -I they replace a string in any
+    argument (even the command word), without it they are appended."""
+    options, k = parse_options(prog, args, _XARGS)
+    if has(options, *EXITS):
+        return []
+    replace = None
+    for name, value in options:
+        if name == "-I":
+            replace = value
+        elif name in ("-i", "--replace"):
+            replace = value or "{}"
+    rest = list(args[k:]) or [Word.literal("echo")]
+    if replace:
+        return [Run(tuple(_replaced(w, replace) for w in rest))]
+    return [Run((*rest, Word.dynamic("<input words>")))]
+
+
+def _replaced(word: Word, marker: str) -> Word:
+    return Word.dynamic(word.text) if word.value is None or marker in word.value else word
+
+
+def _command(prog: str, args: Sequence[Word]) -> list[Inner]:
+    options, k = parse_options(prog, args, OptionSpec(flags="pvV"))
+    if has(options, "-v", "-V"):
+        return []  # only describes the command
+    return run_argv(args[k:])
+
+
+def _exec(prog: str, args: Sequence[Word]) -> list[Inner]:
+    options, k = parse_options(prog, args, OptionSpec(flags="cl", with_arg="a"))
+    name = value_of(options, "-a")
+    found: list[Inner] = run_argv(args[k:])
+    return [Named(name), *found] if name is not None and found else found
+
+
+def _builtin(prog: str, args: Sequence[Word]) -> list[Inner]:
+    return run_argv(args)
+
+
+def _busybox(prog: str, args: Sequence[Word]) -> list[Inner]:
+    if not args:
+        return []
+    first = static(prog, args[0])
+    if first in ("--list", "--list-full", "--help"):
+        return []
+    if first.startswith("-"):
+        raise Refusal(prog, f"busybox option {first!r} is not analysed")
+    return run_argv(args)
+
+
+_FIND_EXEC = frozenset(("-exec", "-execdir", "-ok", "-okdir"))
+
+
+def _find(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """Every argument must be static: a run-time word could become '-exec'. '{}' is a
+    file name found at run time, so a word holding it is dynamic."""
+    values = [static(prog, w) for w in args]
+    found: list[Inner] = []
+    i = 0
+    while i < len(values):
+        if values[i] in _FIND_EXEC:
+            end = _find_terminator(values, i + 1)
+            if end == i + 1:
+                raise Refusal(prog, f"find {values[i]} without a command")
+            found.append(Run(tuple(_replaced(w, "{}") for w in args[i + 1 : end])))
+            i = end
+        i += 1
+    return found
+
+
+def _find_terminator(values: list[str], start: int) -> int:
+    for j in range(start, len(values)):
+        if values[j] == ";" or (values[j] == "+" and values[j - 1] == "{}"):
+            return j
+    raise Refusal("find", "find -exec without its ';' or '{} +' terminator")
+
+
+_WATCH = OptionSpec(
+    flags="bcCegprtwx",
+    with_arg="nq",
+    optional_arg="d",
+    long_flags="beep color no-color errexit chgexit precise no-rerun no-title no-wrap exec no-linewrap",
+    long_with_arg="interval equexit",
+    long_optional="differences",
+)
+
+
+def _watch(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """Without -x, watch joins its arguments with spaces and runs them with 'sh -c'."""
+    options, k = parse_options(prog, args, _WATCH)
+    if has(options, *EXITS):
+        return []
+    rest = args[k:]
+    if has(options, "-x", "--exec"):
+        return run_argv(rest)
+    return [Script(" ".join(static(prog, w) for w in rest))] if rest else []
+
+
+_FLOCK = OptionSpec(
+    flags="sexnuoFhV",
+    with_arg="wEc",
+    long_flags="shared exclusive unlock nonblock nb close no-fork verbose",
+    long_with_arg="wait timeout conflict-exit-code command",
+)
+
+
+def _flock(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """flock [opts] file command... | flock [opts] file -c 'script' | flock [opts] fd."""
+    options, k = parse_options(prog, args, _FLOCK)
+    if has(options, *EXITS, "-h", "-V"):
+        return []
+    script = value_of(options, "-c", "--command")
+    if script is not None:
+        return [Script(script)]
+    rest = list(args[k + 1 :])  # the lock file or fd
+    if rest and static(prog, rest[0]) in ("-c", "--command"):
+        if len(rest) < 2:
+            raise Refusal(prog, "flock -c without a command")
+        return [Script(static(prog, rest[1]))]
+    return run_argv(rest)
+
+
+def _trap(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """``trap 'commands' SIGNAL...`` runs the commands later; parse them now."""
+    options, k = parse_options(prog, args, OptionSpec(flags="lp"))
+    operands = args[k:]
+    if options or len(operands) < 2:
+        return []
+    handler = static(prog, operands[0])
+    return [Script(handler)] if handler not in ("", "-") else []
+
+
+_SETSID = GenericWrapper(OptionSpec(flags="cfwhV", long_flags="ctty fork wait"), no_command=("-h", "-V"))
+_STDBUF = GenericWrapper(OptionSpec(with_arg="ioe", long_with_arg="input output error", long_flags=""))
+_IONICE = GenericWrapper(
+    OptionSpec(
+        flags="thV",
+        with_arg="cnpPu",
+        long_flags="ignore",
+        long_with_arg="class classdata pid pgid uid",
+    ),
+    no_command=("-p", "-P", "-u", "--pid", "--pgid", "--uid", "-h", "-V"),
+)
+_TASKSET = GenericWrapper(
+    OptionSpec(flags="apchV", long_flags="all-tasks pid cpu-list"),
+    operands=1,
+    no_command=("-p", "--pid", "-h", "-V"),
+)
+_CHROOT = GenericWrapper(
+    OptionSpec(long_flags="skip-chdir", long_with_arg="userspec groups"),
+    operands=1,
+    shell_when_empty=True,
+)
+_TIME = GenericWrapper(
+    OptionSpec(
+        flags="apqvV",
+        with_arg="of",
+        long_flags="append portability quiet verbose",
+        long_with_arg="output format",
+    ),
+    no_command=("-V",),
+)
+_NOHUP = GenericWrapper(OptionSpec(long_flags=""))
+# zsh precommand modifiers (noglob, nocorrect, '-') and small prefix tools.
+_PREFIX = GenericWrapper(OptionSpec())
+_UNBUFFER = GenericWrapper(OptionSpec(flags="p"))
+
+WRAPPERS: dict[str, Handler] = {
+    "env": _env,
+    "nice": _nice,
+    "nohup": _NOHUP,
+    "timeout": _TIMEOUT,
+    "xargs": _xargs,
+    "command": _command,
+    "builtin": _builtin,
+    "exec": _exec,
+    "busybox": _busybox,
+    "find": _find,
+    "stdbuf": _STDBUF,
+    "setsid": _SETSID,
+    "chroot": _CHROOT,
+    "flock": _flock,
+    "ionice": _IONICE,
+    "taskset": _TASKSET,
+    "time": _TIME,
+    "watch": _watch,
+    "trap": _trap,
+    "unbuffer": _UNBUFFER,
+    **dict.fromkeys(("noglob", "nocorrect", "-", "catchsegv"), _PREFIX),
+    **SHELL_HANDLERS,
+}

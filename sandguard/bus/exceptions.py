@@ -1,0 +1,53 @@
+"""Errors of the bus backends.
+
+Tree::
+
+    BusError                    root of this package (a RuntimeError)
+    ├── BusClosedError          publish on a bus that was stopped (carries the topic)
+    ├── BusNotStartedError      publish or consumer before start() (carries the operation)
+    ├── DeliveryError           flush found records the broker did not acknowledge (carries
+    │                           how many failed and the first error); retry the records
+    └── TopicCreationError      the broker refused to create a declared topic (carries topic,
+                                Kafka error code and message)
+"""
+
+from __future__ import annotations
+
+
+class BusError(RuntimeError):
+    """Root of the bus errors."""
+
+
+class BusClosedError(BusError):
+    """Raised by publish after stop()."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(f"bus stopped; cannot publish to {topic}")
+
+
+class BusNotStartedError(BusError):
+    """Raised when a bus is used before start()."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        super().__init__(f"{operation}: call start() first")
+
+
+class DeliveryError(BusError):
+    """Raised by flush when records published since the previous flush were not delivered."""
+
+    def __init__(self, failed: int, first: BaseException) -> None:
+        self.failed = failed
+        self.first = first
+        super().__init__(f"{failed} record(s) not delivered: {type(first).__name__}: {first}")
+
+
+class TopicCreationError(BusError):
+    """Raised by ensure_topics when the broker refuses a topic (other than: it exists)."""
+
+    def __init__(self, topic: str, code: int, message: str | None) -> None:
+        self.topic = topic
+        self.code = code
+        self.message = message
+        super().__init__(f"cannot create topic {topic}: error {code} {message or ''}".rstrip())

@@ -1,0 +1,95 @@
+"""``sandguard collector``: one per host; samples every sandbox and streams to Kafka.
+
+Starts sampling at once and connects to the broker in the background: while Kafka
+is unreachable the collector buffers (and counts what it must drop), it never waits.
+SIGTERM or SIGINT stop it cleanly: sampling stops, the buffer is flushed (bounded in
+time), the Docker stream and the Kafka producer are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+import structlog
+from prometheus_client import CollectorRegistry
+
+from sandguard.cli._common import (
+    host_option,
+    kafka_options,
+    service_options,
+    settings_from,
+    start_service,
+    stop_on_signals,
+)
+from sandguard.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# Reconnect to a broker that is not there yet: every 2 s (a restart takes ~5-10 s here).
+BUS_RETRY_S = 2.0
+
+
+@click.command()
+@click.option("--interval", "interval_s", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@click.option("--all-containers", is_flag=True, help="watch every container, not only sandguard's sandboxes")
+@click.option(
+    "--label", default="sandguard.sandbox=1", show_default=True, help="label (k=v) of the containers to watch"
+)
+@click.option("--full-snapshot-every", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--tcp-states-every", type=click.IntRange(min=0), default=0, help="0: never (costly)")
+@click.option("--buffer", "buffer_capacity", type=click.IntRange(min=1), default=20_000, show_default=True)
+@kafka_options
+@host_option
+@service_options
+def collector(
+    *,
+    bootstrap: str | None,
+    namespace: str | None,
+    host: str | None,
+    metrics_port: int | None,
+    log_format: str | None,
+    log_level: str | None,
+    **config: Any,
+) -> None:
+    """Sample every sandbox on this host from cgroups and /proc and stream it to Kafka."""
+    settings = settings_from(
+        bootstrap=bootstrap, namespace=namespace, host=host, metrics_port=metrics_port,
+        log_format=log_format, log_level=log_level,
+    )  # fmt: skip
+    registry = start_service(settings)
+    asyncio.run(_run(settings, registry, **config))
+
+
+async def _run(settings: Settings, registry: CollectorRegistry, **config: Any) -> None:
+    from collectors import Collector, CollectorConfig
+    from sandguard.bus import KafkaBus
+
+    bus = KafkaBus(settings.kafka_bootstrap, namespace=settings.kafka_namespace)
+    col = Collector(bus, config=CollectorConfig(host=settings.host, **config), registry=registry)
+    stop = stop_on_signals()
+    await col.start()
+    connect = asyncio.create_task(_connect(bus))
+    try:
+        await stop.wait()
+        log.info("collector_stopping")
+    finally:
+        connect.cancel()
+        await asyncio.gather(connect, return_exceptions=True)
+        await col.stop()
+        await bus.stop()
+
+
+async def _connect(bus: Any) -> None:
+    """Starts the bus, retrying until the broker answers; publishing waits for it meanwhile."""
+    while True:
+        try:
+            await bus.start()
+        except Exception as exc:  # broker not reachable yet: the collector keeps buffering
+            log.warning("bus_unavailable", error=f"{type(exc).__name__}: {exc}", retry_in_s=BUS_RETRY_S)
+            await bus.stop()
+            await asyncio.sleep(BUS_RETRY_S)
+        else:
+            log.info("bus_connected", bootstrap=bus.bootstrap)
+            return

@@ -1,0 +1,212 @@
+"""The embedded mode: every component in one process, wired by an in-process bus.
+
+The collector, the processor (the same pure engine as the Faust workers), the enforcer
+and the sink run as tasks on one event loop, talking only through ``LocalBus`` with the
+topic names, keys and event models of the distributed mode; the history goes to the
+ClickHouse engine in-process (chdb). Consumers start before producers, because the
+in-process bus hands a group only what is published after it subscribed (compacted
+topics excepted).
+
+chdb opens one data directory per process, so the store is shared by every pipeline of
+the process (``shared_store``) and stays open until the process exits: closing the engine
+has been seen to hang, and an insert is durable once it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from collectors import Collector, CollectorConfig
+from enforcer import DockerEngine, Enforcer
+from processors.runner import ProcessorRunner
+from reporting import ClickHouseStore, HistoryReports, Sink, open_store
+from sandguard.bus import LocalBus
+from schemas import Bus, SecurityPolicy, Store
+
+log = structlog.get_logger(__name__)
+
+SANDBOX_LABEL = "sandguard.sandbox=1"
+# Groups of the embedded components; distinct from the distributed defaults so a
+# replay from Kafka never confuses the two.
+SINK_GROUP = "sandguard-embedded-sink"
+PROCESSOR_GROUP = "sandguard-embedded-processor"
+ENFORCER_GROUP = "sandguard-embedded-enforcer"
+# The sink batches up to 0.5 s in embedded mode: reports see a sandbox's events within
+# about a second, at a few inserts per second (the engine prefers fewer, larger parts).
+SINK_MAX_DELAY_S = 0.5
+# At stop, consumers get up to 10 s to finish what is queued: at the embedded rates
+# (thousands of events/s) that is far more than a full queue needs.
+DRAIN_TIMEOUT_S = 10.0
+DRAIN_POLL_S = 0.1
+
+_stores: dict[Path, ClickHouseStore] = {}
+_stores_lock = threading.Lock()
+
+
+def shared_store(data_dir: Path) -> ClickHouseStore:
+    """The process's one embedded engine, opened on first use (chdb: one path per process)."""
+    path = data_dir.resolve()
+    with _stores_lock:
+        store = _stores.get(path)
+        if store is None:
+            if _stores:
+                other = next(iter(_stores))
+                raise RuntimeError(
+                    f"this process already holds the embedded ClickHouse engine at {other}; "
+                    f"chdb opens one data directory per process, so {path} cannot be opened too"
+                )
+            path.mkdir(parents=True, exist_ok=True)
+            store = open_store(None, data_dir=path)
+            _stores[path] = store
+        return store
+
+
+class PipelineState(StrEnum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineOptions:
+    host: str
+    data_dir: Path
+    default_policy: SecurityPolicy | None = None
+    # Which containers this pipeline watches and may act on: all sandboxes of the host,
+    # or (for a SandboxManager's own pipeline) only its own, by their manager label.
+    watch_label: str = SANDBOX_LABEL
+    enforcer_labels: Mapping[str, str | None] = field(default_factory=lambda: {"sandguard.sandbox": "1"})
+    interval_s: float = 1.0
+    audit_only: bool = False
+    # The enforcer's command ledger; default data_dir/enforcer. A pipeline per manager
+    # keeps its own, since each has its own consumer group.
+    enforcer_state_dir: Path | None = None
+
+
+class LazyReports:
+    """A ReportSource that answers once its pipeline has opened the store."""
+
+    def __init__(self) -> None:
+        self.target: HistoryReports | None = None
+
+    def security_report(self, container_id: str) -> dict[str, Any]:
+        if self.target is None:
+            return {}
+        return self.target.security_report(container_id)
+
+
+class EmbeddedPipeline:
+    """Collector, processor, enforcer and sink on one LocalBus; history in chdb."""
+
+    def __init__(
+        self,
+        options: PipelineOptions,
+        *,
+        bus: Bus | None = None,
+        store: Store | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.options = options
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.bus: Bus = bus if bus is not None else LocalBus()
+        self.reports = LazyReports()
+        self.store: Store | None = store
+        self.state = PipelineState.NEW
+        self._sink: Sink | None = None
+        self._sink_task: asyncio.Task[None] | None = None
+        self._processor: ProcessorRunner | None = None
+        self._enforcer: Enforcer | None = None
+        self._engine: DockerEngine | None = None
+        self._collector: Collector | None = None
+
+    @property
+    def is_new(self) -> bool:
+        return self.state is PipelineState.NEW
+
+    async def start(self) -> None:
+        if self.state is not PipelineState.NEW:
+            raise RuntimeError(f"pipeline is {self.state.value}; a pipeline starts once")
+        self.state = PipelineState.RUNNING
+        o = self.options
+        await self.bus.start()
+        if self.store is None:
+            self.store = await asyncio.to_thread(shared_store, o.data_dir / "clickhouse")
+        self.reports.target = HistoryReports(self.store)
+        await self._start_consumers(o)
+        self._collector = Collector(
+            self.bus,
+            config=CollectorConfig(host=o.host, interval_s=o.interval_s, label=o.watch_label),
+            registry=self.registry,
+        )
+        await self._collector.start()
+        log.info("embedded_pipeline_started", host=o.host, data_dir=str(o.data_dir), watch=o.watch_label)
+
+    async def _start_consumers(self, o: PipelineOptions) -> None:
+        assert self.store is not None
+        self._sink = Sink(
+            self.bus, self.store, registry=self.registry, group=SINK_GROUP, max_delay_s=SINK_MAX_DELAY_S
+        )
+        await self._sink.start()
+        self._sink_task = asyncio.create_task(self._sink.run(), name="sandguard-sink")
+        self._processor = ProcessorRunner(
+            self.bus, default_policy=o.default_policy, registry=self.registry, group=PROCESSOR_GROUP
+        )
+        await self._processor.start()
+        self._engine = await asyncio.to_thread(DockerEngine.from_env)
+        self._enforcer = Enforcer(
+            self.bus,
+            self._engine,
+            host=o.host,
+            state_dir=o.enforcer_state_dir or o.data_dir / "enforcer",
+            registry=self.registry,
+            audit_only=o.audit_only,
+            claim_unassigned=True,
+            required_labels=o.enforcer_labels,
+            group=ENFORCER_GROUP,
+        )
+        await self._enforcer.start()
+
+    async def stop(self) -> None:
+        """Stops producers first, then consumers, so what was observed is judged and stored."""
+        if self.state is not PipelineState.RUNNING:
+            self.state = PipelineState.STOPPED
+            return
+        self.state = PipelineState.STOPPED
+        if self._collector is not None:
+            await self._collector.stop()
+        await self._drain()
+        if self._processor is not None:
+            await self._processor.stop()
+        if self._enforcer is not None:
+            await self._enforcer.stop()
+        if self._engine is not None:
+            await asyncio.to_thread(self._engine.close)
+        if self._sink is not None and self._sink_task is not None:
+            await self._sink.stop()
+            await self._sink_task
+            await self._sink.close()
+        await self.bus.stop()
+        log.info("embedded_pipeline_stopped", host=self.options.host)
+
+    async def _drain(self) -> None:
+        """Waits (bounded) until the processor, enforcer and sink consumed what was published."""
+        bus = self.bus
+        if not isinstance(bus, LocalBus):
+            return  # on Kafka, what is not consumed now stays in the topics for the next start
+        # Polled: the consumers run on their own schedules and signal nothing when idle.
+        for _ in range(int(DRAIN_TIMEOUT_S / DRAIN_POLL_S)):
+            await asyncio.sleep(DRAIN_POLL_S)  # also lets the outputs of the last records go round
+            if not any(bus.lag().values()):
+                break
+        left = {g: n for g, n in bus.lag().items() if n}
+        if left:
+            log.warning("embedded_pipeline_stopped_with_backlog", backlog=left)

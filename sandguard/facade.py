@@ -1,0 +1,125 @@
+"""The public classes with embedded defaults: ``SandboxManager(security_policy=policy)``
+gives hardened sandboxes with monitoring, detection, enforcement and history on, in
+this process, with no service to run besides the Docker engine.
+
+Give ``bus=`` (a ``KafkaBus``) and ``reports=`` to use a distributed deployment instead:
+then this process only creates and runs sandboxes, and publishes what it does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from sandbox import SandboxManager as _SandboxManager
+from sandbox import SandboxSecurityManager as _SandboxSecurityManager
+from sandguard.bus import LocalBus
+from sandguard.embedded import EmbeddedPipeline, PipelineOptions
+from sandguard.settings import Settings
+from schemas import Bus, ReportSource, SecurityPolicy, load_policy
+
+
+class SandboxManager(_SandboxManager):
+    """Hardened sandboxes, watched live, judged and enforced (see ``sandbox.SandboxManager``).
+
+    Embedded by default: a pipeline of its own (collector, processor, enforcer, sink)
+    watches and acts on this manager's sandboxes only, and keeps their history in the
+    process's embedded ClickHouse engine under ``data_dir``. ``monitoring=False`` (or a
+    policy with ``enable_monitoring=False``) runs sandboxes without the pipeline.
+    """
+
+    def __init__(
+        self,
+        security_policy: SecurityPolicy | None = None,
+        *,
+        bus: Bus | None = None,
+        reports: ReportSource | None = None,
+        data_dir: str | Path | None = None,
+        monitoring: bool | None = None,
+        audit_only: bool = False,
+        sample_interval_s: float = 1.0,
+        settings: Settings | None = None,
+        registry: CollectorRegistry | None = None,
+        **options: Any,
+    ) -> None:
+        settings = settings or Settings()
+        policy = security_policy or _default_policy(settings)
+        self._pipeline: EmbeddedPipeline | None = None
+        self._own_bus: LocalBus | None = None
+        if bus is None:
+            self._own_bus = bus = LocalBus()
+        registry = registry if registry is not None else CollectorRegistry()
+        super().__init__(policy, bus=bus, reports=reports, registry=registry, **options)
+        if self._own_bus is None or not (policy.enable_monitoring if monitoring is None else monitoring):
+            return
+        label = f"sandguard.manager={self.manager_id}"
+        directory = Path(data_dir) if data_dir is not None else settings.data_dir
+        self._pipeline = EmbeddedPipeline(
+            PipelineOptions(
+                host=self.host,
+                data_dir=directory,
+                enforcer_state_dir=directory / "enforcer" / self.manager_id,
+                default_policy=policy,
+                watch_label=label,
+                enforcer_labels={"sandguard.sandbox": "1", "sandguard.manager": self.manager_id},
+                interval_s=sample_interval_s,
+                audit_only=audit_only,
+            ),
+            bus=self._own_bus,
+            registry=registry,
+        )
+        if reports is None:
+            self._reports = self._pipeline.reports
+
+    @property
+    def pipeline(self) -> EmbeddedPipeline | None:
+        """The embedded pipeline behind this manager (None when monitoring is off or remote)."""
+        return self._pipeline
+
+    async def start(self) -> None:
+        if self._own_bus is not None and self._pipeline is None:
+            await self._own_bus.start()  # idempotent
+        if self._pipeline is not None and self._pipeline.is_new:
+            await self._pipeline.start()
+        await super().start()
+
+    async def cleanup(self) -> None:
+        """Destroys every sandbox, then lets the pipeline judge and store what it saw."""
+        await super().cleanup()
+        if self._pipeline is not None:
+            await self._pipeline.stop()
+            # Nothing replays into an in-process bus once it is gone: the ledger has no more use.
+            ledger = self._pipeline.options.enforcer_state_dir
+            if ledger is not None:
+                await asyncio.to_thread(shutil.rmtree, ledger, True)
+        elif self._own_bus is not None:
+            await self._own_bus.stop()
+
+
+class SandboxSecurityManager(_SandboxSecurityManager):
+    """The original API's security manager; without a manager or bus it makes an
+    embedded ``SandboxManager`` of its own (removed by ``cleanup``)."""
+
+    def __init__(
+        self,
+        security_policy: SecurityPolicy | None = None,
+        *,
+        manager: _SandboxManager | None = None,
+        bus: Bus | None = None,
+        **options: Any,
+    ) -> None:
+        owns = manager is None and bus is None
+        if owns:
+            manager = SandboxManager(security_policy, **options)
+            options = {}
+        super().__init__(security_policy, manager=manager, bus=bus, **options)
+        self._owns_manager = owns or self._owns_manager
+
+
+def _default_policy(settings: Settings) -> SecurityPolicy:
+    """The configured default policy file (SANDGUARD_DEFAULT_POLICY), else the seed defaults."""
+    return load_policy(settings.default_policy) if settings.default_policy else SecurityPolicy()
