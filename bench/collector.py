@@ -152,9 +152,7 @@ def main() -> None:
     parser.add_argument("--cpu-containers", type=int, default=200)
     parser.add_argument("--cpu-seconds", type=float, default=30.0)
     parser.add_argument("--passes", type=int, default=20)
-    parser.add_argument(
-        "--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    )
+    parser.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     parser.add_argument("--json", action="store_true")
     opts = parser.parse_args()
     configure_logging(level="warning")  # logs to stderr: stdout carries only the result
