@@ -101,7 +101,10 @@ class BatchingConsumer(aiokafka_driver.Consumer):
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                await self._drain_once()
+                # One fetch at a time: fetching the next batch in the consumer thread while
+                # this one is processed was slower on two busy cores (the GIL is shared).
+                records, active = await self._wait_next_records(FETCH_TIMEOUT_S)
+                await self._drain_once(records, active)
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -119,20 +122,31 @@ class BatchingConsumer(aiokafka_driver.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-    async def _drain_once(self) -> None:
-        records, active = await self._wait_next_records(FETCH_TIMEOUT_S)
+    async def _drain_once(self, records: Any, active: set[TP] | None) -> None:
         await self.sleep(0)
         if not records or self.should_stop:
             return
         if not self.flow_active:  # as Consumer.getmany: seek back, the records come again
             await self.perform_seek()
             return
+        # Taken after the fetch, as Consumer.getmany does: a fetch that returns after a
+        # rebalance's seek is of the new generation. Should records fetched before a
+        # rebalance be processed after it, they are still in order for the partitions kept
+        # (the seek's re-fetch of them is then skipped by the read offsets) and dropped for
+        # the others (``_owned``).
         generation = self.app.consumer_generation_id
         for tp, recs in records.items():
             if not self._current(generation):
                 return
-            if active is None or tp in active or tp in self._buffered_partitions:
+            if self._owned(tp, active):
                 await self._deliver(tp, recs, generation)
+
+    def _owned(self, tp: TP, active: set[TP] | None) -> bool:
+        """Fetched from an active partition (as getmany checks), and still assigned and not
+        paused now (the fetch may predate a rebalance)."""
+        if active is not None and tp not in active and tp not in self._buffered_partitions:
+            return False
+        return tp in self._get_active_partitions() or tp in self._buffered_partitions
 
     def _current(self, generation: int) -> bool:
         return bool(self.flow_active) and self.app.consumer_generation_id == generation
