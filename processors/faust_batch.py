@@ -169,7 +169,7 @@ class BatchingConsumer(aiokafka_driver.Consumer):
         self._read_offset[tp] = messages[-1].offset
 
     async def _fresh(self, tp: TP, records: Sequence[Any]) -> list[ConsumerMessage]:
-        """The records not read yet, as messages; gaps in the offsets recorded (consumer.py 1208)."""
+        """The records not read yet, as messages; gaps in the offsets recorded (consumer.py 1215)."""
         read = self._read_offset[tp]
         acks = self.app.topics.acks_enabled_for(tp.topic)
         out: list[ConsumerMessage] = []
