@@ -1,13 +1,20 @@
 """Processor throughput: the pure engine on one core, and one Faust worker on the local broker.
 
-    python bench/processor.py --json
+    python bench/processor.py --json [--containers 200]
 
 prints ``engine_events_per_s`` (metric events through ``step``, states in memory),
-``pipeline_events_per_s`` (the same events as bytes: one validation, step, state
-serialisation: what a worker does per event besides Faust) and ``worker_events_per_s``
+``pipeline_events_per_s`` (the same events as bytes through ``Pipeline.handle_batch`` in
+fetch-sized batches: one validation, step, each container's state serialised once per
+batch: what a worker does per event besides Kafka), ``pipeline_one_by_one_events_per_s``
+(``Pipeline.handle``, a state written per event, beside it) and ``worker_events_per_s``
 (one ``sandguard processor`` worker, metric events pre-published to the broker, timed
-from its first event to its last, violations out). Targets: 200,000 and 20,000 events/s.
-Every loop is bounded in count and time; traffic goes to 127.0.0.1 only.
+from its first event to its last, violations out) with ``worker_events_per_cpu_s`` (the
+same events over the worker's CPU time: its rate on a core of its own). Targets: 200,000 and 20,000 events/s.
+``--containers`` spreads the samples over more containers: with 20,000, a fetch of 2,000
+records holds one sample per container, so every event costs a state write (the case
+of many sandboxes sampled once a second), where 200 lets a batch coalesce ten. The
+machine is shared: ``load_1m_before``/``load_1m_after`` are the load averages around the
+run. Every loop is bounded in count and time; traffic goes to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -24,9 +31,13 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import psutil
+
 from processors.engine import ContainerState, PolicyContext, compile_policy, step
+from processors.faust_app import FETCH_MAX_RECORDS
 from processors.metrics import ProcessorMetrics
-from processors.pipeline import Pipeline, PolicyStore, StateStore
+from processors.pipeline import Pipeline
+from processors.stores import PolicyStore, StateStore
 from schemas import MetricSample, Record, ResourceLimits, SecurityPolicy, SocketCounts, encode
 from schemas import topics as t
 
@@ -37,14 +48,14 @@ WORKER_TARGET = 20_000
 WORKER_TIMEOUT_S = 300
 
 
-def _events(n: int) -> list[MetricSample]:
+def _events(n: int, containers: int = CONTAINERS) -> list[MetricSample]:
     """n samples, 1 s apart per container; one container in ten over its memory limit."""
     out = []
     for i in range(n):
-        c, tick = i % CONTAINERS, i // CONTAINERS
+        c, tick = i % containers, i // containers
         mem = (600 if c % 10 == 0 else 200) * MIB
         out.append(MetricSample(
-            container_id=f"bench-{c:04d}", host="bench", time=1_800_000_000_000 + tick * 1000,
+            container_id=f"bench-{c:05d}", host="bench", time=1_800_000_000_000 + tick * 1000,
             cpu_usage_ns_total=tick * 200_000_000, cpu_periods_total=tick * 10,
             cpu_throttled_periods_total=tick * 2, memory_working_set_bytes=mem, pids_current=5,
             open_fds=20, sockets=SocketCounts(tcp=1),
@@ -52,9 +63,9 @@ def _events(n: int) -> list[MetricSample]:
     return out
 
 
-def bench_engine(n: int) -> float:
+def bench_engine(n: int, containers: int) -> float:
     ctx = PolicyContext(compile_policy(SecurityPolicy(resource_limits=ResourceLimits(memory_mb=512))))
-    events = _events(n)
+    events = _events(n, containers)
     states: dict[str, ContainerState | None] = {}
     start = time.perf_counter()
     for ev in events:
@@ -62,14 +73,30 @@ def bench_engine(n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def bench_pipeline(n: int) -> float:
-    raw = [encode(e) for e in _events(n)]
-    p = Pipeline(
+def _records(n: int, containers: int) -> list[Record]:
+    events = _events(n, containers)
+    return [Record(t.METRICS, 0, i, e.container_id, encode(e), 0) for i, e in enumerate(events)]
+
+
+def _pipeline() -> Pipeline:
+    return Pipeline(
         states=StateStore({}), policies=PolicyStore({}, SecurityPolicy()), metrics=ProcessorMetrics()
     )
+
+
+def bench_pipeline(n: int, containers: int) -> float:
+    records, p = _records(n, containers), _pipeline()
     start = time.perf_counter()
-    for i, value in enumerate(raw):
-        p.delivered(o.id for o in p.handle(Record(t.METRICS, 0, i, f"bench-{i % CONTAINERS:04d}", value, 0)))
+    for i in range(0, n, FETCH_MAX_RECORDS):
+        p.delivered(o.id for o in p.handle_batch(records[i : i + FETCH_MAX_RECORDS]))
+    return n / (time.perf_counter() - start)
+
+
+def bench_pipeline_one_by_one(n: int, containers: int) -> float:
+    records, p = _records(n, containers), _pipeline()
+    start = time.perf_counter()
+    for rec in records:
+        p.delivered(o.id for o in p.handle(rec))
     return n / (time.perf_counter() - start)
 
 
@@ -85,55 +112,88 @@ def _events_total(port: int) -> float:
     )
 
 
-async def _publish(bootstrap: str, ns: str, n: int, partitions: int) -> None:
+async def _publish(bootstrap: str, ns: str, n: int, partitions: int, containers: int = CONTAINERS) -> None:
     from sandguard.bus import KafkaBus, ensure_topics
 
     await ensure_topics(bootstrap, namespace=ns, partitions=partitions)
     bus = KafkaBus(bootstrap, namespace=ns, partitions=partitions)
     await bus.start()
-    for ev in _events(n):
+    for ev in _events(n, containers):
         await bus.publish(t.METRICS, ev.container_id, encode(ev))
     await bus.flush()
     await bus.stop()
 
 
-def bench_worker(bootstrap: str, n: int, partitions: int) -> dict[str, float]:
+def _worker_argv(profile: Path | None) -> list[str]:
+    """The worker's interpreter command; under cProfile (stats written at exit) when asked."""
+    if profile is None:
+        return [sys.executable, "-c", "from sandguard.cli import main; main()"]
+    code = f"import cProfile; from sandguard.cli import main; cProfile.run('main()', {str(profile)!r})"
+    return [sys.executable, "-c", code]
+
+
+async def _drop_namespace(bootstrap: str, ns: str) -> None:
+    """Deletes the run's topics (its own namespace): the shared broker's heap is small."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [name for name in await admin.list_topics() if name.startswith(ns)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+def bench_worker(
+    bootstrap: str, n: int, partitions: int, containers: int, profile: Path | None = None
+) -> dict[str, float]:
     import socket
 
     ns = f"bench-{uuid.uuid4().hex[:8]}."
-    asyncio.run(_publish(bootstrap, ns, n, partitions))
+    asyncio.run(_publish(bootstrap, ns, n, partitions, containers))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as tmp:
-        argv = [sys.executable, "-c", "from sandguard.cli import main; main()", "processor",
+        argv = [*_worker_argv(profile), "processor",
                 "--bootstrap", bootstrap, "--namespace", ns, "--partitions", str(partitions),
                 "--datadir", str(Path(tmp) / "data"), "--metrics-port", str(port)]  # fmt: skip
         log = open(Path(tmp) / "worker.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
         try:
-            return _time_worker(port, n)
+            return _time_worker(port, n, proc.pid)
         finally:
             proc.terminate()
             proc.wait(60)
             log.close()
+            asyncio.run(_drop_namespace(bootstrap, ns))
 
 
-def _time_worker(port: int, n: int) -> dict[str, float]:
+def _time_worker(port: int, n: int, pid: int) -> dict[str, float]:
+    """Wall time from the first events counted to the last, and the worker's CPU time (all
+    its threads) over the same span: events per CPU second is what the worker would do
+    with a core to itself, whatever else the shared machine runs."""
+    proc = psutil.Process(pid)
     deadline = time.monotonic() + WORKER_TIMEOUT_S
-    first = last = 0.0
+    first = last = cpu_first = 0.0
     while time.monotonic() < deadline:
         done = _events_total(port)
-        now = time.monotonic()
+        now, cpu = time.monotonic(), sum(proc.cpu_times()[:2])
         if done > 0 and not first:
-            first, first_count = now, done
+            first, first_count, cpu_first = now, done, cpu
         if done >= n:
             last = now
             break
         time.sleep(0.05)
     if not last:
         raise TimeoutError(f"worker did not process {n} events in {WORKER_TIMEOUT_S} s")
-    return {"worker_events_per_s": (n - first_count) / max(last - first, 1e-3), "worker_events": n}
+    return {
+        "worker_events_per_s": (n - first_count) / max(last - first, 1e-3),
+        "worker_events_per_cpu_s": (n - first_count) / max(cpu - cpu_first, 1e-3),
+        "worker_events": n,
+    }
 
 
 def main() -> None:
@@ -144,20 +204,20 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     ap.add_argument("--skip-worker", action="store_true")
+    ap.add_argument("--containers", type=int, default=CONTAINERS, help="containers the samples spread over")
+    ap.add_argument("--profile", type=Path, default=None, help="cProfile stats of the worker to this file")
     args = ap.parse_args()
-    out: dict[str, float] = {
-        "engine_events_per_s": round(bench_engine(args.engine_events)),
-        "pipeline_events_per_s": round(bench_pipeline(min(args.engine_events, 100_000))),
-    }
+    n, containers = min(args.engine_events, 100_000), args.containers
+    out: dict[str, float] = {"load_1m_before": round(os.getloadavg()[0], 2), "containers": containers}
+    out["engine_events_per_s"] = round(bench_engine(args.engine_events, containers))
+    out["pipeline_events_per_s"] = round(bench_pipeline(n, containers))
+    out["pipeline_one_by_one_events_per_s"] = round(bench_pipeline_one_by_one(n, containers))
     if not args.skip_worker:
-        out.update(
-            {
-                k: round(v)
-                for k, v in bench_worker(args.bootstrap, args.worker_events, args.partitions).items()
-            }
-        )
+        worker = bench_worker(args.bootstrap, args.worker_events, args.partitions, containers, args.profile)
+        out.update({k: round(v) for k, v in worker.items()})
         out["worker_vs_target"] = round(out["worker_events_per_s"] / WORKER_TARGET, 2)
     out["engine_vs_target"] = round(out["engine_events_per_s"] / ENGINE_TARGET, 2)
+    out["load_1m_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out) if args.json else json.dumps(out, indent=2))
 
 

@@ -17,8 +17,9 @@ from processors.engine import (
 )
 from processors.exceptions import ProcessorError, StateVersionError, WorkerError
 from processors.metrics import ProcessorMetrics
-from processors.pipeline import Output, Pipeline, PolicyStore, StateStore
+from processors.pipeline import Output, Pipeline
 from processors.runner import ProcessorRunner
+from processors.stores import PolicyStore, StateStore
 
 __all__ = [
     "ContainerState",

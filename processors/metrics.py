@@ -49,9 +49,9 @@ class ProcessorMetrics:
         self.in_by_topic = {name: self.events.labels(name) for name in _INPUTS}
         self.out_by_topic = {name: self.outputs.labels(name) for name in _OUTPUTS}
 
-    def count_in(self, topic: str) -> None:
+    def count_in(self, topic: str, n: int = 1) -> None:
         child = self.in_by_topic.get(topic)
-        (child if child is not None else self.events.labels(topic)).inc()
+        (child if child is not None else self.events.labels(topic)).inc(n)
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         """A sample's current value (tests and benchmarks read progress with it)."""

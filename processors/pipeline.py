@@ -16,23 +16,20 @@ Crash safety (at-least-once in, no loss and no new ids out):
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import orjson
 import structlog
 
-from processors.engine import ContainerState, PolicyContext, close, compile_policy, step
-from processors.engine.policy import CompiledPolicy
+from processors.engine import ContainerState, PolicyContext, close, step
 from processors.exceptions import StateVersionError
 from processors.metrics import ProcessorMetrics
+from processors.stores import PolicyStore, StateStore
 from schemas import (
     EnforcementCommand,
     EventDecodeError,
-    PolicyEvent,
     Record,
-    SecurityPolicy,
     Violation,
     dead_letter,
     decode,
@@ -45,9 +42,6 @@ log = structlog.get_logger(__name__)
 
 COMPONENT = "processor"
 INPUT_TOPICS = (t.POLICIES, t.METRICS, t.PROCESSES, t.AUDIT)
-# Parsed states and policies kept beside their bytes: one per live container, capped so a
-# worker that owned many partitions over its life does not grow without bound.
-CACHE_SIZE = 20_000
 
 
 class Output(NamedTuple):
@@ -55,86 +49,6 @@ class Output(NamedTuple):
     topic: str
     key: str
     value: bytes
-
-
-class StateStore:
-    """Container states as bytes in a mapping (a dict, a Faust table), with the parsed
-    object cached beside the bytes it was read from or written as."""
-
-    def __init__(self, data: MutableMapping[str, bytes]) -> None:
-        self.data = data
-        self._cache: OrderedDict[str, tuple[bytes, ContainerState]] = OrderedDict()
-
-    def get(self, container_id: str) -> ContainerState | None:
-        raw = self.data.get(container_id)
-        if raw is None:
-            return None
-        hit = self._cache.get(container_id)
-        if hit is not None and hit[0] == raw:
-            return hit[1]
-        state = ContainerState.from_bytes(raw)
-        self._remember(container_id, raw, state)
-        return state
-
-    def put(self, container_id: str, state: ContainerState) -> None:
-        raw = state.to_bytes()
-        self.data[container_id] = raw
-        self._remember(container_id, raw, state)
-
-    def delete(self, container_id: str) -> None:
-        self._cache.pop(container_id, None)
-        if container_id in self.data:
-            del self.data[container_id]
-
-    def forget(self, container_id: str) -> None:
-        """Drops the parsed copy (after a failed step left it half-changed)."""
-        self._cache.pop(container_id, None)
-
-    def _remember(self, container_id: str, raw: bytes, state: ContainerState) -> None:
-        self._cache[container_id] = (raw, state)
-        self._cache.move_to_end(container_id)
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-
-
-class PolicyStore:
-    """Each container's PolicyEvent as received, with its compiled context cached."""
-
-    def __init__(self, data: MutableMapping[str, bytes], default: SecurityPolicy) -> None:
-        self.data = data
-        self.default = PolicyContext(compile_policy(default))
-        self._cache: OrderedDict[bytes, PolicyContext] = OrderedDict()
-        self._compiled: dict[str, CompiledPolicy] = {}
-
-    def get(self, container_id: str) -> PolicyContext:
-        raw = self.data.get(container_id)
-        if raw is None:
-            return self.default
-        ctx = self._cache.get(raw)
-        if ctx is None:
-            ctx = self._parse(raw)
-        return ctx
-
-    def put(self, container_id: str, raw: bytes, event: PolicyEvent) -> None:
-        self.data[container_id] = raw
-        self._context(raw, event)
-
-    def delete(self, container_id: str) -> None:
-        if container_id in self.data:
-            del self.data[container_id]
-
-    def _parse(self, raw: bytes) -> PolicyContext:
-        return self._context(raw, PolicyEvent.model_validate_json(raw))
-
-    def _context(self, raw: bytes, ev: PolicyEvent) -> PolicyContext:
-        compiled = self._compiled.get(ev.policy_id)
-        if compiled is None:
-            compiled = self._compiled[ev.policy_id] = compile_policy(ev.policy, ev.policy_id)
-        ctx = PolicyContext(compiled, ev.sandbox_name, ev.image, dict(ev.labels))
-        self._cache[raw] = ctx
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-        return ctx
 
 
 class Pipeline:
@@ -154,6 +68,13 @@ class Pipeline:
         self.component = component
         self._inflight: set[str] = set()
         self._delivered: set[str] = set()
+        self._redo: dict[str, list[Record]] | None = None  # in a batch: each container's records so far
+        self._touched: str | None = None  # the container whose state the current record changes
+
+    def invalidate(self) -> None:
+        """The stores' mappings may have changed underneath (see ``processors.stores``)."""
+        self.states.invalidate()
+        self.policies.invalidate()
 
     def delivered(self, ids: Iterable[str]) -> None:
         """Marks outputs as acknowledged by the bus; their outbox entries go at the next save."""
@@ -166,9 +87,35 @@ class Pipeline:
         for i in ids:
             self._inflight.discard(i)
 
+    def handle_batch(self, records: Iterable[Record]) -> list[Output]:
+        """Outputs of the records, in order, the same as ``handle`` one by one; each
+        container's state is written once, after the batch (``StateStore.begin``)."""
+        self.states.begin()
+        redo: dict[str, list[Record]] = {}
+        self._redo = redo
+        out: list[Output] = []
+        counts: dict[str, int] = {}
+        try:
+            for rec in records:
+                outs = self._guarded(rec)
+                out += outs
+                counts[rec.topic] = counts.get(rec.topic, 0) + 1
+                # A record that failed returned its dead letter and changed nothing: not redone.
+                if self._touched is not None and not (outs and outs[0].topic == t.DEADLETTER):
+                    redo.setdefault(self._touched, []).append(rec)
+        finally:
+            self._redo = None
+            self.states.flush()
+            for topic, n in counts.items():
+                self.metrics.count_in(topic, n)
+        return out
+
     def handle(self, rec: Record) -> list[Output]:
         """Outputs of one record, in order; never raises for a bad message (dead letter)."""
         self.metrics.count_in(rec.topic)
+        return self._guarded(rec)
+
+    def _guarded(self, rec: Record) -> list[Output]:
         try:
             return self._handle(rec)
         except EventDecodeError as exc:
@@ -177,14 +124,28 @@ class Pipeline:
             log.warning("state_version_unreadable", container_id=exc.container_id, found=exc.found)
             self.metrics.errors.labels("state_version").inc()
             self.states.delete(exc.container_id)
-            return self.handle(rec)
+            return self._guarded(rec)
         except Exception as exc:  # a bug must not stop the worker nor lose the event
             log.exception("engine_error", topic=rec.topic, key=rec.key, offset=rec.offset)
-            if rec.key is not None:
-                self.states.forget(rec.key)
+            if self._touched is not None:
+                self._restore(self._touched)
             return [self._dead(rec, f"engine error: {type(exc).__name__}: {exc}", "engine")]
 
+    def _restore(self, container_id: str) -> None:
+        """Back to the state before the failed step: the stored one, plus (in a batch) the
+        container's earlier records of the batch again, whose outputs were returned already."""
+        self.states.forget(container_id)
+        for rec in (self._redo or {}).get(container_id, ()):
+            try:
+                self._handle(rec)
+            except Exception:  # not deterministic after all: the stored state stands
+                log.exception("engine_error_on_redo", key=container_id, offset=rec.offset)
+                self.metrics.errors.labels("engine").inc()
+                self.states.forget(container_id)
+                return
+
     def _handle(self, rec: Record) -> list[Output]:
+        self._touched = None
         if rec.topic == t.POLICIES:
             return self._policy(rec)
         return self._event(rec)
@@ -201,6 +162,7 @@ class Pipeline:
         key, value = rec.key, rec.value
         if key is None:
             raise EventDecodeError(t.POLICIES, "a policy message needs the container id as its key")
+        self._touched = key
         if value is None:
             return self._gone(key, self.policies.get(key))
         event = decode(t.POLICIES, value)
@@ -224,16 +186,25 @@ class Pipeline:
         if value is None:
             raise EventDecodeError(topic, "empty message (tombstones belong on the policies topic only)")
         event = decode(topic, value)
-        cid = event.container_id
+        cid = self._touched = event.container_id
         state = self.states.get(cid)
         where = f"{topic}/{rec.partition}"
         if state is not None and state.offsets.get(where, -1) >= offset:
             self.metrics.replayed.inc()
-            return self._resend(state)
+            again = self._resend(state)
+            # Written back: the outbox pruned, and a state that reached the local store but
+            # not the changelog before a crash reaches it now.
+            self.states.put(cid, state)
+            return again
         ctx = self.policies.get(cid)
         result = step(state, ctx, event, now=self.clock() if self.clock else None)
-        fresh = self.encode(result.violations, result.commands)
         new = result.state
+        if new is not None and not result.violations and not result.commands:  # most events
+            out = self._resend(new)
+            new.offsets[where] = offset
+            self.states.put(cid, new)
+            return out
+        fresh = self.encode(result.violations, result.commands)
         if new is None:  # destroyed: keep only what may still need sending
             out = (self._resend(state) if state is not None else []) + fresh
             self._track(fresh)

@@ -1,8 +1,9 @@
 """The embedded processor: the engine over any ``schemas.Bus``, state in dicts.
 
-One consumer over the four input topics; each batch is handled record by record
-(``Pipeline.handle``), its outputs published, the bus flushed, then the batch committed,
-so a crash re-delivers at most the last batch and nothing is lost.
+One consumer over the four input topics; each batch goes through
+``Pipeline.handle_batch`` (record by record, each container's state written once), its
+outputs published, the bus flushed, then the batch committed, so a crash re-delivers at
+most the last batch and nothing is lost.
 
 Usage::
 
@@ -24,7 +25,8 @@ from prometheus_client import CollectorRegistry
 
 from processors.engine import close
 from processors.metrics import ProcessorMetrics
-from processors.pipeline import INPUT_TOPICS, Output, Pipeline, PolicyStore, StateStore
+from processors.pipeline import INPUT_TOPICS, Output, Pipeline
+from processors.stores import PolicyStore, StateStore
 from schemas import Bus, Consumer, SecurityPolicy, now_ms
 
 log = structlog.get_logger(__name__)
@@ -108,9 +110,7 @@ class ProcessorRunner:
         records = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch)
         if not records:
             return 0
-        outs: list[Output] = []
-        for rec in records:
-            outs += self.pipeline.handle(rec)
+        outs: list[Output] = self.pipeline.handle_batch(records)
         for o in outs:
             await self.bus.publish(o.topic, o.key, o.value)
             self.metrics.out_by_topic[o.topic].inc()

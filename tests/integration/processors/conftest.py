@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from processors.runner import ProcessorRunner
 from sandguard.bus import KafkaBus, LocalBus, ensure_topics
@@ -101,17 +102,40 @@ def workers(kafka_bootstrap: str, kafka_namespace: str, tmp_path: Path) -> Itera
 
 @pytest.fixture
 async def bus(kafka_bootstrap: str, kafka_namespace: str) -> AsyncIterator[KafkaBus]:
+    """The test's topics, and the workers' changelogs, deleted after it (the shared broker
+    has a small heap: thousands of leftover topics ran it out of memory)."""
     await ensure_topics(kafka_bootstrap, namespace=kafka_namespace, partitions=PARTITIONS)
     b = KafkaBus(kafka_bootstrap, namespace=kafka_namespace, partitions=PARTITIONS)
     await b.start()
     yield b
     await b.stop()
+    await drop_namespace(kafka_bootstrap, kafka_namespace)
+
+
+async def drop_namespace(bootstrap: str, namespace: str) -> None:
+    """Deletes every topic named with ``namespace`` (the namespace is the test's own)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [name for name in await admin.list_topics() if name.startswith(namespace)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
 
 
 async def publish(bus: Any, events: Recorded) -> None:
     for topic, key, value in events:
         await bus.publish(topic, key, value)
     await bus.flush()
+
+
+async def trickle(bus: Any, events: Recorded, *, chunk: int, pause_s: float) -> None:
+    """Publishes ``events`` in chunks with pauses: the stream keeps flowing while a test
+    kills or adds workers."""
+    for i in range(0, len(events), chunk):
+        await publish(bus, events[i : i + chunk])
+        await asyncio.sleep(pause_s)
 
 
 async def collect(

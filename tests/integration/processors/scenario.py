@@ -84,3 +84,20 @@ def denied_stream(containers: int, per_container: int) -> Recorded:
         for c in range(containers):
             out.append(_denied(f"k{c:03d}", T0 + j * 1000, f"cmd{j % 5} --n {j}"))
     return out
+
+
+def metric_backlog(containers: int, ticks: int) -> Recorded:
+    """Samples 1 s apart, tick by tick (one topic): a container in five over its memory
+    limit (level findings, updates, a terminate), one in five OOM-killed every 30 s,
+    the rest quiet. Five minutes of event time close and reopen the findings."""
+    out: Recorded = []
+    for tick in range(ticks):
+        for c in range(containers):
+            cid = f"m{c:03d}"
+            mem = (600 if c % 5 == 0 else 200) * MIB
+            ooms = tick // 30 if c % 5 == 1 else 0
+            ev = MetricSample(container_id=cid, host="h1", time=T0 + tick * 1000,
+                              memory_working_set_bytes=mem, memory_oom_kills_total=ooms,
+                              cpu_usage_ns_total=tick * 100_000_000)  # fmt: skip
+            out.append((t.METRICS, cid, encode(ev)))
+    return out

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from processors.engine import ContainerState
 from sandguard.bus import KafkaBus
 from schemas import Record, decode
 from schemas import topics as t
@@ -20,9 +21,10 @@ from tests.integration.processors.conftest import (
     normalise,
     publish,
     run_embedded,
+    trickle,
     wait_for,
 )
-from tests.integration.processors.scenario import denied_stream, mixed
+from tests.integration.processors.scenario import denied_stream, metric_backlog, mixed
 
 pytestmark = pytest.mark.slow
 
@@ -93,6 +95,75 @@ async def test_worker_killed_mid_stream_loses_nothing_and_invents_no_id(
     seen = _by_id(got)
     assert set(seen) == set(want)
     assert seen == want  # any duplicate is byte-identical to the original (same id)
+
+
+# Batches: a backlog of samples keeps every fetch full (hundreds of records per partition),
+# 1,000 events every 0.2 s, so the stream still flows ~20 s after the first worker starts.
+BACKLOG = {"containers": 200, "ticks": 500}
+FEED_CHUNK, FEED_PAUSE_S = 1000, 0.2
+
+
+async def test_worker_killed_inside_its_batches_loses_nothing_and_invents_no_id(
+    bus: KafkaBus, workers: Callable[..., Worker]
+) -> None:
+    stream = metric_backlog(**BACKLOG)
+    want = _by_id(await run_embedded([stream]))
+    assert len(want) > 500  # violations and commands: enough to lose some
+    out = await bus.consumer(OUTPUT_TOPICS, group="observer")
+    first = workers("w1")
+    feeding = asyncio.create_task(trickle(bus, stream, chunk=FEED_CHUNK, pause_s=FEED_PAUSE_S))
+    await wait_for(lambda: first.events_in() >= 10_000)  # deep in its batches
+    first.kill()
+    assert not feeding.done(), "the stream should still be flowing when the worker dies"
+    second = workers("w1")  # same data directory: its store and the changelog are recovered
+    await feeding
+    got = await collect(out, _has(set(want)), quiet_s=5)
+    assert _by_id(got) == want  # nothing lost; any duplicate is byte-identical (same id)
+    await wait_for(lambda: second.events_in() > 0)
+
+
+async def test_a_worker_joining_mid_stream_takes_over_partitions_mid_batches(
+    bus: KafkaBus, workers: Callable[..., Worker]
+) -> None:
+    stream = metric_backlog(**BACKLOG)
+    want = _by_id(await run_embedded([stream]))
+    out = await bus.consumer(OUTPUT_TOPICS, group="observer")
+    owned = "sandguard_processor_assigned_partitions"
+    w1 = workers("w1")
+    feeding = asyncio.create_task(trickle(bus, stream, chunk=FEED_CHUNK, pause_s=FEED_PAUSE_S))
+    await wait_for(lambda: w1.events_in() >= 10_000)
+    w2 = workers("w2")  # the group rebalances while w1 is processing batches
+    await wait_for(lambda: w2.metric(owned) > 0 and w1.metric(owned) + w2.metric(owned) == 4 * PARTITIONS)
+    assert not feeding.done(), "the partitions should move while the stream still flows"
+    await feeding
+    got = await collect(out, _has(set(want)), quiet_s=5)
+    assert _by_id(got) == want
+    await wait_for(lambda: w2.events_in() > 0)
+    assert w1.events_in() + w2.events_in() >= len(stream)
+
+
+async def test_the_changelog_holds_each_containers_latest_state_in_its_partition(
+    bus: KafkaBus, workers: Callable[..., Worker]
+) -> None:
+    """What a worker that takes over a partition recovers: batches write each state once,
+    to the changelog partition of the container's events, the last write the newest."""
+    stream = metric_backlog(containers=50, ticks=40)
+    await publish(bus, stream)
+    worker = workers()
+    await wait_for(lambda: worker.events_in() >= len(stream))
+    inputs = await bus.consumer([t.METRICS], group="inputs")
+    last: dict[str, tuple[int, int]] = {}  # container -> (partition, offset) of its last event
+    for rec in await collect(inputs, lambda got: len(got) >= len(stream), quiet_s=0):
+        last[rec.key or ""] = (rec.partition, rec.offset)
+    changelog = await bus.consumer(["sandguard-processor-states-changelog"], group="changelog")
+    newest: dict[str, tuple[int, bytes | None]] = {}
+    for rec in await collect(changelog, lambda got: len(got) >= len(last), quiet_s=3):
+        newest[rec.key or ""] = (rec.partition, rec.value)
+    assert set(newest) == set(last)
+    for cid, (partition, value) in newest.items():
+        assert value is not None
+        state = ContainerState.from_bytes(value)
+        assert (partition, state.offsets) == (last[cid][0], {f"{t.METRICS}/{partition}": last[cid][1]})
 
 
 async def test_two_workers_split_the_partitions(bus: KafkaBus, workers: Callable[..., Worker]) -> None:

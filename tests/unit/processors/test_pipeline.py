@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 
 from processors.metrics import ProcessorMetrics
-from processors.pipeline import Pipeline, PolicyStore, StateStore
+from processors.pipeline import Pipeline
+from processors.stores import PolicyStore, StateStore
 from schemas import PolicyEvent, Record, decode, encode
 from schemas import topics as t
 from tests.unit.processors.conftest import CID, audit, make_policy, metric
