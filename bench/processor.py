@@ -159,7 +159,7 @@ def bench_worker(
     with tempfile.TemporaryDirectory() as tmp:
         argv = [*_worker_argv(profile), "processor",
                 "--bootstrap", bootstrap, "--namespace", ns, "--partitions", str(partitions),
-                "--datadir", str(Path(tmp) / "data"), "--metrics-port", str(port)]  # fmt: skip
+                "--data-dir", str(Path(tmp) / "data"), "--metrics-port", str(port)]  # fmt: skip
         log = open(Path(tmp) / "worker.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
         try:

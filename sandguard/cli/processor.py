@@ -12,51 +12,44 @@ from pathlib import Path
 import click
 
 from sandguard.bus import ensure_topics
-from sandguard.logs import configure_logging
-from sandguard.settings import Settings
+from sandguard.cli._common import kafka_options, service_options, settings_from, start_service
 from schemas import SecurityPolicy, load_policy
 
 
 @click.command()
-@click.option("--bootstrap", default=None, help="Kafka bootstrap servers [SANDGUARD_KAFKA_BOOTSTRAP]")
-@click.option("--namespace", default=None, help="topic and group prefix [SANDGUARD_KAFKA_NAMESPACE]")
-@click.option("--datadir", type=click.Path(path_type=Path), default=None, help="table store directory")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="table store [SANDGUARD_DATA_DIR/processor]",
+)
 @click.option("--default-policy", type=click.Path(path_type=Path), default=None, help="policy file")
 @click.option("--partitions", type=int, default=None, help="partitions of the topics (default: declared)")
-@click.option("--metrics-port", type=int, default=None, help="Prometheus port on the metrics address")
-@click.option("--loglevel", default="warning", help="Faust's log level")
+@click.option("--faust-log-level", default="warning", show_default=True, help="Faust's own log level")
+@kafka_options
+@service_options
 def processor(
     *,
-    bootstrap: str | None,
-    namespace: str | None,
-    datadir: Path | None,
+    data_dir: Path | None,
     default_policy: Path | None,
     partitions: int | None,
-    metrics_port: int | None,
-    loglevel: str,
+    faust_log_level: str,
+    **given: str | int | None,
 ) -> None:
     """Runs a processor worker until SIGTERM or SIGINT."""
-    from prometheus_client import CollectorRegistry, start_http_server
-
     from processors.faust_app import ProcessorConfig, build_app, run_worker
 
-    s = Settings()
-    configure_logging(fmt=s.log_format, level=s.log_level)
+    s = settings_from(**given)
+    registry = start_service(s)
     policy_path = default_policy or s.default_policy
     policy = load_policy(policy_path) if policy_path else SecurityPolicy()
-    boot = bootstrap or s.kafka_bootstrap
-    ns = s.kafka_namespace if namespace is None else namespace
-    asyncio.run(ensure_topics(boot, namespace=ns, partitions=partitions))
-    registry = CollectorRegistry()
-    port = s.metrics_port if metrics_port is None else metrics_port
-    if port:
-        start_http_server(port, addr=s.metrics_addr, registry=registry)
+    asyncio.run(ensure_topics(s.kafka_bootstrap, namespace=s.kafka_namespace, partitions=partitions))
     config = ProcessorConfig(
-        bootstrap=boot,
-        namespace=ns,
-        datadir=datadir or s.data_dir / "processor",
+        bootstrap=s.kafka_bootstrap,
+        namespace=s.kafka_namespace,
+        datadir=data_dir or s.data_dir / "processor",
         default_policy=policy,
         partitions=partitions,
-        loglevel=loglevel,
+        loglevel=faust_log_level,
     )
     run_worker(build_app(config, registry=registry))

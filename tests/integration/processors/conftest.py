@@ -45,7 +45,7 @@ class Worker:
         argv = [
             sys.executable, "-c", "from sandguard.cli import main; main()", "processor",
             "--bootstrap", bootstrap, "--namespace", namespace, "--partitions", str(PARTITIONS),
-            "--datadir", str(datadir), "--metrics-port", str(self.port), "--loglevel", "warning",
+            "--data-dir", str(datadir), "--metrics-port", str(self.port), "--faust-log-level", "warning",
         ]  # fmt: skip
         env = {**os.environ, "SANDGUARD_METRICS_ADDR": "127.0.0.1", "SANDGUARD_LOG_LEVEL": "warning"}
         self._out = log.open("ab")
