@@ -85,3 +85,20 @@ def test_the_fleet_part_has_its_own_cards_and_charts(fleet_report: Callable[...,
 def test_a_page_needs_a_report() -> None:
     with pytest.raises(ValueError, match="sandbox or a fleet"):
         render_html()
+
+
+def test_a_sandbox_the_history_never_saw_still_renders(sandbox_report: SandboxReport) -> None:
+    r = sandbox_report(samples=0, activity=None, violations=[], actions=[], known=False, sandbox=None,
+                       policy=None, total_violations=0, violations_by_severity={})  # fmt: skip
+    page = render_html(sandbox=r)
+    assert "no lifecycle event in the history" in page and "None in this window." in page
+    assert "Unknown: the history holds no policy event for this sandbox." in page
+    x = _data(page)["charts"][0]["x"]
+    assert (x["t0"], x["t1"]) == (r["window"]["since"], r["window"]["until"])  # nothing to follow
+
+
+def test_a_fleet_without_findings_says_so(fleet_report: Callable[..., Any]) -> None:
+    r = fleet_report()
+    r["violations_over_time"]["points"] = []
+    page = render_html(fleet=r)
+    assert "No findings in this window." in page and _data(page)["charts"] == []
