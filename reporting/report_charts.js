@@ -7,6 +7,7 @@
   var W = 640, H = 250, L = 54, R = 18, T = 46, B = 40;
   var LANE_VIOLATION = 29, LANE_ACTION = 40;  // marker rows above the plot
   var EDGE = 28;  // a tick label this close to a side is anchored to it, not centred
+  var GAP = 12;  // least room between two time labels
 
   function el(name, attrs, parent) {
     var e = document.createElementNS(NS, name);
@@ -35,11 +36,17 @@
       text(svg, L - 6, s.y(tk[0]) + 3.5, tk[1], "tick y", "end");
     });
     el("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, "class": "axis" }, svg);
+    var kept = null;  // of two labels that would touch, the one naming a day stays
     spec.x.ticks.forEach(function (tk) {
       var x = s.x(tk[0]);
       var anchor = x < L + EDGE ? "start" : (x > W - R - EDGE ? "end" : "middle");
       el("line", { x1: x, x2: x, y1: H - B, y2: H - B + 4, "class": "axis" }, svg);
-      text(svg, x, H - B + 15, tk[1], "tick x", anchor);
+      var label = text(svg, x, H - B + 15, tk[1], "tick x", anchor), box = label.getBBox();
+      if (kept && box.x < kept.right + GAP) {
+        if (tk[1].length <= kept.label.textContent.length) { svg.removeChild(label); return; }
+        svg.removeChild(kept.label);
+      }
+      kept = { label: label, right: box.x + box.width };
     });
     text(svg, W - R, H - 5, spec.x.caption, "caption", "end");
     text(svg, L, 17, spec.title + (spec.unit ? " (" + spec.unit + ")" : ""), "title");
