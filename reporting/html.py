@@ -3,31 +3,43 @@
 Nothing is fetched: the page carries its data (JSON in a non-executed script tag), its
 CSS and its script, and a Content-Security-Policy that allows only that script (by
 hash) and no network at all. Every string from the history (command lines, messages)
-is untrusted: tables escape it here and the script only ever sets ``textContent``;
-the JSON is escaped so that no ``</script>`` inside the data can close its tag.
+is untrusted: tables escape it (html_tables) and the script only ever sets
+``textContent``; the JSON is escaped so that no ``</script>`` inside the data can close
+its tag. What the charts show (domains, ticks, tooltips) is decided in ``charts``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import html
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable
 from importlib import resources
 from string import Template
 from typing import Any
 
 import orjson
 
-from reporting.render_text import when
-
-MB = 1024 * 1024
-_LEGEND = (
-    "<p class='legend'><span><i style='background:#1f6feb'></i>usage (peak per minute; CPU: average)</span>"
-    "<span><i style='background:#c62828'></i>limit</span>"
-    "<span><i style='background:#e8590c'></i>violation</span>"
-    "<span><i style='background:#6f42c1'></i>action</span></p>"
+from reporting import formats as f
+from reporting.charts import fleet_charts, sandbox_charts
+from reporting.html_tables import (
+    cards,
+    code,
+    compliance_sections,
+    esc,
+    fleet_sections,
+    sandbox_sections,
+    section,
 )
+
+SEVERITY_ORDER = ("critical", "high", "medium", "low")
+# Legend keys drawn with the charts' own classes, so the legend looks like what it explains.
+KEY = "<svg class='key' viewBox='0 0 22 14' aria-hidden='true'>{}</svg>"
+KEY_LINE = KEY.format("<path class='series' d='M1 10 L7 5 L13 8 L21 3'/>")
+KEY_LIMIT = KEY.format("<line class='limit' x1='1' x2='21' y1='7' y2='7'/>")
+KEY_VIOLATION = KEY.format("<g class='mark-violation'><path class='shape' d='M11 2 l5 5 l-5 5 l-5 -5z'/></g>")
+KEY_ACTION = KEY.format("<g class='mark-action'><path class='shape' d='M6 3 h10 l-5 8z'/></g>")
+KEY_BAR = KEY.format("<rect class='bar' x='5' y='2' width='12' height='11'/>")
 
 
 def _asset(name: str) -> str:
@@ -37,120 +49,6 @@ def _asset(name: str) -> str:
 def _json_for_script(data: Any) -> str:
     raw = orjson.dumps(data).decode()
     return raw.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], classes: Sequence[str] = ()) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = []
-    for row in rows:
-        cells = []
-        for i, v in enumerate(row):
-            cls = f' class="{html.escape(str(v))}"' if i < len(classes) and classes[i] == "status" else ""
-            cells.append(f"<td{cls}>{html.escape('-' if v is None or v == '' else str(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    if not body:
-        return "<p class='meta'>(none)</p>"
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
-
-
-def _section(title: str, content: str) -> str:
-    return f"<h2>{html.escape(title)}</h2>\n{content}"
-
-
-def _cards(items: Iterable[tuple[str, Any]]) -> str:
-    cells = "".join(f"<div class='card'>{html.escape(k)}<b>{html.escape(str(v))}</b></div>" for k, v in items)
-    return f"<div class='cards'>{cells}</div>"
-
-
-def _sandbox_sections(r: dict[str, Any]) -> list[str]:
-    return [
-        _section("Findings", _table(
-            ("first seen", "last seen", "rule", "type", "severity", "count", "disposition", "evidence"),
-            ((when(v["first_seen"]), when(v["last_seen"]), v["rule_id"], v["violation_type"], v["severity"],
-              v["count"], v["disposition"], v["process_cmdline"] or v["command"] or v["path"])
-             for v in r["violations"]),
-        )),
-        _section("Actions taken", _table(
-            ("time", "action", "result", "latency ms", "reason"),
-            ((when(a["time_ms"]), a["action"], a["result"], a["latency_ms"], a["reason"])
-             for a in r["actions"]),
-        )),
-        _section("Top processes", _table(
-            ("comm", "exe", "pids", "sightings", "example", "first seen", "last seen"),
-            ((p["comm"], p["exe"], p["pids"], p["sightings"], p["example"], when(p["first_seen"]),
-              when(p["last_seen"])) for p in r["top_processes"]),
-        )),
-        _section("Timeline", _table(
-            ("time", "kind", "what", "detail", "outcome"),
-            ((when(e["time_ms"]), e["kind"], e["what"], e["detail"], e["outcome"]) for e in r["timeline"]),
-        )),
-        _section("Policy in force", "<pre>" + html.escape(
-            orjson.dumps(r["policy"], option=orjson.OPT_INDENT_2).decode() if r["policy"] else "(unknown)"
-        ) + "</pre>"),
-    ]  # fmt: skip
-
-
-def _fleet_sections(r: dict[str, Any]) -> list[str]:
-    lat = r["enforcement_latency_ms"]
-    return [
-        _section("Top offending sandboxes", _table(
-            ("sandbox", "image", "findings", "occurrences", "rules"),
-            ((s["container_id"], s["image"], s["findings"], s["occurrences"], ", ".join(s["rules"]))
-             for s in r["top_sandboxes"]),
-        )),
-        _section("Top offending images", _table(
-            ("image", "findings", "sandboxes", "occurrences"),
-            ((i["image"], i["findings"], i["sandboxes"], i["occurrences"]) for i in r["top_images"]),
-        )),
-        _section("Actions taken (fleet)", _table(
-            ("action", "result", "count"), ((a["action"], a["result"], a["n"]) for a in r["actions"]),
-        )),
-        _section("Enforcement latency (ms)", _table(
-            ("actions", "p50", "p95", "p99", "max"),
-            [(lat.get("n"), lat.get("p50"), lat.get("p95"), lat.get("p99"), lat.get("max"))],
-        )),
-    ]  # fmt: skip
-
-
-def _compliance_sections(c: dict[str, Any]) -> list[str]:
-    out = [_section("Compliance", f"<p class='meta'>{html.escape(c['benchmark'])}</p>")]
-    if not c["containers"]:
-        out.append("<p class='meta'>(no running sandbox to inspect)</p>")
-    if c.get("not_found"):
-        gone = ", ".join(c["not_found"])
-        out.append(f"<p class='meta'>No longer on this Docker engine: {html.escape(gone)}</p>")
-    for box in c["containers"]:
-        verdict = "compliant" if box["compliant"] else f"{box['failed']} checks failed"
-        name = html.escape(box["name"] or box["container_id"][:12])
-        meta = html.escape(f"{box['image']}: {verdict}")
-        out.append(f"<h3>{name} <span class='meta'>{meta}</span></h3>")
-        rows = ((k["check_id"], k["status"], k["title"], k["detail"]) for k in box["checks"])
-        out.append(_table(("check", "status", "title", "detail"), rows, ("", "status")))
-    return out
-
-
-def _chart_data(sandbox: dict[str, Any] | None, fleet: dict[str, Any] | None) -> dict[str, Any]:
-    data: dict[str, Any] = {"sandbox": None, "fleet": None}
-    if sandbox is not None:
-        lim = (sandbox.get("policy") or {}).get("resource_limits") or {}
-        data["sandbox"] = {
-            "window": sandbox["window"],
-            "series": sandbox["series"],
-            "limits": {
-                k: lim.get(k)
-                for k in ("cpu_percent", "memory_mb", "max_processes", "max_network_connections")
-            },
-            "violations": [
-                {"t": v["first_seen"], "label": f"{v['rule_id']} ({v['severity']})"}
-                for v in sandbox["violations"]
-            ],
-            "actions": [
-                {"t": a["time_ms"], "label": f"{a['action']}: {a['result']}"} for a in sandbox["actions"]
-            ],
-        }
-    if fleet is not None:
-        data["fleet"] = {**fleet["violations_over_time"], **fleet["window"]}
-    return data
 
 
 def render_html(
@@ -165,35 +63,140 @@ def render_html(
         raise ValueError("render_html needs a sandbox or a fleet report")
     script = _asset("report_charts.js")
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    title = f"sandguard security report: {sandbox['container_id']}" if sandbox else "sandguard fleet report"
-    sections = [*(_sandbox_sections(sandbox) if sandbox else []), *(_fleet_sections(fleet) if fleet else []),
-                *(_compliance_sections(compliance) if compliance else [])]  # fmt: skip
+    body = [
+        *(_sandbox_part(sandbox) if sandbox else []),
+        *(_fleet_part(fleet, standalone=sandbox is None) if fleet else []),
+        *(compliance_sections(compliance) if compliance else []),
+    ]
+    charts = [*(sandbox_charts(sandbox) if sandbox else []), *(fleet_charts(fleet) if fleet else [])]
     return Template(_asset("report_template.html")).substitute(
-        title=html.escape(title),
+        title=esc(_title(sandbox)),
         script_hash=f"'sha256-{digest}'",
-        generated=html.escape(main["report_timestamp"][:19].replace("T", " ")),
-        window=html.escape(f"{when(main['window']['since'])} .. {when(main['window']['until'])}"),
-        summary=_summary(sandbox, fleet),
-        legend=_LEGEND if sandbox else "<p class='legend'>Findings first seen in each interval, by type.</p>",
-        sections="\n".join(sections),
-        data=_json_for_script(_chart_data(sandbox, fleet)),
+        generated=esc(_generated(main)),
+        body="\n".join(body),
+        data=_json_for_script({"charts": charts}),
         script=script,
     )
 
 
-def _summary(sandbox: dict[str, Any] | None, fleet: dict[str, Any] | None) -> str:
-    if sandbox is not None:
-        ps = sandbox["policy_summary"]
-        return _cards([
-            ("violations", sandbox["total_violations"]), ("last 24 h", sandbox["recent_violations_24h"]),
-            ("occurrences", sandbox["total_occurrences"]), ("network", ps["network_policy"]),
-            ("monitoring", ps["monitoring_enabled"]),
-            ("monitored sandboxes", sandbox["monitored_containers"]),
-        ])  # fmt: skip
-    assert fleet is not None
-    sb = fleet["sandboxes"] or {}
-    return _cards([
-        ("sandboxes", sb.get("total", 0)), ("active", sb.get("active", 0)),
-        ("findings", sum(fleet["violations_by_type"].values())),
-        ("p99 enforcement ms", fleet["enforcement_latency_ms"].get("p99")),
-    ])  # fmt: skip
+def _title(sandbox: dict[str, Any] | None) -> str:
+    if sandbox is None:
+        return "sandguard security report: fleet"
+    name = (sandbox.get("sandbox") or {}).get("sandbox_name") or sandbox["container_id"][:12]
+    return f"sandguard security report: sandbox {name}"
+
+
+def _generated(r: dict[str, Any]) -> str:
+    w = r["window"]
+    since, until = (" ".join(f.utc(w[k])) for k in ("since", "until"))
+    span = f.duration(w["until"] - w["since"])
+    generated = r["report_timestamp"][:19].replace("T", " ")
+    return f"Generated {generated} UTC by sandguard · window {since} to {until} UTC ({span})"
+
+
+# --- one sandbox -------------------------------------------------------------------
+
+
+def _sandbox_part(r: dict[str, Any]) -> list[str]:
+    sb = r.get("sandbox") or {}
+    name = sb.get("sandbox_name") or r["container_id"][:12]
+    facts = [
+        ("container", code(r["container_id"])), ("image", sb.get("image")), ("host", sb.get("host")),
+        ("policy", _policy_name(sb)), ("created", " ".join(f.utc(sb.get("first_seen")))),
+        ("destroyed", " ".join(f.utc(sb["destroyed_at"])) if sb.get("destroyed_at") else None),
+    ]  # fmt: skip
+    head = f"<header><h1>Sandbox {esc(name)}</h1>{_facts(facts)}</header>"
+    legend = _legend(_sandbox_keys(r), "Hover a marker or a point for details.")
+    charts = legend + "<div class='charts' id='charts-sandbox'></div>"
+    return [head, cards(_sandbox_cards(r)), section("Resource use", charts), *sandbox_sections(r)]
+
+
+def _policy_name(sb: dict[str, Any]) -> str | None:
+    if not sb.get("policy_id"):
+        return None
+    return f"{sb.get('policy_name') or '(unnamed)'} ({sb['policy_id']})"
+
+
+def _facts(items: Iterable[tuple[str, Any]]) -> str:
+    shown = [f"<span><i>{esc(k)}</i> {esc(v)}</span>" for k, v in items if v]
+    return f"<p class='facts'>{''.join(shown)}</p>"
+
+
+def _sandbox_cards(r: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    sb, ps = r.get("sandbox") or {}, r["policy_summary"]
+    actions = Counter(f"{a['action']} {a['result']}" for a in r["actions"])
+    recent = f.plural(r["recent_violations_24h"], "finding")
+    monitored = f.plural(r["monitored_containers"], "sandbox", "sandboxes")
+    return [
+        ("status", *_status(r, sb)),
+        ("findings", f.count(r["total_violations"]), _by_severity(r["violations_by_severity"])),
+        ("occurrences", f.count(r["total_occurrences"]), f"{recent} in the last 24 h"),
+        ("actions", f.count(len(r["actions"])), ", ".join(f"{n} {k}" for k, n in actions.items())),
+        ("network", ps["network_policy"] or "-", None),
+        ("monitoring", f.on_off(ps["monitoring_enabled"]), f"{monitored} monitored now"),
+    ]
+
+
+def _status(r: dict[str, Any], sb: dict[str, Any]) -> tuple[str, str | None]:
+    if not r.get("known"):
+        return "unknown", "no lifecycle event in the history"
+    until = sb.get("destroyed_at") or r["window"]["until"]
+    lived = f.duration(until - sb["first_seen"]) if sb.get("first_seen") else None
+    if sb.get("destroyed_at"):
+        return "destroyed", f"lived {lived}" if lived else None
+    return "running", f"up {lived}" if lived else None
+
+
+def _by_severity(counts: dict[str, int]) -> str:
+    return " · ".join(f"{f.count(counts[s])} {s}" for s in SEVERITY_ORDER if counts.get(s))
+
+
+def _sandbox_keys(r: dict[str, Any]) -> list[tuple[str, str]]:
+    res = r.get("series_resolution") or {"source": "rollup", "step_ms": 60_000}
+    if res["source"] == "raw" and res["step_ms"] <= 1000:
+        usage = "usage, every sample"
+    else:
+        usage = f"usage, peak per {f.duration(res['step_ms'])} (CPU: average)"
+    return [(KEY_LINE, usage), (KEY_LIMIT, "policy limit"), (KEY_VIOLATION, "violation (first seen)"),
+            (KEY_ACTION, "enforcement action")]  # fmt: skip
+
+
+def _legend(keys: Iterable[tuple[str, str]], hint: str) -> str:
+    items = "".join(f"<span>{key}{esc(label)}</span>" for key, label in keys)
+    return f"<p class='legend'>{items}<span class='hint'>{esc(hint)}</span></p>"
+
+
+# --- the fleet ---------------------------------------------------------------------
+
+
+def _fleet_part(r: dict[str, Any], *, standalone: bool) -> list[str]:
+    head = "<header><h1>Fleet</h1></header>" if standalone else "<h1 class='part'>Fleet</h1>"
+    bucket = f.duration(r["violations_over_time"]["bucket_ms"])
+    key = (KEY_BAR, f"findings first seen per {bucket}, by violation type")
+    legend = _legend([key], "Hover a bar for details.")
+    charts = legend + "<div class='charts' id='charts-fleet'></div>"
+    if not r["violations_over_time"]["points"]:
+        charts = "<p class='none'>No findings in this window.</p>" + charts
+    return [head, cards(_fleet_cards(r)), section("Findings over time", charts), *fleet_sections(r)]
+
+
+def _fleet_cards(r: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    sb, lat = r["sandboxes"] or {}, r["enforcement_latency_ms"]
+    actions = Counter[str]()
+    for a in r["actions"]:
+        actions[a["action"]] += a["n"]
+    states = f"{f.count(sb.get('active', 0))} active · {f.count(sb.get('destroyed', 0))} destroyed"
+    p99, spread = "-", None
+    if lat.get("n"):
+        p99, spread = f.duration(lat["p99"]), f"p50 {f.duration(lat['p50'])} · max {f.duration(lat['max'])}"
+    return [
+        ("sandboxes", f.count(sb.get("total", 0)), states),
+        (
+            "findings",
+            f.count(sum(r["violations_by_type"].values())),
+            _by_severity(r["violations_by_severity"]),
+        ),
+        ("actions", f.count(sum(actions.values())), ", ".join(f"{n} {k}" for k, n in actions.items())),
+        ("enforcement p99", p99, spread),
+        ("monitored now", f.count(r["monitored_containers"]), "sandboxes with monitoring on"),
+    ]

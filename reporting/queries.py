@@ -43,37 +43,63 @@ FROM metrics FINAL WHERE container_id = {cid:String}
 ORDER BY time_ms DESC LIMIT {limit:UInt32}
 """
 
+# The time span a sandbox shows activity in the window: samples (from the rollup's first
+# and last sample times), findings and actions. Empty parts are left out (HAVING), so a
+# sandbox with no activity gives n = 0.
+EXTENT = """
+SELECT min(lo) AS first, max(hi) AS last, sum(n) AS n FROM (
+    SELECT toUnixTimestamp64Milli(min(first_time)) AS lo, toUnixTimestamp64Milli(max(last_time)) AS hi,
+           count() AS n
+    FROM metrics_1m WHERE container_id = {cid:String}
+      AND minute >= toStartOfMinute(fromUnixTimestamp64Milli({since:Int64}))
+      AND minute <= fromUnixTimestamp64Milli({until:Int64})
+    HAVING n > 0
+    UNION ALL
+    SELECT toUnixTimestamp64Milli(min(first_seen)), toUnixTimestamp64Milli(max(last_seen)), count() AS n
+    FROM violations FINAL WHERE container_id = {cid:String}
+      AND last_seen >= fromUnixTimestamp64Milli({since:Int64})
+      AND first_seen <= fromUnixTimestamp64Milli({until:Int64})
+    HAVING n > 0
+    UNION ALL
+    SELECT toUnixTimestamp64Milli(min(time)), toUnixTimestamp64Milli(max(time)), count() AS n
+    FROM actions FINAL WHERE container_id = {cid:String}
+      AND time >= fromUnixTimestamp64Milli({since:Int64})
+      AND time <= fromUnixTimestamp64Milli({until:Int64})
+    HAVING n > 0
+)
+"""
+
+# Resource use from the per-minute rollup, in buckets of {step_min} minutes (1 for a day):
+# CPU averaged, the rest at their peak; throttled periods summed.
 SERIES = """
-SELECT toUnixTimestamp(minute) * 1000 AS t, round(cpu_percent_avg, 2) AS cpu_percent,
-       memory_peak_bytes, memory_limit_bytes, processes_peak, processes_limit, connections_peak,
-       open_fds_peak, throttled_periods, pids_max_events_total, oom_kills_total
+SELECT toUnixTimestamp(toStartOfInterval(minute, toIntervalMinute({step_min:UInt32}))) * 1000 AS t,
+       round(avg(cpu_percent_avg), 2) AS cpu_percent, max(memory_peak_bytes) AS memory_peak_bytes,
+       argMax(memory_limit_bytes, minute) AS memory_limit_bytes, max(processes_peak) AS processes_peak,
+       argMax(processes_limit, minute) AS processes_limit, max(connections_peak) AS connections_peak,
+       max(open_fds_peak) AS open_fds_peak, sum(throttled_periods) AS throttled_periods,
+       max(pids_max_events_total) AS pids_max_events_total, max(oom_kills_total) AS oom_kills_total
 FROM metrics_1m_view
 WHERE container_id = {cid:String}
   AND minute >= toStartOfMinute(fromUnixTimestamp64Milli({since:Int64}))
   AND minute <= fromUnixTimestamp64Milli({until:Int64})
-ORDER BY minute
+GROUP BY t ORDER BY t
 """
 
-TIMELINE = """
-SELECT * FROM (
-    SELECT toUnixTimestamp64Milli(time) AS time_ms, 'violation' AS kind, activity AS what,
-           concat(rule_id, ' (', severity, ', x', toString(count), ')') AS detail, disposition AS outcome
-    FROM violation_events FINAL WHERE container_id = {cid:String}
-      AND time >= fromUnixTimestamp64Milli({since:Int64})
-      AND time <= fromUnixTimestamp64Milli({until:Int64})
-    UNION ALL
-    SELECT toUnixTimestamp64Milli(time), 'action', action, reason, result
-    FROM actions FINAL WHERE container_id = {cid:String}
-      AND time >= fromUnixTimestamp64Milli({since:Int64})
-      AND time <= fromUnixTimestamp64Milli({until:Int64})
-    UNION ALL
-    SELECT toUnixTimestamp64Milli(time), 'audit', concat(category, ':', action),
-           if(subject != '', subject, reason), multiIf(allowed IS NULL, '', allowed, 'allowed', 'denied')
-    FROM audit FINAL WHERE container_id = {cid:String}
-      AND time >= fromUnixTimestamp64Milli({since:Int64})
-      AND time <= fromUnixTimestamp64Milli({until:Int64})
-      AND (category = 'lifecycle' OR allowed = false)
-) ORDER BY time_ms LIMIT {limit:UInt32}
+# Resource use from the raw samples (a short span), in buckets of {step} ms: a bucket holds
+# one 1 Hz sample, whose own time is the point's; denser sampling is averaged (CPU) or
+# peaked. The throttled counter's bounds give the per-point deltas (reports.py).
+SERIES_RAW = """
+SELECT min(toUnixTimestamp64Milli(time)) AS t, round(avg(cpu_percent), 2) AS cpu_percent_avg,
+       max(memory_usage_bytes) AS memory_peak_bytes, argMax(memory_limit_bytes, time) AS memory_limit_bytes,
+       max(pids_current) AS processes_peak, argMax(pids_max, time) AS processes_limit,
+       max(connections) AS connections_peak, max(open_fds) AS open_fds_peak,
+       min(cpu_throttled_periods_total) AS throttled_min, max(cpu_throttled_periods_total) AS throttled_max,
+       max(pids_max_events_total) AS pids_max_events_total, max(memory_oom_kills_total) AS oom_kills_total
+FROM metrics FINAL
+WHERE container_id = {cid:String}
+  AND time >= fromUnixTimestamp64Milli({since:Int64})
+  AND time <= fromUnixTimestamp64Milli({until:Int64})
+GROUP BY intDiv(toUnixTimestamp64Milli(time), {step:UInt64}) ORDER BY t
 """
 
 TOP_PROCESSES = """
@@ -85,13 +111,42 @@ FROM processes FINAL WHERE container_id = {cid:String}
 GROUP BY comm, exe ORDER BY sightings DESC, comm LIMIT {limit:UInt32}
 """
 
+# An action's reason is the enforcement command's (the enforcer's result repeats it only
+# when it has something to add).
+COMMAND_REASONS = """
+SELECT command_id, any(reason) AS reason FROM commands FINAL
+WHERE container_id = {cid:String} GROUP BY command_id
+"""
+
 ACTIONS = """
-SELECT toUnixTimestamp64Milli(time) AS time_ms, action, result, reason, rule_ids, latency_ms, command_id
-FROM actions FINAL WHERE container_id = {cid:String}
+SELECT toUnixTimestamp64Milli(a.time) AS time_ms, a.action AS action, a.result AS result,
+       if(a.reason != '', a.reason, c.reason) AS reason, a.rule_ids AS rule_ids, a.latency_ms AS latency_ms,
+       a.command_id AS command_id
+FROM (SELECT * FROM actions FINAL WHERE container_id = {cid:String}
+      AND time >= fromUnixTimestamp64Milli({since:Int64})
+      AND time <= fromUnixTimestamp64Milli({until:Int64})) AS a
+LEFT JOIN (__COMMAND_REASONS__) AS c ON c.command_id = a.command_id
+ORDER BY time_ms
+""".replace("__COMMAND_REASONS__", COMMAND_REASONS)
+
+TIMELINE = """
+SELECT * FROM (
+    SELECT toUnixTimestamp64Milli(time) AS time_ms, 'violation' AS kind, activity AS what,
+           concat(rule_id, ' (', severity, ', x', toString(count), ')') AS detail, disposition AS outcome
+    FROM violation_events FINAL WHERE container_id = {cid:String}
       AND time >= fromUnixTimestamp64Milli({since:Int64})
       AND time <= fromUnixTimestamp64Milli({until:Int64})
-ORDER BY time_ms
-"""
+    UNION ALL
+    SELECT time_ms, 'action', action, reason, result FROM (__ACTIONS__)
+    UNION ALL
+    SELECT toUnixTimestamp64Milli(time), 'audit', concat(category, ':', action),
+           if(subject != '', subject, reason), multiIf(allowed IS NULL, '', allowed, 'allowed', 'denied')
+    FROM audit FINAL WHERE container_id = {cid:String}
+      AND time >= fromUnixTimestamp64Milli({since:Int64})
+      AND time <= fromUnixTimestamp64Milli({until:Int64})
+      AND (category = 'lifecycle' OR allowed = false)
+) ORDER BY time_ms LIMIT {limit:UInt32}
+""".replace("__ACTIONS__", ACTIONS)
 
 # --- fleet -------------------------------------------------------------------------
 
@@ -101,7 +156,8 @@ FROM sandbox_state
 """
 
 TOP_SANDBOXES = """
-SELECT v.container_id AS container_id, any(s.image) AS image, count() AS findings,
+SELECT v.container_id AS container_id, any(s.image) AS image, any(s.sandbox_name) AS sandbox_name,
+       count() AS findings,
        sum(v.count) AS occurrences, max(v.severity_id) AS max_severity_id,
        groupUniqArray(v.rule_id) AS rules
 FROM (SELECT * FROM violations FINAL WHERE last_seen >= fromUnixTimestamp64Milli({since:Int64})
@@ -118,8 +174,16 @@ FROM violations FINAL WHERE last_seen >= fromUnixTimestamp64Milli({since:Int64})
 GROUP BY image ORDER BY findings DESC, image LIMIT {limit:UInt32}
 """
 
+# Findings first seen in each bucket of {bucket} ms (a nice step: buckets fall on round times).
+FINDINGS_EXTENT = """
+SELECT count() AS n, toUnixTimestamp64Milli(min(first_seen)) AS first,
+       toUnixTimestamp64Milli(max(first_seen)) AS last
+FROM violations FINAL WHERE first_seen >= fromUnixTimestamp64Milli({since:Int64})
+  AND first_seen <= fromUnixTimestamp64Milli({until:Int64})
+"""
+
 BY_TYPE_OVER_TIME = """
-SELECT toUnixTimestamp(toStartOfInterval(first_seen, toIntervalMinute({bucket:UInt32}))) * 1000 AS t,
+SELECT intDiv(toUnixTimestamp64Milli(first_seen), {bucket:UInt64}) * {bucket:UInt64} AS t,
        violation_type, count() AS findings
 FROM violations FINAL WHERE first_seen >= fromUnixTimestamp64Milli({since:Int64})
   AND first_seen <= fromUnixTimestamp64Milli({until:Int64})

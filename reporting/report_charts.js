@@ -1,8 +1,13 @@
-// Draws the report's charts as inline SVG from the JSON in #sg-data. No library, no network.
+// Draws the report's charts as inline SVG from the specs in #sg-data. reporting/charts.py
+// decided every domain, tick, label and tooltip; this only maps numbers to pixels.
+// No library, no network; strings go in through textContent only (they come from sandboxes).
 (function () {
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
-  var W = 640, H = 220, L = 56, R = 12, T = 26, B = 28;
+  var W = 640, H = 250, L = 54, R = 18, T = 46, B = 40;
+  var LANE_VIOLATION = 29, LANE_ACTION = 40;  // marker rows above the plot
+  var EDGE = 28;  // a tick label this close to a side is anchored to it, not centred
+  var GAP = 12;  // least room between two time labels
 
   function el(name, attrs, parent) {
     var e = document.createElementNS(NS, name);
@@ -10,98 +15,113 @@
     if (parent) parent.appendChild(e);
     return e;
   }
-  function text(parent, x, y, s, cls) {
-    var t = el("text", { x: x, y: y, "class": cls || "tick" }, parent);
-    t.textContent = s;  // never innerHTML: labels come from untrusted sandboxes
+  function text(parent, x, y, s, cls, anchor) {
+    var t = el("text", { x: x, y: y, "class": cls, "text-anchor": anchor || "start" }, parent);
+    t.textContent = s;
     return t;
   }
-  function hhmm(ms) {
-    var d = new Date(ms);
-    return ("0" + d.getUTCHours()).slice(-2) + ":" + ("0" + d.getUTCMinutes()).slice(-2);
+  function tip(parent, s) { el("title", {}, parent).textContent = s; }
+
+  function scales(spec) {
+    var t0 = spec.x.t0, t1 = spec.x.t1, top = spec.y.top;
+    return {
+      x: function (t) { return L + (t - t0) / (t1 - t0) * (W - L - R); },
+      y: function (v) { return H - B - v / top * (H - T - B); }
+    };
   }
-  function fmt(v) {
-    if (Math.abs(v) >= 1000) return (v / 1000).toFixed(1) + "k";
-    return (Math.round(v * 10) / 10).toString();
+
+  function axes(svg, spec, s) {
+    spec.y.ticks.forEach(function (tk) {
+      el("line", { x1: L, x2: W - R, y1: s.y(tk[0]), y2: s.y(tk[0]), "class": "grid" }, svg);
+      text(svg, L - 6, s.y(tk[0]) + 3.5, tk[1], "tick y", "end");
+    });
+    el("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, "class": "axis" }, svg);
+    var kept = null;  // of two labels that would touch, the one naming a day stays
+    spec.x.ticks.forEach(function (tk) {
+      var x = s.x(tk[0]);
+      var anchor = x < L + EDGE ? "start" : (x > W - R - EDGE ? "end" : "middle");
+      el("line", { x1: x, x2: x, y1: H - B, y2: H - B + 4, "class": "axis" }, svg);
+      var label = text(svg, x, H - B + 15, tk[1], "tick x", anchor), box = label.getBBox();
+      if (kept && box.x < kept.right + GAP) {
+        if (tk[1].length <= kept.label.textContent.length) { svg.removeChild(label); return; }
+        svg.removeChild(kept.label);
+      }
+      kept = { label: label, right: box.x + box.width };
+    });
+    text(svg, W - R, H - 5, spec.x.caption, "caption", "end");
+    text(svg, L, 17, spec.title + (spec.unit ? " (" + spec.unit + ")" : ""), "title");
+  }
+
+  function marks(svg, spec, s) {
+    spec.marks.forEach(function (m) {
+      var x = s.x(m.t), action = m.kind === "action", lane = action ? LANE_ACTION : LANE_VIOLATION;
+      var g = el("g", { "class": "mark mark-" + m.kind }, svg);
+      el("line", { x1: x, x2: x, y1: lane, y2: H - B, "class": "rule" }, g);
+      el("path", { d: action ? "M" + (x - 5) + " " + (lane - 4) + "h10l-5 8z"
+                             : "M" + x + " " + (lane - 5) + "l5 5l-5 5l-5 -5z", "class": "shape" }, g);
+      el("line", { x1: x, x2: x, y1: lane - 6, y2: H - B, "class": "hit" }, g);
+      tip(g, m.title);
+    });
+  }
+
+  function limit(svg, spec, s) {
+    if (!spec.limit) return;
+    if (spec.limit.v === null) { text(svg, W - R, 17, spec.limit.label, "limit-label limit-off", "end"); return; }
+    var y = s.y(spec.limit.v);
+    el("line", { x1: L, x2: W - R, y1: y, y2: y, "class": "limit" }, svg);
+    text(svg, W - R - 4, y - 4, spec.limit.label, "limit-label", "end");
+  }
+
+  function line(svg, spec, s) {  // a new segment after a null or a gap; a lone point as a dot
+    var segments = [], current = null, previous = null;
+    spec.points.forEach(function (p) {
+      if (p[1] === null) { current = null; return; }
+      if (current === null || (spec.gap_ms !== null && p[0] - previous > spec.gap_ms)) { current = []; segments.push(current); }
+      current.push(s.x(p[0]).toFixed(1) + " " + s.y(p[1]).toFixed(1));
+      previous = p[0];
+    });
+    segments.forEach(function (seg) {
+      if (seg.length > 1) el("path", { d: "M" + seg.join("L"), "class": "series" }, svg);
+      else if (!spec.dots) { var xy = seg[0].split(" "); el("circle", { cx: xy[0], cy: xy[1], r: 2, "class": "point" }, svg); }
+    });
+    (spec.dots || []).forEach(function (p) {
+      tip(el("circle", { cx: s.x(p[0]), cy: s.y(p[1]), r: 2.5, "class": "point" }, svg), p[2]);
+    });
+    return spec.points.filter(function (p) { return p[1] !== null; }).length;
+  }
+
+  function bars(svg, spec, s) {
+    spec.bars.forEach(function (b) {
+      var x0 = s.x(b[0]), x1 = s.x(b[0] + spec.bucket_ms), inset = Math.min(2, (x1 - x0) * 0.15);
+      tip(el("rect", { x: x0 + inset, y: s.y(b[1]), width: Math.max(1, x1 - x0 - 2 * inset),
+                       height: H - B - s.y(b[1]), "class": "bar" }, svg), b[2]);
+    });
+    return spec.bars.length;
   }
 
   function draw(svg, spec) {
-    var pts = spec.points.filter(function (p) { return p[1] !== null && p[1] !== undefined; });
+    var s = scales(spec);
     svg.setAttribute("viewBox", "0 0 " + W + " " + H);
-    text(svg, L, 16, spec.title + (spec.unit ? " (" + spec.unit + ")" : ""), "title");
-    if (!pts.length) { text(svg, W / 2 - 30, H / 2, "no data", "empty"); svg.setAttribute("data-drawn", "empty"); return 0; }
-    var t0 = spec.t0, t1 = spec.t1;
-    var top = Math.max.apply(null, pts.map(function (p) { return p[1]; }).concat([spec.limit || 0, 1])) * 1.1;
-    function x(t) { return L + (t - t0) / Math.max(1, t1 - t0) * (W - L - R); }
-    function y(v) { return H - B - v / top * (H - T - B); }
-    for (var i = 0; i <= 4; i++) {
-      var v = top * i / 4;
-      el("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), "class": "grid" }, svg);
-      text(svg, 4, y(v) + 4, fmt(v));
-    }
-    for (var j = 0; j <= 5; j++) {
-      var tt = t0 + (t1 - t0) * j / 5;
-      text(svg, x(tt) - 14, H - 8, hhmm(tt));
-    }
-    if (spec.bucket) {  // counts per time bucket: one bar each
-      var bw = Math.max(2, (x(t0 + spec.bucket) - x(t0)) * 0.8);
-      pts.forEach(function (p) {
-        el("rect", { x: x(p[0]), y: y(p[1]), width: bw, height: H - B - y(p[1]), "class": "bar" }, svg);
-      });
-    } else {
-      var d = pts.map(function (p, k) { return (k ? "L" : "M") + x(p[0]).toFixed(1) + " " + y(p[1]).toFixed(1); }).join(" ");
-      el("path", { d: d, "class": "series" }, svg);
-      if (pts.length === 1) el("circle", { cx: x(pts[0][0]), cy: y(pts[0][1]), r: 3, "class": "point" }, svg);
-    }
-    if (spec.limit) {
-      el("line", { x1: L, x2: W - R, y1: y(spec.limit), y2: y(spec.limit), "class": "limit" }, svg);
-      text(svg, W - R - 70, y(spec.limit) - 4, "limit " + fmt(spec.limit), "limit-label");
-    }
-    spec.marks.forEach(function (m) {
-      if (m.t < t0 || m.t > t1) return;
-      var g = el("g", { "class": "mark-" + m.kind }, svg);
-      el("line", { x1: x(m.t), x2: x(m.t), y1: T, y2: H - B }, g);
-      if (m.kind === "action") el("path", { d: "M" + (x(m.t) - 5) + " " + T + " l10 0 l-5 8 z" }, g);
-      else el("circle", { cx: x(m.t), cy: T + 4, r: 4 }, g);
-      el("title", {}, g).textContent = m.label;
-    });
-    svg.setAttribute("data-drawn", "true");
-    svg.setAttribute("data-points", String(pts.length));
-    return 1;
-  }
-
-  function sandboxCharts(sb) {
-    var t0 = sb.window.since, t1 = sb.window.until;
-    var marks = sb.violations.map(function (v) { return { t: v.t, kind: "violation", label: v.label }; })
-      .concat(sb.actions.map(function (a) { return { t: a.t, kind: "action", label: a.label }; }));
-    function series(key, scale) {
-      return sb.series.map(function (p) { return [p.t, p[key] === null ? null : p[key] * (scale || 1)]; });
-    }
-    var MB = 1 / (1024 * 1024);
-    return [
-      ["chart-cpu", { title: "CPU", unit: "% of one CPU", points: series("cpu_percent"), limit: sb.limits.cpu_percent }],
-      ["chart-memory", { title: "Memory", unit: "MiB", points: series("memory_peak_bytes", MB), limit: sb.limits.memory_mb }],
-      ["chart-processes", { title: "Processes", unit: "", points: series("processes_peak"), limit: sb.limits.max_processes }],
-      ["chart-sockets", { title: "Sockets", unit: "connections", points: series("connections_peak"), limit: sb.limits.max_network_connections }]
-    ].map(function (c) { c[1].t0 = t0; c[1].t1 = t1; c[1].marks = marks; return c; });
-  }
-
-  function fleetCharts(fl) {
-    var byType = {};
-    fl.points.forEach(function (p) { (byType[p.violation_type] = byType[p.violation_type] || []).push([p.t, p.findings]); });
-    return Object.keys(byType).sort().map(function (type, i) {
-      return ["chart-fleet-" + i, { title: "Findings: " + type, unit: "per " + fl.bucket_minutes + " min",
-        points: byType[type], limit: null, marks: [], t0: fl.since, t1: fl.until, bucket: fl.bucket_minutes * 60000 }];
-    });
+    svg.setAttribute("data-plot-left", String(L));
+    svg.setAttribute("data-plot-right", String(W - R));
+    svg.setAttribute("data-t0", String(spec.x.t0));
+    svg.setAttribute("data-t1", String(spec.x.t1));
+    axes(svg, spec, s);
+    marks(svg, spec, s);
+    limit(svg, spec, s);
+    var n = spec.kind === "bars" ? bars(svg, spec, s) : line(svg, spec, s);
+    svg.setAttribute("data-points", String(n));
+    if (!n) text(svg, (L + W - R) / 2, (T + H - B) / 2, "no samples in this window", "empty", "middle");
+    svg.setAttribute("data-drawn", n ? "true" : "empty");
+    return n ? 1 : 0;
   }
 
   var data = JSON.parse(document.getElementById("sg-data").textContent);
-  var specs = (data.sandbox ? sandboxCharts(data.sandbox) : []).concat(data.fleet ? fleetCharts(data.fleet) : []);
-  var host = document.getElementById("charts");
   var drawn = 0;
-  specs.forEach(function (c) {
-    var svg = el("svg", { id: c[0], "class": "chart", role: "img" }, host);
-    drawn += draw(svg, c[1]);
+  data.charts.forEach(function (spec) {
+    var svg = el("svg", { id: spec.id, "class": "chart", role: "img", "aria-label": spec.title }, document.getElementById(spec.host));
+    drawn += draw(svg, spec);
   });
-  document.body.setAttribute("data-charts", String(specs.length));
+  document.body.setAttribute("data-charts", String(data.charts.length));
   document.body.setAttribute("data-charts-drawn", String(drawn));
 })();

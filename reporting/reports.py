@@ -13,6 +13,7 @@ import orjson
 
 from reporting import queries as q
 from reporting.exceptions import UnknownSandboxError
+from reporting.timeaxis import MINUTE, align, domain, nice_step, series_step
 from schemas import Store, now_ms
 
 HOUR_MS = 3600 * 1000
@@ -22,8 +23,8 @@ FINDINGS_LIMIT = 100
 TIMELINE_LIMIT = 500
 TOP_LIMIT = 10
 MB = 1024 * 1024
-# The fleet's violations-by-type series has about 48 buckets whatever the window:
-# 24 h -> 30 min buckets; at least one minute.
+# The fleet's findings-by-type series has at most 48 buckets of a round length over the
+# span the findings cover: 24 h -> 30 min buckets, a 40 s demo -> 1 s buckets.
 SERIES_BUCKETS = 48
 
 
@@ -54,6 +55,8 @@ class HistoryReports:
         if sandbox is None and require_known and not totals.get("findings"):
             raise UnknownSandboxError(container_id)
         policy = orjson.loads(sandbox["policy"]) if sandbox and sandbox["policy"] else None
+        extent = self._extent(window)
+        series, resolution = self._series(window, extent)
         return {
             "report_timestamp": datetime.fromtimestamp(now / 1000, UTC).isoformat(),
             "container_id": container_id,
@@ -75,14 +78,15 @@ class HistoryReports:
             "top_processes": self._dicts(q.TOP_PROCESSES, {**window, "limit": TOP_LIMIT}),
             "actions": self._dicts(q.ACTIONS, window),
             "policy": policy,
-            "series": self._dicts(q.SERIES, window),
+            "activity": {"first": extent[0], "last": extent[1]} if extent else None,
+            "series": series,
+            "series_resolution": resolution,
         }
 
     def fleet_report(self, *, since_ms: int | None = None, now: int | None = None) -> dict[str, Any]:
         now = now if now is not None else now_ms()
         since = since_ms if since_ms is not None else now - DAY_MS
         window = {"since": since, "until": now}
-        bucket_min = max(1, (now - since) // 60_000 // SERIES_BUCKETS)
         latency = self._one(q.LATENCY, window) or {}
         return {
             "report_timestamp": datetime.fromtimestamp(now / 1000, UTC).isoformat(),
@@ -94,15 +98,47 @@ class HistoryReports:
             "violations_by_severity": self._counts(q.FLEET_BY, {**window, "col": "severity"}),
             "top_sandboxes": self._dicts(q.TOP_SANDBOXES, {**window, "limit": TOP_LIMIT}),
             "top_images": self._dicts(q.TOP_IMAGES, {**window, "limit": TOP_LIMIT}),
-            "violations_over_time": {
-                "bucket_minutes": bucket_min,
-                "points": self._dicts(q.BY_TYPE_OVER_TIME, {**window, "bucket": bucket_min}),
-            },
+            "violations_over_time": self._over_time(window),
             "actions": self._dicts(q.FLEET_ACTIONS, window),
             "enforcement_latency_ms": {k: _num(v) for k, v in latency.items()},
         }
 
     # --- helpers --------------------------------------------------------------------
+
+    def _extent(self, window: dict[str, Any]) -> tuple[int, int] | None:
+        """First and last activity (sample, finding, action) of the sandbox in the window."""
+        row = self._one(q.EXTENT, window) or {}
+        return (int(row["first"]), int(row["last"])) if row.get("n") else None
+
+    def _series(
+        self, window: dict[str, Any], extent: tuple[int, int] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Resource use over the sandbox's activity: raw samples for a short span, else the rollup."""
+        if extent is None:
+            return [], {"source": "rollup", "step_ms": MINUTE}
+        first, last = max(extent[0], window["since"]), min(extent[1], window["until"])
+        source, step = series_step(last - first)
+        bounds = {**window, "since": first, "until": last}
+        if source == "raw":
+            rows = raw_series(self._dicts(q.SERIES_RAW, {**bounds, "step": step}))
+        else:
+            rows = self._dicts(q.SERIES, {**bounds, "step_min": step // MINUTE})
+        return rows, {"source": source, "step_ms": step}
+
+    def _over_time(self, window: dict[str, Any]) -> dict[str, Any]:
+        """Findings by type per bucket, over the span the findings cover (bucket-aligned)."""
+        found = self._one(q.FINDINGS_EXTENT, window) or {}
+        extent = (int(found["first"]), int(found["last"])) if found.get("n") else None
+        t0, t1 = domain(extent, window["since"], window["until"])
+        bucket = nice_step(t1 - t0, SERIES_BUCKETS)
+        t0, t1 = align(t0, t1, bucket)
+        return {
+            "bucket_ms": bucket,
+            "bucket_minutes": round(bucket / MINUTE, 3),
+            "since": t0,
+            "until": t1,
+            "points": self._dicts(q.BY_TYPE_OVER_TIME, {**window, "bucket": bucket}),
+        }
 
     def _dicts(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return [{k: _plain(v) for k, v in row.items()} for row in self._store.query_dicts(sql, params)]
@@ -117,6 +153,20 @@ class HistoryReports:
     def _recent_metrics(self, window: dict[str, Any]) -> list[dict[str, Any]]:
         rows = self._dicts(q.RECENT_METRICS, {**window, "limit": RECENT_METRICS})
         return [_security_metrics(window["cid"], r) for r in rows]
+
+
+def raw_series(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Raw-sample buckets in the rollup's shape: throttled periods become per-point deltas
+    (a counter that went back, a restarted container, counts from its new start)."""
+    out, previous = [], None
+    for r in rows:
+        point = dict(r)
+        low, high = point.pop("throttled_min"), point.pop("throttled_max")
+        base = low if previous is None or previous > low else previous
+        point["cpu_percent"] = point.pop("cpu_percent_avg")
+        out.append({**point, "throttled_periods": high - base})
+        previous = high
+    return out
 
 
 def _plain(v: Any) -> Any:

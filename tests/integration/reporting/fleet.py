@@ -235,3 +235,54 @@ def _enforce(f: Fleet, cid: str, action: EnforcementAction, rule: str, minute: i
         violation_ids=(vid,), rule_ids=(rule,), command_time=first + 2000, latency_ms=latency,
     )  # fmt: skip
     f.add(t.ACTIONS, cid, encode(res), "actions")
+
+
+BRIEF = "c-brief-0004"
+BRIEF_SAMPLES = 12  # one a second: the sandbox lived 12 s
+BRIEF_VIOLATION_S, BRIEF_ACTION_S = 5, 8  # seconds after its start
+
+
+def build_brief(now: int | None = None, ago_ms: int = 5 * MIN) -> Fleet:
+    """A sandbox that lived 12 s, ``ago_ms`` before ``now``: a CPU hog throttled, found and
+    terminated (the enforcer's result carries no reason: the command has it)."""
+    f = Fleet(now=now or now_ms(), minutes=0)
+    start = f.now - ago_ms
+    p = policy_for(BRIEF)
+    ev = PolicyEvent(container_id=BRIEF, time=start, policy_id=p.policy_id, policy=p, image=IMAGES[BOMB],
+                     sandbox_name="sb-brief")  # fmt: skip
+    f.add(t.POLICIES, BRIEF, encode(ev), "sandboxes")
+    for s in range(BRIEF_SAMPLES):
+        sample = MetricSample(
+            event_id=stable_id("brief", s), container_id=BRIEF, time=start + s * 1000 + 100,
+            interval_ms=1000 if s else None, cpu_percent=min(25.0, 5.0 * (s + 1)) if s else None,
+            cpu_throttled_periods_total=max(0, s - 4) * 10, memory_usage_bytes=(8 + s) * MB,
+            memory_limit_bytes=256 * MB, pids_current=2 + s % 2, pids_max=10,
+        )  # fmt: skip
+        f.add(t.METRICS, BRIEF, encode(sample), "metrics")
+    _brief_story(f, start)
+    f.add(t.POLICIES, BRIEF, None, "sandboxes")
+    return f
+
+
+def _brief_story(f: Fleet, start: int) -> None:
+    first, last = start + BRIEF_VIOLATION_S * 1000, start + (BRIEF_VIOLATION_S + 2) * 1000
+    v = Violation(
+        event_id=stable_id("brief-v"), container_id=BRIEF, time=last, violation_id=stable_id("brief-v-id"),
+        rule_id="cpu.throttled", violation_type=SecurityViolationType.RESOURCE_LIMIT_EXCEEDED,
+        severity=Severity.MEDIUM, title="CPU pinned at its quota", message="CPU throttled in 80% of periods",
+        count=3, first_seen=first, last_seen=last, sample_time=last, disposition=Disposition.TERMINATED,
+    )  # fmt: skip
+    f.add(t.VIOLATIONS, BRIEF, encode(v), "violation_events")
+    cmd = EnforcementCommand(
+        event_id=stable_id("brief-cmd"), container_id=BRIEF, time=last + 200, command_id=stable_id("brief-c"),
+        action=EnforcementAction.TERMINATE, violation_ids=(v.violation_id,), rule_ids=("cpu.throttled",),
+        reason="3 violations within 120 s (cpu.throttled) reached the threshold", first_violation_time=first,
+    )  # fmt: skip
+    f.add(t.ENFORCEMENT, BRIEF, encode(cmd), "commands")
+    done = start + BRIEF_ACTION_S * 1000
+    res = ActionResult(
+        event_id=stable_id("brief-act"), container_id=BRIEF, time=done, command_id=cmd.command_id,
+        action=cmd.action, result=ActionOutcome.APPLIED, violation_ids=cmd.violation_ids,
+        rule_ids=cmd.rule_ids, command_time=cmd.time, latency_ms=done - first,
+    )  # fmt: skip
+    f.add(t.ACTIONS, BRIEF, encode(res), "actions")

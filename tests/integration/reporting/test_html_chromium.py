@@ -20,7 +20,7 @@ from sandguard.bus import LocalBus
 from schemas import Evidence, ProcessInfo, SecurityViolationType, Severity, Violation, encode
 from schemas import topics as t
 from tests.integration.reporting.conftest import RunSink
-from tests.integration.reporting.fleet import BOMB, MIN, Fleet
+from tests.integration.reporting.fleet import BOMB, BRIEF, BRIEF_SAMPLES, MIN, Fleet, build_brief
 
 TESTDATA = Path(__file__).parents[2] / "unit" / "reporting" / "testdata"
 CHROMIUM_FLAGS = (
@@ -75,6 +75,31 @@ def _svg(dom: str, chart_id: str) -> str:
     return m.group(0)
 
 
+def _attrs(svg: str, tag: str, cls: str | None = None) -> list[dict[str, str]]:
+    """The attributes of every ``tag`` element (of class ``cls``) in the drawn SVG."""
+    found = [dict(re.findall(r'([\w-]+)="([^"]*)"', m)) for m in re.findall(rf"<{tag}\s([^>]*)>", svg)]
+    return [a for a in found if cls is None or a.get("class") == cls]
+
+
+def _plot(svg: str) -> tuple[float, float]:
+    root = _attrs(svg, "svg")[0]
+    return float(root["data-plot-left"]), float(root["data-plot-right"])
+
+
+def _series_xs(svg: str) -> list[float]:
+    paths = _attrs(svg, "path", "series")
+    return [float(x) for p in paths for x in re.findall(r"[ML]([\d.]+) ", p["d"])]
+
+
+def _titles(svg: str, cls: str) -> list[str]:
+    return re.findall(rf'<g class="mark {cls}">.*?<title>(.*?)</title></g>', svg, re.S)
+
+
+def _tick_labels(svg: str) -> list[str]:
+    """The time axis's labels."""
+    return re.findall(r'<text[^>]*class="tick x"[^>]*>([^<]*)</text>', svg)
+
+
 def test_the_sandbox_page_draws_every_chart_with_limits_and_marks(
     reports: HistoryReports, fleet: Fleet, tmp_path: Path
 ) -> None:
@@ -86,9 +111,54 @@ def test_the_sandbox_page_draws_every_chart_with_limits_and_marks(
     for chart in ("chart-cpu", "chart-memory", "chart-processes", "chart-sockets"):
         svg = _svg(dom, chart)
         assert 'data-drawn="true"' in svg and 'class="series"' in svg and 'class="limit"' in svg
-        assert svg.count('class="mark-violation"') == 4 and svg.count('class="mark-action"') == 1
-    assert 'data-points="110"' in _svg(dom, "chart-cpu")  # one point per minute the bomb lived
+        assert svg.count('class="mark mark-violation"') == 4 and svg.count('class="mark mark-action"') == 1
+        left, right = _plot(svg)
+        xs = _series_xs(svg)
+        assert xs and all(left <= x <= right for x in xs)
+    cpu = _svg(dom, "chart-cpu")
+    assert 'data-points="110"' in cpu  # one point per minute the bomb lived
+    violations = _titles(cpu, "mark-violation")
+    assert any("pids.limit_hit (high)" in v and "first seen" in v and "UTC" in v for v in violations)
+    [action] = _titles(cpu, "mark-action")
+    assert "terminate: applied" in action and "latency 1.5 s" in action and "reached the threshold" in action
     assert "5.31" in dom and "sg-cis-weak" in dom  # the compliance section
+
+
+@pytest.fixture
+async def brief(store: ClickHouseStore, run_sink: RunSink) -> tuple[HistoryReports, Fleet]:
+    bus = LocalBus()
+    await bus.start()
+    f = build_brief()
+    await run_sink(bus, store, f.events)
+    return HistoryReports(store), f
+
+
+def test_a_short_lived_sandbox_gets_an_axis_of_seconds_around_its_life(
+    brief: tuple[HistoryReports, Fleet], tmp_path: Path
+) -> None:
+    reports, f = brief
+    report = reports.sandbox_report(BRIEF, since_ms=f.now - 24 * 60 * MIN, now=f.now)  # a 24 h window
+    page = tmp_path / "brief.html"
+    page.write_text(render_html(sandbox=report), encoding="utf-8")
+    svg = _svg(dump_dom(page), "chart-memory")
+    root = _attrs(svg, "svg")[0]
+    t0, t1 = int(root["data-t0"]), int(root["data-t1"])
+    start = f.now - 5 * MIN
+    assert t0 <= start + 100 and start + (BRIEF_SAMPLES - 1) * 1000 + 100 <= t1
+    assert t1 - t0 < 20_000  # the 11 s it lived and a margin, not the 24 h window
+    left, right = _plot(svg)
+    dots = [float(c["cx"]) for c in _attrs(svg, "circle", "point")]
+    assert len(dots) == BRIEF_SAMPLES and all(left <= x <= right for x in dots)
+    assert dots[0] - left < 0.1 * (right - left) and right - dots[-1] < 0.1 * (right - left)
+    assert svg.count("<title>") >= BRIEF_SAMPLES + 2  # every sample and both markers say what they are
+    labels = _tick_labels(svg)
+    assert len(labels) >= 4 and len(set(labels)) == len(labels)
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d", label) for label in labels)  # seconds on the axis
+    [violation] = _titles(svg, "mark-violation")
+    assert "cpu.throttled (medium)" in violation and "x3" in violation
+    [action] = _titles(svg, "mark-action")
+    assert "terminate: applied" in action and "latency 3 s" in action
+    assert "(cpu.throttled) reached the threshold" in action  # the command's reason
 
 
 def test_hostile_strings_from_a_sandbox_stay_text(
@@ -109,8 +179,17 @@ def test_the_fleet_page_draws_one_chart_per_violation_type(
     page.write_text(render_html(fleet=reports.fleet_report(since_ms=fleet.start, now=fleet.now)))
     dom = dump_dom(page)
     assert 'data-charts="3"' in dom and 'data-charts-drawn="3"' in dom
-    bars = sum(_svg(dom, f"chart-fleet-{i}").count('class="bar"') for i in range(3))
-    assert bars == 5  # one per (interval, type): the 5 findings (4 of the fleet, the hostile one) fall apart
+    svgs = [_svg(dom, f"chart-fleet-{i}") for i in range(3)]
+    bars = [b for svg in svgs for b in _attrs(svg, "rect", "bar")]
+    # One per (interval, type): the 5 findings (4 of the fleet, the hostile one) fall apart.
+    assert len(bars) == 5
+    for svg in svgs:
+        left, right = _plot(svg)
+        for b in _attrs(svg, "rect", "bar"):
+            assert left <= float(b["x"]) and float(b["x"]) + float(b["width"]) <= right + 0.01
+        labels = _tick_labels(svg)
+        assert len(labels) >= 3 and len(set(labels)) == len(labels)  # a time axis that says something
+    assert dom.count("finding (") + dom.count("findings (") >= 5  # every bar has its tooltip
 
 
 def test_the_page_is_self_contained(reports: HistoryReports, fleet: Fleet) -> None:
