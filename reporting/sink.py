@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
-from operator import attrgetter
-from typing import Any
+from itertools import repeat
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -46,8 +47,10 @@ from schemas import (
     PolicyEvent,
     ProcessSnapshot,
     Record,
+    RecordBatch,
     Store,
     Violation,
+    batches_of,
     dead_letter,
     decode,
     encode,
@@ -56,8 +59,6 @@ from schemas import (
 from schemas import topics as t
 
 log = structlog.get_logger(__name__)
-_TOPIC = attrgetter("topic")
-_TIMESTAMP = attrgetter("timestamp_ms")
 
 COMPONENT = "sink"
 DEFAULT_GROUP = "sandguard-sink"
@@ -104,17 +105,40 @@ STRICT_JSON = {
 
 
 class _Batch:
-    """Column buffers per table, with the records each row came from (to isolate bad rows)."""
+    """Column buffers per table, with the records each row came from (to isolate bad rows).
+
+    Records are numbered in the order they were added; they stay in the consumer's
+    ``RecordBatch`` lists (no object per record) and ``record(i)`` rebuilds one on demand.
+    """
 
     def __init__(self) -> None:
         self.columns: dict[str, list[list[Any]]] = {n: [[] for _ in cols] for n, cols in COLUMNS.items()}
         self.sources: dict[str, list[int]] = {n: [] for n in COLUMNS}
         self.raw: list[bytes] = []  # metric samples as they came (see METRIC_MARK)
-        self.raw_sources: list[int] = []
-        self.records: list[Record] = []
+        self.raw_ranges: list[tuple[int, int]] = []  # [start, stop) record numbers of the raw rows
+        self.parts: list[RecordBatch] = []
+        self.starts: list[int] = []  # the number of each part's first record
+        self.size = 0  # records
         self.deadletters: list[DeadLetter] = []
         self.rows = 0
         self.started = time.monotonic()
+
+    def append(self, part: RecordBatch) -> int:
+        """Adds a part's records (not their rows); returns the number of its first record."""
+        start = self.size
+        self.parts.append(part)
+        self.starts.append(start)
+        self.size += len(part)
+        return start
+
+    def add_raw(self, value: bytes, start: int, stop: int) -> None:
+        self.raw.append(value)
+        self.raw_ranges.append((start, stop))
+        self.rows += 1
+
+    def record(self, i: int) -> Record:
+        p = bisect_right(self.starts, i) - 1
+        return self.parts[p].record(i - self.starts[p])
 
     def add_row(self, table: str, row: Sequence[Any], source: int) -> None:
         for col, value in zip(self.columns[table], row, strict=True):
@@ -184,14 +208,14 @@ class Sink:
 
     async def poll(self, consumer: Consumer) -> int:
         """One poll: adds what came; hands a full or due batch to the background insert."""
-        records = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=POLL_RECORDS)
-        self.idle_polls = 0 if records else self.idle_polls + 1
-        self.add_all(records)
+        batches = await consumer.getmany_batches(timeout_ms=POLL_TIMEOUT_MS, max_records=POLL_RECORDS)
+        got = self.add_batches(batches)
+        self.idle_polls = 0 if got else self.idle_polls + 1
         if self._batch.rows >= self.max_rows or self._due():
             await self._hand_off()
         elif self._inflight is not None and self._inflight.done() and self._batch.rows == 0:
             await self.flush()  # idle: commit what the background insert finished
-        return len(records)
+        return got
 
     async def _hand_off(self) -> None:
         """Starts inserting the current batch in the background (after the previous one is
@@ -208,7 +232,7 @@ class Sink:
 
     def _due(self) -> bool:
         b = self._batch
-        return bool(b.records) and time.monotonic() - b.started >= self.max_delay_s
+        return bool(b.size) and time.monotonic() - b.started >= self.max_delay_s
 
     async def stop(self) -> None:
         """Asks ``run()`` to flush and return; then leaves the group."""
@@ -223,26 +247,31 @@ class Sink:
 
     def add(self, record: Record) -> None:
         """Buffers the rows of one record; a record that does not decode becomes a dead letter."""
-        self.add_all((record,))
+        self.add_batches(batches_of((record,)))
 
-    def add_all(self, records: Sequence[Record]) -> None:
-        """``add`` for many records; metric samples in their wire form only take a glance here."""
+    def add_batches(self, batches: Sequence[RecordBatch]) -> int:
+        """``add`` for what a poll returned; returns the number of records. A part of metric
+        samples all in their wire form goes to the engine whole, without a look at each."""
         b = self._batch
-        idx = len(b.records)
-        if idx == 0 and records:
+        if batches and not b.size:
             b.started = time.monotonic()  # a batch's age counts from its first record
-        b.records.extend(records)
-        raw, raw_sources = b.raw, b.raw_sources
-        before = len(raw)
-        raw_add, source_add, metrics, mark = raw.append, raw_sources.append, t.METRICS, METRIC_MARK
-        for i, record in enumerate(records, idx):  # the hot loop: locals only
-            value = record.value
-            if record.topic == metrics and value is not None and mark in value:
-                raw_add(value)
-                source_add(i)
+        before = b.size
+        for part in batches:
+            start = b.append(part)
+            if part.topic == t.METRICS and _all_marked(part.values):
+                b.raw.extend(cast("list[bytes]", part.values))
+                b.raw_ranges.append((start, b.size))
+                b.rows += len(part)
             else:
-                self._add_parsed(record, i)
-        b.rows += len(raw) - before  # parsed rows are counted as they are added
+                for i, value in enumerate(part.values):
+                    self._add_one(part, i, value, start + i)
+        return b.size - before
+
+    def _add_one(self, part: RecordBatch, i: int, value: bytes | None, idx: int) -> None:
+        if part.topic == t.METRICS and value is not None and METRIC_MARK in value:
+            self._batch.add_raw(value, idx, idx + 1)
+        else:
+            self._add_parsed(part.record(i), idx)
 
     def _add_parsed(self, record: Record, idx: int) -> None:
         if record.topic == t.METRICS and record.value is not None:
@@ -297,7 +326,7 @@ class Sink:
     async def flush(self) -> None:
         """Inserts what is buffered and waits for the insert in flight (retrying while the store
         is down), publishes the dead letters, then commits the consumer's offsets."""
-        if self._batch.records:
+        if self._batch.size:
             self._uncommitted.append(self._batch)
             self._batch = _Batch()
             if self._inflight is not None:
@@ -331,10 +360,13 @@ class Sink:
 
     def _account(self, b: _Batch) -> None:
         self.metrics.batches.inc()
-        self.committed_records += len(b.records)
-        for topic, n in Counter(map(_TOPIC, b.records)).items():
+        self.committed_records += b.size
+        counts: Counter[str] = Counter()
+        for part in b.parts:
+            counts[part.topic] += len(part)
+        for topic, n in counts.items():
             self.metrics.records.labels(topic).inc(n)
-        newest = max(map(_TIMESTAMP, b.records))
+        newest = max(max(part.timestamps_ms) for part in b.parts)
         self.metrics.lag.set(max(0.0, time.time() - newest / 1000))
 
     async def _insert_raw_metrics(self, b: _Batch) -> None:
@@ -348,14 +380,15 @@ class Sink:
 
         if not await self._retrying("metrics", insert, len(b.raw), query_retries=1):
             log.info("raw_metrics_refused", rows=len(b.raw))
-            for src in b.raw_sources:
-                self._batch_add_parsed(b, src)
-        b.raw, b.raw_sources = [], []
+            for start, stop in b.raw_ranges:
+                for src in range(start, stop):
+                    self._batch_add_parsed(b, src)
+        b.raw, b.raw_ranges = [], []
 
     def _batch_add_parsed(self, b: _Batch, src: int) -> None:
         current, self._batch = self._batch, b
         try:
-            self._add_parsed(b.records[src], src)
+            self._add_parsed(b.record(src), src)
         finally:
             self._batch = current
 
@@ -393,7 +426,7 @@ class Sink:
                 self.metrics.rows.labels(table).inc(rows)
                 return True
             if self._stopping.is_set():
-                raise SinkAbandonedError(sum(len(b.records) for b in (*self._uncommitted, self._batch)))
+                raise SinkAbandonedError(sum(b.size for b in (*self._uncommitted, self._batch)))
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
             delay = min(cap, delay * 2)
 
@@ -408,9 +441,17 @@ class Sink:
                 await asyncio.to_thread(self._store.insert_columns, table, cols, COLUMNS[table])
                 self.metrics.rows.labels(table).inc(len(idxs))
             except StoreQueryError as exc:
-                record = b.records[src]
+                record = b.record(src)
                 b.deadletters.append(self._dead_letter(record, f"rejected by {table}: {exc.reason[:500]}"))
                 self.metrics.deadletters.labels(record.topic).inc()
+
+
+def _all_marked(values: Sequence[bytes | None]) -> bool:
+    """Every value carries METRIC_MARK (bytes.__contains__ mapped in C: no Python per value)."""
+    try:
+        return all(map(bytes.__contains__, cast("Sequence[bytes]", values), repeat(METRIC_MARK)))
+    except TypeError:  # a None value (a tombstone) among them
+        return False
 
 
 class _Unstorable(Exception):

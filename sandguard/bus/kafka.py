@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import structlog
@@ -22,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from sandguard.bus.exceptions import BusNotStartedError, DeliveryError, TopicCreationError
-from schemas.bus import Consumer, Record
+from schemas.bus import Consumer, Record, RecordBatch
 from schemas.topics import TOPICS
 
 log = structlog.get_logger(__name__)
@@ -33,6 +34,8 @@ LINGER_MS = 20
 MAX_BATCH_BYTES = 256 * 1024
 # A publish waits this long for buffer room before failing (the collector keeps its own buffer).
 REQUEST_TIMEOUT_MS = 30_000
+_OFFSET, _TIMESTAMP = attrgetter("offset"), attrgetter("timestamp")
+_KEY, _VALUE = attrgetter("key"), attrgetter("value")
 # Kafka's TOPIC_ALREADY_EXISTS: another process created it first, which is what we wanted.
 TOPIC_ALREADY_EXISTS = 36
 
@@ -121,6 +124,21 @@ class KafkaConsumer:
                 out.append(Record(topic, m.partition, m.offset, key, m.value, m.timestamp))
             if msgs:
                 self._returned[tp] = msgs[-1].offset + 1
+        return out
+
+    async def getmany_batches(self, *, timeout_ms: int = 1000, max_records: int = 500) -> list[RecordBatch]:
+        batches = await self._raw.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        out: list[RecordBatch] = []
+        cut = len(self._ns)
+        for tp, msgs in batches.items():
+            if not msgs:
+                continue
+            # map(attrgetter) builds each list in C: ~20 ns a record, where a Record is ~800 ns.
+            offsets = list(map(_OFFSET, msgs))
+            timestamps = list(map(_TIMESTAMP, msgs))
+            keys, values = list(map(_KEY, msgs)), list(map(_VALUE, msgs))
+            out.append(RecordBatch(tp.topic[cut:], tp.partition, offsets, timestamps, keys, values))
+            self._returned[tp] = offsets[-1] + 1
         return out
 
     async def commit(self) -> None:

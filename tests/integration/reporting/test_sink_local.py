@@ -108,6 +108,24 @@ async def test_poison_messages_go_to_the_dead_letter_topic_counted(
     assert _count(store, "metrics") == 1
 
 
+async def test_a_tombstone_among_metric_samples_is_dead_lettered_and_the_samples_stored(
+    store: ClickHouseStore, make_sink: SinkFactory
+) -> None:
+    bus = LocalBus()
+    await bus.start()
+    sink = make_sink(bus, store)
+    await sink.start()
+    watcher = await bus.consumer([t.DEADLETTER], group="watch")
+    now = now_ms()
+    samples = [(t.METRICS, "c1", encode(MetricSample(container_id="c1", time=now - i))) for i in range(5)]
+    await publish(bus, [*samples[:2], (t.METRICS, "c1", None), *samples[2:]])
+    await drain(sink, 6)
+    letters = [decode(t.DEADLETTER, r.value) for r in await watcher.getmany(timeout_ms=1000)]
+    assert [(d.source_topic, d.key, d.offset) for d in letters] == [(t.METRICS, "c1", 2)]
+    assert "tombstone" in letters[0].error
+    assert _count(store, "metrics") == 5
+
+
 async def test_a_broken_dead_letter_is_stored_not_republished(
     store: ClickHouseStore, run_sink: RunSink
 ) -> None:
