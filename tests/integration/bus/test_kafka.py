@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from sandguard.bus import BusNotStartedError, DeliveryError, KafkaBus, ensure_topics
+from sandguard.bus import kafka as kafka_module
 from sandguard.bus.kafka import KafkaConsumer
 from schemas import topics
 from schemas.bus import Consumer, Record, RecordBatch
@@ -79,7 +80,10 @@ async def test_commit_covers_only_what_was_returned(make_bus: MakeBus) -> None:
     assert [r.value for r in await collect(c2, 4)] == [b"2", b"3", b"4", b"5"]
 
 
-async def test_batches_per_partition_with_the_same_commits(make_bus: MakeBus) -> None:
+async def test_batches_per_partition_with_the_same_commits(
+    make_bus: MakeBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kafka_module, "GC_CHUNK_RECORDS", 3)  # a poll's batches are built from chunks
     bus = await make_bus(partitions=2)
     items = [(f"c{i % 3}", str(i).encode()) for i in range(30)] + [("c0", None)]
     await publish_all(bus, topics.METRICS, items)
@@ -87,7 +91,10 @@ async def test_batches_per_partition_with_the_same_commits(make_bus: MakeBus) ->
     batches: list[RecordBatch] = []
     deadline = asyncio.get_running_loop().time() + 30
     while sum(map(len, batches)) < 31 and asyncio.get_running_loop().time() < deadline:
-        batches += await c.getmany_batches(timeout_ms=300, max_records=7)
+        polled = await c.getmany_batches(timeout_ms=300, max_records=7)
+        assert sum(map(len, polled)) <= 7
+        assert len({b.partition for b in polled}) == len(polled)  # one batch per partition
+        batches += polled
     records = [b.record(i) for b in batches for i in range(len(b))]
     assert sorted((r.key, r.value) for r in records if r.value) == sorted((k, v) for k, v in items if v)
     assert [(r.key, r.value) for r in records if r.value is None] == [("c0", None)]
