@@ -9,8 +9,8 @@ stored. Re-delivered events keep their ``event_id``, the tables dedupe on it
 retry or a replay stores and counts each event once.
 
 When the store is unavailable the insert retries with capped exponential backoff and
-the loop stops consuming once the next batch is full: the buffer never grows past two
-batches and the broker keeps the rest. Messages that do not decode go to the
+the loop stops consuming once the next batch is full: the buffer never grows past
+``max_inflight + 1`` batches and the broker keeps the rest. Messages that do not decode go to the
 dead-letter topic.
 """
 
@@ -67,10 +67,11 @@ DEFAULT_GROUP = "sandguard-sink"
 MAX_BATCH_ROWS = 100_000
 # 1 s: the history is at most about a second behind the topics at low volume.
 MAX_BATCH_DELAY_S = 1.0
-# Batches are inserted in the background while the next one fills (at most one in
-# flight: memory stays within two batches); the offsets are committed when the pipeline
-# is drained, at least every 5 s: a crash re-delivers at most ~5 s of records, which the
-# tables store once anyway.
+# Batches are inserted in the background while the next one fills, two at a time (the
+# store's two insert connections: one parses while the other writes; memory stays within
+# three batches); the offsets are committed when the pipeline is drained, at least every
+# 5 s: a crash re-delivers at most ~5 s of records, which the tables store once anyway.
+INSERTS_IN_FLIGHT = 2
 COMMIT_INTERVAL_S = 5.0
 # Records per getmany: a fifth of a batch, so a batch fills in a few polls.
 POLL_RECORDS = 20_000
@@ -163,7 +164,10 @@ class Sink:
         max_delay_s: float = MAX_BATCH_DELAY_S,
         retry_initial_s: float = RETRY_INITIAL_S,
         retry_max_s: float = RETRY_MAX_S,
+        max_inflight: int = INSERTS_IN_FLIGHT,
     ) -> None:
+        if max_inflight < 1:
+            raise ValueError(f"max_inflight must be at least 1, not {max_inflight}")
         self._bus = bus
         self._store = store
         self._group = group
@@ -171,11 +175,12 @@ class Sink:
         self._from_beginning = from_beginning
         self.max_rows = max_rows
         self.max_delay_s = max_delay_s
+        self.max_inflight = max_inflight
         self._retry = (retry_initial_s, retry_max_s)
         self.metrics = SinkMetrics(registry)
         self._consumer: Consumer | None = None
         self._batch = _Batch()
-        self._inflight: asyncio.Task[None] | None = None  # the previous batch's insert
+        self._inflight: list[asyncio.Task[None]] = []  # inserts of previous batches, oldest first
         self._uncommitted: list[_Batch] = []  # inserted (or being inserted), not yet committed
         self._last_commit = time.monotonic()
         self._stopping = asyncio.Event()
@@ -205,6 +210,9 @@ class Sink:
             await self.flush()
         except SinkAbandonedError as exc:
             log.warning("sink_stopped_uncommitted", records=exc.records)
+            # The other inserts give up too (they see the stop); their outcome is that warning.
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+            self._inflight = []
 
     async def poll(self, consumer: Consumer) -> int:
         """One poll: adds what came; hands a full or due batch to the background insert."""
@@ -213,19 +221,18 @@ class Sink:
         self.idle_polls = 0 if got else self.idle_polls + 1
         if self._batch.rows >= self.max_rows or self._due():
             await self._hand_off()
-        elif self._inflight is not None and self._inflight.done() and self._batch.rows == 0:
-            await self.flush()  # idle: commit what the background insert finished
+        elif self._inflight and all(t.done() for t in self._inflight) and self._batch.rows == 0:
+            await self.flush()  # idle: commit what the background inserts finished
         return got
 
     async def _hand_off(self) -> None:
-        """Starts inserting the current batch in the background (after the previous one is
-        in: at most one in flight, so a store that is down stops the consuming)."""
-        if self._inflight is not None:
-            await self._inflight
+        """Starts inserting the current batch in the background (once fewer than
+        ``max_inflight`` are: a store that is down stops the consuming)."""
+        await self._wait_inflight(self.max_inflight - 1)
         batch, self._batch = self._batch, _Batch()
         self._uncommitted.append(batch)
         self.metrics.buffered.set(sum(b.rows for b in self._uncommitted))
-        self._inflight = asyncio.create_task(self._insert_batch(batch))
+        self._inflight.append(asyncio.create_task(self._insert_batch(batch)))
         await asyncio.sleep(0)  # let it reach its thread now: polls that find data never yield
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
             await self.flush()
@@ -329,12 +336,9 @@ class Sink:
         if self._batch.size:
             self._uncommitted.append(self._batch)
             self._batch = _Batch()
-            if self._inflight is not None:
-                await self._inflight
-            self._inflight = asyncio.create_task(self._insert_batch(self._uncommitted[-1]))
-        if self._inflight is not None:
-            await self._inflight
-            self._inflight = None
+            await self._wait_inflight(self.max_inflight - 1)
+            self._inflight.append(asyncio.create_task(self._insert_batch(self._uncommitted[-1])))
+        await self._wait_inflight(0)
         done, self._uncommitted = self._uncommitted, []
         if not done:
             return
@@ -349,6 +353,12 @@ class Sink:
         for b in done:
             self._account(b)
         self.metrics.buffered.set(self._batch.rows)
+
+    async def _wait_inflight(self, most: int) -> None:
+        """Waits, oldest first, until at most ``most`` inserts are in flight (raising what one raised)."""
+        while len(self._inflight) > most:
+            await self._inflight[0]
+            self._inflight.pop(0)
 
     async def _insert_batch(self, b: _Batch) -> None:
         """Every table's rows of one batch (no commit: that is flush's)."""

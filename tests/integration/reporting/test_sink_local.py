@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from reporting.store import ClickHouseStore
@@ -124,6 +125,11 @@ async def test_a_tombstone_among_metric_samples_is_dead_lettered_and_the_samples
     assert [(d.source_topic, d.key, d.offset) for d in letters] == [(t.METRICS, "c1", 2)]
     assert "tombstone" in letters[0].error
     assert _count(store, "metrics") == 5
+
+
+async def test_at_least_one_insert_in_flight(store: ClickHouseStore, make_sink: SinkFactory) -> None:
+    with pytest.raises(ValueError, match="max_inflight"):
+        make_sink(LocalBus(), store, max_inflight=0)
 
 
 async def test_a_broken_dead_letter_is_stored_not_republished(
