@@ -127,6 +127,17 @@ async def test_a_tombstone_among_metric_samples_is_dead_lettered_and_the_samples
     assert _count(store, "metrics") == 5
 
 
+async def test_the_same_sample_twice_in_one_batch_is_counted_once(
+    store: ClickHouseStore, run_sink: RunSink
+) -> None:
+    bus = LocalBus()
+    await bus.start()
+    sample = encode(MetricSample(container_id="c1", time=now_ms()))
+    await run_sink(bus, store, [(t.METRICS, "c1", sample)] * 3)
+    assert _count(store, "metrics") == 1
+    assert store.query("SELECT sum(sample_count) FROM metrics_1m_view")[0][0] == 1
+
+
 async def test_at_least_one_insert_in_flight(store: ClickHouseStore, make_sink: SinkFactory) -> None:
     with pytest.raises(ValueError, match="max_inflight"):
         make_sink(LocalBus(), store, max_inflight=0)
