@@ -109,7 +109,7 @@ def collector_cpu(run_id: str, containers: int, seconds: float, bootstrap: str) 
     """The real collector process at 1 Hz with Kafka on: CPU % of one core, RSS."""
     port = 19000 + os.getpid() % 1000
     exe = Path(sys.executable).parent / "sandguard"
-    args = [str(exe), "collector", "--kafka-bootstrap", bootstrap, "--kafka-namespace", f"bench-{run_id}."]
+    args = [str(exe), "collector", "--bootstrap", bootstrap, "--namespace", f"bench-{run_id}."]
     args += ["--label", f"{RUN_LABEL}={run_id}", "--metrics-port", str(port), "--log-level", "warning"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -152,9 +152,7 @@ def main() -> None:
     parser.add_argument("--cpu-containers", type=int, default=200)
     parser.add_argument("--cpu-seconds", type=float, default=30.0)
     parser.add_argument("--passes", type=int, default=20)
-    parser.add_argument(
-        "--kafka-bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    )
+    parser.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     parser.add_argument("--json", action="store_true")
     opts = parser.parse_args()
     configure_logging(level="warning")  # logs to stderr: stdout carries only the result
@@ -168,7 +166,7 @@ def main() -> None:
         one_shot_us = docker_stats(client, ids, one_shot=True)
         more = max(0, opts.cpu_containers - opts.containers)
         start_containers(client, run_id, more)
-        cpu = collector_cpu(run_id, opts.containers + more, opts.cpu_seconds, opts.kafka_bootstrap)
+        cpu = collector_cpu(run_id, opts.containers + more, opts.cpu_seconds, opts.bootstrap)
     finally:
         remove_containers(client, run_id)
     result: dict[str, Any] = {

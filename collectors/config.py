@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SANDBOX_LABEL = "sandguard.sandbox=1"
+from schemas.labels import SANDBOX_SELECTOR
+
+SANDBOX_LABEL = SANDBOX_SELECTOR  # the collectors' name for it
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from enforcer.exceptions import InvalidCommandError, NotASandboxError
 from enforcer.port import ContainerState
-from schemas import EnforcementAction, EnforcementCommand, ResourceLimits, SecurityPolicy
+from schemas import EnforcementAction, EnforcementCommand, ResourceLimits, SecurityPolicy, labels
 
 MIB = 1024 * 1024
 NANO_PER_CPU = 1_000_000_000
@@ -32,7 +32,7 @@ DEFAULT_THROTTLE_FACTOR: float = SecurityPolicy.model_fields["throttle_factor"].
 # What SandboxManager puts on every sandbox container (sandbox.labels.SANDBOX). By default
 # a command can touch only containers that carry it: never the broker, never a database
 # that shares the host, whatever a command on the topic says.
-SANDBOX_LABELS: Mapping[str, str | None] = {"sandguard.sandbox": "1"}
+SANDBOX_LABELS: Mapping[str, str | None] = {labels.SANDBOX: "1"}
 # Full ids are 64 hex digits; 12 is the shortest prefix Docker prints. Names are refused:
 # a name can be reused by another container, an id cannot.
 CONTAINER_ID_RE = re.compile(r"[0-9a-f]{12,64}")

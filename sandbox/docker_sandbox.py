@@ -51,6 +51,10 @@ MAX_EXEC_TIMEOUT_S = 24 * 3600
 # for the engine to stop the container (then the sandbox reports itself expired).
 LIFETIME_MARGIN_S = 1.0
 _STATE_ERRORS = (404, 409)
+# Another removal of the same container (the enforcer's) finishes in well under a second
+# here; 100 polls of 0.1 s give it 10 s on a loaded engine.
+REMOVAL_WAIT_POLLS = 100
+REMOVAL_WAIT_POLL_S = 0.1
 # A killed command's sandbox is watched this long for a stop (5 × 100 ms: the engine
 # reports a stop within ~200 ms on a loaded host).
 SETTLE_POLLS = 5
@@ -343,12 +347,33 @@ class DockerSandbox:
     async def remove(self) -> None:
         """Removes the container, its volumes and its host rules (already gone is fine)."""
         self.record.status = SandboxStatus.DESTROYED
-        try:
-            await self._engine.call(lambda: self._engine.api.remove_container(self.id, force=True, v=True))
-        except docker.errors.NotFound:
-            log.info("sandbox_already_gone", sandbox_id=self.id)
+        await remove_container(self._engine, self.id)
         await self._engine.networks.detach(self.rules)
         self.rules = None
+
+
+async def remove_container(engine: Engine, container_id: str) -> None:
+    """Force-removes a container with its anonymous volumes. Already gone is fine; a
+    removal already in progress (the enforcer terminating it at the same moment: the
+    engine answers 409) is waited for, so what follows never races the engine."""
+    try:
+        await engine.call(lambda: engine.api.remove_container(container_id, force=True, v=True))
+    except docker.errors.NotFound:
+        log.info("sandbox_already_gone", sandbox_id=container_id)
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409 or "in progress" not in str(exc.explanation):
+            raise
+        await _wait_gone(engine, container_id)
+
+
+async def _wait_gone(engine: Engine, container_id: str) -> None:
+    for _ in range(REMOVAL_WAIT_POLLS):
+        try:
+            await engine.call(lambda: engine.api.inspect_container(container_id))
+        except docker.errors.NotFound:
+            return
+        await asyncio.sleep(REMOVAL_WAIT_POLL_S)
+    log.warning("sandbox_removal_still_in_progress", sandbox_id=container_id)
 
 
 def _denial_details(err: ValidationDenied) -> dict[str, Any]:

@@ -11,17 +11,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sandbox.exceptions import InvalidSandboxRequest
+from schemas.labels import (
+    EXPIRES_AT,
+    HOST,
+    MANAGER,
+    NAME,
+    NETWORK_POLICY,
+    POLICY_ID,
+    POLICY_NAME,
+    PREFIX,
+    RESOURCE,
+    SANDBOX,
+)
 
-PREFIX = "sandguard."
-SANDBOX = "sandguard.sandbox"  # "1" on every sandbox container
-MANAGER = "sandguard.manager"  # the manager instance that created the resource
-HOST = "sandguard.host"
-NAME = "sandguard.name"
-POLICY_ID = "sandguard.policy_id"
-POLICY_NAME = "sandguard.policy_name"
-NETWORK_POLICY = "sandguard.network_policy"
-EXPIRES_AT = "sandguard.expires_at"  # epoch seconds; the lifetime, readable by any tool
-RESOURCE = "sandguard.resource"  # container, volume or network
+__all__ = [
+    "EXPIRES_AT", "HOST", "MANAGER", "NAME", "NETWORK_POLICY", "POLICY_ID", "POLICY_NAME", "PREFIX",
+    "RESOURCE", "SANDBOX", "check_user_labels", "manager_labels", "sandbox_labels",
+]  # fmt: skip
 
 # Docker accepts far longer labels; these bounds keep events and ClickHouse rows small.
 MAX_LABELS = 64

@@ -34,7 +34,7 @@ from sandbox import audit
 from sandbox import labels as lb
 from sandbox.audit import AuditPublisher
 from sandbox.config import DEFAULT_IMAGE, check_policy_fits, container_config
-from sandbox.docker_sandbox import DockerSandbox
+from sandbox.docker_sandbox import DockerSandbox, remove_container
 from sandbox.engine import Engine, SandboxOptions
 from sandbox.engine_events import ContainerEvents
 from sandbox.exceptions import (
@@ -248,7 +248,7 @@ class SandboxManager:
         found = await engine.call(lambda: api.containers(all=True, filters=label))
         for cid in [str(c["Id"]) for c in found]:
             log.warning("removing_leftover_container", container_id=cid)
-            await engine.call(partial(api.remove_container, cid, force=True, v=True))
+            await remove_container(engine, cid)
         volumes = (await engine.call(lambda: api.volumes(filters=label))).get("Volumes") or []
         for name in [str(v["Name"]) for v in volumes]:
             log.warning("removing_leftover_volume", volume=name)

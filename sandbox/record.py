@@ -64,6 +64,9 @@ class SandboxRecord:
     violations: OrderedDict[str, SecurityViolation] = field(default_factory=OrderedDict)
     # Why each enforcement command was issued (the processors' reason), by command id.
     command_reasons: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    # A terminate command seen on the bus and not yet answered: when the engine reports the
+    # kill before the enforcer's result arrives, the kill is this command's doing.
+    pending_terminate: EnforcementCommand | None = None
 
     @property
     def network(self) -> NetworkPolicy:
@@ -100,6 +103,8 @@ def _outcome(record: SandboxRecord, result: ActionResult, action: str) -> Termin
 
 def apply_command(record: SandboxRecord, command: EnforcementCommand) -> None:
     """Remembers why a command was issued; a result that came first gets the reason now."""
+    if command.action is EnforcementAction.TERMINATE and command.mode == "enforce":
+        record.pending_terminate = command
     if not command.reason:
         return
     record.command_reasons[command.command_id] = command.reason
@@ -124,6 +129,9 @@ def apply_action(record: SandboxRecord, result: ActionResult) -> None:
     replaces the engine's account (which knows no reason) and keeps its exit code.
     """
     record.actions.append(result)
+    pending = record.pending_terminate
+    if pending is not None and pending.command_id == result.command_id:
+        record.pending_terminate = None
     if result.result not in _EFFECTIVE:
         return
     if result.action is EnforcementAction.TERMINATE and (record.active or _seen_by_engine_only(record)):
@@ -219,6 +227,14 @@ def observe_stop(
         record.status = SandboxStatus.EXPIRED
         return
     record.status = SandboxStatus.TERMINATED
+    cmd = record.pending_terminate
+    if cmd is not None:
+        record.termination = Termination(
+            at=at, reason=cmd.reason or _why(record, cmd.command_id, cmd.rule_ids, ""), source="enforcer",
+            command_id=cmd.command_id, rule_ids=cmd.rule_ids, violation_ids=cmd.violation_ids,
+            exit_code=exit_code, oom_killed=oom_killed,
+        )  # fmt: skip
+        return
     record.termination = Termination(
         at=at,
         reason=_stop_reason(exit_code, oom_killed, removed),

@@ -30,11 +30,10 @@ from enforcer import DockerEngine, Enforcer
 from processors.runner import ProcessorRunner
 from reporting import ClickHouseStore, HistoryReports, Sink, open_store
 from sandguard.bus import LocalBus
-from schemas import SecurityPolicy
+from schemas import Bus, SecurityPolicy, Store, labels
 
 log = structlog.get_logger(__name__)
 
-SANDBOX_LABEL = "sandguard.sandbox=1"
 # Groups of the embedded components; distinct from the distributed defaults so a
 # replay from Kafka never confuses the two.
 SINK_GROUP = "sandguard-embedded-sink"
@@ -83,8 +82,8 @@ class PipelineOptions:
     default_policy: SecurityPolicy | None = None
     # Which containers this pipeline watches and may act on: all sandboxes of the host,
     # or (for a SandboxManager's own pipeline) only its own, by their manager label.
-    watch_label: str = SANDBOX_LABEL
-    enforcer_labels: Mapping[str, str | None] = field(default_factory=lambda: {"sandguard.sandbox": "1"})
+    watch_label: str = labels.SANDBOX_SELECTOR
+    enforcer_labels: Mapping[str, str | None] = field(default_factory=lambda: {labels.SANDBOX: "1"})
     interval_s: float = 1.0
     audit_only: bool = False
     # The enforcer's command ledger; default data_dir/enforcer. A pipeline per manager
@@ -111,14 +110,15 @@ class EmbeddedPipeline:
         self,
         options: PipelineOptions,
         *,
-        bus: LocalBus | None = None,
+        bus: Bus | None = None,
+        store: Store | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.options = options
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.bus = bus if bus is not None else LocalBus()
+        self.bus: Bus = bus if bus is not None else LocalBus()
         self.reports = LazyReports()
-        self.store: ClickHouseStore | None = None
+        self.store: Store | None = store
         self.state = PipelineState.NEW
         self._sink: Sink | None = None
         self._sink_task: asyncio.Task[None] | None = None
@@ -137,7 +137,8 @@ class EmbeddedPipeline:
         self.state = PipelineState.RUNNING
         o = self.options
         await self.bus.start()
-        self.store = await asyncio.to_thread(shared_store, o.data_dir / "clickhouse")
+        if self.store is None:
+            self.store = await asyncio.to_thread(shared_store, o.data_dir / "clickhouse")
         self.reports.target = HistoryReports(self.store)
         await self._start_consumers(o)
         self._collector = Collector(
@@ -197,11 +198,14 @@ class EmbeddedPipeline:
 
     async def _drain(self) -> None:
         """Waits (bounded) until the processor, enforcer and sink consumed what was published."""
+        bus = self.bus
+        if not isinstance(bus, LocalBus):
+            return  # on Kafka, what is not consumed now stays in the topics for the next start
         # Polled: the consumers run on their own schedules and signal nothing when idle.
         for _ in range(int(DRAIN_TIMEOUT_S / DRAIN_POLL_S)):
             await asyncio.sleep(DRAIN_POLL_S)  # also lets the outputs of the last records go round
-            if not any(self.bus.lag().values()):
+            if not any(bus.lag().values()):
                 break
-        left = {g: n for g, n in self.bus.lag().items() if n}
+        left = {g: n for g, n in bus.lag().items() if n}
         if left:
             log.warning("embedded_pipeline_stopped_with_backlog", backlog=left)

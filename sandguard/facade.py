@@ -20,7 +20,7 @@ from sandbox import SandboxSecurityManager as _SandboxSecurityManager
 from sandguard.bus import LocalBus
 from sandguard.embedded import EmbeddedPipeline, PipelineOptions
 from sandguard.settings import Settings
-from schemas import Bus, ReportSource, SecurityPolicy, load_policy
+from schemas import Bus, ReportSource, SecurityPolicy, labels, load_policy
 
 
 class SandboxManager(_SandboxManager):
@@ -56,7 +56,7 @@ class SandboxManager(_SandboxManager):
         super().__init__(policy, bus=bus, reports=reports, registry=registry, **options)
         if self._own_bus is None or not (policy.enable_monitoring if monitoring is None else monitoring):
             return
-        label = f"sandguard.manager={self.manager_id}"
+        label = labels.manager_selector(self.manager_id)
         directory = Path(data_dir) if data_dir is not None else settings.data_dir
         self._pipeline = EmbeddedPipeline(
             PipelineOptions(
@@ -65,7 +65,7 @@ class SandboxManager(_SandboxManager):
                 enforcer_state_dir=directory / "enforcer" / self.manager_id,
                 default_policy=policy,
                 watch_label=label,
-                enforcer_labels={"sandguard.sandbox": "1", "sandguard.manager": self.manager_id},
+                enforcer_labels={labels.SANDBOX: "1", labels.MANAGER: self.manager_id},
                 interval_s=sample_interval_s,
                 audit_only=audit_only,
             ),

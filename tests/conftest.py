@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Iterator
@@ -21,9 +22,26 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture
-def kafka_namespace() -> str:
-    """A fresh topic and group prefix per test: tests share the broker, never topics."""
-    return f"t-{uuid.uuid4().hex[:10]}."
+def kafka_namespace(kafka_bootstrap: str) -> Iterator[str]:
+    """A fresh topic and group prefix per test: tests share the broker, never topics.
+    The test's topics are deleted afterwards: a broker that kept every test's ~100
+    partitions would carry thousands after a few runs."""
+    namespace = f"t-{uuid.uuid4().hex[:10]}."
+    yield namespace
+    asyncio.run(delete_topics(kafka_bootstrap, namespace))
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ start() {
   if port_open "$PORT"; then log "kafka already answers on 127.0.0.1:$PORT"; return 0; fi
   fetch
   if [ "$fresh" = 1 ] || [ ! -f "$RUN/server.properties" ]; then
+    [ -f "$RUN/kafka.out" ] && mv "$RUN/kafka.out" "$STATE/kafka-$PORT.out.prev"
     rm -rf "$RUN"; mkdir -p "$RUN/data"
     sed -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA@#$RUN/data#g" \
         "$LOCAL/kafka/server.properties.in" > "$RUN/server.properties"
@@ -38,8 +39,8 @@ start() {
         -c "$RUN/server.properties" >&2
   fi
   log "starting kafka on 127.0.0.1:$PORT"
-  : > "$RUN/kafka.out"
-  setsid nohup java -Xms512m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+  [ -f "$RUN/kafka.out" ] && mv "$RUN/kafka.out" "$RUN/kafka.out.prev"  # kept for a post-mortem
+  setsid nohup java -Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
       "-Dlog4j2.configurationFile=$LOCAL/kafka/log4j2.properties" -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" \
       > "$RUN/kafka.out" 2>&1 < /dev/null &
   echo $! > "$RUN/kafka.pid"

@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from enforcer import DockerEngine, DockerPort, Enforcer
 from enforcer.service import DEFAULT_CONCURRENCY
 from sandguard.bus import KafkaBus
+from sandguard.cli._common import host_option, kafka_options, service_options, settings_from
 from sandguard.logs import configure_logging
-from sandguard.settings import Settings
 from schemas import Bus
 
 log = structlog.get_logger("sandguard.cli.enforcer")
@@ -40,11 +40,6 @@ def _labels(values: tuple[str, ...]) -> dict[str, str | None]:
 
 @click.command()
 @click.option(
-    "--host", default=None, help="this host's name, as collectors put it in events [settings: host]"
-)
-@click.option("--bootstrap", default=None, help="Kafka bootstrap servers [settings: kafka_bootstrap]")
-@click.option("--namespace", default=None, help="prefix of topics and groups [settings: kafka_namespace]")
-@click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
@@ -62,21 +57,20 @@ def _labels(values: tuple[str, ...]) -> dict[str, str | None]:
     "--claim-unassigned", is_flag=True, help="act on commands that name no host (single-host setups)"
 )
 @click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY, show_default=True)
-@click.option("--metrics-port", type=int, default=None, help="Prometheus endpoint; 0: off [settings]")
+@kafka_options
+@host_option
+@service_options
 def enforcer(
     *,
-    host: str | None,
-    bootstrap: str | None,
-    namespace: str | None,
     state_dir: Path | None,
     audit_only: bool,
     require_label: tuple[str, ...],
     claim_unassigned: bool,
     concurrency: int,
-    metrics_port: int | None,
+    **given: str | int | None,
 ) -> None:
     """Acts on this host's sandboxes as sandguard.enforcement commands say, once each."""
-    settings = Settings()
+    settings = settings_from(**given)
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     required = _labels(require_label) if require_label else None
 
@@ -85,7 +79,7 @@ def enforcer(
             bus,
             engine,
             registry=registry,
-            host=host or settings.host,
+            host=settings.host,
             state_dir=state_dir or settings.data_dir / "enforcer",
             audit_only=audit_only,
             required_labels=required,
@@ -94,12 +88,11 @@ def enforcer(
         )
 
     bus = KafkaBus(
-        bootstrap or settings.kafka_bootstrap,
-        namespace=settings.kafka_namespace if namespace is None else namespace,
+        settings.kafka_bootstrap,
+        namespace=settings.kafka_namespace,
         producer_options={"linger_ms": RESULT_LINGER_MS},
     )
-    port = settings.metrics_port if metrics_port is None else metrics_port
-    sys.exit(asyncio.run(_serve(bus, make, (settings.metrics_addr, port))))
+    sys.exit(asyncio.run(_serve(bus, make, (settings.metrics_addr, settings.metrics_port))))
 
 
 async def _serve(

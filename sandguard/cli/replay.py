@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from reporting.replay import IDLE_S
 from reporting.replay import replay as run_replay
+from sandguard.cli._common import kafka_options, settings_from
 from sandguard.cli._reporting import make_bus, make_store, store_options
 from sandguard.logs import configure_logging
 from sandguard.settings import Settings
@@ -23,9 +24,18 @@ from sandguard.settings import Settings
 @click.option(
     "--idle-seconds", type=float, default=IDLE_S, show_default=True, help="stop after this long idle"
 )
-def replay(clickhouse_url: str | None, data_dir: Path | None, truncate: bool, idle_seconds: float) -> None:
+@kafka_options
+def replay(
+    *,
+    clickhouse_url: str | None,
+    data_dir: Path | None,
+    truncate: bool,
+    idle_seconds: float,
+    bootstrap: str | None,
+    namespace: str | None,
+) -> None:
     """Re-read every topic from the beginning with a fresh consumer group; events are stored once."""
-    settings = Settings()
+    settings = settings_from(bootstrap=bootstrap, namespace=namespace)
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     n = asyncio.run(_run(settings, clickhouse_url, data_dir, truncate, idle_seconds))
     click.echo(f"replayed {n} records")

@@ -34,9 +34,9 @@ class CollectorProcess:
         self.port = _free_port()
         self.log_path = log_path
         exe = Path(sys.executable).parent / "sandguard"
-        args = [str(exe), "collector", "--kafka-bootstrap", bootstrap, "--kafka-namespace", namespace]
+        args = [str(exe), "collector", "--bootstrap", bootstrap, "--namespace", namespace]
         args += ["--label", f"{RUN_LABEL}={run_id}", "--interval", "0.5", "--metrics-port", str(self.port)]
-        args += ["--log-format", "json", "--host-name", "churn"]
+        args += ["--log-format", "json", "--host", "churn"]
         with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would block the collector
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
 

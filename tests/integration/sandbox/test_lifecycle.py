@@ -111,3 +111,20 @@ async def test_a_failed_create_leaves_nothing(manager: SandboxManager, docker_cl
         == []
     )
     assert manager.list_sandboxes() == []
+
+
+async def test_concurrent_removals_of_one_container_both_succeed(
+    manager: SandboxManager, docker_client: Any
+) -> None:
+    """The enforcer may remove a sandbox at the moment its manager does: the engine
+    answers the second removal 409 "already in progress" (or 404); neither may fail."""
+    from sandbox.docker_sandbox import remove_container
+
+    engine = await manager.engine()
+    ids = await asyncio.gather(*(manager.create_sandbox() for _ in range(4)))
+    for sid in ids:
+        await asyncio.gather(remove_container(engine, sid), remove_container(engine, sid))
+    left = docker_client.containers.list(
+        all=True, filters={"label": f"sandguard.manager={manager.manager_id}"}
+    )
+    assert left == []

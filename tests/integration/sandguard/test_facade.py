@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -92,9 +93,9 @@ async def test_runtime_detection_terminates_and_the_history_explains(embedded_da
         await manager.cleanup()
 
 
-async def _report_with_actions(manager: SandboxManager, sid: str) -> dict[str, object]:
+async def _report_with_actions(manager: SandboxManager, sid: str) -> dict[str, Any]:
     """The history is written within about a second; poll a bounded number of times."""
-    report: dict[str, object] = {}
+    report: dict[str, Any] = {}
     for _ in range(40):
         report = await manager.get_security_report(sid)
         if report.get("actions") and report.get("violations_by_rule"):

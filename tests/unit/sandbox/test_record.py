@@ -208,3 +208,28 @@ def test_command_reasons_are_bounded(make_record: MakeRecord) -> None:
     for i in range(MAX_COMMANDS + 5):
         apply_command(record, make_command(command_id=f"cmd-{i}"))
     assert len(record.command_reasons) == MAX_COMMANDS and "cmd-0" not in record.command_reasons
+
+
+def test_a_kill_seen_before_the_enforcers_result_is_the_pending_commands(
+    make_record: MakeRecord, make_action: MakeAction
+) -> None:
+    """The engine's die event can beat the enforcer's result on the bus: the kill is then
+    attributed at once to the terminate command already seen, with its reason and rules."""
+    record = make_record()
+    command = make_command()
+    apply_command(record, command)
+    observe_stop(record, at=utc_now(), exit_code=137)
+    t = record.termination
+    assert status(record) is SandboxStatus.TERMINATED
+    assert t is not None and t.source == "enforcer" and t.command_id == command.command_id
+    assert t.reason == command.reason and t.rule_ids == command.rule_ids and t.exit_code == 137
+    apply_action(record, make_action(command_id=command.command_id))
+    assert record.pending_terminate is None and record.termination is not None
+    assert record.termination.command_id == command.command_id
+
+
+def test_an_audit_only_terminate_is_not_pending(make_record: MakeRecord) -> None:
+    record = make_record()
+    apply_command(record, make_command().model_copy(update={"mode": "audit"}))
+    observe_stop(record, at=utc_now(), exit_code=137)
+    assert record.termination is not None and record.termination.source == "engine"

@@ -23,7 +23,7 @@ def test_all_is_pinned_and_resolves() -> None:
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
     try:
-        _ = sandguard.NoSuchThing  # type: ignore[attr-defined]
+        _ = sandguard.NoSuchThing
     except AttributeError as exc:
         assert "NoSuchThing" in str(exc)
     else:
