@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry
 
 from reporting.reports import HistoryReports
 from reporting.rows import sandbox_row
-from reporting.sink import MAX_BATCH_ROWS, RAW_METRICS_TABLE, STRICT_JSON, Sink
+from reporting.sink import MAX_BATCH_ROWS, RAW_INSERT_SETTINGS, RAW_METRICS_TABLE, Sink
 from reporting.store import ClickHouseStore
 from reporting.tables import SANDBOXES
 from sandguard.bus import KafkaBus
@@ -107,7 +107,7 @@ def _direct_insert_s(store: ClickHouseStore, values: list[bytes]) -> float:
     data = b"\n".join(values)
     store.command("TRUNCATE TABLE metrics")
     started = time.perf_counter()
-    store.insert_raw(RAW_METRICS_TABLE, data, fmt="JSONEachRow", settings=STRICT_JSON)
+    store.insert_raw(RAW_METRICS_TABLE, data, fmt="JSONEachRow", settings=RAW_INSERT_SETTINGS)
     return time.perf_counter() - started
 
 

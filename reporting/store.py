@@ -4,6 +4,8 @@ The same SQL runs on both: statements use bare table names and the client's defa
 database is sandguard's. chdb allows one engine (one data directory) per process and
 its handle is not safe for concurrent use, so calls are serialised by a lock; the
 HTTP client gets the same lock, which also keeps its session from being shared.
+Inserts have connections of their own (``insert_lanes`` of them, each with its lock):
+two inserts run at once, and a long insert never holds up a report's queries.
 
 Lifecycle: ``open()`` connects and applies the migrations, ``close()`` releases the
 engine. A closed store, or a server that does not answer, raises
@@ -13,8 +15,9 @@ engine. A closed store, or a server that does not answer, raises
 from __future__ import annotations
 
 import os
+import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,20 @@ SEND_RECEIVE_TIMEOUT_S = 300
 # Environment variables that hold server credentials (never put them in the URL on a command line).
 USER_ENV = "SANDGUARD_CLICKHOUSE_USER"
 PASSWORD_ENV = "SANDGUARD_CLICKHOUSE_PASSWORD"  # noqa: S105 - the variable's name, not a secret
+# Two insert connections: while one insert parses its JSON the other sorts and writes its
+# part, so the engine uses both cores (measured: 4 x 100k metric rows, 250k rows/s on one
+# connection, up to 400k rows/s on two with idle cores; the sink keeps two inserts in flight).
+INSERT_LANES = 2
+
+
+class _Lane:
+    """One insert connection; its lock is held for the whole insert (one call per handle)."""
+
+    __slots__ = ("client", "lock")
+
+    def __init__(self) -> None:
+        self.client: Any = None
+        self.lock = threading.Lock()
 
 
 class ClickHouseStore:
@@ -53,7 +70,10 @@ class ClickHouseStore:
         metrics_ttl_days: int = METRICS_TTL_DAYS,
         history_ttl_days: int = HISTORY_TTL_DAYS,
         migrate: bool = True,
+        insert_lanes: int = INSERT_LANES,
     ) -> None:
+        if insert_lanes < 1:
+            raise ValueError(f"insert_lanes must be at least 1, not {insert_lanes}")
         if (path is None) == (url is None):
             raise ValueError("give exactly one of path (embedded engine) or url (server)")
         self.path = Path(path) if path is not None else None
@@ -67,6 +87,10 @@ class ClickHouseStore:
         self._client: Any = None
         self._wanted = False
         self._lock = threading.RLock()
+        self._lanes = [_Lane() for _ in range(insert_lanes)]
+        self._free_lanes: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
+        for lane in self._lanes:
+            self._free_lanes.put(lane)
 
     @property
     def target(self) -> str:
@@ -138,6 +162,11 @@ class ClickHouseStore:
                 self._client.close()
                 self._client = None
                 log.info("store_closed", target=self.target)
+        for lane in self._lanes:  # after an insert in progress, never under the main lock
+            with lane.lock:
+                if lane.client is not None:
+                    lane.client.close()
+                    lane.client = None
 
     def __enter__(self) -> ClickHouseStore:
         return self.open()
@@ -168,7 +197,7 @@ class ClickHouseStore:
     ) -> None:
         if not rows:
             return
-        self._call(
+        self._insert_call(
             f"INSERT INTO {table}",
             lambda c: c.insert(table, rows, column_names=list(column_names), settings=dict(settings or {})),
         )
@@ -183,7 +212,7 @@ class ClickHouseStore:
     ) -> None:
         if not columns or not columns[0]:
             return
-        self._call(
+        self._insert_call(
             f"INSERT INTO {table}",
             lambda c: c.insert(
                 table,
@@ -195,11 +224,16 @@ class ClickHouseStore:
         )
 
     def insert_raw(
-        self, table: str, data: bytes, *, fmt: str, settings: Mapping[str, Any] | None = None
+        self,
+        table: str,
+        data: bytes | Iterable[bytes],
+        *,
+        fmt: str,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         if not data:
             return
-        self._call(
+        self._insert_call(
             f"INSERT INTO {table} FORMAT {fmt}",
             lambda c: c.raw_insert(table, insert_block=data, fmt=fmt, settings=dict(settings or {})),
         )
@@ -208,16 +242,41 @@ class ClickHouseStore:
         with self._lock:
             if not self._wanted:
                 raise StoreUnavailableError(self.target, "store is closed")
+            return self._run(sql, fn, self._ensure_connected)
+
+    def _insert_call(self, sql: str, fn: Any) -> Any:
+        """``_call`` on a free insert connection (waiting for one when all are busy)."""
+        if self._client is None or self._migrate:
+            self._call("", lambda client: None)  # the database and its schema come first
+        lane = self._free_lanes.get()
+        try:
+            with lane.lock:
+                if not self._wanted:
+                    raise StoreUnavailableError(self.target, "store is closed")
+                return self._run(sql, fn, lambda: self._lane_client(lane))
+        finally:
+            self._free_lanes.put(lane)
+
+    def _lane_client(self, lane: _Lane) -> Any:
+        if lane.client is None:
             try:
-                return fn(self._ensure_connected())
-            except OperationalError as exc:
+                lane.client = self._new_client(self.database)
+            except (OperationalError, OSError) as exc:
                 raise StoreUnavailableError(self.target, str(exc).splitlines()[0]) from exc
-            except ProgrammingError as exc:
-                if "closed" in str(exc):
-                    raise StoreUnavailableError(self.target, str(exc)) from exc
-                raise StoreQueryError(sql, str(exc)) from exc
-            except DatabaseError as exc:
-                raise StoreQueryError(sql, str(exc)) from exc
+        return lane.client
+
+    def _run(self, sql: str, fn: Any, client: Any) -> Any:
+        """``fn(client())`` with the driver's errors as ours: unavailable (retry) or refused."""
+        try:
+            return fn(client())
+        except OperationalError as exc:
+            raise StoreUnavailableError(self.target, str(exc).splitlines()[0]) from exc
+        except ProgrammingError as exc:
+            if "closed" in str(exc):
+                raise StoreUnavailableError(self.target, str(exc)) from exc
+            raise StoreQueryError(sql, str(exc)) from exc
+        except DatabaseError as exc:
+            raise StoreQueryError(sql, str(exc)) from exc
 
 
 def _ident(name: str) -> str:

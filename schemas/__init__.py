@@ -4,7 +4,7 @@ Imports nothing of ours; every component imports from here and from nowhere else
 in the project, which keeps each component deployable alone.
 """
 
-from schemas.bus import Bus, Consumer, Record
+from schemas.bus import Bus, Consumer, Record, RecordBatch, batches_of
 from schemas.codec import dead_letter, decode, encode
 from schemas.events import (
     SCHEMA_VERSION,
@@ -83,6 +83,7 @@ __all__ = [
     "ProcessInfo",
     "ProcessSnapshot",
     "Record",
+    "RecordBatch",
     "ReportSource",
     "ResourceLimits",
     "RuleInfo",
@@ -98,6 +99,7 @@ __all__ = [
     "Violation",
     "ViolationActivity",
     "ViolationSeverity",
+    "batches_of",
     "dead_letter",
     "decode",
     "encode",

@@ -6,7 +6,7 @@ Blocking by nature (clickhouse-connect is synchronous): async callers run it wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -39,9 +39,15 @@ class Store(Protocol):
         ...
 
     def insert_raw(
-        self, table: str, data: bytes, *, fmt: str, settings: Mapping[str, Any] | None = None
+        self,
+        table: str,
+        data: bytes | Iterable[bytes],
+        *,
+        fmt: str,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        """Inserts data already encoded in a ClickHouse input format (e.g. JSONEachRow)."""
+        """Inserts data already encoded in a ClickHouse input format (e.g. JSONEachRow); an
+        iterable is sent chunk by chunk (no copy of the whole batch in one piece)."""
         ...
 
     def close(self) -> None: ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import structlog
@@ -22,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from sandguard.bus.exceptions import BusNotStartedError, DeliveryError, TopicCreationError
-from schemas.bus import Consumer, Record
+from schemas.bus import Consumer, Record, RecordBatch
 from schemas.topics import TOPICS
 
 log = structlog.get_logger(__name__)
@@ -33,6 +34,14 @@ LINGER_MS = 20
 MAX_BATCH_BYTES = 256 * 1024
 # A publish waits this long for buffer room before failing (the collector keeps its own buffer).
 REQUEST_TIMEOUT_MS = 30_000
+# aiokafka makes an object per record. Taken 500 at a time (under the GC's first threshold
+# of 700 allocations) they die young, in cheap first-generation collections; 20,000 at a
+# time live long enough to reach the oldest generation, whose full collections then cost
+# ~1 us a record (measured: event-loop CPU 3.5 -> 2.4 us a record in bench/sink.py).
+GC_CHUNK_RECORDS = 500
+_OFFSET, _TIMESTAMP = attrgetter("offset"), attrgetter("timestamp")
+_Columns = tuple[list[int], list[int], list[bytes | None], list[bytes | None]]  # offsets, times, keys, values
+_KEY, _VALUE = attrgetter("key"), attrgetter("value")
 # Kafka's TOPIC_ALREADY_EXISTS: another process created it first, which is what we wanted.
 TOPIC_ALREADY_EXISTS = 36
 
@@ -122,6 +131,31 @@ class KafkaConsumer:
             if msgs:
                 self._returned[tp] = msgs[-1].offset + 1
         return out
+
+    async def getmany_batches(self, *, timeout_ms: int = 1000, max_records: int = 500) -> list[RecordBatch]:
+        """Taken from aiokafka in chunks of GC_CHUNK_RECORDS, each turned into lists at once."""
+        columns: dict[TopicPartition, _Columns] = {}
+        left, wait = max_records, timeout_ms
+        while left > 0:
+            chunk = await self._raw.getmany(timeout_ms=wait, max_records=min(left, GC_CHUNK_RECORDS))
+            if not chunk:
+                break
+            for tp, msgs in chunk.items():
+                if msgs:
+                    left -= self._add_columns(columns, tp, msgs)
+            wait = 0  # then only what is already fetched
+        cut = len(self._ns)
+        return [RecordBatch(tp.topic[cut:], tp.partition, *cols) for tp, cols in columns.items()]
+
+    def _add_columns(self, columns: dict[TopicPartition, _Columns], tp: TopicPartition, msgs: Any) -> int:
+        offsets, timestamps, keys, values = columns.setdefault(tp, ([], [], [], []))
+        # map(attrgetter) fills each list in C: ~20 ns a record, where a Record is ~800 ns.
+        offsets.extend(map(_OFFSET, msgs))
+        timestamps.extend(map(_TIMESTAMP, msgs))
+        keys.extend(map(_KEY, msgs))
+        values.extend(map(_VALUE, msgs))
+        self._returned[tp] = offsets[-1] + 1
+        return len(msgs)
 
     async def commit(self) -> None:
         self._done.update(self._returned)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 
 from sandguard.bus.exceptions import BusClosedError
-from schemas.bus import Consumer, Record
+from schemas.bus import Consumer, Record, RecordBatch, batches_of
 from schemas.topics import TOPICS
 
 # 10,000 records per consumer: ~5 s of 200 containers × (metric + processes + limits)
@@ -51,6 +51,9 @@ class _LocalConsumer:
         self.uncommitted.extend(out)
         self.returned += len(out)
         return out
+
+    async def getmany_batches(self, *, timeout_ms: int = 1000, max_records: int = 500) -> list[RecordBatch]:
+        return batches_of(await self.getmany(timeout_ms=timeout_ms, max_records=max_records))
 
     def is_stopped(self) -> bool:
         return self.stopped

@@ -14,9 +14,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from sandguard.bus import BusNotStartedError, DeliveryError, KafkaBus, ensure_topics
+from sandguard.bus import kafka as kafka_module
 from sandguard.bus.kafka import KafkaConsumer
 from schemas import topics
-from schemas.bus import Consumer, Record
+from schemas.bus import Consumer, Record, RecordBatch
 from schemas.topics import TOPICS
 
 MakeBus = Callable[..., Any]
@@ -73,6 +74,50 @@ async def test_commit_covers_only_what_was_returned(make_bus: MakeBus) -> None:
     c = await bus.consumer([topics.AUDIT], group="g")
     part = await c.getmany(timeout_ms=10_000, max_records=2)
     assert [r.value for r in part] == [b"0", b"1"]
+    await c.commit()
+    await c.stop()
+    c2 = await bus.consumer([topics.AUDIT], group="g")
+    assert [r.value for r in await collect(c2, 4)] == [b"2", b"3", b"4", b"5"]
+
+
+async def test_batches_per_partition_with_the_same_commits(
+    make_bus: MakeBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kafka_module, "GC_CHUNK_RECORDS", 3)  # a poll's batches are built from chunks
+    bus = await make_bus(partitions=2)
+    items = [(f"c{i % 3}", str(i).encode()) for i in range(30)] + [("c0", None)]
+    await publish_all(bus, topics.METRICS, items)
+    c = await bus.consumer([topics.METRICS], group="g")
+    batches: list[RecordBatch] = []
+    deadline = asyncio.get_running_loop().time() + 30
+    while sum(map(len, batches)) < 31 and asyncio.get_running_loop().time() < deadline:
+        polled = await c.getmany_batches(timeout_ms=300, max_records=7)
+        assert sum(map(len, polled)) <= 7
+        assert len({b.partition for b in polled}) == len(polled)  # one batch per partition
+        batches += polled
+    records = [b.record(i) for b in batches for i in range(len(b))]
+    assert sorted((r.key, r.value) for r in records if r.value) == sorted((k, v) for k, v in items if v)
+    assert [(r.key, r.value) for r in records if r.value is None] == [("c0", None)]
+    for b in batches:
+        assert b.topic == topics.METRICS and list(b.offsets) == sorted(b.offsets)
+        assert len(b.offsets) == len(b.timestamps_ms) == len(b.keys) == len(b.values)
+    for key in ("c0", "c1", "c2"):  # one partition per key, in publishing order
+        assert len({r.partition for r in records if r.key == key}) == 1
+        seq = [int(r.value) for r in records if r.key == key and r.value]
+        assert seq == sorted(seq)
+    await c.commit()
+    await c.stop()
+    await publish_all(bus, topics.METRICS, [("c1", b"new")])
+    c2 = await bus.consumer([topics.METRICS], group="g")
+    assert [(r.key, r.value) for r in await collect(c2, 1)] == [("c1", b"new")]
+
+
+async def test_batches_commit_only_what_was_returned(make_bus: MakeBus) -> None:
+    bus = await make_bus(partitions=1)
+    await publish_all(bus, topics.AUDIT, [("k", str(i).encode()) for i in range(6)])
+    c = await bus.consumer([topics.AUDIT], group="g")
+    part = await c.getmany_batches(timeout_ms=10_000, max_records=2)
+    assert [list(b.values) for b in part] == [[b"0", b"1"]]
     await c.commit()
     await c.stop()
     c2 = await bus.consumer([topics.AUDIT], group="g")

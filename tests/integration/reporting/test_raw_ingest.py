@@ -97,3 +97,16 @@ def test_the_raw_path_stores_the_model_paths_row(store: ClickHouseStore) -> None
     assert row.pop("ms") == want.pop("time")
     row.pop("time")
     assert row == want
+
+
+def test_raw_data_in_chunks_is_one_insert_and_all_or_nothing(store: ClickHouseStore) -> None:
+    rows = [orjson.dumps({**VALID, "event_id": f"e{i}", "time": VALID["time"] + i}) for i in range(5)]
+
+    def insert(chunks: list[bytes]) -> None:
+        store.insert_raw(RAW_METRICS_TABLE, iter(chunks), fmt="JSONEachRow", settings=STRICT_JSON)
+
+    insert([b"\n".join(rows[:2]) + b"\n", b"\n".join(rows[2:])])
+    assert store.query("SELECT count() FROM metrics")[0][0] == 5
+    with pytest.raises(StoreQueryError):
+        insert([rows[0] + b"\n", _body(("cpu_percent",), "hot")])
+    assert store.query("SELECT count() FROM metrics")[0][0] == 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from reporting.store import ClickHouseStore
@@ -106,6 +107,40 @@ async def test_poison_messages_go_to_the_dead_letter_topic_counted(
     assert "event_id missing" in letters[no_id.decode()].error
     assert registry.get_sample_value("sandguard_sink_deadletters_total", {"topic": t.METRICS}) == 3
     assert _count(store, "metrics") == 1
+
+
+async def test_a_tombstone_among_metric_samples_is_dead_lettered_and_the_samples_stored(
+    store: ClickHouseStore, make_sink: SinkFactory
+) -> None:
+    bus = LocalBus()
+    await bus.start()
+    sink = make_sink(bus, store)
+    await sink.start()
+    watcher = await bus.consumer([t.DEADLETTER], group="watch")
+    now = now_ms()
+    samples = [(t.METRICS, "c1", encode(MetricSample(container_id="c1", time=now - i))) for i in range(5)]
+    await publish(bus, [*samples[:2], (t.METRICS, "c1", None), *samples[2:]])
+    await drain(sink, 6)
+    letters = [decode(t.DEADLETTER, r.value) for r in await watcher.getmany(timeout_ms=1000)]
+    assert [(d.source_topic, d.key, d.offset) for d in letters] == [(t.METRICS, "c1", 2)]
+    assert "tombstone" in letters[0].error
+    assert _count(store, "metrics") == 5
+
+
+async def test_the_same_sample_twice_in_one_batch_is_counted_once(
+    store: ClickHouseStore, run_sink: RunSink
+) -> None:
+    bus = LocalBus()
+    await bus.start()
+    sample = encode(MetricSample(container_id="c1", time=now_ms()))
+    await run_sink(bus, store, [(t.METRICS, "c1", sample)] * 3)
+    assert _count(store, "metrics") == 1
+    assert store.query("SELECT sum(sample_count) FROM metrics_1m_view")[0][0] == 1
+
+
+async def test_at_least_one_insert_in_flight(store: ClickHouseStore, make_sink: SinkFactory) -> None:
+    with pytest.raises(ValueError, match="max_inflight"):
+        make_sink(LocalBus(), store, max_inflight=0)
 
 
 async def test_a_broken_dead_letter_is_stored_not_republished(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -87,6 +88,47 @@ def test_a_closed_store_is_unavailable_until_reopened(store: ClickHouseStore) ->
         store.query("SELECT 1")
     store.open()
     assert store.query("SELECT 1") == [(1,)]
+
+
+def _finishes(fn: Callable[[], object]) -> bool:
+    """Runs fn in a thread; False if it is still blocked after 30 s (a deadlock, not a slow call)."""
+    worker = threading.Thread(target=fn, daemon=True)
+    worker.start()
+    worker.join(30)
+    return not worker.is_alive()
+
+
+def _insert_metric(store: ClickHouseStore, ago_ms: int) -> Callable[[], None]:
+    return lambda: store.insert("metrics", [_metric(now_ms() - ago_ms)], METRICS)
+
+
+def test_inserts_have_their_own_connections(make_store: Callable[..., ClickHouseStore]) -> None:
+    store = make_store(insert_lanes=2)
+    busy = store._free_lanes.get()  # an insert in progress on one connection
+    with busy.lock, store._lock:  # and a report's query on the main one
+        assert _finishes(_insert_metric(store, 1_000))  # waits for neither
+    store._free_lanes.put(busy)
+    store.close()  # the insert connections close and reopen with the store
+    with pytest.raises(StoreUnavailableError):
+        _insert_metric(store, 2_000)()
+    store.open()
+    _insert_metric(store, 3_000)()
+    assert store.query("SELECT count() FROM metrics FINAL")[0][0] == 2
+
+
+def test_an_insert_waits_for_a_free_connection(make_store: Callable[..., ClickHouseStore]) -> None:
+    store = make_store(insert_lanes=1)
+    only = store._free_lanes.get()
+    worker = threading.Thread(target=_insert_metric(store, 1_000), daemon=True)
+    worker.start()
+    worker.join(0.2)
+    assert worker.is_alive()  # still waiting: there is no other connection
+    store._free_lanes.put(only)
+    worker.join(30)
+    assert not worker.is_alive()
+    assert store.query("SELECT count() FROM metrics FINAL")[0][0] == 1
+    with pytest.raises(ValueError, match="insert_lanes"):
+        ClickHouseStore(path="unused", insert_lanes=0)
 
 
 def test_a_bad_statement_is_a_query_error_not_an_outage(store: ClickHouseStore) -> None:

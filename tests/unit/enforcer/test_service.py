@@ -128,6 +128,9 @@ class _Counting:
     async def getmany(self, *, timeout_ms: int = 1000, max_records: int = 500) -> Any:
         return await self.inner.getmany(timeout_ms=timeout_ms, max_records=max_records)
 
+    async def getmany_batches(self, *, timeout_ms: int = 1000, max_records: int = 500) -> Any:
+        return await self.inner.getmany_batches(timeout_ms=timeout_ms, max_records=max_records)
+
     async def commit(self) -> None:
         self.commits += 1
         await self.inner.commit()

@@ -121,3 +121,22 @@ async def test_a_stopped_bus_refuses_and_restarts(bus: LocalBus) -> None:
     assert await c.getmany(timeout_ms=50) == []  # stopped with the bus
     again = await bus.consumer([topics.METRICS], group="g")
     assert await drain(again, 1) == [("k", b"0")]
+
+
+async def test_batches_are_getmany_grouped_per_topic_with_the_same_commits(bus: LocalBus) -> None:
+    c = await bus.consumer([topics.METRICS, topics.AUDIT], group="g")
+    for i in range(4):
+        await bus.publish(topics.METRICS if i % 2 else topics.AUDIT, f"k{i}" if i else None, str(i).encode())
+    batches = await c.getmany_batches(timeout_ms=100, max_records=3)
+    assert [(b.topic, list(b.offsets), list(b.keys), list(b.values)) for b in batches] == [
+        (topics.AUDIT, [0, 1], [None, b"k2"], [b"0", b"2"]),
+        (topics.METRICS, [0], [b"k1"], [b"1"]),
+    ]
+    assert batches[0].record(1).key == "k2" and batches[0].key(0) is None
+    await c.stop()  # nothing committed: all of it goes to the group's next consumer
+    again = await bus.consumer([topics.METRICS, topics.AUDIT], group="g")
+    assert sum(len(b) for b in await again.getmany_batches(timeout_ms=100)) == 4
+    await again.commit()
+    await again.stop()
+    third = await bus.consumer([topics.METRICS, topics.AUDIT], group="g")
+    assert await third.getmany_batches(timeout_ms=50) == []
