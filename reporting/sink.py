@@ -145,10 +145,11 @@ class _Batch:
         self.size += len(part)
         return start
 
-    def add_raw(self, value: bytes, start: int, stop: int) -> None:
-        self.raw.append(value)
-        self.raw_ranges.append((start, stop))
-        self.rows += 1
+    def add_raw(self, values: Sequence[bytes], start: int) -> None:
+        """Metric samples in their wire form, from consecutive records numbered from ``start``."""
+        self.raw.extend(values)
+        self.raw_ranges.append((start, start + len(values)))
+        self.rows += len(values)
 
     def record(self, i: int) -> Record:
         p = bisect_right(self.starts, i) - 1
@@ -241,11 +242,8 @@ class Sink:
     async def _hand_off(self) -> None:
         """Starts inserting the current batch in the background (once fewer than
         ``max_inflight`` are: a store that is down stops the consuming)."""
-        await self._wait_inflight(self.max_inflight - 1)
-        batch, self._batch = self._batch, _Batch()
-        self._uncommitted.append(batch)
+        await self._start_insert()
         self.metrics.buffered.set(sum(b.rows for b in self._uncommitted))
-        self._inflight.append(asyncio.create_task(self._insert_batch(batch)))
         await asyncio.sleep(0)  # let it reach its thread now: polls that find data never yield
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
             await self.flush()
@@ -279,9 +277,7 @@ class Sink:
         for part in batches:
             start = b.append(part)
             if part.topic == t.METRICS and _all_marked(part.values):
-                b.raw.extend(cast("list[bytes]", part.values))
-                b.raw_ranges.append((start, b.size))
-                b.rows += len(part)
+                b.add_raw(cast("list[bytes]", part.values), start)
             else:
                 for i, value in enumerate(part.values):
                     self._add_one(part, i, value, start + i)
@@ -289,7 +285,7 @@ class Sink:
 
     def _add_one(self, part: RecordBatch, i: int, value: bytes | None, idx: int) -> None:
         if part.topic == t.METRICS and value is not None and METRIC_MARK in value:
-            self._batch.add_raw(value, idx, idx + 1)
+            self._batch.add_raw((value,), idx)
         else:
             self._add_parsed(part.record(i), idx)
 
@@ -347,10 +343,7 @@ class Sink:
         """Inserts what is buffered and waits for the insert in flight (retrying while the store
         is down), publishes the dead letters, then commits the consumer's offsets."""
         if self._batch.size:
-            self._uncommitted.append(self._batch)
-            self._batch = _Batch()
-            await self._wait_inflight(self.max_inflight - 1)
-            self._inflight.append(asyncio.create_task(self._insert_batch(self._uncommitted[-1])))
+            await self._start_insert()
         await self._wait_inflight(0)
         done, self._uncommitted = self._uncommitted, []
         if not done:
@@ -366,6 +359,13 @@ class Sink:
         for b in done:
             self._account(b)
         self.metrics.buffered.set(self._batch.rows)
+
+    async def _start_insert(self) -> None:
+        """Moves the current batch to an insert in the background, once a slot is free."""
+        await self._wait_inflight(self.max_inflight - 1)
+        batch, self._batch = self._batch, _Batch()
+        self._uncommitted.append(batch)
+        self._inflight.append(asyncio.create_task(self._insert_batch(batch)))
 
     async def _wait_inflight(self, most: int) -> None:
         """Waits, oldest first, until at most ``most`` inserts are in flight (raising what one raised)."""
