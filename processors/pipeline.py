@@ -171,10 +171,16 @@ class Pipeline:
 
     def _gone(self, container_id: str, ctx: PolicyContext) -> list[Output]:
         """The sandbox is gone (policy tombstone): last findings out, state and policy dropped."""
-        state = self.states.get(container_id)
+        now = self.clock() if self.clock else None
+        return self.retire(container_id, self.states.get(container_id), ctx, now=now)
+
+    def retire(
+        self, container_id: str, state: ContainerState | None, ctx: PolicyContext, *, now: int | None
+    ) -> list[Output]:
+        """A container's last outputs (unsent outbox entries, closing findings); its state and
+        policy dropped. For a tombstone, and for a container idle too long."""
         out: list[Output] = []
         if state is not None:
-            now = self.clock() if self.clock else None
             out = self._resend(state) + self.encode(close(state, ctx, state.last_time, now=now), [])
         self.states.delete(container_id)
         self.policies.delete(container_id)

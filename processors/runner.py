@@ -23,7 +23,6 @@ from enum import StrEnum
 import structlog
 from prometheus_client import CollectorRegistry
 
-from processors.engine import close
 from processors.metrics import ProcessorMetrics
 from processors.pipeline import INPUT_TOPICS, Output, Pipeline
 from processors.stores import PolicyStore, StateStore
@@ -110,12 +109,7 @@ class ProcessorRunner:
         records = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch)
         if not records:
             return 0
-        outs: list[Output] = self.pipeline.handle_batch(records)
-        for o in outs:
-            await self.bus.publish(o.topic, o.key, o.value)
-            self.metrics.out_by_topic[o.topic].inc()
-        await self.bus.flush()
-        self.pipeline.delivered(o.id for o in outs)
+        await self._publish(self.pipeline.handle_batch(records))
         await self._consumer.commit()
         await self._maybe_evict(len(records), max(r.timestamp_ms for r in records))
         self.metrics.containers.set(len(self.states))
@@ -138,9 +132,13 @@ class ProcessorRunner:
         if self._since_evict < EVICT_EVERY:
             return
         self._since_evict = 0
-        outs = self.evict_idle(self._newest - self.idle_evict_ms)
+        await self._publish(self.evict_idle(self._newest - self.idle_evict_ms))
+
+    async def _publish(self, outs: list[Output]) -> None:
+        """Sends and flushes ``outs``; then they count as delivered (before any commit)."""
         for o in outs:
             await self.bus.publish(o.topic, o.key, o.value)
+            self.metrics.out_by_topic[o.topic].inc()
         await self.bus.flush()
         self.pipeline.delivered(o.id for o in outs)
 
@@ -152,9 +150,6 @@ class ProcessorRunner:
             state = store.get(cid)
             if state is None or state.last_time >= before_ms:
                 continue
-            ctx = self.pipeline.policies.get(cid)
-            outs += self.pipeline.encode(close(state, ctx, state.last_time), [])
-            store.delete(cid)
-            self.pipeline.policies.delete(cid)
+            outs += self.pipeline.retire(cid, state, self.pipeline.policies.get(cid), now=None)
         self.metrics.containers.set(len(self.states))
         return outs
