@@ -78,10 +78,6 @@ class ChangelogTable(MutableMapping[str, bytes]):
     def __len__(self) -> int:
         return len(self.table)
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
     async def send(self, producer: Any, partition: int, on_error: OnError) -> None:
         """Ships the writes made since the last call, in order, to changelog ``partition``.
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-import orjson
 import structlog
 
 from processors.engine import ContainerState, PolicyContext, close, step
@@ -268,12 +267,3 @@ class Pipeline:
             self.metrics.latency.observe(max(0, v.detected_time - v.sample_time) / 1000)
         out += [Output(c.event_id, t.ENFORCEMENT, c.container_id, encode(c)) for c in commands]
         return out
-
-
-def output_ids(outputs: Iterable[Output]) -> list[str]:
-    return [o.id for o in outputs]
-
-
-def dumps_outputs(outputs: Iterable[Output]) -> bytes:
-    """A record of outputs (tests compare runs with it)."""
-    return orjson.dumps([[o.topic, o.key, orjson.loads(o.value)] for o in outputs])

@@ -25,6 +25,7 @@ class _Sql(Store, Protocol):
     database: str
 
 
+_APPLIED = f"SELECT version, checksum FROM {MIGRATIONS_TABLE} FINAL"  # noqa: S608 - a constant name
 _CREATE_LEDGER = f"""
 CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE}
 (
@@ -40,9 +41,7 @@ ENGINE = ReplacingMergeTree ORDER BY version
 def apply_migrations(store: _Sql, *, metrics_ttl_days: int, history_ttl_days: int) -> list[int]:
     """Runs the migrations not applied yet; returns their versions."""
     store.command(_CREATE_LEDGER)
-    done = {
-        int(str(v)): str(c) for v, c in store.query("SELECT version, checksum FROM schema_migrations FINAL")
-    }
+    done = {int(str(v)): str(c) for v, c in store.query(_APPLIED)}
     applied = []
     for m in migrations():
         if m.version in done:

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-MB = 1024 * 1024
 # Cells longer than this are cut with an ellipsis so a table fits a 120-column terminal.
 MAX_CELL = 48
 

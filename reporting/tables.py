@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from schemas import topics as t
-
 _EVENT = ("event_id", "time", "container_id", "host")
 
 METRICS = (
@@ -72,18 +70,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "commands": COMMANDS,
     "actions": ACTIONS,
     "deadletters": DEADLETTERS,
-}
-
-# The tables each topic fills.
-TOPIC_TABLES: dict[str, tuple[str, ...]] = {
-    t.METRICS: ("metrics", "limits"),
-    t.PROCESSES: ("process_snapshots", "processes"),
-    t.AUDIT: ("audit",),
-    t.POLICIES: ("sandboxes",),
-    t.VIOLATIONS: ("violation_events",),
-    t.ENFORCEMENT: ("commands",),
-    t.ACTIONS: ("actions",),
-    t.DEADLETTER: ("deadletters",),
 }
 
 # Every table that holds data (what a rebuild empties), derived ones included.

@@ -35,8 +35,6 @@ class _LocalConsumer:
         self.group = group
         self.queue = queue
         self.uncommitted: list[Record] = []
-        self.returned = 0
-        self.committed = 0
         self.stopped = False
 
     async def getmany(self, *, timeout_ms: int = 1000, max_records: int = 500) -> list[Record]:
@@ -49,7 +47,6 @@ class _LocalConsumer:
         while len(out) < max_records and not self.queue.empty():
             out.append(self.queue.get_nowait())
         self.uncommitted.extend(out)
-        self.returned += len(out)
         return out
 
     async def getmany_batches(self, *, timeout_ms: int = 1000, max_records: int = 500) -> list[RecordBatch]:
@@ -60,7 +57,6 @@ class _LocalConsumer:
 
     async def commit(self) -> None:
         self.uncommitted.clear()
-        self.committed = self.returned
 
     async def stop(self) -> None:
         self._bus._unsubscribe(self)
@@ -78,7 +74,6 @@ class LocalBus:
         self._parked: dict[tuple[str, str], list[Record]] = {}  # (group, topic) -> for the next consumer
         self._offsets: dict[str, int] = {}
         self._closed = False
-        self.published = 0
 
     async def start(self) -> None:
         self._closed = False
@@ -104,7 +99,6 @@ class LocalBus:
                 compacted.pop(key, None)
             else:
                 compacted[key] = record
-        self.published += 1
         for consumer in tuple(self._subs.get(topic, ())):
             if not consumer.stopped:
                 await consumer.queue.put(record)
