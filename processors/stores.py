@@ -16,6 +16,7 @@ from collections.abc import MutableMapping
 from processors.engine import ContainerState, PolicyContext, compile_policy
 from processors.engine.policy import CompiledPolicy
 from schemas import PolicyEvent, SecurityPolicy
+from schemas.policy import WIRE_CONTEXT
 
 # Parsed states and policies kept: one per live container (a few KiB each), capped so a
 # worker that owned many partitions over its life does not grow without bound.
@@ -139,7 +140,7 @@ class PolicyStore:
             return self.default
         ctx = self._parsed.get(raw)
         if ctx is None:
-            ctx = self._context(raw, PolicyEvent.model_validate_json(raw))
+            ctx = self._context(raw, PolicyEvent.model_validate_json(raw, context=WIRE_CONTEXT))
         return ctx
 
     def _context(self, raw: bytes, ev: PolicyEvent) -> PolicyContext:

@@ -26,6 +26,7 @@ from schemas.events import (
 )
 from schemas.exceptions import EventDecodeError
 from schemas.ocsf import from_ocsf, to_ocsf
+from schemas.policy import WIRE_CONTEXT
 
 MetricsEvent: TypeAlias = Annotated[MetricSample | LimitsSample, Field(discriminator="kind")]
 
@@ -63,7 +64,7 @@ def decode(topic: str, value: bytes | None) -> Any:
     except (orjson.JSONDecodeError, ValidationError, TypeError, ValueError) as exc:
         raise EventDecodeError(topic, str(exc)) from exc
     try:
-        return adapter.validate_json(value)
+        return adapter.validate_json(value, context=WIRE_CONTEXT)
     except ValidationError as exc:
         raise EventDecodeError(topic, _short(exc)) from exc
 

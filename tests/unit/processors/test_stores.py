@@ -9,6 +9,7 @@ import processors.stores as stores_module
 from processors.engine import ContainerState
 from processors.stores import PolicyStore, StateStore
 from schemas import PolicyEvent, encode
+from schemas.policy import policy_from_dict
 from tests.unit.processors.conftest import make_policy
 
 
@@ -110,3 +111,11 @@ def test_policy_writes_and_deletes_go_through_the_cache() -> None:
     assert store.get("a").policy.name == "strict" and "a" in data
     store.delete("a")
     assert store.get("a").policy.name == "fallback" and data == {}
+
+
+def test_a_stored_policy_from_a_bigger_host_is_read_back() -> None:
+    """The CPU bound was checked where the policy was loaded, not on the processor's host."""
+    big = policy_from_dict({"resource_limits": {"cpu_percent": 6400}}, host_cpus=64)
+    data = {"a": encode(PolicyEvent(container_id="a", policy_id=big.policy_id, policy=big))}
+    store = PolicyStore(data, make_policy(name="fallback"))
+    assert store.get("a").policy.cpu_percent == 6400

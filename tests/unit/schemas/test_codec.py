@@ -11,6 +11,7 @@ from schemas import (
     Evidence,
     MetricSample,
     PolicyEvent,
+    PolicyValidationError,
     ProcessInfo,
     SecurityPolicy,
     Severity,
@@ -22,6 +23,7 @@ from schemas import (
     to_ocsf,
 )
 from schemas import topics as t
+from schemas.policy import host_cpus, policy_from_dict
 
 
 def _violation(**kw: object) -> Violation:
@@ -102,3 +104,13 @@ def test_tombstone_and_dead_letter() -> None:
     back = decode(t.DEADLETTER, encode(dl))
     assert back.value.startswith("\\xff") and back.offset == 7
     assert orjson.loads(encode(dl))["source_topic"] == t.METRICS
+
+
+def test_a_policy_from_a_bigger_host_decodes_here() -> None:
+    """The CPU bound is the loading host's: a policy made for 64 CPUs, checked there, still
+    decodes on a smaller processor, sink or enforcer host (not a dead letter)."""
+    big = policy_from_dict({"resource_limits": {"cpu_percent": 6400}}, host_cpus=64)
+    event = PolicyEvent(container_id="c" * 64, host="h1", time=1, policy_id="p", policy=big)
+    assert decode(t.POLICIES, encode(event)) == event
+    with pytest.raises(PolicyValidationError, match="cpu_percent"):
+        policy_from_dict({"resource_limits": {"cpu_percent": 100 * (host_cpus() + 1)}})
