@@ -43,6 +43,7 @@ from processors.pipeline import INPUT_TOPICS, Output, Pipeline
 from processors.stores import PolicyStore, StateStore
 from schemas import Record, SecurityPolicy, now_ms
 from schemas import topics as t
+from schemas.bus import decode_key
 from schemas.topics import TOPICS
 
 log = structlog.get_logger(__name__)
@@ -155,7 +156,7 @@ class ProcessorApp:
         their topics, in Kafka batches (see ``processors.faust_batch``)."""
         topic = self._names[tp.topic]
         records = [
-            Record(topic, m.partition, m.offset, _key(m.key), m.value, int(m.timestamp * 1000))
+            Record(topic, m.partition, m.offset, decode_key(m.key), m.value, int(m.timestamp * 1000))
             for m in messages
         ]
         with self.faust.in_partition(messages[-1]):
@@ -179,10 +180,6 @@ class ProcessorApp:
         sent = await producer.send(self._outputs[out.topic], out.value, key=out.key.encode())
         sent.add_done_callback(done)
         self.metrics.out_by_topic[out.topic].inc()
-
-
-def _key(raw: bytes | None) -> str | None:
-    return raw.decode("utf-8", "replace") if raw is not None else None
 
 
 def build_app(

@@ -52,14 +52,19 @@ class RecordBatch:
         return len(self.values)
 
     def key(self, i: int) -> str | None:
-        raw = self.keys[i]
-        return None if raw is None else raw.decode()
+        return decode_key(self.keys[i])
 
     def record(self, i: int) -> Record:
         """The i-th record as a ``Record`` (for the rare one that needs it: a dead letter, a model)."""
         return Record(
             self.topic, self.partition, self.offsets[i], self.key(i), self.values[i], self.timestamps_ms[i]
         )
+
+
+def decode_key(raw: bytes | None) -> str | None:
+    """A message key as text. Not UTF-8 (any producer may write one) becomes U+FFFD marks,
+    so the record still reaches its handler or the dead-letter topic instead of failing the poll."""
+    return None if raw is None else raw.decode("utf-8", "replace")
 
 
 def batches_of(records: Sequence[Record]) -> list[RecordBatch]:

@@ -23,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from sandguard.bus.exceptions import BusNotStartedError, DeliveryError, TopicCreationError
-from schemas.bus import Consumer, Record, RecordBatch
+from schemas.bus import Consumer, Record, RecordBatch, decode_key
 from schemas.topics import TOPICS
 
 log = structlog.get_logger(__name__)
@@ -126,8 +126,7 @@ class KafkaConsumer:
         for tp, msgs in batches.items():
             topic = tp.topic[cut:]
             for m in msgs:
-                key = m.key.decode() if m.key is not None else None
-                out.append(Record(topic, m.partition, m.offset, key, m.value, m.timestamp))
+                out.append(Record(topic, m.partition, m.offset, decode_key(m.key), m.value, m.timestamp))
             if msgs:
                 self._returned[tp] = msgs[-1].offset + 1
         return out

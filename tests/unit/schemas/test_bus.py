@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from schemas import Record, RecordBatch, batches_of
+from schemas.bus import decode_key
 
 
 def test_batches_of_groups_per_topic_partition_in_order_and_rebuilds_each_record() -> None:
@@ -25,3 +26,12 @@ def test_a_batch_is_one_object_however_many_records() -> None:
     batch = RecordBatch("t", 0, list(range(3)), [0, 0, 0], [b"k", None, b"k"], [b"a", b"b", None])
     assert len(batch) == 3
     assert batch.record(2) == Record("t", 0, 2, "k", None, 0)
+
+
+def test_a_key_that_is_not_utf8_is_read_with_replacement_marks() -> None:
+    """Any producer can write such a key: the record must still reach its handler (and, if
+    bad, the dead-letter topic), not fail the whole poll."""
+    batch = RecordBatch("t.a", 0, [7], [1000], [b"ok-\xff\xfe"], [b"{}"])
+    assert batch.key(0) == "ok-\ufffd\ufffd"
+    assert batch.record(0).key == "ok-\ufffd\ufffd"
+    assert decode_key(None) is None and decode_key(b"c1") == "c1"
