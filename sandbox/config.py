@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.exceptions import InvalidSandboxRequest
+from sandbox.labels import RESOURCE
 from schemas import NetworkPolicy, SecurityPolicy
 
 MIB = 1024 * 1024
@@ -89,7 +90,7 @@ def _tmpfs_volume(target: str, size_mb: int, mode: str, labels: Mapping[str, str
         "ReadOnly": False,
         "VolumeOptions": {
             "NoCopy": True,
-            "Labels": {**labels, "sandguard.resource": "volume"},
+            "Labels": {**labels, RESOURCE: "volume"},
             "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs", "device": "tmpfs", "o": options}},
         },
     }

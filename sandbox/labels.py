@@ -22,11 +22,12 @@ from schemas.labels import (
     PREFIX,
     RESOURCE,
     SANDBOX,
+    manager_selector,
 )
 
 __all__ = [
     "EXPIRES_AT", "HOST", "MANAGER", "NAME", "NETWORK_POLICY", "POLICY_ID", "POLICY_NAME", "PREFIX",
-    "RESOURCE", "SANDBOX", "check_user_labels", "manager_labels", "sandbox_labels",
+    "RESOURCE", "SANDBOX", "check_user_labels", "manager_labels", "manager_selector", "sandbox_labels",
 ]  # fmt: skip
 
 # Docker accepts far longer labels; these bounds keep events and ClickHouse rows small.

@@ -157,7 +157,7 @@ class SandboxManager:
             follower = self._follower = SandboxFollower(self._sandboxes, engine)
             self._events = ContainerEvents(
                 engine.http,
-                label=f"{lb.MANAGER}={self.manager_id}",
+                label=lb.manager_selector(self.manager_id),
                 on_event=follower.on_engine_event,
                 metrics=self.metrics,
             )
@@ -243,7 +243,7 @@ class SandboxManager:
 
     async def _remove_leftovers(self, engine: Engine) -> None:
         """Anything with our label the bookkeeping lost (a create interrupted mid-way)."""
-        label = {"label": f"{lb.MANAGER}={self.manager_id}"}
+        label = {"label": lb.manager_selector(self.manager_id)}
         api = engine.api
         found = await engine.call(lambda: api.containers(all=True, filters=label))
         for cid in [str(c["Id"]) for c in found]:
@@ -337,7 +337,7 @@ class SandboxManager:
             await engine.call(lambda: engine.api.start(container_id))
         except docker.errors.APIError as exc:
             self.metrics.create_failures.inc()
-            await engine.call(lambda: engine.api.remove_container(container_id, force=True, v=True))
+            await remove_container(engine, container_id)
             raise SandboxCreateError(image, f"start failed: {exc.explanation}") from exc
         return container_id
 

@@ -19,6 +19,7 @@ from docker.errors import APIError
 
 from sandbox.exceptions import NetworkSetupError
 from sandbox.firewall import BridgeRules, IptablesRunner, SandboxRules, dispatch_chain, sandbox_chain
+from sandbox.labels import RESOURCE
 from schemas import NetworkPolicy
 
 log = structlog.get_logger(__name__)
@@ -41,7 +42,7 @@ class Networks:
         self._api = api
         self._executor = executor
         self._manager_id = manager_id
-        self._labels = {**labels, "sandguard.resource": "network"}
+        self._labels = {**labels, RESOURCE: "network"}
         self._runner = runner or IptablesRunner()
         self._made: dict[NetworkPolicy, tuple[str, BridgeRules]] = {}
         self._lock = asyncio.Lock()
