@@ -20,7 +20,7 @@ from sandbox import SandboxSecurityManager as _SandboxSecurityManager
 from sandguard.bus import LocalBus
 from sandguard.embedded import EmbeddedPipeline, PipelineOptions
 from sandguard.settings import Settings
-from schemas import Bus, ReportSource, SecurityPolicy, labels, load_policy
+from schemas import Bus, ReportSource, SecurityPolicy, labels
 
 
 class SandboxManager(_SandboxManager):
@@ -47,7 +47,7 @@ class SandboxManager(_SandboxManager):
         **options: Any,
     ) -> None:
         settings = settings or Settings()
-        policy = security_policy or _default_policy(settings)
+        policy = security_policy or settings.load_default_policy()
         self._pipeline: EmbeddedPipeline | None = None
         self._own_bus: LocalBus | None = None
         if bus is None:
@@ -118,8 +118,3 @@ class SandboxSecurityManager(_SandboxSecurityManager):
             options = {}
         super().__init__(security_policy, manager=manager, bus=bus, **options)
         self._owns_manager = owns or self._owns_manager
-
-
-def _default_policy(settings: Settings) -> SecurityPolicy:
-    """The configured default policy file (SANDGUARD_DEFAULT_POLICY), else the seed defaults."""
-    return load_policy(settings.default_policy) if settings.default_policy else SecurityPolicy()

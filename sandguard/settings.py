@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas import SecurityPolicy, load_policy
+
 
 class Mode(StrEnum):
     EMBEDDED = "embedded"
@@ -37,3 +39,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(0, description="Prometheus endpoint; 0: off")
     log_format: str = Field("console", description="console or json")
     log_level: str = "info"
+
+    def load_default_policy(self) -> SecurityPolicy:
+        """The policy of containers that have none: ``default_policy``'s file, else the seed defaults."""
+        return load_policy(self.default_policy) if self.default_policy else SecurityPolicy()

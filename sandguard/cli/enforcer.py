@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 import structlog
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from enforcer import DockerEngine, DockerPort, Enforcer
 from enforcer.service import DEFAULT_CONCURRENCY
 from sandguard.bus import KafkaBus
-from sandguard.cli._common import host_option, kafka_options, service_options, settings_from
-from sandguard.logs import configure_logging
+from sandguard.cli._common import (
+    host_option,
+    kafka_options,
+    service_options,
+    settings_from,
+    start_service,
+    stop_on_signals,
+)
 from schemas import Bus
 
 log = structlog.get_logger("sandguard.cli.enforcer")
@@ -71,7 +76,7 @@ def enforcer(
 ) -> None:
     """Acts on this host's sandboxes as sandguard.enforcement commands say, once each."""
     settings = settings_from(**given)
-    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    registry = start_service(settings)
     required = _labels(require_label) if require_label else None
 
     def make(bus: Bus, engine: DockerPort, registry: CollectorRegistry) -> Enforcer:
@@ -92,17 +97,14 @@ def enforcer(
         namespace=settings.kafka_namespace,
         producer_options={"linger_ms": RESULT_LINGER_MS},
     )
-    sys.exit(asyncio.run(_serve(bus, make, (settings.metrics_addr, settings.metrics_port))))
+    sys.exit(asyncio.run(_serve(bus, make, registry)))
 
 
 async def _serve(
     bus: KafkaBus,
     make: Callable[[Bus, DockerPort, CollectorRegistry], Enforcer],
-    metrics: tuple[str, int],
+    registry: CollectorRegistry,
 ) -> int:
-    registry = CollectorRegistry()
-    if metrics[1]:
-        start_http_server(metrics[1], addr=metrics[0], registry=registry)
     engine = DockerEngine.from_env()
     await bus.start()
     service = make(bus, engine, registry)
@@ -118,10 +120,7 @@ async def _serve(
 
 async def _until_signal(service: Enforcer) -> int:
     """0 after SIGTERM/SIGINT, 1 when the enforcer failed on its own."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     waiter = asyncio.create_task(service.wait())
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)

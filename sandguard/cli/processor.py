@@ -13,7 +13,7 @@ import click
 
 from sandguard.bus import ensure_topics
 from sandguard.cli._common import kafka_options, service_options, settings_from, start_service
-from schemas import SecurityPolicy, load_policy
+from schemas import load_policy
 
 
 @click.command()
@@ -41,8 +41,7 @@ def processor(
 
     s = settings_from(**given)
     registry = start_service(s)
-    policy_path = default_policy or s.default_policy
-    policy = load_policy(policy_path) if policy_path else SecurityPolicy()
+    policy = load_policy(default_policy) if default_policy else s.load_default_policy()
     asyncio.run(ensure_topics(s.kafka_bootstrap, namespace=s.kafka_namespace, partitions=partitions))
     config = ProcessorConfig(
         bootstrap=s.kafka_bootstrap,

@@ -53,10 +53,9 @@ async def _serve(
     from sandguard.bus import KafkaBus, LocalBus
     from sandguard.cli._reporting import make_store
     from sandguard.embedded import EmbeddedPipeline, PipelineOptions
-    from schemas import load_policy
 
     assert isinstance(registry, CollectorRegistry)
-    policy = load_policy(settings.default_policy) if settings.default_policy else None
+    policy = settings.load_default_policy()
     bus = (
         KafkaBus(settings.kafka_bootstrap, namespace=settings.kafka_namespace)
         if bus_kind == "kafka"
