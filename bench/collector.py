@@ -31,7 +31,7 @@ from typing import Any
 import docker
 
 from collectors import Collector, CollectorConfig
-from sandguard.bus import LocalBus
+from sandguard.bus import LocalBus, drop_namespace
 from sandguard.logs import configure_logging
 
 IMAGE = "sandguard/busybox:1"
@@ -142,6 +142,7 @@ def collector_cpu(run_id: str, containers: int, seconds: float, bootstrap: str) 
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        asyncio.run(drop_namespace(bootstrap, f"bench-{run_id}."))
 
 
 def main() -> None:

@@ -132,24 +132,12 @@ def _worker_argv(profile: Path | None) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-async def _drop_namespace(bootstrap: str, ns: str) -> None:
-    """Deletes the run's topics (its own namespace): the shared broker's heap is small."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [name for name in await admin.list_topics() if name.startswith(ns)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
-
-
 def bench_worker(
     bootstrap: str, n: int, partitions: int, containers: int, profile: Path | None = None
 ) -> dict[str, float]:
     import socket
+
+    from sandguard.bus import drop_namespace
 
     ns = f"bench-{uuid.uuid4().hex[:8]}."
     asyncio.run(_publish(bootstrap, ns, n, partitions, containers))
@@ -168,7 +156,7 @@ def bench_worker(
             proc.terminate()
             proc.wait(60)
             log.close()
-            asyncio.run(_drop_namespace(bootstrap, ns))
+            asyncio.run(drop_namespace(bootstrap, ns))
 
 
 def _time_worker(port: int, n: int, pid: int) -> dict[str, float]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from reporting.rows import sandbox_row
 from reporting.sink import MAX_BATCH_ROWS, RAW_INSERT_SETTINGS, RAW_METRICS_TABLE, Sink
 from reporting.store import ClickHouseStore
 from reporting.tables import SANDBOXES
-from sandguard.bus import KafkaBus
+from sandguard.bus import KafkaBus, drop_namespace
 from schemas import MetricSample, PolicyEvent, SecurityPolicy, SocketCounts, encode, now_ms
 from schemas import topics as t
 
@@ -122,6 +123,7 @@ def bench_sink(bootstrap: str, rows: int, data: Path, batch_rows: int) -> dict[s
         direct = _direct_insert_s(store, values)
     finally:
         store.close()
+        asyncio.run(drop_namespace(bootstrap, ns))
     us = 1e6 / rows
     # What two idle cores would do: the event loop needs a core of its own (loop CPU per row),
     # and everything together shares two (process CPU per row / 2); the slower bound wins.
@@ -208,7 +210,7 @@ def main() -> None:
     ap.add_argument("--batch-rows", type=int, default=MAX_BATCH_ROWS, help="the sink's batch size")
     ap.add_argument("--skip-report", action="store_true")
     ap.add_argument("--dense", action="store_true", help="all report rows in the one reported sandbox")
-    ap.add_argument("--bootstrap", default="127.0.0.1:9092")
+    ap.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="sg-bench-") as tmp:
         result = {

@@ -26,22 +26,11 @@ def kafka_namespace(kafka_bootstrap: str) -> Iterator[str]:
     """A fresh topic and group prefix per test: tests share the broker, never topics.
     The test's topics are deleted afterwards: a broker that kept every test's ~100
     partitions would carry thousands after a few runs."""
+    from sandguard.bus import drop_namespace
+
     namespace = f"t-{uuid.uuid4().hex[:10]}."
     yield namespace
-    asyncio.run(delete_topics(kafka_bootstrap, namespace))
-
-
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
+    asyncio.run(drop_namespace(kafka_bootstrap, namespace))
 
 
 @pytest.fixture(scope="session")

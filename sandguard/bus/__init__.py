@@ -7,7 +7,7 @@ from sandguard.bus.exceptions import (
     DeliveryError,
     TopicCreationError,
 )
-from sandguard.bus.kafka import KafkaBus, ensure_topics
+from sandguard.bus.kafka import KafkaBus, drop_namespace, ensure_topics
 from sandguard.bus.local import LocalBus
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "KafkaBus",
     "LocalBus",
     "TopicCreationError",
+    "drop_namespace",
     "ensure_topics",
 ]

@@ -87,6 +87,22 @@ async def ensure_topics(
         await admin.close()
 
 
+async def drop_namespace(bootstrap: str, namespace: str) -> list[str]:
+    """Deletes every topic named with ``namespace`` (a test's or a benchmark's own); returns
+    their names. An empty namespace is refused: it would name every topic of the broker."""
+    if not namespace:
+        raise ValueError("drop_namespace needs a namespace (an empty one names every topic)")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [name for name in await admin.list_topics() if name.startswith(namespace)]
+        if mine:
+            await admin.delete_topics(mine)
+        return mine
+    finally:
+        await admin.close()
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, consumer: KafkaConsumer) -> None:
         self._consumer = consumer

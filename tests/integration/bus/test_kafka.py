@@ -13,7 +13,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from sandguard.bus import BusNotStartedError, DeliveryError, KafkaBus, ensure_topics
+from sandguard.bus import BusNotStartedError, DeliveryError, KafkaBus, drop_namespace, ensure_topics
 from sandguard.bus import kafka as kafka_module
 from sandguard.bus.kafka import KafkaConsumer
 from schemas import topics
@@ -245,3 +245,15 @@ async def test_flush_reports_records_the_broker_refused(make_bus: MakeBus) -> No
 async def test_publish_before_start_is_a_clear_error(kafka_bootstrap: str) -> None:
     with pytest.raises(BusNotStartedError):
         await KafkaBus(kafka_bootstrap).publish(topics.AUDIT, "k", b"v")
+
+
+async def test_drop_namespace_deletes_its_topics_only(kafka_bootstrap: str, kafka_namespace: str) -> None:
+    other = kafka_namespace.rstrip(".") + "-other."
+    await ensure_topics(kafka_bootstrap, namespace=kafka_namespace, partitions=1, names=[topics.AUDIT])
+    await ensure_topics(kafka_bootstrap, namespace=other, partitions=1, names=[topics.AUDIT])
+    try:
+        assert await drop_namespace(kafka_bootstrap, kafka_namespace) == [kafka_namespace + topics.AUDIT]
+    finally:
+        assert await drop_namespace(kafka_bootstrap, other) == [other + topics.AUDIT]
+    with pytest.raises(ValueError, match="needs a namespace"):
+        await drop_namespace(kafka_bootstrap, "")

@@ -16,7 +16,6 @@ from typing import Any
 
 import docker
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from enforcer import DockerEngine, Enforcer
@@ -116,15 +115,9 @@ def make_command(run_id: str) -> CommandFactory:
 
 @pytest.fixture
 async def topics(kafka_bootstrap: str, kafka_namespace: str) -> AsyncIterator[str]:
-    """The namespace, with the three topics the enforcer uses; deleted after the test."""
+    """The namespace, with the three topics the enforcer uses (deleted with kafka_namespace)."""
     await ensure_topics(kafka_bootstrap, namespace=kafka_namespace, partitions=PARTITIONS, names=TOPICS_USED)
     yield kafka_namespace
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([kafka_namespace + t for t in TOPICS_USED])
-    finally:
-        await admin.close()
 
 
 BusFactory = Callable[[], Any]

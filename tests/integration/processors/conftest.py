@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from processors.runner import ProcessorRunner
 from sandguard.bus import KafkaBus, LocalBus, ensure_topics
@@ -108,20 +107,7 @@ async def bus(kafka_bootstrap: str, kafka_namespace: str) -> AsyncIterator[Kafka
     b = KafkaBus(kafka_bootstrap, namespace=kafka_namespace, partitions=PARTITIONS)
     await b.start()
     yield b
-    await b.stop()
-    await drop_namespace(kafka_bootstrap, kafka_namespace)
-
-
-async def drop_namespace(bootstrap: str, namespace: str) -> None:
-    """Deletes every topic named with ``namespace`` (the namespace is the test's own)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [name for name in await admin.list_topics() if name.startswith(namespace)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+    await b.stop()  # the topics go with kafka_namespace
 
 
 async def publish(bus: Any, events: Recorded) -> None:
