@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from reporting.timeaxis import DAY, HOUR, MINUTE, SECOND
+
 MB = 1024 * 1024
-SECOND_MS = 1000
-MINUTE_MS = 60 * SECOND_MS
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
 # Below 10 s a duration keeps one decimal (2.2 s); above it whole seconds read better.
-DECIMAL_SECONDS_BELOW = 10 * SECOND_MS
+DECIMAL_SECONDS_BELOW = 10 * SECOND
 
 
 def count(n: float | None) -> str:
@@ -22,19 +20,19 @@ def duration(ms: float | None) -> str:
     """A span in the two largest units that matter: ``850 ms``, ``2.2 s``, ``12 min 5 s``, ``3 h 20 min``."""
     if ms is None:
         return "-"
-    if ms < SECOND_MS:
+    if ms < SECOND:
         return f"{round(ms)} ms"
     if ms < DECIMAL_SECONDS_BELOW:
-        return f"{number(ms / SECOND_MS)} s"
-    units = ((DAY_MS, "d"), (HOUR_MS, "h"), (MINUTE_MS, "min"), (SECOND_MS, "s"))
-    whole = round(ms / SECOND_MS) * SECOND_MS
+        return f"{number(ms / SECOND)} s"
+    units = ((DAY, "d"), (HOUR, "h"), (MINUTE, "min"), (SECOND, "s"))
+    whole = round(ms / SECOND) * SECOND
     for i, (size, name) in enumerate(units[:-1]):
         if whole >= size:
             smaller, small_name = units[i + 1]
             big, rest = divmod(whole, size)
             rest //= smaller
             return f"{big} {name} {rest} {small_name}" if rest else f"{big} {name}"
-    return f"{whole // SECOND_MS} s"
+    return f"{whole // SECOND} s"
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

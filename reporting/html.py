@@ -23,6 +23,7 @@ import orjson
 from reporting import formats as f
 from reporting.charts import fleet_charts, sandbox_charts
 from reporting.html_tables import (
+    SHORT_ID,
     cards,
     code,
     compliance_sections,
@@ -31,8 +32,9 @@ from reporting.html_tables import (
     sandbox_sections,
     section,
 )
+from schemas import Severity
 
-SEVERITY_ORDER = ("critical", "high", "medium", "low")
+SEVERITY_ORDER = tuple(s.value for s in reversed(Severity))  # worst first
 # Legend keys drawn with the charts' own classes, so the legend looks like what it explains.
 KEY = "<svg class='key' viewBox='0 0 22 14' aria-hidden='true'>{}</svg>"
 KEY_LINE = KEY.format("<path class='series' d='M1 10 L7 5 L13 8 L21 3'/>")
@@ -82,8 +84,13 @@ def render_html(
 def _title(sandbox: dict[str, Any] | None) -> str:
     if sandbox is None:
         return "sandguard security report: fleet"
-    name = (sandbox.get("sandbox") or {}).get("sandbox_name") or sandbox["container_id"][:12]
+    name = _display_name(sandbox)
     return f"sandguard security report: sandbox {name}"
+
+
+def _display_name(r: dict[str, Any]) -> str:
+    """A sandbox report's name for people: the sandbox's name, else its short id."""
+    return str((r.get("sandbox") or {}).get("sandbox_name") or r["container_id"][:SHORT_ID])
 
 
 def _generated(r: dict[str, Any]) -> str:
@@ -99,7 +106,7 @@ def _generated(r: dict[str, Any]) -> str:
 
 def _sandbox_part(r: dict[str, Any]) -> list[str]:
     sb = r.get("sandbox") or {}
-    name = sb.get("sandbox_name") or r["container_id"][:12]
+    name = _display_name(r)
     facts = [
         ("container", code(r["container_id"])), ("image", sb.get("image")), ("host", sb.get("host")),
         ("policy", _policy_name(sb)), ("created", " ".join(f.utc(sb.get("first_seen")))),

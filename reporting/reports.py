@@ -13,16 +13,14 @@ import orjson
 
 from reporting import queries as q
 from reporting.exceptions import UnknownSandboxError
-from reporting.timeaxis import MINUTE, align, domain, nice_step, series_step
+from reporting.formats import MB
+from reporting.timeaxis import DAY, MINUTE, align, domain, nice_step, series_step
 from schemas import Store, now_ms
 
-HOUR_MS = 3600 * 1000
-DAY_MS = 24 * HOUR_MS
 RECENT_METRICS = 10  # samples in ``recent_metrics``, newest first (as the original kept a tail)
 FINDINGS_LIMIT = 100
 TIMELINE_LIMIT = 500
 TOP_LIMIT = 10
-MB = 1024 * 1024
 # The fleet's findings-by-type series has at most 48 buckets of a round length over the
 # span the findings cover: 24 h -> 30 min buckets, a 40 s demo -> 1 s buckets.
 SERIES_BUCKETS = 48
@@ -48,9 +46,9 @@ class HistoryReports:
         """The report of one sandbox; ``require_known`` raises UnknownSandboxError for a
         sandbox the history never saw (otherwise its report is empty, with ``known`` false)."""
         now = now if now is not None else now_ms()
-        since = since_ms if since_ms is not None else now - DAY_MS
+        since = since_ms if since_ms is not None else now - DAY
         window = {"cid": container_id, "since": since, "until": now}
-        totals = self._one(q.FINDINGS_TOTALS, {"cid": container_id, "recent": now - DAY_MS}) or {}
+        totals = self._one(q.FINDINGS_TOTALS, {"cid": container_id, "recent": now - DAY}) or {}
         sandbox = self._one(q.SANDBOX, {"cid": container_id})
         if sandbox is None and require_known and not totals.get("findings"):
             raise UnknownSandboxError(container_id)
@@ -85,7 +83,7 @@ class HistoryReports:
 
     def fleet_report(self, *, since_ms: int | None = None, now: int | None = None) -> dict[str, Any]:
         now = now if now is not None else now_ms()
-        since = since_ms if since_ms is not None else now - DAY_MS
+        since = since_ms if since_ms is not None else now - DAY
         window = {"since": since, "until": now}
         latency = self._one(q.LATENCY, window) or {}
         return {
