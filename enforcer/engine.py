@@ -10,7 +10,7 @@ import docker
 from docker.errors import APIError, NotFound
 
 from enforcer.exceptions import ContainerNotFoundError, DockerActionError, EngineUnavailableError
-from enforcer.port import ContainerState
+from enforcer.port import API_FIELDS, ContainerState
 
 T = TypeVar("T")
 
@@ -109,10 +109,5 @@ def state_from_inspect(raw: Mapping[str, Any]) -> ContainerState:
         name=str(raw.get("Name") or "").lstrip("/"),
         status=status,
         labels=dict(config.get("Labels") or {}),
-        nano_cpus=int(host.get("NanoCpus") or 0),
-        cpu_quota_us=int(host.get("CpuQuota") or 0),
-        cpu_period_us=int(host.get("CpuPeriod") or 0),
-        memory_bytes=int(host.get("Memory") or 0),
-        memory_swap_bytes=int(host.get("MemorySwap") or 0),
-        pids_limit=int(host.get("PidsLimit") or 0),
+        **{name: int(host.get(api) or 0) for api, name in API_FIELDS.items()},
     )

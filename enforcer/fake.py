@@ -22,7 +22,7 @@ from enforcer.exceptions import (
     DockerPortError,
     EngineUnavailableError,
 )
-from enforcer.port import ContainerState
+from enforcer.port import API_FIELDS, ContainerState
 
 
 class FakeDocker:
@@ -60,7 +60,7 @@ class FakeDocker:
         state = self._find(container_id, "update")
         if "CpuQuota" in resources and state.nano_cpus and resources.get("NanoCpus", state.nano_cpus):
             raise DockerActionError(container_id, "update", 409, "Conflicting options: NanoCPUs already set")
-        changes: dict[str, Any] = {_FIELDS[k]: v for k, v in resources.items()}
+        changes: dict[str, Any] = {API_FIELDS[k]: v for k, v in resources.items()}
         self._set(replace(state, **changes), late)
 
     def pause(self, container_id: str) -> None:
@@ -118,13 +118,3 @@ class FakeDocker:
             self.containers[state.id] = state
         if late is not None:
             raise late
-
-
-_FIELDS = {
-    "NanoCpus": "nano_cpus",
-    "CpuQuota": "cpu_quota_us",
-    "CpuPeriod": "cpu_period_us",
-    "Memory": "memory_bytes",
-    "MemorySwap": "memory_swap_bytes",
-    "PidsLimit": "pids_limit",
-}

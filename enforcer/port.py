@@ -14,6 +14,17 @@ from typing import Protocol, runtime_checkable
 # Docker's own default CFS period when none is set: 100 ms.
 DEFAULT_CPU_PERIOD_US = 100_000
 
+# Docker API resource fields (HostConfig, ``docker update``) and the ContainerState fields
+# that hold them, in the order result details list them.
+API_FIELDS: Mapping[str, str] = {
+    "NanoCpus": "nano_cpus",
+    "CpuQuota": "cpu_quota_us",
+    "CpuPeriod": "cpu_period_us",
+    "Memory": "memory_bytes",
+    "MemorySwap": "memory_swap_bytes",
+    "PidsLimit": "pids_limit",
+}
+
 # Statuses in which the container's processes exist (a paused one is frozen, not gone).
 ALIVE_STATUSES = frozenset({"running", "paused", "restarting"})
 
@@ -47,14 +58,7 @@ class ContainerState:
 
     def resources(self) -> dict[str, int]:
         """The limits in force, in the Docker API's field names (for result details)."""
-        return {
-            "NanoCpus": self.nano_cpus,
-            "CpuQuota": self.cpu_quota_us,
-            "CpuPeriod": self.cpu_period_us,
-            "Memory": self.memory_bytes,
-            "MemorySwap": self.memory_swap_bytes,
-            "PidsLimit": self.pids_limit,
-        }
+        return {api: getattr(self, name) for api, name in API_FIELDS.items()}
 
 
 @runtime_checkable
