@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox.config import CPU_PERIOD_US, MIB, cpu_quota_us
 from schemas import NetworkPolicy, SecurityPolicy
 
 
@@ -38,19 +37,6 @@ class PolicyApplication(BaseModel):
     @property
     def compliant(self) -> bool:
         return not self.gaps
-
-
-def live_limits(policy: SecurityPolicy) -> dict[str, int]:
-    """The body of ``POST /containers/{id}/update`` that puts the policy's limits in force."""
-    limits = policy.resource_limits
-    memory = limits.memory_mb * MIB
-    return {
-        "Memory": memory,
-        "MemorySwap": memory,
-        "CpuPeriod": CPU_PERIOD_US,
-        "CpuQuota": cpu_quota_us(limits.cpu_percent),
-        "PidsLimit": limits.max_processes,
-    }
 
 
 def _nofile(host: dict[str, Any]) -> int | None:

@@ -104,6 +104,20 @@ def _network_mode(network: NetworkPolicy, network_name: str | None) -> str:
     return network_name
 
 
+def live_limits(policy: SecurityPolicy) -> dict[str, int]:
+    """The policy's limits in the Docker API's fields: set at creation, and the body of
+    ``POST /containers/{id}/update`` that puts them back in force."""
+    limits = policy.resource_limits
+    memory = limits.memory_mb * MIB
+    return {
+        "Memory": memory,
+        "MemorySwap": memory,  # swap equal to memory: no swap at all
+        "CpuPeriod": CPU_PERIOD_US,
+        "CpuQuota": cpu_quota_us(limits.cpu_percent),
+        "PidsLimit": limits.max_processes,
+    }
+
+
 def host_config(
     policy: SecurityPolicy,
     *,
@@ -112,14 +126,9 @@ def host_config(
     runtime: str | None = None,
 ) -> dict[str, Any]:
     limits = policy.resource_limits
-    memory = limits.memory_mb * MIB
     disk = split_disk(limits.disk_mb)
     cfg: dict[str, Any] = {
-        "Memory": memory,
-        "MemorySwap": memory,  # swap equal to memory: no swap at all
-        "CpuPeriod": CPU_PERIOD_US,
-        "CpuQuota": cpu_quota_us(limits.cpu_percent),
-        "PidsLimit": limits.max_processes,
+        **live_limits(policy),
         "Ulimits": [
             {"Name": "nofile", "Soft": limits.max_open_files, "Hard": limits.max_open_files},
             {"Name": "core", "Soft": 0, "Hard": 0},

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import structlog
 
 from sandbox import audit
-from sandbox.compliance import PolicyApplication, config_gaps, live_limits
-from sandbox.config import ROOTS, WORKSPACE
+from sandbox.compliance import PolicyApplication, config_gaps
+from sandbox.config import ROOTS, WORKSPACE, live_limits
 from sandbox.engine_http import EngineError, path_param
 from sandbox.exceptions import InvalidSandboxRequest, SandboxNotFound, SandboxOperationError
 from sandbox.manager import SandboxManager

@@ -32,7 +32,6 @@ UNSAFE_VARIABLES = frozenset({
     "BASH_LOADABLES_PATH", "TEXTDOMAIN", "TEXTDOMAINDIR", "EXECIGNORE",
 })  # fmt: skip
 UNSAFE_PREFIXES = ("LD_", "BASH_FUNC_")
-_VALID_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _DECLARE = OptionSpec(flags="aAfFgilnrtuxpI")
 _READ = OptionSpec(flags="ers", with_arg="adinNptu")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.compliance import config_gaps, live_limits
-from sandbox.config import container_config
+from sandbox.compliance import config_gaps
+from sandbox.config import container_config, live_limits
 from schemas import NetworkPolicy, ResourceLimits, SecurityPolicy
 
 POLICY = SecurityPolicy(resource_limits=ResourceLimits(memory_mb=128, cpu_percent=30, max_processes=20))

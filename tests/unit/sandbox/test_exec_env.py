@@ -36,3 +36,11 @@ def test_malformed_variables_are_denied(env: dict[str, str]) -> None:
 def test_too_many_variables() -> None:
     with pytest.raises(EnvironmentDeniedError, match="at most"):
         check_env({f"V{i}": "" for i in range(MAX_VARS + 1)})
+
+
+@pytest.mark.parametrize("name", ["BASH_LOADABLES_PATH", "TEXTDOMAINDIR", "EXECIGNORE", "GCONV_PATH"])
+def test_exec_refuses_every_variable_a_command_line_may_not_set(name: str) -> None:
+    """One list with command validation (an env= BASH_LOADABLES_PATH loads builtins from a
+    file just as a prefix assignment would), plus what acts before the first word is read."""
+    with pytest.raises(EnvironmentDeniedError):
+        check_env({name: "/work/x"})
