@@ -78,9 +78,8 @@ class Collector:
             clock=self._clock,
             batch=config.publish_batch,
         )
-        self._discovery = Discovery(
-            self._docker, label=None if config.all_containers else config.label, metrics=self.metrics
-        )
+        self._label = None if config.all_containers else config.label  # None: every container
+        self._discovery = Discovery(self._docker, label=self._label, metrics=self.metrics)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sampler")
         self._samplers: dict[str, ContainerSampler] = {}  # owned by the sampler thread
         self._commands: deque[tuple[str, Any]] = deque()  # loop -> sampler thread
@@ -198,9 +197,8 @@ class Collector:
             self._unwatch(cid)
 
     async def _resync(self) -> None:
-        label = None if self.config.all_containers else self.config.label
         try:
-            running = set(await asyncio.to_thread(self._docker.running, label))
+            running = set(await asyncio.to_thread(self._docker.running, self._label))
         except Exception as exc:  # engine unreachable: the events stream's reconnect resyncs again
             self.metrics.docker_errors.labels("list").inc()
             log.warning("docker_list_failed", error=f"{type(exc).__name__}: {exc}")

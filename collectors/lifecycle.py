@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas.events import AuditCategory, AuditEvent, stable_id
+from schemas.labels import PREFIX
 
 # What the collector follows; exec_* carry the command, die the exit code.
 ACTIONS = ("create", "start", "die", "oom", "destroy", "exec_start", "exec_die", "pause", "unpause")
 # Labels copied into the audit details: ours only (others may hold secrets or noise).
-LABEL_PREFIX = "sandguard."
+LABEL_PREFIX = PREFIX
 
 
 def split_action(raw: str) -> tuple[str, str | None]:

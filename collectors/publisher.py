@@ -14,7 +14,7 @@ from collections import Counter
 
 import structlog
 
-from collectors.buffer import Drops, PublishBuffer
+from collectors.buffer import Drops, Out, PublishBuffer
 from collectors.clock import Clock
 from collectors.ids import EventIds
 from collectors.metrics import CollectorMetrics
@@ -93,7 +93,7 @@ class Publisher:
             self._failing_since = now
             log.warning("publish_failed", error=f"{type(exc).__name__}: {exc}", buffered=len(self._buffer))
 
-    def _delivered(self, batch: list[tuple[str, str | None, bytes]]) -> None:
+    def _delivered(self, batch: list[Out]) -> None:
         for topic, n in Counter(t for t, _, _ in batch).items():
             self._metrics.published.labels(topic).inc(n)
         if self._failing_since is not None:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from collectors.buffer import Out  # (topic, key, value): what goes to the publish buffer
 from collectors.cgroups import CgroupLocator
 from collectors.docker_port import ContainerInfo
 from collectors.errors import ErrorReporter
@@ -34,9 +35,6 @@ from collectors.processes import ProcessTracker
 from schemas import topics
 from schemas.codec import encode
 from schemas.events import LimitsSample, MetricSample, ProcessSnapshot, SocketCounts
-
-# (topic, key, value): what goes to the publish buffer.
-Out = tuple[str, str | None, bytes]
 
 _NO_SOCKETS = SocketCounts(tcp=0, tcp_orphan=0, tcp_time_wait=0, udp=0, raw=0, tcp6=0, udp6=0, tcp_states={})
 

@@ -75,7 +75,9 @@ class ProcTable:
 
 def exec_processes(table: ProcTable, *, pid_ns: str, root_pid: int | None, token: str) -> list[int]:
     """Pids of one exec: in ``pid_ns``, carrying ``token`` or descending from ``root_pid``."""
-    infos = [i for i in (table.info(p) for p in table.pids()) if i is not None and i.pid_ns == pid_ns]
+    # The namespace link first (one readlink): the host's other processes cost no stat read.
+    mine = [p for p in table.pids() if table.pid_ns(p) == pid_ns]
+    infos = [i for i in map(table.info, mine) if i is not None and i.pid_ns == pid_ns]
     children: dict[int, list[int]] = {}
     for i in infos:
         children.setdefault(i.ppid, []).append(i.pid)

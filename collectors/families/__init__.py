@@ -5,7 +5,7 @@ it raises OSError (the file is gone or unreadable) or ValueError (unexpected con
 and the sampler turns that into a skipped family, never a lost sample.
 """
 
-from collectors.families.base import Family, KeptFiles
+from collectors.families.base import KeptFiles
 from collectors.families.cpu import CpuFamily, CpuUsage, cpu_family
 from collectors.families.disk import DiskFamily
 from collectors.families.limits import CgroupLimits, LimitsFamily, limits_family
@@ -18,7 +18,6 @@ __all__ = [
     "CpuFamily",
     "CpuUsage",
     "DiskFamily",
-    "Family",
     "KeptFiles",
     "LimitsFamily",
     "MemoryFamily",

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from collectors.files import DEFAULT_READ_SIZE, FdBudget, KeptFile
 
-
-class Family(Protocol):
-    name: str
-
-    def close(self) -> None: ...
+# Scalar files hold at most 20 digits and a newline.
+SCALAR = 64
 
 
 class KeptFiles:

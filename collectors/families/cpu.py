@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import NamedTuple, Protocol
 
 from collectors.cgroups import CgroupPaths
-from collectors.families.base import KeptFiles
+from collectors.families.base import SCALAR, KeptFiles
 from collectors.files import FdBudget
 from collectors.parsers import parse_cpu_stat_v1, parse_cpu_stat_v2, parse_cpuacct_usage
-
-# Scalar files hold at most 20 digits and a newline.
-SCALAR = 64
 
 
 class CpuUsage(NamedTuple):

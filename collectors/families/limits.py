@@ -10,7 +10,7 @@ import os
 from typing import NamedTuple
 
 from collectors.cgroups import CgroupPaths
-from collectors.families.base import KeptFiles
+from collectors.families.base import SCALAR, KeptFiles
 from collectors.files import FdBudget, KeptFile
 from collectors.parsers import (
     parse_cfs_quota,
@@ -20,8 +20,6 @@ from collectors.parsers import (
     parse_max,
     parse_nofile,
 )
-
-SCALAR = 64
 
 
 class CgroupLimits(NamedTuple):

@@ -6,7 +6,7 @@ import os
 from typing import NamedTuple, Protocol
 
 from collectors.cgroups import CgroupPaths
-from collectors.families.base import KeptFiles
+from collectors.families.base import SCALAR, KeptFiles
 from collectors.files import FdBudget
 from collectors.parsers import (
     flat_value,
@@ -17,8 +17,6 @@ from collectors.parsers import (
     parse_oom_kills_v1,
     working_set,
 )
-
-SCALAR = 64
 
 
 class MemoryUsage(NamedTuple):

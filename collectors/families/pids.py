@@ -9,11 +9,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from collectors.cgroups import CgroupPaths
-from collectors.families.base import KeptFiles
+from collectors.families.base import SCALAR, KeptFiles
 from collectors.files import FdBudget, read_once
 from collectors.parsers import flat_value, parse_int, parse_max, parse_pid_list
-
-SCALAR = 64
 
 
 class PidsUsage(NamedTuple):

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from collectors.buffer import Out
 from collectors.exceptions import ContainerGoneError
 from collectors.metrics import CollectorMetrics
-from collectors.sampler import ContainerSampler, Out, SamplerContext
+from collectors.sampler import ContainerSampler, SamplerContext
 from schemas import topics
 from schemas.codec import decode
 from schemas.events import LimitsSample, MetricSample, ProcessSnapshot
