@@ -37,15 +37,17 @@ def fd_counter(proc_root: str) -> Callable[[int], int]:
 
 
 class _Proc:
-    """What is known of one process; ``info`` is rebuilt only when something reportable changed."""
+    """What is known of one process; ``info`` is rebuilt only when something reportable changed.
+    ``state`` is the latest scheduler state, copied into ``info`` only when a snapshot asks."""
 
-    __slots__ = ("image", "info", "starttime", "stat")
+    __slots__ = ("image", "info", "starttime", "stat", "state")
 
     def __init__(self, stat: KeptFile) -> None:
         self.stat = stat
         self.starttime = -1
         self.image: tuple[int, ...] = ()
         self.info: ProcessInfo | None = None
+        self.state = ""
 
 
 class Scan(NamedTuple):
@@ -127,7 +129,7 @@ class ProcessTracker:
             raise
 
     def _update(self, pid: int, p: _Proc, st: ProcStat) -> ProcessInfo | None:
-        old = p.info
+        old, p.state = p.info, st.state
         if old is None or st.starttime_ticks != p.starttime or st.image != p.image:
             p.starttime, p.image = st.starttime_ticks, st.image
             p.info = self._describe(pid, st)
@@ -135,10 +137,7 @@ class ProcessTracker:
         if st.ppid != old.ppid or st.comm != old.comm:
             p.info = old.model_copy(update={"ppid": st.ppid, "comm": st.comm, "state": st.state})
             return p.info
-        if st.state != old.state:
-            # State flips between R and S all the time: kept for full snapshots, not a change.
-            p.info = old.model_copy(update={"state": st.state})
-        return None
+        return None  # a state flip (R and S, all the time) is not a change: see snapshot()
 
     def _describe(self, pid: int, st: ProcStat) -> ProcessInfo:
         base = f"{self._proc}/{pid}"
@@ -173,6 +172,9 @@ class ProcessTracker:
         )
 
     def snapshot(self) -> tuple[ProcessInfo, ...]:
+        for p in self._known.values():
+            if p.info is not None and p.info.state != p.state:
+                p.info = p.info.model_copy(update={"state": p.state})
         return tuple(p.info for p in self._known.values() if p.info is not None)
 
     def close(self) -> None:
