@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from processors.engine import escalation
-from processors.engine.findings import Run, due, maybe_update, open_or_repeat
+from processors.engine.findings import Run, open_or_repeat
 from processors.engine.policy import CPU_DRIFT_SLACK_PERCENT
+from processors.engine.record import settle
 from schemas import EnforcementAction, LimitsSample
 
 
@@ -44,12 +45,13 @@ def on_limits(run: Run, s: LimitsSample) -> None:
     subject = ",".join(sorted(diff))
     desc = "; ".join(f"{k} {v['in_force']} (policy {v['policy']})" for k, v in diff.items())
     evidence = {"samples": [{"time": s.time, **diff}]}
-    f = open_or_repeat(run, "limits.drift", subject, s.time, lambda: (f"limits drifted: {desc}", evidence))
+
+    def build() -> tuple[str, dict[str, Any]]:
+        return f"limits drifted: {desc}", evidence
+
+    f = open_or_repeat(run, "limits.drift", subject, s.time, build)
     if f is None:
         return
     if f.count == 1 and run.state.enforced != EnforcementAction.TERMINATE.value:
         escalation.issue(run, EnforcementAction.REAPPLY_LIMITS, s.time, [f])
-    changed = escalation.on_occurrence(run, f, s.time)
-    if f.count > 1 and due(run, f, s.time, changed):
-        f.message, f.evidence = f"limits drifted: {desc}", evidence
-    maybe_update(run, f, s.time, changed)
+    settle(run, f, s.time, build)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processors.engine.policy import PolicyContext
-from processors.engine.state import MAX_FINDINGS, ContainerState, Finding
+from processors.engine.state import MAX_FINDINGS, ContainerState, Finding, finding_key
 from schemas import (
     Disposition,
     EnforcementCommand,
@@ -37,10 +37,6 @@ class Run:
     now: int | None  # decision time given by the caller; None: the event's time
     violations: list[Violation] = field(default_factory=list)
     commands: list[EnforcementCommand] = field(default_factory=list)
-
-
-def finding_key(rule_id: str, subject: str) -> str:
-    return f"{rule_id}\x1f{subject}"
 
 
 Build = Callable[[], tuple[str, dict[str, Any]]]

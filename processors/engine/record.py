@@ -6,6 +6,7 @@ from typing import Any
 
 from processors.engine import escalation
 from processors.engine.findings import Build, Run, due, maybe_update, open_or_repeat
+from processors.engine.state import Finding
 
 
 def record(run: Run, rule_id: str, subject: str, t: int, *, message: str, evidence: dict[str, Any]) -> None:
@@ -17,8 +18,13 @@ def record_lazy(run: Run, rule_id: str, subject: str, t: int, build: Build, *, e
     """Like ``record``, building a repeat's message and evidence only when it is published
     (level rules: building the evidence of K samples at every sample would dominate)."""
     f = open_or_repeat(run, rule_id, subject, t, build)
-    if f is None:
-        return
+    if f is not None:
+        settle(run, f, t, build, eager=eager)
+
+
+def settle(run: Run, f: Finding, t: int, build: Build, *, eager: bool = False) -> None:
+    """The rest of an occurrence once ``open_or_repeat`` gave its finding: escalation, then
+    the repeat's message and evidence and an update when one is due."""
     changed = escalation.on_occurrence(run, f, t)
     if f.count > 1 and (eager or due(run, f, t, changed)):
         f.message, f.evidence = build()

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from processors.engine.findings import Run
+from processors.engine.policy import MIB
 from processors.engine.record import record, record_lazy
 from processors.engine.state import (
     CPU,
@@ -33,7 +34,6 @@ from processors.engine.state import (
 )
 from schemas import MetricSample
 
-MIB = 1024 * 1024
 _LEVEL_RULES = {
     MEM: "memory.level",
     CPU: "cpu.level",

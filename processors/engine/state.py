@@ -35,6 +35,11 @@ MEM, CPU, PROCS, SOCKS, FDS = 1, 2, 4, 8, 16
 LEVEL_BITS = (MEM, CPU, PROCS, SOCKS, FDS)
 
 
+def finding_key(rule_id: str, subject: str) -> str:
+    """A finding's key in ``ContainerState.findings``: one per rule and subject."""
+    return f"{rule_id}\x1f{subject}"
+
+
 @dataclass(slots=True)
 class Finding:
     """One open violation: a rule, a subject, a dedup window; repeats raise ``count``."""
@@ -128,7 +133,7 @@ class ContainerState:
         s.level_counts = d["lc"]
         s.throttle = deque(tuple(x) for x in d["t"])
         s.periods_sum, s.throttled_sum = d["ts"]
-        s.findings = {f"{x[0]}\x1f{x[1]}": Finding.from_list(x) for x in d["f"]}
+        s.findings = {finding_key(x[0], x[1]): Finding.from_list(x) for x in d["f"]}
         s.next_expiry = d["nx"]
         s.escalation = deque(tuple(x) for x in d["e"])
         s.enforced, s.enforced_at, s.cpu_factor = d["en"]
