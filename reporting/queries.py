@@ -15,15 +15,12 @@ FROM sandbox_state WHERE container_id = {cid:String}
 
 MONITORED = "SELECT count() FROM sandbox_state WHERE NOT is_destroyed AND enable_monitoring"
 
-FINDINGS_TOTALS = """
-SELECT count() AS findings, sum(count) AS occurrences,
+# Findings counted per type, rule and severity in one read (the report sums them up).
+FINDINGS_GROUPS = """
+SELECT violation_type, rule_id, severity, count() AS n, sum(count) AS occurrences,
        countIf(last_seen >= fromUnixTimestamp64Milli({recent:Int64})) AS recent
 FROM violations FINAL WHERE container_id = {cid:String}
-"""
-
-FINDINGS_BY = """
-SELECT {col:Identifier} AS k, count() AS n FROM violations FINAL
-WHERE container_id = {cid:String} GROUP BY k ORDER BY n DESC, k
+GROUP BY violation_type, rule_id, severity
 """
 
 FINDINGS_LIST = """
@@ -190,11 +187,11 @@ FROM violations FINAL WHERE first_seen >= fromUnixTimestamp64Milli({since:Int64}
 GROUP BY t, violation_type ORDER BY t, violation_type
 """
 
-FLEET_BY = """
-SELECT {col:Identifier} AS k, count() AS n FROM violations FINAL
+FLEET_GROUPS = """
+SELECT violation_type, rule_id, severity, count() AS n FROM violations FINAL
 WHERE last_seen >= fromUnixTimestamp64Milli({since:Int64})
   AND first_seen <= fromUnixTimestamp64Milli({until:Int64})
-GROUP BY k ORDER BY n DESC, k
+GROUP BY violation_type, rule_id, severity
 """
 
 FLEET_ACTIONS = """

@@ -6,6 +6,7 @@ Times are epoch milliseconds (UTC) except ``report_timestamp`` (ISO 8601, as the
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,9 +49,9 @@ class HistoryReports:
         now = now if now is not None else now_ms()
         since = since_ms if since_ms is not None else now - DAY
         window = {"cid": container_id, "since": since, "until": now}
-        totals = self._one(q.FINDINGS_TOTALS, {"cid": container_id, "recent": now - DAY}) or {}
+        groups = self._dicts(q.FINDINGS_GROUPS, {"cid": container_id, "recent": now - DAY})
         sandbox = self._one(q.SANDBOX, {"cid": container_id})
-        if sandbox is None and require_known and not totals.get("findings"):
+        if sandbox is None and require_known and not groups:
             raise UnknownSandboxError(container_id)
         policy = orjson.loads(sandbox["policy"]) if sandbox and sandbox["policy"] else None
         extent = self._extent(window)
@@ -58,9 +59,9 @@ class HistoryReports:
         return {
             "report_timestamp": datetime.fromtimestamp(now / 1000, UTC).isoformat(),
             "container_id": container_id,
-            "total_violations": int(totals.get("findings") or 0),
-            "recent_violations_24h": int(totals.get("recent") or 0),
-            "violation_types": self._counts(q.FINDINGS_BY, {"cid": container_id, "col": "violation_type"}),
+            "total_violations": sum(int(g["n"]) for g in groups),
+            "recent_violations_24h": sum(int(g["recent"]) for g in groups),
+            "violation_types": _counts(groups, "violation_type"),
             "monitored_containers": int(self._store.query(q.MONITORED)[0][0]),
             "policy_summary": _policy_summary(policy),
             "recent_metrics": self._recent_metrics(window),
@@ -68,9 +69,9 @@ class HistoryReports:
             "window": {"since": since, "until": now},
             "known": sandbox is not None,
             "sandbox": _sandbox_info(sandbox),
-            "total_occurrences": int(totals.get("occurrences") or 0),
-            "violations_by_rule": self._counts(q.FINDINGS_BY, {"cid": container_id, "col": "rule_id"}),
-            "violations_by_severity": self._counts(q.FINDINGS_BY, {"cid": container_id, "col": "severity"}),
+            "total_occurrences": sum(int(g["occurrences"]) for g in groups),
+            "violations_by_rule": _counts(groups, "rule_id"),
+            "violations_by_severity": _counts(groups, "severity"),
             "violations": self._dicts(q.FINDINGS_LIST, {"cid": container_id, "limit": FINDINGS_LIMIT}),
             "timeline": self._dicts(q.TIMELINE, {**window, "limit": TIMELINE_LIMIT}),
             "top_processes": self._dicts(q.TOP_PROCESSES, {**window, "limit": TOP_LIMIT}),
@@ -86,14 +87,15 @@ class HistoryReports:
         since = since_ms if since_ms is not None else now - DAY
         window = {"since": since, "until": now}
         latency = self._one(q.LATENCY, window) or {}
+        groups = self._dicts(q.FLEET_GROUPS, window)
         return {
             "report_timestamp": datetime.fromtimestamp(now / 1000, UTC).isoformat(),
             "window": window,
             "sandboxes": self._one(q.FLEET_SANDBOXES, {}),
             "monitored_containers": int(self._store.query(q.MONITORED)[0][0]),
-            "violations_by_type": self._counts(q.FLEET_BY, {**window, "col": "violation_type"}),
-            "violations_by_rule": self._counts(q.FLEET_BY, {**window, "col": "rule_id"}),
-            "violations_by_severity": self._counts(q.FLEET_BY, {**window, "col": "severity"}),
+            "violations_by_type": _counts(groups, "violation_type"),
+            "violations_by_rule": _counts(groups, "rule_id"),
+            "violations_by_severity": _counts(groups, "severity"),
             "top_sandboxes": self._dicts(q.TOP_SANDBOXES, {**window, "limit": TOP_LIMIT}),
             "top_images": self._dicts(q.TOP_IMAGES, {**window, "limit": TOP_LIMIT}),
             "violations_over_time": self._over_time(window),
@@ -145,12 +147,17 @@ class HistoryReports:
         rows = self._dicts(sql, params)
         return rows[0] if rows else None
 
-    def _counts(self, sql: str, params: dict[str, Any]) -> dict[str, int]:
-        return {str(k): int(n) for k, n in self._store.query(sql, params)}
-
     def _recent_metrics(self, window: dict[str, Any]) -> list[dict[str, Any]]:
         rows = self._dicts(q.RECENT_METRICS, {**window, "limit": RECENT_METRICS})
         return [_security_metrics(window["cid"], r) for r in rows]
+
+
+def _counts(groups: list[dict[str, Any]], column: str) -> dict[str, int]:
+    """Findings per value of ``column``, most first (ties by value), from the grouped counts."""
+    counts: Counter[str] = Counter()
+    for g in groups:
+        counts[str(g[column])] += int(g["n"])
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def raw_series(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
