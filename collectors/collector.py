@@ -29,7 +29,7 @@ from collectors.errors import ErrorReporter
 from collectors.exceptions import CgroupNotFoundError, CollectorStateError, ContainerGoneError
 from collectors.files import FdBudget, read_once
 from collectors.ids import EventIds
-from collectors.lifecycle import lifecycle_event
+from collectors.lifecycle import collector_audit, lifecycle_event
 from collectors.metrics import CollectorMetrics
 from collectors.parsers import parse_btime
 from collectors.processes import fd_counter
@@ -38,7 +38,6 @@ from collectors.sampler import ContainerSampler, SamplerContext
 from schemas import topics
 from schemas.bus import Bus
 from schemas.codec import encode
-from schemas.events import AuditCategory, AuditEvent
 
 log = structlog.get_logger(__name__)
 
@@ -149,17 +148,10 @@ class Collector:
             log.warning("stop_with_unpublished_events", count=len(self._buffer) + self._publisher.in_flight)
 
     def _health(self, action: str, *, details: dict[str, Any]) -> None:
-        event = AuditEvent(
-            event_id=self._ids(),
-            time=self._clock.time_ms(),
-            container_id="",
-            host=self.config.host,
-            category=AuditCategory.COLLECTOR,
-            action=action,
-            actor="collector",
-            details=details,
-        )
-        self._buffer.extend([(topics.AUDIT, None, encode(event))], self._clock.time_ms())
+        now = self._clock.time_ms()
+        host, eid = self.config.host, self._ids()
+        event = collector_audit(action, host=host, event_id=eid, time_ms=now, details=details)
+        self._buffer.extend([(topics.AUDIT, None, encode(event))], now)
 
     def tracked(self) -> dict[str, int]:
         """Sizes of everything the collector keeps per container (for leak checks)."""

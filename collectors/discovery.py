@@ -61,12 +61,7 @@ class Discovery:
 
     def break_stream(self) -> None:
         """Closes the current stream (stop, or a test's way to cut the connection)."""
-        stream = self._stream
-        if stream is not None:
-            try:
-                stream.close()
-            except Exception as exc:  # closing a half-dead HTTP stream may fail: nothing to do
-                log.debug("events_close_failed", error=str(exc))
+        _close_quietly(self._stream)
 
     def _emit(self, item: dict[str, Any]) -> None:
         assert self._loop is not None
@@ -103,8 +98,14 @@ class Discovery:
 
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.close()
-            except Exception as exc:  # already broken: nothing more to release
-                log.debug("events_close_failed", error=str(exc))
+        _close_quietly(stream)
+
+
+def _close_quietly(stream: Any) -> None:
+    """Closes an events stream; one that is half-dead or broken may fail to: nothing to release."""
+    if stream is None:
+        return
+    try:
+        stream.close()
+    except Exception as exc:
+        log.debug("events_close_failed", error=str(exc))

@@ -62,3 +62,20 @@ def lifecycle_event(ev: Mapping[str, Any], host: str) -> AuditEvent | None:
         subject=command,
         details=details,
     )
+
+
+def collector_audit(
+    action: str, *, host: str, event_id: str, time_ms: int, details: dict[str, Any], reason: str | None = None
+) -> AuditEvent:
+    """An audit event about the collector itself (health, dropped events): no container."""
+    return AuditEvent(
+        event_id=event_id,
+        time=time_ms,
+        container_id="",
+        host=host,
+        category=AuditCategory.COLLECTOR,
+        action=action,
+        actor="collector",
+        reason=reason,
+        details=details,
+    )

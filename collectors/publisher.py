@@ -17,11 +17,11 @@ import structlog
 from collectors.buffer import Drops, Out, PublishBuffer
 from collectors.clock import Clock
 from collectors.ids import EventIds
+from collectors.lifecycle import collector_audit
 from collectors.metrics import CollectorMetrics
 from schemas import topics
 from schemas.bus import Bus
 from schemas.codec import encode
-from schemas.events import AuditCategory, AuditEvent
 
 log = structlog.get_logger(__name__)
 
@@ -105,14 +105,11 @@ class Publisher:
 
     def _report(self, drops: Drops) -> None:
         log.warning("events_dropped", count=drops.count, by_topic=dict(drops.by_topic))
-        event = AuditEvent(
-            event_id=self._ids(),
-            time=self._clock.time_ms(),
-            container_id="",
+        event = collector_audit(
+            "dropped",
             host=self._host,
-            category=AuditCategory.COLLECTOR,
-            action="dropped",
-            actor="collector",
+            event_id=self._ids(),
+            time_ms=self._clock.time_ms(),
             reason="publish buffer full while the bus was unavailable",
             details={
                 "dropped": drops.count,
