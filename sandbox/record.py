@@ -20,7 +20,6 @@ from schemas import (
     ActionResult,
     EnforcementAction,
     EnforcementCommand,
-    NetworkPolicy,
     SecurityPolicy,
     SecurityViolation,
     SecurityViolationType,
@@ -67,10 +66,6 @@ class SandboxRecord:
     # A terminate command seen on the bus and not yet answered: when the engine reports the
     # kill before the enforcer's result arrives, the kill is this command's doing.
     pending_terminate: EnforcementCommand | None = None
-
-    @property
-    def network(self) -> NetworkPolicy:
-        return self.policy.network_policy
 
     @property
     def active(self) -> bool:

@@ -29,6 +29,7 @@ from sandbox.validation.builtins import check_assignment, check_builtin, check_v
 from sandbox.validation.errors import CommandDeniedError
 from sandbox.validation.shell_parse import delimiter_is_quoted, parse
 from sandbox.validation.shell_words import (
+    SUBSTITUTIONS,
     Refusal,
     Word,
     check_parameter_expansions,
@@ -59,7 +60,6 @@ CACHEABLE_BYTES = 4096
 # C0 controls other than tab and newline, and DEL: no shell syntax needs them, and a
 # parser and a shell may disagree about them (bash keeps '\r' in a word).
 _CONTROL = re.compile(r"[\x01-\x08\x0b-\x1f\x7f]")
-_SUBSTITUTIONS = ("commandsubstitution", "processsubstitution")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
 _HEREDOC = re.compile(r"<<-?[ \t]*(['\"]?)([A-Za-z_0-9]+)\1[^\n]*\n(.*?)^[ \t]*\2$", re.DOTALL | re.MULTILINE)
 _SHELL_WORD = re.compile(r"\S+")
@@ -312,7 +312,7 @@ class _Walker:
         """The word's static value; the substitutions inside it are walked first, as
         the shell runs them before the command."""
         word = static_word(self.src, node)
-        substitutions = [part for part in getattr(node, "parts", None) or [] if part.kind in _SUBSTITUTIONS]
+        substitutions = [part for part in getattr(node, "parts", None) or [] if part.kind in SUBSTITUTIONS]
         documents = [span for part in substitutions for span in heredoc_spans(part)]
         for part in substitutions:
             # bashlex also finds '$(...)' in the text of a here-document inside a

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_SUBSTITUTIONS = ("commandsubstitution", "processsubstitution")
+SUBSTITUTIONS = ("commandsubstitution", "processsubstitution")  # bashlex node kinds
 # Characters the shell splits or operates on; bashlex never leaves them unquoted in a word.
 _UNQUOTED_METACHARS = frozenset(" \t\n;&|<>()")
 # Escapes that keep their meaning inside double quotes (bash manual, "Double Quotes").
@@ -69,7 +69,7 @@ class _Lexer:
         self.start, self.end = int(node.pos[0]), int(node.pos[1])
         self.text = src[self.start : self.end]
         parts = list(getattr(node, "parts", []) or [])
-        self.subs = {int(p.pos[0]): p for p in parts if p.kind in _SUBSTITUTIONS}
+        self.subs = {int(p.pos[0]): p for p in parts if p.kind in SUBSTITUTIONS}
         self.params = {int(p.pos[0]): p for p in parts if p.kind == "parameter"}
         self.chars: list[tuple[str, bool]] = []
         self.prefix: str | None = None
