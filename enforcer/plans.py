@@ -18,11 +18,9 @@ from typing import Any
 from enforcer.exceptions import InvalidCommandError, NotASandboxError
 from enforcer.port import ContainerState
 from schemas import EnforcementAction, EnforcementCommand, ResourceLimits, SecurityPolicy, labels
+from schemas.policy import MIB, MIN_CPU_QUOTA_US, cpu_quota_us
 
-MIB = 1024 * 1024
 NANO_PER_CPU = 1_000_000_000
-# The kernel refuses a CFS quota under 1 ms per period (cpu.cfs_quota_us >= 1000).
-MIN_CPU_QUOTA_US = 1_000
 # 1 % of one CPU: 1 ms per 100 ms period, the kernel's smallest quota at Docker's default
 # period, and Docker's smallest --cpus (0.01). A throttled sandbox still makes progress,
 # so it can be inspected and terminated cleanly.
@@ -147,7 +145,7 @@ def limits_resources(limits: ResourceLimits, state: ContainerState) -> dict[str,
         out["NanoCpus"] = round(limits.cpu_percent / 100 * NANO_PER_CPU)
     else:
         period = state.period_us
-        out["CpuQuota"] = max(MIN_CPU_QUOTA_US, round(limits.cpu_percent / 100 * period))
+        out["CpuQuota"] = cpu_quota_us(limits.cpu_percent, period)
         out["CpuPeriod"] = period
     return out
 

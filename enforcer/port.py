@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-# Docker's own default CFS period when none is set: 100 ms.
-DEFAULT_CPU_PERIOD_US = 100_000
+from schemas.policy import CPU_PERIOD_US
 
 # Docker API resource fields (HostConfig, ``docker update``) and the ContainerState fields
 # that hold them, in the order result details list them.
@@ -54,7 +53,7 @@ class ContainerState:
 
     @property
     def period_us(self) -> int:
-        return self.cpu_period_us or DEFAULT_CPU_PERIOD_US
+        return self.cpu_period_us or CPU_PERIOD_US  # 0: Docker's default, 100 ms
 
     def resources(self) -> dict[str, int]:
         """The limits in force, in the Docker API's field names (for result details)."""

@@ -21,8 +21,8 @@ from typing import Any
 from sandbox.exceptions import InvalidSandboxRequest
 from sandbox.labels import RESOURCE
 from schemas import NetworkPolicy, SecurityPolicy
+from schemas.policy import CPU_PERIOD_US, MIB, cpu_quota_us
 
-MIB = 1024 * 1024
 SANDBOX_USER = "1000:1000"  # the images' `sandbox` user (deploy/local/images.sh)
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
@@ -31,10 +31,6 @@ TMP = "/tmp"  # noqa: S108 - the sandbox's own /tmp, a private tmpfs volume
 ROOTS = (WORKSPACE, TMP)
 DEFAULT_IMAGE = "sandguard/python:3"
 
-# CFS: quota/period = CPUs. A 100 ms period is the kernel default; 1 ms is the smallest
-# quota the kernel accepts, so 1 % of a CPU is the floor of cpu_percent we can express.
-CPU_PERIOD_US = 100_000
-MIN_CPU_QUOTA_US = 1_000
 # The sandbox itself uses two pids: the init (docker-init) and its lifetime `sleep`.
 RESERVED_PIDS = 2
 MIN_PROCESSES = RESERVED_PIDS + 1
@@ -63,11 +59,6 @@ def split_disk(disk_mb: int) -> DiskSplit:
     shm = max(1, min(MAX_SHM_MB, disk_mb // SHM_SHARE))
     work = max(1, disk_mb - tmp - shm)
     return DiskSplit(work, tmp, shm)
-
-
-def cpu_quota_us(cpu_percent: float) -> int:
-    """cpu_percent is percent of one CPU: 50 -> half a CPU, 200 -> two CPUs."""
-    return max(MIN_CPU_QUOTA_US, round(cpu_percent / 100 * CPU_PERIOD_US))
 
 
 def check_policy_fits(policy: SecurityPolicy) -> None:

@@ -19,7 +19,7 @@ import structlog
 
 from sandbox import audit
 from sandbox.archive import FILE_MODE, ArchiveFormatError, list_archive, read_single_file, write_archive
-from sandbox.config import MIB, WORKSPACE
+from sandbox.config import WORKSPACE
 from sandbox.engine import Engine
 from sandbox.engine_http import EngineError
 from sandbox.exceptions import (
@@ -42,6 +42,7 @@ from sandbox.record import SIGKILL_EXIT, SandboxRecord, denial_violation, observ
 from sandbox.results import ExecResult, FileInfo, SandboxStatus, Termination, utc_now
 from sandbox.validation import check_command, validate_command
 from schemas import AuditCategory, SecurityPolicy
+from schemas.policy import MIB
 
 log = structlog.get_logger(__name__)
 

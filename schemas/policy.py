@@ -34,6 +34,16 @@ StrSet = Annotated[frozenset[str], PlainSerializer(sorted, return_type=list[str]
 
 # Docker refuses memory limits under 6 MiB.
 MIN_MEMORY_MB = 6
+MIB = 1024 * 1024
+# CFS: quota/period = CPUs. A 100 ms period is the kernel's (and Docker's) default; 1 ms is
+# the smallest quota the kernel accepts, so 1 % of a CPU is the floor cpu_percent can express.
+CPU_PERIOD_US = 100_000
+MIN_CPU_QUOTA_US = 1_000
+
+
+def cpu_quota_us(cpu_percent: float, period_us: int = CPU_PERIOD_US) -> int:
+    """The CFS quota of ``cpu_percent`` (percent of one CPU: 50 is half a CPU, 200 two)."""
+    return max(MIN_CPU_QUOTA_US, round(cpu_percent / 100 * period_us))
 
 
 def host_cpus() -> int:

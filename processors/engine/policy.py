@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from processors.engine.matching import SUSPICIOUS_TOOLS
 from schemas import EscalationResponse, PolicyMode, ResourceLimits, SecurityPolicy
+from schemas.policy import MIB
 from schemas.rules import RULES
 
-MIB = 1024 * 1024
 # CPU limits are compared with a small slack: a quota of 25000 µs per 100000 µs period is
 # 25 %, but Docker rounds NanoCPUs, so 0.5 percentage points absorb the rounding.
 CPU_DRIFT_SLACK_PERCENT = 0.5

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from processors.engine.findings import Run
-from processors.engine.policy import MIB
 from processors.engine.record import record, record_lazy
 from processors.engine.state import (
     CPU,
@@ -33,6 +32,7 @@ from processors.engine.state import (
     LevelSample,
 )
 from schemas import MetricSample
+from schemas.policy import MIB
 
 _LEVEL_RULES = {
     MEM: "memory.level",

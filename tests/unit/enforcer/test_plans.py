@@ -8,8 +8,6 @@ from hypothesis import strategies as st
 
 from enforcer import ContainerState, InvalidCommandError, NotASandboxError, Operation, Plan, plan_action
 from enforcer.plans import (
-    MIB,
-    MIN_CPU_QUOTA_US,
     check_container_id,
     check_identity,
     check_labels,
@@ -19,6 +17,7 @@ from enforcer.plans import (
     throttle_resources,
 )
 from schemas import EnforcementAction, ResourceLimits
+from schemas.policy import MIB, MIN_CPU_QUOTA_US
 from tests.unit.enforcer.conftest import CommandFactory, StateFactory
 
 A = EnforcementAction
