@@ -79,9 +79,12 @@ class ContainerSampler:
             ticks_per_s=ctx.ticks_per_s,
             count_fds=ctx.count_fds,
         )
-        self._missing = tuple(
-            n for n, f in (("cpu", self._cpu), ("memory", self._memory), ("pids", self._pids)) if f is None
-        )
+        present = {
+            "cpu": self._cpu is not None,
+            "memory": self._memory is not None,
+            "pids": self._pids is not None and self._pids.has_counters,
+        }
+        self._missing = tuple(n for n, ok in present.items() if not ok)
         self._n = 0  # samples taken
         self._seq = 0  # process snapshots published
         self._prev_cpu: tuple[int, float] | None = None
@@ -170,10 +173,11 @@ class ContainerSampler:
         if self._pids is None:
             return None
         try:
-            p = self._pids.read()
-            fields["pids_current"] = p.current
-            fields["pids_max"] = p.max
-            fields["pids_max_events_total"] = p.max_events
+            if self._pids.has_counters:  # else "pids" is in partial already (_missing)
+                p = self._pids.read()
+                fields["pids_current"] = p.current
+                fields["pids_max"] = p.max
+                fields["pids_max_events_total"] = p.max_events
         except (OSError, ValueError) as exc:
             self._failed("pids", exc, partial)
         try:

@@ -33,6 +33,11 @@ class PidsFamily(KeptFiles):
         # its 1 s expiry, so a kept descriptor read every second would never see a new pid.
         self._procs_path = f"{procs_dir}/cgroup.procs"
 
+    @property
+    def has_counters(self) -> bool:
+        """False without a pids controller: only the process list (from another cgroup)."""
+        return self._current is not None
+
     def read(self) -> PidsUsage:
         if self._current is None or self._max is None or self._events is None:
             raise FileNotFoundError("no pids controller for this container")

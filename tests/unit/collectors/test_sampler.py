@@ -19,6 +19,7 @@ from schemas.codec import decode
 from schemas.events import LimitsSample, MetricSample, ProcessSnapshot
 from tests.unit.collectors.conftest import (
     BOOT_S,
+    INIT_PID,
     TREES,
     V1_ID,
     V2_ID,
@@ -249,3 +250,19 @@ def test_init_exited_before_the_cgroup_was_removed(harness: Callable[..., Harnes
     shutil.rmtree(h.root / "proc/4487")  # the init process is gone, its cgroup not yet
     with pytest.raises(ContainerGoneError):
         h.sample()
+
+
+def test_no_pids_controller_is_partial_not_a_read_error_every_second(
+    tree: Callable[[str], Path], make_ctx: MakeCtx, clock: FakeClock, metrics: CollectorMetrics
+) -> None:
+    """A host without the pids controller: the processes still come from the memory cgroup;
+    the missing counters are named in ``partial`` like a missing family, not counted (and
+    logged) as a failed read at every sample."""
+    root = tree("v1_cgroupfs")
+    cgroup = root / "proc" / str(INIT_PID) / "cgroup"
+    cgroup.write_text("".join(line for line in cgroup.read_text().splitlines(True) if ":pids:" not in line))
+    h = Harness(root, "v1_cgroupfs", make_ctx(root), clock)
+    samples = [h.sample() for _ in range(3)]
+    assert only(samples[0], ProcessSnapshot).count == 3
+    assert [only(e, MetricSample).partial for e in samples] == [("pids",)] * 3
+    assert metrics.read_errors.labels("pids")._value.get() == 0
