@@ -4,6 +4,7 @@ from sandguard.bus.exceptions import (
     BusClosedError,
     BusError,
     BusNotStartedError,
+    BusUnavailableError,
     DeliveryError,
     TopicCreationError,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "BusClosedError",
     "BusError",
     "BusNotStartedError",
+    "BusUnavailableError",
     "DeliveryError",
     "KafkaBus",
     "LocalBus",

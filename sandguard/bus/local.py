@@ -75,6 +75,11 @@ class LocalBus:
         self._offsets: dict[str, int] = {}
         self._closed = False
 
+    @property
+    def is_running(self) -> bool:
+        """Usable from construction until stop() (start() after stop() reopens it)."""
+        return not self._closed
+
     async def start(self) -> None:
         self._closed = False
 

@@ -1,7 +1,8 @@
 """``sandguard collector``: one per host; samples every sandbox and streams to Kafka.
 
 Starts sampling at once and connects to the broker in the background: while Kafka
-is unreachable the collector buffers (and counts what it must drop), it never waits.
+is unreachable the collector buffers (and counts what it must drop), it never waits;
+its publisher waits for the bus (``StartGate``), so nothing is published before it is up.
 SIGTERM or SIGINT stop it cleanly: sampling stops, the buffer is flushed (bounded in
 time), the Docker stream and the Kafka producer are closed.
 """
@@ -69,8 +70,9 @@ def collector(
 async def _run(settings: Settings, registry: CollectorRegistry, **config: Any) -> None:
     from collectors import Collector, CollectorConfig
     from sandguard.bus import KafkaBus
+    from sandguard.bus.gate import StartGate
 
-    bus = KafkaBus(settings.kafka_bootstrap, namespace=settings.kafka_namespace)
+    bus = StartGate(KafkaBus(settings.kafka_bootstrap, namespace=settings.kafka_namespace))
     col = Collector(bus, config=CollectorConfig(host=settings.host, **config), registry=registry)
     stop = stop_on_signals()
     await col.start()
@@ -86,7 +88,8 @@ async def _run(settings: Settings, registry: CollectorRegistry, **config: Any) -
 
 
 async def _connect(bus: Any) -> None:
-    """Starts the bus, retrying until the broker answers; publishing waits for it meanwhile."""
+    """Starts the bus, retrying until the broker answers; publishing waits for it meanwhile
+    (the gate opens once started)."""
     while True:
         try:
             await bus.start()
@@ -95,5 +98,5 @@ async def _connect(bus: Any) -> None:
             await bus.stop()
             await asyncio.sleep(BUS_RETRY_S)
         else:
-            log.info("bus_connected", bootstrap=bus.bootstrap)
+            log.info("bus_connected", bootstrap=bus.bus.bootstrap)
             return
