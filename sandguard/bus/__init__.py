@@ -8,7 +8,7 @@ from sandguard.bus.exceptions import (
     DeliveryError,
     TopicCreationError,
 )
-from sandguard.bus.kafka import KafkaBus, drop_namespace, ensure_topics
+from sandguard.bus.kafka import KafkaBus, drop_namespace, ensure_topics, topic_partitions
 from sandguard.bus.local import LocalBus
 
 __all__ = [
@@ -22,4 +22,5 @@ __all__ = [
     "TopicCreationError",
     "drop_namespace",
     "ensure_topics",
+    "topic_partitions",
 ]

@@ -96,6 +96,17 @@ async def ensure_topics(
         await admin.close()
 
 
+async def topic_partitions(bootstrap: str, topic: str) -> int | None:
+    """How many partitions ``topic`` (its name on the wire) has; None when it does not exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (found,) = await admin.describe_topics([topic])
+        return len(found["partitions"]) if found["error_code"] == 0 and found["partitions"] else None
+    finally:
+        await admin.close()
+
+
 async def drop_namespace(bootstrap: str, namespace: str) -> list[str]:
     """Deletes every topic named with ``namespace`` (a test's or a benchmark's own); returns
     their names. An empty namespace is refused: it would name every topic of the broker."""
