@@ -47,7 +47,9 @@ class Seen:
             return
         event: Any = decode(topic, value)
         target: dict[str, list[Any]] = {
-            t.VIOLATIONS: self.violations, t.ENFORCEMENT: self.commands, t.ACTIONS: self.results
+            t.VIOLATIONS: self.violations,
+            t.ENFORCEMENT: self.commands,
+            t.ACTIONS: self.results,
         }[topic]  # type: ignore[assignment]
         target[event.container_id].append(event)
 

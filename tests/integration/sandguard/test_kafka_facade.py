@@ -28,6 +28,10 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])  # closed again when this returns: nothing listens
 
 
+def _running(bus: KafkaBus) -> bool:
+    return bus.is_running  # read through a call: the state changes under the async with
+
+
 async def _policies(bus_bootstrap: str, namespace: str, key: str) -> list[PolicyEvent | None]:
     reader = KafkaBus(bus_bootstrap, namespace=namespace, create_topics=False)
     await reader.start()
@@ -49,14 +53,20 @@ async def test_manager_starts_and_stops_the_bus_it_was_given(
 ) -> None:
     bus = KafkaBus(kafka_bootstrap, namespace=kafka_namespace, partitions=2)
     policy = SecurityPolicy()
-    options = {"image": BUSYBOX_IMAGE, "labels": {"test.run": run_id}, "registry": CollectorRegistry()}
-    async with SandboxManager(security_policy=policy, bus=bus, **options) as manager:
-        assert bus.is_running
+    manager = SandboxManager(
+        security_policy=policy,
+        bus=bus,
+        image=BUSYBOX_IMAGE,
+        labels={"test.run": run_id},
+        registry=CollectorRegistry(),
+    )
+    async with manager:
+        assert _running(bus)
         sid = await manager.create_sandbox()
         result = await manager.execute(sid, "echo ok")
         assert result.stdout == "ok\n"
         await manager.destroy_sandbox(sid)
-    assert not bus.is_running
+    assert not _running(bus)
     policy_event, tombstone = await _policies(kafka_bootstrap, kafka_namespace, sid)
     assert policy_event is not None and policy_event.policy_id == policy.policy_id
     assert tombstone is None
