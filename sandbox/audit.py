@@ -5,11 +5,13 @@ denied (denials typed permission_violation or file_access_violation, so the proc
 can count them as violations); lifecycle changes too. Each sandbox's policy is on the
 compacted ``sandguard.policies`` topic from creation, with a tombstone on destroy. All
 keyed by the container id. A failed publish is logged with the event and counted; it
-never fails the operation (the engine's own events, through the collector, remain).
+never fails the operation (the engine's own events, through the collector, remain), and
+never waits more than PUBLISH_TIMEOUT_S on a bus that does not take it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +37,10 @@ ACTOR = "sandbox-manager"
 # Subjects (commands, paths) are capped in events: a 1 MB command line is the caller's
 # problem, not every consumer's. 4 KiB keeps any realistic command whole.
 MAX_SUBJECT_CHARS = 4096
+# A publish that takes longer is abandoned (logged with its payload, counted): a healthy
+# bus takes a record in microseconds (in-process) or a few ms (Kafka's buffer); 5 s is
+# far past either, and bounds how long an operation can wait on a stuck bus.
+PUBLISH_TIMEOUT_S = 5.0
 
 
 def _subject(text: str) -> str:
@@ -163,7 +169,8 @@ class AuditPublisher:
 
     async def _publish(self, topic: str, key: str, event: BaseModel | None) -> None:
         try:
-            await self._bus.publish(topic, key, None if event is None else encode(event))
+            value = None if event is None else encode(event)
+            await asyncio.wait_for(self._bus.publish(topic, key, value), PUBLISH_TIMEOUT_S)
         except Exception as exc:
             self._metrics.errors.labels("publish").inc()
             log.exception(
