@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import sys
 import tempfile
 import time
@@ -215,7 +216,7 @@ def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))])
+    return float(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)])
 
 
 def summarise(mode: str, rounds: list[dict[str, dict[str, Any] | None]]) -> dict[str, Any]:

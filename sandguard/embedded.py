@@ -30,6 +30,7 @@ from enforcer import DockerEngine, Enforcer
 from processors.runner import ProcessorRunner
 from reporting import ClickHouseStore, HistoryReports, Sink, open_store
 from sandguard.bus import LocalBus
+from sandguard.datadir import lock_data_dir
 from schemas import Bus, SecurityPolicy, Store, labels
 
 log = structlog.get_logger(__name__)
@@ -69,7 +70,7 @@ def shared_store(data_dir: Path) -> ClickHouseStore:
                     f"this process already holds the embedded ClickHouse engine at {other}; "
                     f"chdb opens one data directory per process, so {path} cannot be opened too"
                 )
-            path.mkdir(parents=True, exist_ok=True)
+            lock_data_dir(path)  # a second process gets a clear error naming this one
             store = open_store(None, data_dir=path)
             _stores[path] = store
         return store
