@@ -34,10 +34,14 @@ async def test_cpu_hog_under_quota(sandbox: Sandbox, start_collector: Start) -> 
         what="5 cpu samples",
     )
     recent = [s.cpu_percent for s in samples[-4:]]
-    # The quota caps it at 50 %; a loaded 2-core host may give it less, never more.
+    # The quota caps it at 50 %: what the kernel guarantees. A loaded host (load 11 on 2
+    # cores was seen) may give it far less, so neither a floor on its share nor throttling
+    # (which needs it to reach the quota) is asserted: only that it ran, under a quota
+    # whose CFS periods elapse while it is runnable.
     assert all(p <= 50 * 1.2 for p in recent), recent
-    assert max(recent) >= 20, recent
-    assert samples[-1].cpu_throttled_periods_total > samples[0].cpu_throttled_periods_total
+    assert max(recent) > 0, recent
+    assert samples[-1].cpu_periods_total > samples[0].cpu_periods_total
+    assert samples[-1].cpu_throttled_periods_total >= samples[0].cpu_throttled_periods_total
     assert samples[-1].partial == ()
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox import CommandDeniedError, SandboxTerminated
-from sandguard.demo import BUSYBOX, FORK_BOMB, MINER, REFUSED_COMMANDS, REVERSE_SHELL_PY
+from sandguard.demo import BUSYBOX, FORK_BOMB, MINER, REFUSED_COMMANDS, REVERSE_SHELL_PY, miner_policy
 from schemas import ActionOutcome, ActionResult, EnforcementCommand, Violation, decode
 from schemas import topics as t
 from schemas.bus import Bus, Consumer
@@ -94,7 +94,9 @@ async def create(manager: Any) -> dict[str, str]:
     images = {"miner": BUSYBOX, "forkbomb": BUSYBOX}
     ids = {}
     for role in ROLES:
-        extra = {"image": images[role]} if role in images else {}
+        extra: dict[str, Any] = {"image": images[role]} if role in images else {}
+        if role == "miner":
+            extra["policy"] = miner_policy(manager.security_policy)
         ids[role] = await manager.create_sandbox(labels={"role": role}, **extra)
     await manager.write_file(ids["reverse-shell"], "/work/agent.py", REVERSE_SHELL_PY)
     return ids
