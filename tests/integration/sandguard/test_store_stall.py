@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
+from reporting import ClickHouseStore
 from sandguard.bus import LocalBus
-from sandguard.embedded import SINK_GROUP, EmbeddedPipeline, PipelineOptions, shared_store
+from sandguard.embedded import SINK_GROUP, EmbeddedPipeline, PipelineOptions
 from schemas import MetricSample, SecurityPolicy, Store, decode, encode, labels
 from schemas import topics as t
 
@@ -90,10 +92,19 @@ async def _until(check: Any, what: str) -> Any:
     raise AssertionError(f"{what}: not within {WAIT_S} s")
 
 
+@pytest.fixture
+def own_database(engine_path: Path, run_id: str) -> Iterator[ClickHouseStore]:
+    """The session's engine, in a database of this test's own (dropped after)."""
+    store = ClickHouseStore(path=engine_path, database=f"stall_{run_id}").open()
+    yield store
+    store.command(f"DROP DATABASE IF EXISTS stall_{run_id} SYNC")
+    store.close()
+
+
 async def test_a_stalled_store_holds_back_neither_rules_nor_enforcer(
-    embedded_data_dir: Path, run_id: str
+    embedded_data_dir: Path, run_id: str, own_database: ClickHouseStore
 ) -> None:
-    store = StallingStore(await asyncio.to_thread(shared_store, embedded_data_dir / "clickhouse"))
+    store = StallingStore(own_database)
     bus = LocalBus(queue_size=QUEUE)
     policy = SecurityPolicy(immediate_rules={"memory.oom_kill"})
     only_mine = f"test.run={run_id}"  # the collector and enforcer touch nothing else on the engine
@@ -141,11 +152,21 @@ async def test_a_stalled_store_holds_back_neither_rules_nor_enforcer(
         await _until(judged_and_acted, "a violation and an action while the store is stalled")
         store.release()
 
-        def stored() -> bool:
-            rows = store.query("SELECT count() FROM metrics WHERE container_id = {c:String}", {"c": cid})
-            return int(rows[0][0]) == published
+        counts: list[int] = []
 
-        await _until(stored, "every sample stored after the store recovered")
+        async def stored() -> bool:  # at least once each (a retried insert stores a row twice until merged)
+            sql = "SELECT count() FROM metrics WHERE container_id = {c:String}"
+            rows = await asyncio.to_thread(store.query, sql, {"c": cid})
+            counts.append(int(rows[0][0]))
+            return counts[-1] >= published
+
+        try:
+            await _until(stored, f"all {published} samples stored after the store recovered")
+        except AssertionError as exc:
+            dead = store.query("SELECT source_topic, substring(error, 1, 300) FROM deadletters LIMIT 3")
+            raise AssertionError(
+                f"{exc}; stored {counts[-3:]}, spill {bus.spill_stats()}, lag {bus.lag()}, dead {dead}"
+            ) from None
         after = bus.spill_stats()[SINK_GROUP]
         assert (after["waiting"], after["dropped"]) == (0, 0)
     finally:
