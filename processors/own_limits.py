@@ -7,12 +7,15 @@ itself: a sandbox created with 64 MiB once had its limit "re-applied" to a defau
 512 MiB. Instead the limits in force, from the collector's LimitsSample (and, before the
 first one, a MetricSample's memory and pids limits), replace the default's limits; the
 rest of the default (rules, thresholds, escalation) stays. By construction such a
-policy sees no drift, so it never asks to change a limit.
+policy sees no drift, so it never asks to change a limit. The container's sandguard
+labels (from its lifecycle events), among them the id of the policy it was created
+with, go on its findings meanwhile, so a reader sees which policy was expected.
 """
 
 from __future__ import annotations
 
-from schemas import LimitsSample, MetricSample, ResourceLimits
+from schemas import AuditCategory, AuditEvent, LimitsSample, MetricSample, ResourceLimits
+from schemas.labels import PREFIX
 from schemas.policy import MIB
 
 
@@ -50,3 +53,14 @@ def _from_metric(s: MetricSample) -> dict[str, object]:
     if s.pids_max is not None:
         update["max_processes"] = s.pids_max
     return update
+
+
+def sandguard_labels(event: object) -> dict[str, str]:
+    """The sandguard labels a lifecycle event carries (the collector's, from Docker); {}
+    for any other event."""
+    if not isinstance(event, AuditEvent) or event.category is not AuditCategory.LIFECYCLE:
+        return {}
+    found = event.details.get("labels")
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): str(v) for k, v in found.items() if str(k).startswith(PREFIX)}

@@ -130,6 +130,13 @@ class PolicyStore:
 
     def _own_limits(self, container_id: str, event: object) -> PolicyContext:
         ctx = self._own.get(container_id)
+        labels = own_limits.sandguard_labels(event)
+        if labels:  # the container's lifecycle: its sandguard labels, with the policy id it expects
+            base = ctx or self.default
+            ctx = self._own[container_id] = PolicyContext(
+                base.policy, base.container_name, base.image, labels
+            )
+            return ctx
         if ctx is not None and not isinstance(event, LimitsSample):
             return ctx  # a MetricSample only stands in until the first LimitsSample
         limits = own_limits.in_force(self.default_policy.resource_limits, event)
@@ -141,7 +148,7 @@ class PolicyStore:
             compiled = compile_policy(policy, OWN_LIMITS_POLICY_ID)
             if len(self._own_compiled) < CACHE_SIZE:
                 self._own_compiled[limits] = compiled
-        ctx = self._own[container_id] = PolicyContext(compiled)
+        ctx = self._own[container_id] = PolicyContext(compiled, labels=dict(ctx.labels) if ctx else {})
         if len(self._own) > CACHE_SIZE:
             self._own.popitem(last=False)
         return ctx

@@ -6,7 +6,7 @@ from __future__ import annotations
 from processors.metrics import ProcessorMetrics
 from processors.pipeline import Pipeline
 from processors.stores import OWN_LIMITS_POLICY_ID, PolicyStore, StateStore
-from schemas import LimitsSample, PolicyEvent, Record, decode, encode
+from schemas import AuditCategory, AuditEvent, LimitsSample, PolicyEvent, Record, decode, encode
 from schemas import topics as t
 from schemas.policy import MIB
 from tests.unit.processors.conftest import CID, make_policy, metric
@@ -65,3 +65,16 @@ def test_the_policy_replaces_the_own_limits_once_it_arrives() -> None:
     ev = PolicyEvent(container_id=CID, policy_id=pol.policy_id, policy=pol, sandbox_name="sg", image="i")
     p.handle(_rec(encode(ev), 0, t.POLICIES))
     assert p.policies.get(CID).policy.policy_id == pol.policy_id
+
+
+def test_the_expected_policy_id_from_the_labels_goes_on_the_findings() -> None:
+    p = _pipeline()
+    created = AuditEvent(
+        container_id=CID, host="h1", time=0, category=AuditCategory.LIFECYCLE, action="create",
+        actor="docker", details={"labels": {"sandguard.policy_id": "pol-123", "sandguard.sandbox": "1"}},
+    )  # fmt: skip
+    p.handle(_rec(encode(created), 0, t.AUDIT))
+    p.handle(_rec(encode(_limits(1)), 0))
+    (out,) = p.handle(_rec(encode(metric(2, memory_limit_bytes=64 * MIB, memory_oom_kills_total=1)), 1))
+    v = decode(t.VIOLATIONS, out.value)
+    assert (v.policy_id, v.labels["sandguard.policy_id"]) == (OWN_LIMITS_POLICY_ID, "pol-123")
