@@ -3,6 +3,9 @@ counted and logged, never raised into the operation."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from prometheus_client import CollectorRegistry
 
 from sandbox import audit
@@ -81,3 +84,19 @@ async def test_a_failed_publish_is_counted_not_raised() -> None:
 def test_policy_changes_are_policy_events() -> None:
     ev = audit.policy_change(CID, "h", "policy_applied", policy_id="pol-1", gaps=[])
     assert ev.category is AuditCategory.POLICY and ev.details == {"policy_id": "pol-1", "gaps": []}
+
+
+async def test_a_publish_on_a_stuck_bus_gives_up_and_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bus that never takes the record (a fake: no real bus hangs on demand) holds the
+    operation at most PUBLISH_TIMEOUT_S; the failure is counted, the operation goes on."""
+
+    class StuckBus(LocalBus):
+        async def publish(self, topic: str, key: str | None, value: bytes | None) -> None:
+            await asyncio.Event().wait()  # never set
+
+    monkeypatch.setattr(audit, "PUBLISH_TIMEOUT_S", 0.05)
+    metrics = ManagerMetrics(CollectorRegistry())
+    publisher = AuditPublisher(StuckBus(), metrics)
+    async with asyncio.timeout(5):
+        await publisher.audit(audit.lifecycle("c1", "h", "create"))
+    assert metrics.errors.labels("publish")._value.get() == 1
