@@ -24,9 +24,9 @@ SIEM_GROUP = "siem-conformance"
 POLL_MS = 200
 
 
-async def _read_until_stopped(consumer: Consumer, into: list[Record]) -> None:
+async def _read_until(done: asyncio.Event, consumer: Consumer, into: list[Record]) -> None:
     """Keeps up with the topic (the pipeline waits for every group to catch up when it stops)."""
-    while not consumer.is_stopped():
+    while not done.is_set():
         into += await consumer.getmany(timeout_ms=POLL_MS)
         await consumer.commit()  # else the bus hands them to the group again when it stops
 
@@ -38,7 +38,8 @@ async def test_every_violation_the_demo_publishes_is_valid_ocsf(embedded_data_di
     bus = manager.pipeline.bus
     siem = await bus.consumer([t.VIOLATIONS], group=SIEM_GROUP)
     got: list[Record] = []
-    reader = asyncio.create_task(_read_until_stopped(siem, got))
+    done = asyncio.Event()
+    reader = asyncio.create_task(_read_until(done, siem, got))
     demo = Demo(manager, say=lambda _: None)
     try:
         worker = await demo.well_behaved()
@@ -46,6 +47,7 @@ async def test_every_violation_the_demo_publishes_is_valid_ocsf(embedded_data_di
         await demo.outcomes({"worker": worker, **await demo.misbehaving()})
     finally:
         await manager.cleanup()  # closes the open findings, then stops the bus
+        done.set()
         await reader
     # What arrived between the reader's last poll and the stop is kept for the group.
     late = await bus.consumer([t.VIOLATIONS], group=SIEM_GROUP)
