@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from schemas.events import Violation
 from schemas.ocsf import CATEGORY_UID, CLASS_UID, OCSF_VERSION
-from schemas.ocsf_evidence import UNIX_SHELL
+from schemas.ocsf_evidence import MAX_PORT, OUTBOUND, UNIX_SHELL
 
 _INT = {"type": "integer"}
 _STR = {"type": "string"}
@@ -45,14 +45,19 @@ def _evidence_item() -> dict[str, Any]:
     )
     file = _obj({"path": _STR, "name": _STR, "type_id": {"const": 0}})
     data = _obj({"samples": {"type": "array", "items": {"type": "object"}}})
-    kinds = {"process": process, "script": script, "file": file, "data": data}
+    endpoint = _obj({"ip": _STR}, {"port": {"type": "integer", "minimum": 0, "maximum": MAX_PORT}})
+    protocol = {"protocol_name": {"enum": ["tcp", "udp"]}, "protocol_num": {"enum": [6, 17]}}
+    connection = _obj({"direction_id": {"const": OUTBOUND}, "direction": {"const": "Outbound"}}, protocol)
+    kinds = {"process": process, "script": script, "file": file, "data": data, "dst_endpoint": endpoint}
     return {
         "type": "object",
-        "properties": kinds,
+        "properties": {**kinds, "connection_info": connection},
         "additionalProperties": False,
         "oneOf": [{"required": [k]} for k in kinds],
+        "dependentRequired": {"dst_endpoint": ["connection_info"], "connection_info": ["dst_endpoint"]},
         "description": "one item per kind: a process seen running (with its pid), a command known "
-        "by its text only (refused, or its pid unseen), a file path, resource samples",
+        "by its text only (refused, or its pid unseen), a file path, resource samples, a "
+        "connection (made from a sample holding a kernel connect event)",
     }
 
 

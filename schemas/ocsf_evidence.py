@@ -8,7 +8,10 @@ One item per kind of evidence, each in the object OCSF has for it:
   whose pid nobody saw): ``script`` (a Unix shell command line; OCSF's ``process``
   needs a pid, uid or cpid, which such a command does not have);
 - a file path: ``file`` (``type_id`` 0 Unknown: a refused path may not exist);
-- resource numbers: ``data`` (``samples``, the values that crossed the rule).
+- resource numbers: ``data`` (``samples``, the values that crossed the rule);
+- a connection: ``dst_endpoint`` with ``connection_info``, for each sample that holds a
+  kernel connect event's facts (``daddr``, ``dport``, ``protocol``: ConnectEvent's names),
+  derived from the sample, which ``data`` keeps whole.
 
 Unknown values are omitted, never null. What OCSF has no attribute for (argv_truncated,
 the process state) is returned separately for ``unmapped``. A new kind of evidence is one
@@ -17,6 +20,7 @@ more ``_render_*``/``_read_*`` pair in ``_KINDS``.
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +29,9 @@ from schemas.events import Evidence, ProcessInfo
 
 UNIX_SHELL = 6  # script.type_id: sandbox commands run as /bin/sh -c
 FILE_TYPE_UNKNOWN = 0
+MAX_PORT = 65535  # port_t's range is 0..65535
+OUTBOUND = 2  # connection_info.direction_id: a connect() from the sandbox
+_PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17}  # IANA
 
 Item = dict[str, Any]
 
@@ -62,6 +69,35 @@ def _render_samples(e: Evidence) -> Item | None:
     return {"data": {"samples": list(e.samples)}} if e.samples else None
 
 
+def _ip(text: object) -> str | None:
+    """The address when it is one (ip_t rejects anything else), zone index allowed."""
+    if not isinstance(text, str):
+        return None
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    return text
+
+
+def _render_connection(sample: dict[str, Any]) -> Item | None:
+    ip, port = _ip(sample.get("daddr")), sample.get("dport")
+    if ip is None:
+        return None  # an endpoint needs an address (a port alone identifies nothing)
+    endpoint: Item = {"ip": ip}
+    if isinstance(port, int) and 0 <= port <= MAX_PORT:
+        endpoint["port"] = port
+    info: Item = {"direction_id": OUTBOUND, "direction": "Outbound"}
+    protocol = sample.get("protocol")
+    if protocol in _PROTOCOL_NUMBERS:
+        info |= {"protocol_name": protocol, "protocol_num": _PROTOCOL_NUMBERS[protocol]}
+    return {"dst_endpoint": endpoint, "connection_info": info}
+
+
+def _render_connections(e: Evidence) -> list[Item]:
+    return [item for s in e.samples if (item := _render_connection(s)) is not None]
+
+
 def _read_process(item: Item, extra: dict[str, Any]) -> dict[str, Any]:
     p = item["process"]
     cmd_line = p.get("cmd_line")
@@ -86,19 +122,28 @@ def _read_samples(item: Item, extra: dict[str, Any]) -> dict[str, Any]:
     return {"samples": tuple(item["data"]["samples"])}
 
 
-Render = Callable[[Evidence], Item | None]
+def _read_derived(item: Item, extra: dict[str, Any]) -> dict[str, Any]:
+    return {}  # made from a sample, which data.samples holds
+
+
+def _one(render: Callable[[Evidence], Item | None]) -> Callable[[Evidence], list[Item]]:
+    return lambda e: [item] if (item := render(e)) is not None else []
+
+
+Render = Callable[[Evidence], list[Item]]
 Read = Callable[[Item, dict[str, Any]], dict[str, Any]]
 # (the OCSF attribute of the item, how to render it, how to read it back), in item order.
 _KINDS: tuple[tuple[str, Render, Read], ...] = (
-    ("process", _render_process, _read_process),
-    ("script", _render_command, _read_command),
-    ("file", _render_file, _read_file),
-    ("data", _render_samples, _read_samples),
+    ("process", _one(_render_process), _read_process),
+    ("script", _one(_render_command), _read_command),
+    ("file", _one(_render_file), _read_file),
+    ("data", _one(_render_samples), _read_samples),
+    ("dst_endpoint", _render_connections, _read_derived),
 )
 
 
 def render_evidences(e: Evidence) -> list[Item]:
-    return [item for _, render, _ in _KINDS if (item := render(e)) is not None]
+    return [item for _, render, _ in _KINDS for item in render(e)]
 
 
 def unmapped_evidence(e: Evidence) -> dict[str, Any]:

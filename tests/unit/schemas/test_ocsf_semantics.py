@@ -153,3 +153,28 @@ def test_a_registry_port_is_not_a_tag() -> None:
     assert image == {"uid": "registry.local:5000/team/img", "name": "registry.local:5000/team/img"}
     tagged = to_ocsf(violation(image="registry.local:5000/img:2.1@sha256:ab"))["device"]["container"]["image"]
     assert tagged["name"] == "registry.local:5000/img" and tagged["tags"] == [{"name": "tag", "value": "2.1"}]
+
+
+def test_a_kernel_connection_is_a_destination_endpoint_with_its_observables() -> None:
+    doc = to_ocsf(violation("process.reverse_shell", evidence=EVIDENCE_KINDS["connection"]))
+    item = doc["evidences"][2]
+    assert item == {
+        "dst_endpoint": {"ip": "127.0.0.1", "port": 4444},
+        "connection_info": {
+            "direction_id": 2,
+            "direction": "Outbound",
+            "protocol_name": "tcp",
+            "protocol_num": 6,
+        },
+    }
+    seen = _observed(doc)
+    assert (seen["evidences[2].dst_endpoint.ip"], seen["evidences[2].dst_endpoint.port"]) == (
+        "127.0.0.1",
+        "4444",
+    )
+
+
+def test_an_address_that_is_not_one_gives_no_endpoint() -> None:
+    doc = to_ocsf(violation("process.reverse_shell", evidence=EVIDENCE_KINDS["connection-odd"]))
+    endpoints = [i["dst_endpoint"] for i in doc["evidences"] if "dst_endpoint" in i]
+    assert endpoints == [{"ip": "127.0.0.1"}]  # 10.0.0.300 and "" dropped, port -1 omitted

@@ -39,6 +39,12 @@ SAMPLES: tuple[dict[str, Any], ...] = (
     {"time": 1_764_000_001_000, "cpu_percent": {"in_force": None, "policy": 25.0}},
 )
 
+# A kernel connect event's facts as the engine puts them in samples (ConnectEvent's names).
+CONNECT = {
+    "source": "kernel:bpf", "event_id": "e1", "pid": 48211, "ns_pid": None, "comm": "nc",
+    "exe": "/usr/bin/nc.openbsd", "protocol": "tcp", "daddr": "127.0.0.1", "dport": 4444, "result": 0,
+}  # fmt: skip
+
 EVIDENCE_KINDS: dict[str, Evidence] = {
     "process": Evidence(process=FULL_PROCESS),
     "process-bare": Evidence(process=BARE_PROCESS),
@@ -47,6 +53,15 @@ EVIDENCE_KINDS: dict[str, Evidence] = {
     "file": Evidence(path="/etc/shadow"),
     "file-root": Evidence(path="/"),
     "samples": Evidence(samples=SAMPLES),
+    "connection": Evidence(process=FULL_PROCESS, samples=(CONNECT,)),
+    "connection-v6-udp": Evidence(samples=({**CONNECT, "daddr": "::1", "protocol": "udp", "dport": 53},)),
+    "connection-odd": Evidence(
+        samples=(
+            {**CONNECT, "daddr": "10.0.0.300"},
+            {**CONNECT, "dport": -1, "protocol": "other"},
+            {**CONNECT, "daddr": ""},
+        )
+    ),
     "none": Evidence(),
     "all": Evidence(process=FULL_PROCESS, command=COMMAND, path="/work/../etc/passwd", samples=SAMPLES),
 }
