@@ -49,25 +49,20 @@ _ACTION_NAME = {2: "Denied", 3: "Observed", 4: "Modified"}
 _DISPOSITION_NAME = {2: "Blocked", 4: "Isolated", 14: "Delayed", 15: "Detected"}
 _SEVERITY = {s.ocsf_id: s for s in Severity}
 
-# Observables: (attribute path, type_id, type). Paths under evidences[] are per item.
+# Observables: (attribute path, type_id, type). Under evidences[], per kind of item.
 _OBSERVABLES = (
     ("device.hostname", 1, "Hostname"),
     ("resources[0].uid", 10, "Resource UID"),
     ("resources[0].name", 38, "Resource Details Object: name"),
     ("device.container.image.uid", OTHER, "Container Image"),
 )
-_EVIDENCE_OBSERVABLES = (
-    ("process.pid", 15, "Process ID"),
-    ("process.name", 9, "Process Name"),
-    ("process.cmd_line", 13, "Command Line"),
-    ("process.user.uid", 31, "User Object: uid"),
-    ("script.script_content", 36, "Script Content"),
-    ("file.path", 45, "File Path"),
-    ("file.name", 7, "File Name"),
-    ("dst_endpoint.ip", 2, "IP Address"),
-    ("dst_endpoint.port", 11, "Port"),
-    ("dst_endpoint.hostname", 1, "Hostname"),
-)
+_EVIDENCE_OBSERVABLES = {
+    "process": (("pid", 15, "Process ID"), ("name", 9, "Process Name"), ("cmd_line", 13, "Command Line"),
+                ("user.uid", 31, "User Object: uid")),
+    "script": (("script_content", 36, "Script Content"),),
+    "file": (("path", 45, "File Path"), ("name", 7, "File Name")),
+    "dst_endpoint": (("ip", 2, "IP Address"), ("port", 11, "Port"), ("hostname", 1, "Hostname")),
+}  # fmt: skip
 
 
 def _some(**values: Any) -> dict[str, Any]:
@@ -167,22 +162,25 @@ def _at(doc: Any, path: str) -> Any:
     return doc
 
 
-def _observable(doc: dict[str, Any], path: str, type_id: int, type_name: str) -> dict[str, Any] | None:
-    value = _at(doc, path)
+def _observable(value: Any, name: str, type_id: int, type_name: str) -> dict[str, Any] | None:
     if isinstance(value, dict):
         value = value.get("value")  # a long_string (script_content)
     if value is None:
         return None
-    return {"name": path, "type_id": type_id, "type": type_name, "value": str(value)}
+    return {"name": name, "type_id": type_id, "type": type_name, "value": str(value)}
 
 
 def observables(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Pivots for a SIEM: host, container, image, and per evidence the process, its user,
     the command, the file, the endpoint; each read from where it is in ``doc``."""
-    paths = list(_OBSERVABLES)
-    for i in range(len(doc.get("evidences", []))):
-        paths += [(f"evidences[{i}].{p}", t, n) for p, t, n in _EVIDENCE_OBSERVABLES]
-    return [o for p in paths if (o := _observable(doc, *p)) is not None]
+    found = [_observable(_at(doc, p), p, t, n) for p, t, n in _OBSERVABLES]
+    for i, item in enumerate(doc.get("evidences", [])):
+        for kind, fields in _EVIDENCE_OBSERVABLES.items():
+            if kind in item:
+                found += [
+                    _observable(_at(item[kind], p), f"evidences[{i}].{kind}.{p}", t, n) for p, t, n in fields
+                ]
+    return [o for o in found if o is not None]
 
 
 def _read_labels(labels: list[str]) -> dict[str, str]:
