@@ -92,6 +92,9 @@ def _unmapped() -> dict[str, Any]:
          "disposition": {"enum": ["throttled", "paused", "terminated"],
                          "description": "audit mode: what enforce mode would have done"},
          "image": {**_STR, "description": "only when there is no device to carry it"},
+         "labels": {"type": "object", "additionalProperties": _STR,
+                    "description": "only when a key holds '=' (key=value would be ambiguous)"},
+         "policy_version": {**_STR, "description": "only when the policy has no uid or name"},
          "evidence": extra},
     )  # fmt: skip
     return _obj({"sandguard": ours})

@@ -83,15 +83,22 @@ def _image(ref: str) -> dict[str, Any] | None:
     repo, colon, tag = name.rpartition(":")
     if not colon or "/" in tag:  # no tag, or the colon was a registry port
         repo, tag = name, ""
-    return _some(uid=ref, name=repo, tags=[{"name": "tag", "value": tag}] if tag else None)
+    return {"uid": ref} | _some(name=repo, tags=[{"name": "tag", "value": tag}] if tag else None)
 
 
 def _device(v: Violation) -> dict[str, Any] | None:
     if not v.host:
         return None  # a device needs one of hostname, ip, uid...; the container is in resources
-    container = _some(uid=v.container_id, name=v.container_name, image=_image(v.image),
+    container = {"uid": v.container_id} | _some(name=v.container_name, image=_image(v.image),
                       runtime="docker", labels=_labels(v.labels))  # fmt: skip
     return {"hostname": v.host, "type_id": 1, "type": "Server", "container": container}
+
+
+def _policy(v: Violation) -> dict[str, Any] | None:
+    """A policy object needs its uid or name; a version alone goes to unmapped."""
+    if not (v.policy_id or v.policy_name):
+        return None
+    return _some(uid=v.policy_id, name=v.policy_name, version=v.policy_version)
 
 
 def _enforcement(v: Violation) -> dict[str, Any]:
@@ -108,9 +115,9 @@ def _enforcement(v: Violation) -> dict[str, Any]:
 
 
 def _finding_info(v: Violation) -> dict[str, Any]:
-    analytic = _some(uid=v.rule_id, name=v.title, type_id=1, type="Rule")
-    return _some(
-        uid=v.violation_id, title=v.title, desc=v.message, types=[v.violation_type.value],
+    analytic = {"uid": v.rule_id} | _some(name=v.title, type_id=1, type="Rule")
+    return {"uid": v.violation_id} | _some(
+        title=v.title, desc=v.message, types=[v.violation_type.value],
         analytic=analytic, first_seen_time=v.first_seen, last_seen_time=v.last_seen,
         created_time=v.first_seen,  # the same on every event of one finding
         modified_time=v.detected_time,
@@ -124,6 +131,8 @@ def _unmapped(v: Violation) -> dict[str, Any]:
         time=v.time if v.time != v.sample_time else None,
         disposition=v.disposition.value if audited_action else None,  # what enforce would do
         image=v.image if not v.host else None,  # no device to carry it
+        labels=v.labels if any("=" in k for k in v.labels) else None,
+        policy_version=v.policy_version if _policy(v) is None else None,  # "k=v" cannot say which "="
         evidence=unmapped_evidence(v.evidence),
     )  # fmt: skip
     return {"sandguard": ours}
@@ -141,9 +150,9 @@ def to_ocsf(v: Violation) -> dict[str, Any]:
         metadata={"product": PRODUCT, "version": OCSF_VERSION, "uid": v.event_id,
                   "profiles": PROFILES, "log_name": VIOLATIONS},
         finding_info=_finding_info(v),
-        policy=_some(uid=v.policy_id, name=v.policy_name, version=v.policy_version),
+        policy=_policy(v),
         device=_device(v),
-        resources=[_some(uid=v.container_id, name=v.container_name, type="container",
+        resources=[{"uid": v.container_id} | _some(name=v.container_name, type="container",
                          labels=_labels(v.labels))],
         evidences=render_evidences(v.evidence),
         unmapped=_unmapped(v),
@@ -209,9 +218,10 @@ def from_ocsf(doc: dict[str, Any]) -> Violation:
         title=info.get("title", ""), message=doc.get("message", ""), count=doc["count"],
         first_seen=info["first_seen_time"], last_seen=info["last_seen_time"], sample_time=ours["sample_time"],
         detected_time=doc["time"], policy_id=policy.get("uid", ""), policy_name=policy.get("name", ""),
-        policy_version=policy.get("version", ""), mode=ours["mode"],
+        policy_version=policy.get("version", ours.get("policy_version", "")), mode=ours["mode"],
         disposition=ours.get("disposition") or _DISPOSITION_BY_ID[doc["disposition_id"]],
-        container_name=resource.get("name", ""), image=image, labels=_read_labels(resource.get("labels", [])),
+        container_name=resource.get("name", ""), image=image,
+        labels=ours.get("labels") or _read_labels(resource.get("labels", [])),
         evidence=read_evidences(doc.get("evidences", []), ours.get("evidence", {})),
     )  # fmt: skip
 

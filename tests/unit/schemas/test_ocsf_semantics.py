@@ -116,14 +116,25 @@ def test_observables_for_host_container_image_process_user() -> None:
 
 
 def test_unmapped_holds_only_what_ocsf_has_no_place_for() -> None:
-    mapped = {"rule_id", "violation_type", "detected_time", "labels", "title"}
-    allowed = {"schema_version", "mode", "sample_time", "time", "disposition", "image", "evidence"}
+    mapped = {"rule_id", "violation_type", "detected_time", "title"}
+    allowed = {
+        "schema_version",
+        "mode",
+        "sample_time",
+        "time",
+        "disposition",
+        "image",
+        "evidence",
+        "labels",
+        "policy_version",
+    }
     for name, v in all_shapes():
         ours = to_ocsf(v)["unmapped"]["sandguard"]
         assert set(ours) <= allowed and not (set(ours) & mapped), name
         assert set(ours.get("evidence", {}).get("process", {})) <= {"argv_truncated", "state"}, name
         assert ("image" in ours) == (not v.host and bool(v.image)), name
         assert ("time" in ours) == (v.time != v.sample_time), name
+        assert ("labels" in ours) == any("=" in k for k in v.labels), name
 
 
 def test_unknown_values_are_omitted_never_null_or_empty() -> None:

@@ -113,6 +113,7 @@ UNKNOWNS: dict[str, dict[str, Any]] = {
     "no-name": {"container_name": ""},
     "no-image": {"image": ""},
     "no-labels": {"labels": {}},
+    "label-key-with-equals": {"labels": {"a=b": "c", "d": "e=f"}},
     "no-policy": {"policy_id": "", "policy_name": "", "policy_version": ""},
     "no-message": {"message": "", "title": ""},
     "everything-unknown": {"host": "", "container_name": "", "image": "", "labels": {}, "policy_id": "",
