@@ -72,7 +72,7 @@ def check_policy_fits(policy: SecurityPolicy) -> None:
 
 
 def _tmpfs_volume(target: str, size_mb: int, mode: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    """An anonymous tmpfs-backed volume: reachable from the host for the file API (a --tmpfs mount of a
+    """An anonymous tmpfs-backed volume: writable through the archive API (a --tmpfs mount of a
     read-only container is not), owned by the sandbox user, removed with the container."""
     options = f"size={size_mb}m,uid={SANDBOX_UID},gid={SANDBOX_GID},mode={mode},nosuid,nodev"
     return {
