@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
-from sandbox import SandboxManager
 from tests.conftest import BUSYBOX_IMAGE, PYTHON_IMAGE
 from tests.integration.sandbox.conftest import MakeManager, quick_policy
 
@@ -28,15 +28,15 @@ ESCAPES = {
 GONE_DEADLINE_S = 3.0
 
 
-def _commands(manager: SandboxManager, sid: str) -> list[str]:
-    api = manager._client.api  # the test's own view, through the engine's process list
-    return [" ".join(p[-1:]) for p in api.top(sid, ps_args="-eo pid,args")["Processes"]]
+def _commands(docker_client: Any, sid: str) -> list[str]:
+    """The sandbox's processes as the engine lists them (the test's own view)."""
+    return [" ".join(p[-1:]) for p in docker_client.api.top(sid, ps_args="-eo pid,args")["Processes"]]
 
 
-async def _survivors(manager: SandboxManager, sid: str, pattern: str) -> list[str]:
+async def _survivors(docker_client: Any, sid: str, pattern: str) -> list[str]:
     deadline = time.monotonic() + GONE_DEADLINE_S
     while True:
-        found = [c for c in await asyncio.to_thread(_commands, manager, sid) if pattern in c]
+        found = [c for c in await asyncio.to_thread(_commands, docker_client, sid) if pattern in c]
         if not found or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.2)
@@ -44,13 +44,15 @@ async def _survivors(manager: SandboxManager, sid: str, pattern: str) -> list[st
 
 @pytest.mark.parametrize("image", [PYTHON_IMAGE, BUSYBOX_IMAGE])
 @pytest.mark.parametrize("escape", list(ESCAPES))
-async def test_a_timeout_kills_what_the_command_hid(make_manager: MakeManager, image: str, escape: str) -> None:
+async def test_a_timeout_kills_what_the_command_hid(
+    make_manager: MakeManager, docker_client: Any, image: str, escape: str
+) -> None:
     manager = await make_manager(quick_policy(), image=image)
     sid = await manager.create_sandbox()
     result = await manager.execute(sid, ESCAPES[escape], timeout=2)
     assert result.timed_out
-    assert not await _survivors(manager, sid, "sleep 100"), f"{escape}: a process outlived the timeout"
-    assert await _survivors(manager, sid, f"sleep {quick_policy().resource_limits.execution_timeout}")
+    assert not await _survivors(docker_client, sid, "sleep 100"), f"{escape}: a process outlived the timeout"
+    assert await _survivors(docker_client, sid, f"sleep {quick_policy().resource_limits.execution_timeout}")
 
 
 async def test_another_running_command_is_left_alone(make_manager: MakeManager) -> None:
