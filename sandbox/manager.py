@@ -225,6 +225,8 @@ class SandboxManager:
                 log.error("cleanup_destroy_failed", error=repr(failure))
             await self._remove_leftovers(engine)
             await engine.networks.close()
+        if not await self._publisher.flush():
+            log.error("audit_events_undelivered_at_close", spilled=self._publisher.spilled)
         await self._stop_background()
         if engine is not None:
             engine.close()
