@@ -34,7 +34,7 @@ async def test_refusals_and_runs_with_lone_surrogates_are_all_audited(
     events = [e for _, e in await drain(audit, t.AUDIT) if isinstance(e, AuditEvent)]
     execs = [e for e in events if e.category is AuditCategory.EXEC]
     denied = [e for e in execs if e.allowed is False]
-    assert len(denied) == REFUSALS and all(e.subject.endswith("# \\udcff") for e in denied)
+    assert len(denied) == REFUSALS and all((e.subject or "").endswith("# \\udcff") for e in denied)
     allowed = [e for e in execs if e.allowed]
     assert len(allowed) == 1 and allowed[0].subject == "echo ok # \\udcff"
     assert (

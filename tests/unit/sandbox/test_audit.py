@@ -91,19 +91,19 @@ def test_policy_changes_are_policy_events() -> None:
     assert ev.category is AuditCategory.POLICY and ev.details == {"policy_id": "pol-1", "gaps": []}
 
 
-class FlakyBus:
-    """A bus that refuses its first ``failures`` publishes: a fault the in-process bus
-    cannot produce on demand (a broker outage), in front of the real LocalBus."""
+class FlakyBus(LocalBus):
+    """The in-process bus refusing its first ``failures`` publishes: a fault it cannot
+    produce on demand (a broker outage)."""
 
-    def __init__(self, inner: LocalBus, failures: int) -> None:
-        self.inner = inner
+    def __init__(self, failures: int) -> None:
+        super().__init__()
         self.failures = failures
 
-    async def publish(self, topic: str, key: str, value: bytes | None) -> None:
+    async def publish(self, topic: str, key: str | None, value: bytes | None) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise ConnectionError("broker unavailable")
-        await self.inner.publish(topic, key, value)
+        await super().publish(topic, key, value)
 
 
 def test_lone_surrogates_and_odd_text_are_escaped_not_dropped() -> None:
@@ -138,19 +138,18 @@ async def test_an_event_with_odd_text_reaches_the_bus() -> None:
 
 
 async def test_a_failed_publish_is_retried() -> None:
-    bus = LocalBus()
+    bus = FlakyBus(failures=2)
     consumer = await bus.consumer([t.AUDIT], group="g")
     metrics = ManagerMetrics(CollectorRegistry())
-    await AuditPublisher(FlakyBus(bus, failures=2), metrics).audit(audit.lifecycle(CID, "h", "create"))
+    await AuditPublisher(bus, metrics).audit(audit.lifecycle(CID, "h", "create"))
     assert len(await consumer.getmany(timeout_ms=100)) == 1
     assert metrics.registry.get_sample_value("sandguard_sandbox_errors_total", {"kind": "publish_retry"}) == 2
 
 
 async def test_an_outage_spills_events_and_delivers_them_in_order_later() -> None:
-    bus = LocalBus()
-    consumer = await bus.consumer([t.AUDIT], group="g")
+    flaky = FlakyBus(failures=1000)
+    consumer = await flaky.consumer([t.AUDIT], group="g")
     metrics = ManagerMetrics(CollectorRegistry())
-    flaky = FlakyBus(bus, failures=1000)
     pub = AuditPublisher(flaky, metrics)
     for action in ("first", "second"):
         await pub.audit(audit.lifecycle(CID, "h", action))
