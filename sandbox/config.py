@@ -25,6 +25,9 @@ from schemas import NetworkPolicy, SecurityPolicy
 from schemas.policy import CPU_PERIOD_US, MIB, cpu_quota_us
 
 SANDBOX_USER = "1000:1000"  # the images' `sandbox` user (deploy/local/images.sh)
+# The init and the lifetime timer run as nobody: the sandbox user cannot signal (stop)
+# them; every exec runs as SANDBOX_USER.
+LIFETIME_USER = "65534:65534"
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
 WORKSPACE = "/work"
@@ -169,7 +172,7 @@ def container_config(
         "Image": image,
         "Cmd": ["sleep", str(policy.resource_limits.execution_timeout)],
         "Entrypoint": [""],  # the image's entrypoint must not wrap the lifetime timer
-        "User": SANDBOX_USER,
+        "User": LIFETIME_USER,
         "WorkingDir": WORKSPACE,
         "Hostname": "sandbox",
         "Env": [f"HOME={WORKSPACE}", f"TMPDIR={TMP}"],

@@ -100,4 +100,4 @@ async def test_no_host_mounts_and_labels(manager: SandboxManager, docker_client:
     labels = info["Config"]["Labels"]
     assert labels["sandguard.sandbox"] == "1" and labels["team"] == "blue"
     assert labels["sandguard.policy_id"] == manager.security_policy.policy_id
-    assert labels["sandguard.manager"] == manager.manager_id and info["Config"]["User"] == "1000:1000"
+    assert labels["sandguard.manager"] == manager.manager_id and info["Config"]["User"] == "65534:65534"
