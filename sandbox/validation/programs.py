@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
 from sandbox.validation.shell_words import Refusal, Word
-from sandbox.validation.steps import EXITS, Handler, Inner
+from sandbox.validation.steps import EXITS, Handler, Inner, Script, run_argv
 
 # Long options (any unambiguous prefix of them works in GNU getopt) that run a command.
 _TAR_RUNS = ("--to-command", "--checkpoint-action", "--use-compress-program", "--info-script",
@@ -69,11 +69,24 @@ def _option_runs(names: tuple[str, ...], what: str, short: str = "") -> Handler:
 
 
 def _nc(prog: str, args: Sequence[Word]) -> list[Inner]:
-    for word in args:
+    """``nc ... -e PROG ARGS`` (busybox: -e must be last) runs PROG for the connection;
+    ``-c 'cmd'`` (other netcats) runs cmd with sh -c. Judged like any wrapper's command."""
+    for i, word in enumerate(args):
         value = static(prog, word)
-        if value.startswith("-") and not value.startswith("--") and set(value[1:]) & set("ec"):
-            raise Refusal(prog, f"{prog} -e/-c runs a program for the connection")
+        if not value.startswith("-") or value.startswith("--"):
+            continue
+        letters = value[1:]
+        if letters.endswith("e"):
+            return run_argv(args[i + 1 :]) or _missing(prog, "-e")
+        if letters.endswith("c"):
+            return [Script(static(prog, args[i + 1]))] if i + 1 < len(args) else _missing(prog, "-c")
+        if set(letters) & set("ec"):
+            raise Refusal(prog, f"{prog} {value}: -e/-c followed by other options is not analysed")
     return []
+
+
+def _missing(prog: str, option: str) -> list[Inner]:
+    raise Refusal(prog, f"{prog} {option} without a program")
 
 
 # --- sed -----------------------------------------------------------------------

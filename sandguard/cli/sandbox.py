@@ -19,7 +19,9 @@ def sandbox() -> None:
 
 
 @sandbox.command("gc")
-@click.option("--lease-dir", "lease_dir_option", default=None, help="where managers keep their leases (default: SANDGUARD_LEASE_DIR)")
+@click.option(
+    "--lease-dir", "lease_dir_option", default=None, help="managers' leases (default: $SANDGUARD_LEASE_DIR)"
+)
 @click.option("--host", default=None, help="the sandguard.host label of this host (default: the hostname)")
 def gc(lease_dir_option: str | None, host: str | None) -> None:
     """Kills sandboxes past their lifetime and removes the containers, volumes and

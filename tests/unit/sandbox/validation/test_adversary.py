@@ -118,7 +118,9 @@ DEFEATS: list[tuple[str, str]] = [
     ("awk", "mawk 'BEGIN{system(\"rm x\")}'"),
     ("other", "sort --compress-program=rm f"),
     ("other", "split --filter='rm x' f"),
-    ("other", "nc -e /bin/rm 127.0.0.1 1"),
+    ("other", "nc 127.0.0.1 1 -e /bin/rm x"),
+    ("other", "nc -ll -p 8080 -e rm x"),
+    ("other", "nc -c 'rm x' 127.0.0.1 1"),
     ("other", "httpd -p 8080"),
     ("other", "crond"),
     ("other", "telnetd -l /bin/rm"),
@@ -161,6 +163,8 @@ BENIGN: list[str] = [
     "xargs -n1 echo < list",
     "find . -name '*.py' -exec grep -l TODO {} +",
     "IFS=, read -r a b <<< 'x,y'",
+    "nc -ll -p 8080 -e echo ok-8080",
+    "nc -w 1 127.0.0.1 80",
 ]
 
 
