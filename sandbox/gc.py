@@ -5,10 +5,12 @@ at start, every ``RECLAIM_EVERY_S`` and at cleanup; ``sandguard sandbox gc`` doe
 by hand). It acts only on resources that carry the ``sandguard.lease`` label, so
 sandboxes made without a lease (another version, another tool) are never touched:
 
-- a container running past its ``sandguard.expires_at`` by more than the grace is
-  killed: the lifetime holds even if its timer was stopped and its manager is gone;
-- containers, volumes and networks whose manager (``sandguard.manager`` on this
-  ``sandguard.host``) holds no live lease are removed.
+- a leased container running past its ``sandguard.expires_at`` by more than the grace
+  is killed: the lifetime holds even if its timer was stopped and its manager is gone;
+- containers, volumes and networks leased in the reclaimer's own lease directory whose
+  manager (``sandguard.manager`` on this ``sandguard.host``) holds no live lease there
+  are removed. Another directory is another world (a test's, another deployment's):
+  its resources are judged only by its own reclaimers.
 Blocking (Docker SDK): callers run it on a thread.
 """
 
@@ -54,7 +56,9 @@ class Reclaimer:
     def abandoned(self, labels: dict[str, str]) -> bool:
         """Made under a lease on this host by a manager whose lease is gone."""
         manager = labels.get(MANAGER)
-        if not manager or LEASE not in labels or labels.get(HOST) != self.host or manager in self.spare:
+        if not manager or labels.get(LEASE) != str(self.lease_dir) or manager in self.spare:
+            return False
+        if labels.get(HOST) != self.host:
             return False
         return not lease_alive(self.lease_dir, manager)
 

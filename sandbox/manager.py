@@ -160,7 +160,8 @@ class SandboxManager:
             if self._state is ManagerState.RUNNING:
                 return
             if await asyncio.to_thread(self._keeper.take):
-                self._labels = lb.manager_labels(self.manager_id, self.host, self._user_labels, leased=True)
+                lease = str(self._keeper.lease.directory)
+                self._labels = lb.manager_labels(self.manager_id, self.host, self._user_labels, lease=lease)
             engine = await self._connect()
             self._engine = engine
             follower = self._follower = SandboxFollower(self._sandboxes, engine)

@@ -23,7 +23,8 @@ import pytest
 
 from sandbox import SandboxManager
 from sandbox.gc import Reclaimer
-from sandbox.labels import EXPIRES_AT, HOST, MANAGER, SANDBOX
+from sandbox.labels import EXPIRES_AT, HOST, LEASE, MANAGER, SANDBOX
+from sandbox.lease import Lease
 from tests.conftest import BUSYBOX_IMAGE, PYTHON_IMAGE
 from tests.integration.sandbox.conftest import RUN_LABEL, MakeManager, quick_policy
 
@@ -127,5 +128,28 @@ async def test_gc_never_touches_what_was_made_without_a_lease(
         assert container.id not in report.containers + report.killed
         container.reload()
         assert container.status == "running"
+    finally:
+        container.remove(force=True)
+
+
+async def test_any_reclaimer_ends_a_sandbox_past_its_lifetime(
+    docker_client: docker.DockerClient, run_id: str, tmp_path: Path
+) -> None:
+    """Expiry is enforced by whoever runs a reclaimer, not only by the sandbox's own
+    manager: a leased sandbox of a live manager, still running past its end, is killed."""
+    Lease(tmp_path, "owner0001").take()  # its manager is alive (this process)
+    ended = str(int(time.time()) - 60)
+    labels = {
+        SANDBOX: "1", MANAGER: "owner0001", HOST: socket.gethostname(), LEASE: str(tmp_path),
+        EXPIRES_AT: ended, RUN_LABEL: run_id,
+    }  # fmt: skip
+    container = docker_client.containers.run(
+        BUSYBOX_IMAGE, ["sleep", "60"], detach=True, network_disabled=True, labels=labels
+    )
+    try:
+        report = await asyncio.to_thread(Reclaimer(docker_client.api, tmp_path, socket.gethostname()).run)
+        assert container.id in report.killed and container.id not in report.containers
+        container.reload()
+        assert container.status == "exited"  # killed, and left to its live owner to remove
     finally:
         container.remove(force=True)

@@ -48,11 +48,13 @@ def test_another_pid_namespace_is_judged_by_the_heartbeat(tmp_path: Path) -> Non
 def test_only_leased_resources_of_this_host_with_a_gone_manager_are_abandoned(tmp_path: Path) -> None:
     Lease(tmp_path, "alive").take()
     reclaimer = Reclaimer(api=None, lease_dir=tmp_path, host="h1", spare=frozenset({"me"}))
-    assert reclaimer.abandoned({MANAGER: "gone", HOST: "h1", LEASE: "1"})
+    mine = str(tmp_path)
+    assert reclaimer.abandoned({MANAGER: "gone", HOST: "h1", LEASE: mine})
     assert not reclaimer.abandoned({MANAGER: "gone", HOST: "h1"})  # made without a lease
-    assert not reclaimer.abandoned({MANAGER: "gone", HOST: "h2", LEASE: "1"})  # another host's
-    assert not reclaimer.abandoned({MANAGER: "alive", HOST: "h1", LEASE: "1"})
-    assert not reclaimer.abandoned({MANAGER: "me", HOST: "h1", LEASE: "1"})
+    assert not reclaimer.abandoned({MANAGER: "gone", HOST: "h1", LEASE: "/elsewhere"})  # another world
+    assert not reclaimer.abandoned({MANAGER: "gone", HOST: "h2", LEASE: mine})  # another host's
+    assert not reclaimer.abandoned({MANAGER: "alive", HOST: "h1", LEASE: mine})
+    assert not reclaimer.abandoned({MANAGER: "me", HOST: "h1", LEASE: mine})
 
 
 def test_expiry_waits_for_the_owners_own_check() -> None:
