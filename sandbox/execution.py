@@ -60,23 +60,11 @@ class ExecRunner:
         self._http = http
         self._executor = executor
         self._proc = proc or ProcTable()
-        # The tokens of the execs running now, per container: their processes are spared.
-        self._live: dict[str, set[str]] = {}
 
     async def run(self, container_id: str, req: ExecRequest) -> ExecOutcome:
         """Raises sandbox.engine_http.EngineError when the engine refuses the exec (for a
         stopped, paused or missing container: the caller maps it to the sandbox's state)."""
         token = secrets.token_hex(8)
-        live = self._live.setdefault(container_id, set())
-        live.add(token)
-        try:
-            return await self._run(container_id, req, token)
-        finally:
-            live.discard(token)
-            if not live:
-                self._live.pop(container_id, None)
-
-    async def _run(self, container_id: str, req: ExecRequest, token: str) -> ExecOutcome:
         started = time.monotonic()
         exec_id = await self._create(container_id, req, token)
         reader, writer = await self._http.upgrade(f"/exec/{exec_id}/start", {"Detach": False, "Tty": False})
@@ -127,14 +115,15 @@ class ExecRunner:
         """Kills the exec's processes; returns how many. Failures are logged, never raised:
         the stream is cut anyway and the sandbox's lifetime bounds what survives."""
         try:
+            state = await self._http.request("GET", f"/exec/{exec_id}/json")
             info = await self._http.request("GET", f"/containers/{path_param(container_id)}/json")
+            root_pid = int(state.get("Pid") or 0) or None
             ns_pid = int(info["State"]["Pid"])
             if not ns_pid:
                 return 0  # the container stopped: its processes are gone with it
-            spare = frozenset(self._live.get(container_id, set()) - {token})
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
-                self._executor, lambda: kill_exec(self._proc, ns_pid=ns_pid, spare_tokens=spare)
+                self._executor, lambda: kill_exec(self._proc, ns_pid=ns_pid, root_pid=root_pid, token=token)
             )
         except Exception as exc:
             log.exception("exec_kill_failed", container_id=container_id, exec_id=exec_id, error=str(exc))

@@ -4,9 +4,10 @@ A token in the environment (``SANDGUARD_EXEC=<token>``) or descent from the exec
 bound what a command started: ``env -i`` clears the token and a double fork leaves the
 tree (issue 17). So the kill set is every process in the sandbox's pid namespace except
 the init, the lifetime timer (the init's oldest child: nothing in the sandbox can be
-older) and the processes of the other execs still running (their token, or descent
-from a process with it). What a command hid is killed with it, and so is what an
-earlier, finished command left running in the background. Each process is opened as
+older) and the trees of the other execs still running (an exec's root is the only
+process whose parent is outside the namespace: nothing inside can forge one). What a
+command hid is killed with it, and so is what an earlier, finished command left
+running in the background. Each process is opened as
 a pidfd and checked again before the signal, so a pid reused by another process
 between the scan and the kill is never signalled. Needs the host's /proc (the manager
 runs on the engine's host, like the collector).
@@ -102,16 +103,24 @@ def _with_descendants(infos: list[ProcInfo], roots: list[int]) -> set[int]:
 
 
 def sweep_processes(
-    table: ProcTable, *, init_pid: int, pid_ns: str, spare_tokens: frozenset[str]
+    table: ProcTable, *, init_pid: int, pid_ns: str, victim_root: int | None, victim_token: str
 ) -> list[int]:
     """Every pid in the sandbox's namespace but the init, its oldest child (the lifetime
-    timer) and the processes of the execs holding ``spare_tokens`` (still running)."""
+    timer) and the trees of the other execs still running. An exec's root is the one
+    kind of process whose parent is outside the namespace (the engine's shim started it);
+    nothing inside can make one, so nothing inside can pass for another exec. The timed
+    out exec's own root is known by its pid (and its token)."""
     infos = _namespace(table, pid_ns)
+    inside = {i.pid for i in infos}
     timer = min((i for i in infos if i.ppid == init_pid), key=lambda i: (i.start, i.pid), default=None)
-    spared = {init_pid} | ({timer.pid} if timer is not None else set())
-    if spare_tokens:
-        holders = [i.pid for i in infos if holds_token(table.environ(i.pid), spare_tokens)]
-        spared |= _with_descendants(infos, holders)
+    roots = [
+        i.pid
+        for i in infos
+        if i.ppid not in inside
+        and i.pid not in (init_pid, victim_root)
+        and not holds_token(table.environ(i.pid), frozenset({victim_token}))
+    ]
+    spared = {init_pid} | ({timer.pid} if timer is not None else set()) | _with_descendants(infos, roots)
     return sorted(i.pid for i in infos if i.pid not in spared)
 
 
@@ -147,16 +156,18 @@ def kill_pids(table: ProcTable, pids: Iterable[int], pid_ns: str) -> int:
     return killed
 
 
-def kill_exec(table: ProcTable, *, ns_pid: int, spare_tokens: frozenset[str] = frozenset()) -> int:
+def kill_exec(table: ProcTable, *, ns_pid: int, root_pid: int | None, token: str) -> int:
     """Kills every process of the sandbox whose init is ``ns_pid`` (a host pid) except the
-    init, the lifetime timer and the processes of the execs holding ``spare_tokens``.
-    Returns how many were signalled."""
+    init, the lifetime timer and the other running execs' trees. ``root_pid`` and
+    ``token`` name the exec that timed out. Returns how many were signalled."""
     pid_ns = table.pid_ns(ns_pid)
     if pid_ns is None:
         return 0
     total = 0
     for _ in range(KILL_ROUNDS):
-        pids = sweep_processes(table, init_pid=ns_pid, pid_ns=pid_ns, spare_tokens=spare_tokens)
+        pids = sweep_processes(
+            table, init_pid=ns_pid, pid_ns=pid_ns, victim_root=root_pid, victim_token=token
+        )
         if not pids:
             break
         total += kill_pids(table, pids, pid_ns)

@@ -36,24 +36,31 @@ def table(tmp_path: Path) -> ProcTable:
     proc(tmp_path, 300, 100, NS_SANDBOX, {}, "daemon", start=600)  # double-forked, env cleared
     proc(tmp_path, 400, 50, NS_SANDBOX, {"SANDGUARD_EXEC": "other"})  # another exec, running
     proc(tmp_path, 401, 400, NS_SANDBOX, {})  # its child with a cleared env
+    proc(tmp_path, 301, 100, NS_SANDBOX, {"SANDGUARD_EXEC": "other"}, start=700)  # a forged token
     proc(tmp_path, 500, 1, NS_HOST, tok)  # a host process: never ours
     (tmp_path / "self").mkdir()
     return ProcTable(str(tmp_path))
 
 
 def test_everything_but_the_init_the_timer_and_running_execs_is_swept(table: ProcTable) -> None:
-    swept = sweep_processes(table, init_pid=100, pid_ns=NS_SANDBOX, spare_tokens=frozenset({"other"}))
-    assert swept == [101, 200, 201, 202, 300]
+    swept = sweep_processes(table, init_pid=100, pid_ns=NS_SANDBOX, victim_root=200, victim_token="t1")
+    assert swept == [101, 200, 201, 202, 300, 301]
 
 
-def test_without_other_execs_their_leftovers_go_too(table: ProcTable) -> None:
-    swept = sweep_processes(table, init_pid=100, pid_ns=NS_SANDBOX, spare_tokens=frozenset())
-    assert swept == [101, 200, 201, 202, 300, 400, 401]
+def test_the_victim_is_known_by_its_token_when_its_pid_is_not(table: ProcTable) -> None:
+    swept = sweep_processes(table, init_pid=100, pid_ns=NS_SANDBOX, victim_root=None, victim_token="t1")
+    assert swept == [101, 200, 201, 202, 300, 301]
+
+
+def test_another_execs_token_does_not_protect_a_process_inside(table: ProcTable) -> None:
+    swept = sweep_processes(table, init_pid=100, pid_ns=NS_SANDBOX, victim_root=200, victim_token="t1")
+    assert 301 in swept  # it copied the other exec's token, but its parent is inside
 
 
 def test_a_vanished_process_is_skipped(table: ProcTable, tmp_path: Path) -> None:
     (tmp_path / "999").mkdir()  # listed, then gone before its stat is read
-    assert 999 not in sweep_processes(table, init_pid=100, pid_ns=NS_SANDBOX, spare_tokens=frozenset())
+    swept = sweep_processes(table, init_pid=100, pid_ns=NS_SANDBOX, victim_root=200, victim_token="t1")
+    assert 999 not in swept
     assert table.info(999) is None and table.environ(999) == b"" and table.pid_ns(999) is None
 
 
