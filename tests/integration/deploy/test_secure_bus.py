@@ -145,8 +145,23 @@ def test_components_exit_at_start_on_a_wrong_password(
     done = subprocess.run(
         [_sandguard(), command], env=env, capture_output=True, text=True, timeout=FAIL_FAST_S, check=False
     )
-    assert done.returncode != 0
-    assert "Kafka sasl failed (127.0.0.1:9192)" in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert any(line.startswith("Error: Kafka sasl failed (127.0.0.1:9192)") for line in lines), lines[-20:]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_component_exits_at_start_on_an_untrusted_certificate(
+    secure_broker: SecureBroker, rogue_ca: Path, tmp_path: Path
+) -> None:
+    env = secure_broker.env(
+        "enforcer", "t-never.", SANDGUARD_KAFKA_CA_FILE=str(rogue_ca), SANDGUARD_DATA_DIR=str(tmp_path)
+    )
+    done = subprocess.run(
+        [_sandguard(), "enforcer"], env=env, capture_output=True, text=True, timeout=FAIL_FAST_S, check=False
+    )
+    assert done.returncode == 1
+    assert "Kafka tls failed (127.0.0.1:9192): the broker's certificate is not trusted" in done.stderr
 
 
 async def test_collector_identity_cannot_command_or_loosen(
