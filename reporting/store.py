@@ -87,7 +87,11 @@ class ClickHouseStore:
         self.history_ttl_days = history_ttl_days
         self._migrate = migrate
         # An https:// server: its certificate checked against ca_file (None: the system's CAs).
+        # The scheme is passed as the interface: clickhouse-connect ignores a DSN's scheme and
+        # would speak plain HTTP (the password in clear) to https://host:8123.
         self._tls: dict[str, Any] = {"verify": verify, **({"ca_cert": str(ca_file)} if ca_file else {})}
+        if url is not None and url.split("://", 1)[0] in ("http", "https"):
+            self._tls["interface"] = url.split("://", 1)[0]
         self._client: Any = None
         self._wanted = False
         self._lock = threading.RLock()
