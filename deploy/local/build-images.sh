@@ -28,6 +28,9 @@ build_app() {
   log "building $APP_IMAGE"
   DOCKER_BUILDKIT=0 docker build -q -f "$ROOT/deploy/Dockerfile" --build-arg BASE=sandguard/base:bookworm \
     -t "$APP_IMAGE" "$ROOT" >/dev/null
+  # The legacy builder leaves the build stage and replaced images dangling: only ours go
+  # (by the label every stage of deploy/Dockerfile carries), never another user's.
+  docker image prune -f --filter label=sandguard.build=sandguard >/dev/null
 }
 
 build_kafka() {

@@ -29,6 +29,9 @@ WATCH = ("sandguard-stack", PROJECT)
 SERVICES = {"kafka", "collector", "enforcer", "processor-1", "processor-2", "sink"}
 # A first run builds the images (debootstrap, wheels): minutes; later runs take ~40 s.
 UP_TIMEOUT_S = 1200
+# The stack's set-up (build, up) runs in the first test's fixture: the suite's 300 s
+# default timeout is not enough for a first build on a loaded machine.
+pytestmark = pytest.mark.timeout(UP_TIMEOUT_S + 300)
 # Samples every second; the pids rule needs a few; then a command, then the kill.
 TERMINATED_WITHIN_S = 90.0
 
