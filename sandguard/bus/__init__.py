@@ -5,10 +5,12 @@ from sandguard.bus.exceptions import (
     BusError,
     BusNotStartedError,
     DeliveryError,
+    KafkaSecurityError,
     TopicCreationError,
 )
 from sandguard.bus.kafka import KafkaBus, drop_namespace, ensure_topics
 from sandguard.bus.local import LocalBus
+from sandguard.bus.security import KafkaSecurity
 
 __all__ = [
     "BusClosedError",
@@ -16,6 +18,8 @@ __all__ = [
     "BusNotStartedError",
     "DeliveryError",
     "KafkaBus",
+    "KafkaSecurity",
+    "KafkaSecurityError",
     "LocalBus",
     "TopicCreationError",
     "drop_namespace",

@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from sandguard.bus.exceptions import BusNotStartedError, DeliveryError, TopicCreationError
+from sandguard.bus.security import KafkaSecurity
 from schemas.bus import Consumer, Record, RecordBatch, decode_key
 from schemas.topics import TOPICS
 
@@ -58,12 +59,17 @@ def _producer_options() -> dict[str, Any]:
 
 
 async def ensure_topics(
-    bootstrap: str, *, namespace: str = "", partitions: int | None = None, names: Iterable[str] | None = None
+    bootstrap: str,
+    *,
+    namespace: str = "",
+    partitions: int | None = None,
+    names: Iterable[str] | None = None,
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Creates the declared topics (schemas.topics) that do not exist yet, with their
     declared configs; idempotent and safe against concurrent creators. Returns the
     names it created; raises TopicCreationError when the broker refuses one."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(security or KafkaSecurity()).client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -87,12 +93,14 @@ async def ensure_topics(
         await admin.close()
 
 
-async def drop_namespace(bootstrap: str, namespace: str) -> list[str]:
+async def drop_namespace(
+    bootstrap: str, namespace: str, *, security: KafkaSecurity | None = None
+) -> list[str]:
     """Deletes every topic named with ``namespace`` (a test's or a benchmark's own); returns
     their names. An empty namespace is refused: it would name every topic of the broker."""
     if not namespace:
         raise ValueError("drop_namespace needs a namespace (an empty one names every topic)")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(security or KafkaSecurity()).client_options())
     await admin.start()
     try:
         mine = [name for name in await admin.list_topics() if name.startswith(namespace)]
@@ -126,6 +134,7 @@ class KafkaConsumer:
             auto_offset_reset="earliest" if from_beginning else "latest",
             isolation_level="read_committed",
             max_poll_records=bus.max_poll_records,
+            **bus.security.client_options(),
         )
         self._topics = [self._ns + t for t in topics]
         self._returned: dict[TopicPartition, int] = {}  # next offset after what getmany returned
@@ -220,8 +229,10 @@ class KafkaBus:
         partitions: int | None = None,
         max_poll_records: int = 2000,
         producer_options: dict[str, Any] | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security or KafkaSecurity()
         self.namespace = namespace
         self.max_poll_records = max_poll_records
         self._create_topics = create_topics
@@ -234,9 +245,14 @@ class KafkaBus:
         self.delivery_errors = 0
 
     async def start(self) -> None:
+        await self.security.verify(self.bootstrap)  # a bad password or CA: a clear error, now
         if self._create_topics:
-            await ensure_topics(self.bootstrap, namespace=self.namespace, partitions=self._partitions)
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **self._producer_options)
+            await ensure_topics(
+                self.bootstrap, namespace=self.namespace, partitions=self._partitions, security=self.security
+            )
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, **self.security.client_options(), **self._producer_options
+        )
         await self._producer.start()
 
     async def stop(self) -> None:

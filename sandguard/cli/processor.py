@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from sandguard.bus import ensure_topics
+from sandguard.bus import KafkaSecurity, ensure_topics
 from sandguard.cli._common import kafka_options, service_options, settings_from, start_service
 from schemas import load_policy
 
@@ -42,7 +42,13 @@ def processor(
     s = settings_from(**given)
     registry = start_service(s)
     policy = load_policy(default_policy) if default_policy else s.load_default_policy()
-    asyncio.run(ensure_topics(s.kafka_bootstrap, namespace=s.kafka_namespace, partitions=partitions))
+    security = KafkaSecurity.from_settings(s)
+    asyncio.run(security.verify(s.kafka_bootstrap))  # a wrong password or CA: a clear error, now
+    asyncio.run(
+        ensure_topics(
+            s.kafka_bootstrap, namespace=s.kafka_namespace, partitions=partitions, security=security
+        )
+    )
     config = ProcessorConfig(
         bootstrap=s.kafka_bootstrap,
         namespace=s.kafka_namespace,
@@ -50,5 +56,6 @@ def processor(
         default_policy=policy,
         partitions=partitions,
         loglevel=faust_log_level,
+        credentials=security.faust_credentials(),
     )
     run_worker(build_app(config, registry=registry))
