@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from faust.streams import _current_event
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, ConsumerMessage
+
+# A fetch waits this long for records (Faust's own loop uses 1 s too).
+FETCH_TIMEOUT_S = 1.0
 
 # method: a callable looked up on ``owner``, its parameter names pinned; override: the
 # same, and we replace it; instance: an attribute Faust sets in ``__init__`` (checked on
@@ -135,9 +138,6 @@ class FencedConsumer(aiokafka_driver.Consumer):
     """Faust's aiokafka consumer: its fetch loop hands each fetch to ``drain_once``, and the
     private state that a fetch loop needs is reachable through public names."""
 
-    # A fetch waits this long for records (Faust's own loop uses 1 s too).
-    FETCH_TIMEOUT_S: ClassVar[float] = 1.0
-
     async def drain_once(self, records: Any, active: set[TP] | None) -> None:
         """One fetch's records (by partition) and the partitions that were active."""
         raise NotImplementedError
@@ -151,7 +151,7 @@ class FencedConsumer(aiokafka_driver.Consumer):
                 self.diag.set_flag(CONSUMER_FETCHING)
                 # One fetch at a time: fetching the next batch in the consumer thread while
                 # this one is processed was slower on two busy cores (the GIL is shared).
-                records, active = await self._wait_next_records(self.FETCH_TIMEOUT_S)
+                records, active = await self._wait_next_records(FETCH_TIMEOUT_S)
                 await self.drain_once(records, active)
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
@@ -170,11 +170,12 @@ class FencedConsumer(aiokafka_driver.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-    def partitions_active(self) -> set[TP]:
-        return set(self._get_active_partitions())
+    # Read-only views, not copies: asked for every partition batch.
+    def partitions_active(self) -> Set[TP]:
+        return self._get_active_partitions()
 
-    def partitions_buffered(self) -> set[TP]:
-        return set(self._buffered_partitions)
+    def partitions_buffered(self) -> Set[TP]:
+        return self._buffered_partitions
 
     def offset_read(self, tp: TP) -> int | None:
         return self._read_offset[tp]
