@@ -14,3 +14,7 @@ class Leaky(driver.Consumer):
 
 def producer_of(app: Any) -> Any:
     return app.producer._ensure_producer()
+
+
+def flow_of(consumer: Any) -> Any:
+    return getattr(consumer, "_n_acked")  # noqa: B009 - the string spelling is the point

@@ -207,6 +207,18 @@ def private_uses(module: str, tree: ast.Module, *, fence: bool = False) -> Itera
             continue
         if node.attr in libnames and (fence or not own_attribute(tree, node.attr)):
             yield node.attr, node.lineno
+    yield from by_name(tree, libnames)
+
+
+def by_name(tree: ast.Module, libnames: frozenset[str]) -> Iterator[tuple[str, int]]:
+    """``getattr(obj, "_name")`` and friends: the same access, spelt as a string."""
+    reflective = ("getattr", "setattr", "hasattr", "delattr")
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) >= 2):
+            continue
+        name = node.args[1]
+        if node.func.id in reflective and isinstance(name, ast.Constant) and name.value in libnames:
+            yield str(name.value), node.lineno
 
 
 def own_attribute(tree: ast.Module, name: str) -> bool:
@@ -249,4 +261,4 @@ def test_the_grep_catches_what_it_is_for() -> None:
     """The checker itself, on code that does what the fence forbids (it must not pass vacuously)."""
     bad = ast.parse(BAD.read_text())
     names = sorted(name for name, _ in private_uses("tests.unit.processors.fence_breaker", bad))
-    assert names == ["_current_event", "_drain_messages", "_ensure_producer", "_read_offset"]
+    assert names == ["_current_event", "_drain_messages", "_ensure_producer", "_n_acked", "_read_offset"]
