@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.admin import CreateAclsRequest
 
 from sandguard.bus.exceptions import KafkaSecurityError
@@ -128,16 +128,18 @@ async def apply_acls(
 ) -> int:
     """Creates the bindings of each role for its principal (role -> SCRAM user name) with the
     admin identity; returns how many. Raises KafkaSecurityError when the broker refuses one."""
-    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **admin.client_options())
-    await client.start()
+    # aiokafka's admin client has no CreateAcls; its public low-level client sends the request.
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, **admin.client_options())
+    await client.bootstrap()
     count = 0
     try:
+        node = client.get_random_node()
         for role, user in principals.items():
             for b in bindings(role, namespace):
                 request = CreateAclsRequest(
                     b.resource, b.name, b.pattern, f"User:{user}", "*", b.operation, ALLOW
                 )
-                response = await client._send_request(request)  # aiokafka has no public CreateAcls
+                response = await client.send(node, request)
                 for code, message in response.creation_responses:
                     if code:
                         raise KafkaSecurityError("acls", bootstrap, f"{b} for {user}: error {code} {message}")
