@@ -139,8 +139,9 @@ def process_rows(e: ProcessSnapshot) -> tuple[Row, list[Row]]:
             p.argv_truncated,
             p.state,
             p.start_time,
+            i,
         )
-        for p in e.processes
+        for i, p in enumerate(e.processes)
     ]
     return head, procs
 

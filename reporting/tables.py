@@ -22,7 +22,7 @@ PROCESS_SNAPSHOTS = (*_EVENT, "full", "seq", "count", "listed", "exited", "schem
 PROCESSES = (
     *_EVENT,
     "full", "pid", "ns_pid", "ppid", "uid", "comm", "exe", "argv", "cmdline", "argv_truncated",
-    "state", "start_time",
+    "state", "start_time", "position",
 )  # fmt: skip
 AUDIT = (
     *_EVENT,
