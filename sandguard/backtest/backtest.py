@@ -76,10 +76,15 @@ def _policy(policy: SecurityPolicy | None, source: str) -> dict[str, Any]:
 def _gaps(store: Store, sel: Selection, boxes: list[Sandbox], outcome: Outcome) -> list[Gap]:
     ids = {sb.container_id for sb in boxes}
     hosts = {v.host for vs in outcome.violations.values() for v in vs} | _hosts(store, ids)
-    found = [g for g in outcome.gaps.gaps if g.end >= sel.since] + collector_gaps(
-        store, sel.since, sel.until, ids, hosts
-    )
+    host_gaps = collector_gaps(store, sel.since, sel.until, ids, hosts)
+    found = [g for g in outcome.gaps.gaps if g.end >= sel.since]
+    found += [g for g in host_gaps if g.container_id or any(_overlaps(sb, g) for sb in boxes)]
     return sorted(found, key=lambda g: (g.start, g.container_id))
+
+
+def _overlaps(sb: Sandbox, g: Gap) -> bool:
+    """A host's gap matters to a sandbox alive during it (not one destroyed before it)."""
+    return sb.created <= g.end and (sb.destroyed is None or sb.destroyed > g.start)
 
 
 def _hosts(store: Store, ids: set[str]) -> set[str]:
@@ -93,7 +98,9 @@ def _sandbox(sb: Sandbox, before: compare.Side, outcome: Outcome, gaps: list[Gap
     after = compare.backtested(outcome.violations.get(cid, ()), outcome.commands.get(cid, ()))
     row = {"container_id": cid, "name": sb.name, "image": sb.image, "created": sb.created,
            "destroyed": sb.destroyed, **compare.compare_sandbox(before, after)}  # fmt: skip
-    row["gaps"] = [g.to_dict() for g in gaps if g.container_id in (cid, "")]
+    row["gaps"] = [
+        g.to_dict() for g in gaps if g.container_id == cid or (not g.container_id and _overlaps(sb, g))
+    ]
     return row
 
 

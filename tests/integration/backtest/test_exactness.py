@@ -28,9 +28,35 @@ def test_the_policy_in_force_reproduces_every_stored_violation_and_command(
                   if r["agreement"]["stored_events"] != r["agreement"]["reproduced_events"]
                   or r["agreement"]["extra_events"] or r["agreement"]["extra_commands"]
                   or r["agreement"]["stored_commands"] != r["agreement"]["reproduced_commands"]]  # fmt: skip
-    assert mismatched == []
+    assert mismatched == [], _differences(history, recorded)
     assert agreement["ratio"] == 1.0 and agreement["exact"] is True
     assert totals["new_findings"] == 0 and totals["gone_findings"] == 0
+
+
+def _differences(history: ClickHouseStore, rec: Recorded) -> dict[str, Any]:
+    """Every event on one side only, for the failure message."""
+    from sandguard.backtest import compare
+    from sandguard.backtest.policies import Policies
+    from sandguard.backtest.replay import replay
+    from sandguard.backtest.selection import sandboxes
+
+    boxes = sandboxes(history, Selection(rec.since, rec.until, label=(LABEL, rec.run_id)))
+    out = replay(history, boxes, Policies(None), since=rec.since, until=rec.until)
+    stored = compare.stored(history, [b.container_id for b in boxes], rec.since, rec.until)
+    diff: dict[str, Any] = {}
+    for b in boxes:
+        cid = b.container_id
+        after = compare.backtested(out.violations[cid], out.commands[cid])
+        before = stored[cid]
+        only = {
+            "stored_only": sorted(set(before.events) - set(after.events)),
+            "backtest_only": sorted(set(after.events) - set(before.events)),
+            "stored_only_commands": sorted(set(before.commands) - set(after.commands)),
+            "backtest_only_commands": sorted(set(after.commands) - set(before.commands)),
+        }
+        if any(only.values()):
+            diff[cid[:12]] = only
+    return diff
 
 
 def test_the_misbehaving_sandboxes_are_the_ones_with_findings(
