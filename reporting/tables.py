@@ -27,7 +27,7 @@ PROCESSES = (
 AUDIT = (
     *_EVENT,
     "category", "action", "actor", "allowed", "violation_type", "subject", "reason", "details",
-    "schema_version",
+    "schema_version", "source_offset",
 )  # fmt: skip
 SANDBOXES = (
     *_EVENT,

@@ -155,7 +155,7 @@ class AuditReader:
 SELECT container_id, toUnixTimestamp64Milli(time), event_id, host, category, action, actor, allowed,
        violation_type, subject, reason, details
 FROM audit FINAL WHERE {_RANGE}
-ORDER BY container_id, time, event_id"""  # noqa: S608
+ORDER BY container_id, time, source_offset, event_id"""  # noqa: S608
     _audit = Builder(AuditEvent)
 
     def read(self, store: Store, span: Span) -> list[Item]:
