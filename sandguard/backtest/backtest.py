@@ -22,8 +22,14 @@ def backtest(
     that were in force, which must reproduce the stored outputs exactly.
 
     Raises NoHistoryError when the selection has nothing stored in its window."""
+    return backtest_sandboxes(store, sel, sandboxes(store, sel), policy, source=source)
+
+
+def backtest_sandboxes(
+    store: Store, sel: Selection, boxes: list[Sandbox], policy: SecurityPolicy | None, *, source: str = ""
+) -> dict[str, Any]:
+    """``backtest`` over these sandboxes (e.g. the runs a suggestion learned from)."""
     started = time.perf_counter()
-    boxes = sandboxes(store, sel)
     if not boxes:
         raise NoHistoryError(sel.describe(), sel.since, sel.until)
     policies = Policies(policy)

@@ -138,3 +138,55 @@ def _open_store(url: str | None, data_dir: Path | None) -> Any:
     settings = Settings()
     configure_logging(fmt=settings.log_format, level="warning")
     return make_store(settings, url, data_dir)
+
+
+@policy.command("suggest")
+@click.option("--image", required=True, help="the image whose runs to learn from")
+@_window_options
+@click.option(
+    "--holdout", type=float, default=0.2, show_default=True, help="share of the latest runs held back"
+)
+@click.option(
+    "--headroom", type=float, default=1.5, show_default=True, help="limits: p99 of run maxima × this"
+)
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="write to a file, not stdout")
+@store_options
+def suggest_cmd(
+    *,
+    image: str,
+    since: str,
+    until: str | None,
+    holdout: float,
+    headroom: float,
+    fmt: str,
+    output: Path | None,
+    clickhouse_url: str | None,
+    data_dir: Path | None,
+) -> None:
+    """A policy for IMAGE learned from its clean runs, with the evidence in comments and
+    its proof: 0 findings over those runs, and what it catches in the held-back ones."""
+    from sandguard.backtest import NoHistoryError, SelectionError
+    from sandguard.backtest.baseline import describe
+    from sandguard.backtest.suggest import suggest
+    from sandguard.backtest.suggest_yaml import proof_lines
+
+    sel = _selection(since, until, None, image, None)
+    store = _open_store(clickhouse_url, data_dir)
+    try:
+        s = suggest(store, sel, holdout=holdout, headroom=headroom)
+    except SelectionError as exc:
+        raise click.BadParameter(exc.reason, param_hint=f"--{exc.field}") from exc
+    except NoHistoryError as exc:
+        click.echo(f"no history: nothing to learn from for {exc.what} in this window", err=True)
+        sys.exit(2)
+    finally:
+        store.close()
+    if fmt == "json":
+        doc = {"policy": s.policy.model_dump(mode="json", exclude_none=True), "proof": s.proof,
+               "evidence": describe(s.evidence)}  # fmt: skip
+        _write(json.dumps(doc, indent=2), output)
+    else:
+        _write(s.yaml, output)
+    for line in proof_lines(s):
+        click.echo(line, err=True)
