@@ -17,6 +17,7 @@ import orjson
 
 from sandguard.backtest.trusted import Builder
 from schemas import (
+    SCHEMA_VERSION,
     AuditCategory,
     AuditEvent,
     LimitsSample,
@@ -33,6 +34,8 @@ Item = tuple[str, int, int, Any]  # (container_id, time ms, rank, event)
 # The collector rounds cpu_percent to 0.01 and the column is Float32 (7 significant
 # digits): rounding again gives back the value the engine saw, up to 99,999.99 %.
 CPU_DECIMALS = 2
+# Distinct socket-count sets kept (a few dozen in practice); the cache starts over past it.
+MAX_SOCKET_SETS = 4096
 
 _RANGE = """container_id IN {ids:Array(String)}
   AND time >= fromUnixTimestamp64Milli({lo:Int64}) AND time <= fromUnixTimestamp64Milli({hi:Int64})"""
@@ -72,7 +75,7 @@ ORDER BY container_id, time, event_id"""  # noqa: S608 - constant text, values b
     _sockets = Builder(SocketCounts)
 
     def read(self, store: Store, span: Span) -> list[Item]:
-        make, socks, rank = self._sample, self._sockets, self.rank
+        make, rank, sockets = self._sample.complete, self.rank, self._socket_counts
         out: list[Item] = []
         for (cid, t, eid, host, interval, cpu, ns, periods, thr, thr_ns, mem, ws, mlim, fail, oom, pids,
              pmax, pev, fds, tcp, udp, tcp6, udp6, disk) in store.query(self.SQL, span.params()):  # fmt: skip
@@ -83,11 +86,24 @@ ORDER BY container_id, time, event_id"""  # noqa: S608 - constant text, values b
                 "cpu_throttled_ns_total": thr_ns, "memory_usage_bytes": mem, "memory_working_set_bytes": ws,
                 "memory_limit_bytes": mlim, "memory_failcnt_total": fail, "memory_oom_kills_total": oom,
                 "pids_current": pids, "pids_max": pmax, "pids_max_events_total": pev, "open_fds": fds,
-                "sockets": socks({"tcp": tcp, "udp": udp, "tcp6": tcp6, "udp6": udp6, "tcp_states": {}}),
-                "disk_usage_bytes": disk, "partial": (),
+                "sockets": sockets(tcp, udp, tcp6, udp6), "disk_usage_bytes": disk, "partial": (),
+                "kind": "metric", "schema_version": SCHEMA_VERSION,
             })  # fmt: skip
             out.append((cid, t, rank, ev))
         return out
+
+    def _socket_counts(self, tcp: int, udp: int, tcp6: int, udp6: int) -> SocketCounts:
+        """Counts are few and repeat sample after sample: one frozen instance per distinct set."""
+        key = (tcp, udp, tcp6, udp6)
+        s = self._known.get(key)
+        if s is None:
+            if len(self._known) >= MAX_SOCKET_SETS:
+                self._known.clear()
+            s = self._known[key] = self._sockets({"tcp": tcp, "udp": udp, "tcp6": tcp6, "udp6": udp6})
+        return s
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, int, int, int], SocketCounts] = {}
 
 
 class LimitsReader:

@@ -20,6 +20,10 @@ class Builder:
 
     __slots__ = ("_defaults", "_fields", "_model")
 
+    @property
+    def fields(self) -> frozenset[str]:
+        return self._fields
+
     def __init__(self, model: type[M]) -> None:
         self._model: type[BaseModel] = model
         self._fields = frozenset(model.model_fields)
@@ -30,6 +34,11 @@ class Builder:
     def __call__(self, values: dict[str, Any]) -> Any:
         d = self._defaults.copy()
         d.update(values)
+        return self.complete(d)
+
+    def complete(self, d: dict[str, Any]) -> Any:
+        """``d`` already holds every field (the hot path: no copy of the defaults). A wrong
+        set of keys is a bug of the caller, caught by the readers' unit tests."""
         obj = object.__new__(self._model)
         object.__setattr__(obj, "__dict__", d)
         object.__setattr__(obj, "__pydantic_fields_set__", self._fields)
