@@ -44,6 +44,7 @@ from sandguard.backtest import Selection, backtest
 from sandguard.backtest.policies import Policies
 from sandguard.backtest.readers import READERS, Span
 from sandguard.backtest.suggest import suggest
+from sandguard.logs import configure_logging
 from schemas import (
     AuditCategory,
     AuditEvent,
@@ -58,6 +59,7 @@ from schemas import (
     ResourceLimits,
     SecurityPolicy,
     SocketCounts,
+    Violation,
     decode,
     encode,
     now_ms,
@@ -139,7 +141,7 @@ def _sample(cid: str, t: int, n: int, kind: int, samples: int) -> MetricSample:
     )  # fmt: skip
 
 
-TOPIC = {PolicyEvent: t.POLICIES, MetricSample: t.METRICS, LimitsSample: t.METRICS,
+TOPIC: dict[type[Any], str] = {PolicyEvent: t.POLICIES, MetricSample: t.METRICS, LimitsSample: t.METRICS,
          ProcessSnapshot: t.PROCESSES, AuditEvent: t.AUDIT}  # fmt: skip
 
 
@@ -175,7 +177,7 @@ def _store(store: ClickHouseStore, records: list[Record], outputs: list[Output])
     for o in outputs:
         ev = decode(o.topic, o.value)
         tables.setdefault("violation_events" if o.topic == t.VIOLATIONS else "commands", []).append(
-            R.violation_row(ev) if o.topic == t.VIOLATIONS else R.command_row(ev)  # type: ignore[arg-type]
+            R.violation_row(ev) if isinstance(ev, Violation) else R.command_row(ev)
         )
     for table, rows in tables.items():
         for i in range(0, len(rows), INSERT_ROWS):
@@ -200,7 +202,8 @@ def _rows(rec: Record) -> list[tuple[str, Any]]:
         return [("process_snapshots", head), *(("processes", p) for p in procs)]
     if isinstance(ev, AuditEvent):
         return [("audit", R.audit_row(ev, rec.offset))]
-    return [("sandboxes", R.sandbox_row(ev))]  # type: ignore[arg-type]
+    assert isinstance(ev, PolicyEvent)
+    return [("sandboxes", R.sandbox_row(ev))]
 
 
 def engine_only(store: ClickHouseStore, ids: list[str], lo: int, hi: int) -> tuple[int, float]:
@@ -259,6 +262,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=3000, help="metric samples per sandbox (1 Hz)")
     ap.add_argument("--runs", type=int, default=1000, help="runs of one image for suggest_s")
     a = ap.parse_args()
+    configure_logging(level="warning")  # stdout is the JSON
     result = run(a.sandboxes, a.samples, a.runs)
     if a.json:
         json.dump(result, sys.stdout, indent=2)

@@ -8,6 +8,7 @@ events (``dropped``: events it had to drop; ``stop`` to the next ``start`` on a 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ GAP_INTERVALS = 5
 DEFAULT_INTERVAL_MS = 1000
 # Intervals shorter than this are a restart's double sample, not the sampling rate.
 MIN_INTERVAL_MS = 100
+RECENT = 9
 
 _COLLECTOR = """
 SELECT toUnixTimestamp64Milli(time), host, action, details FROM audit FINAL
@@ -43,12 +45,15 @@ class Gap:
 
 
 class SampleGaps:
-    """Watches each sandbox's metric sample times for missing samples."""
+    """Watches each sandbox's metric sample times for missing samples; the sampling
+    interval is the median of its last ``RECENT`` ordinary steps (a late sample and the
+    early one after it cancel out)."""
 
-    __slots__ = ("_interval", "_last", "gaps")
+    __slots__ = ("_interval", "_last", "_steps", "gaps")
 
     def __init__(self) -> None:
         self._last: dict[str, int] = {}
+        self._steps: dict[str, deque[int]] = {}
         self._interval: dict[str, int] = {}
         self.gaps: list[Gap] = []
 
@@ -62,8 +67,14 @@ class SampleGaps:
         if step > GAP_INTERVALS * interval:
             missing = step // interval - 1
             self.gaps.append(Gap(cid, last, t, "missing_samples", f"about {missing} samples missing"))
-        elif step >= MIN_INTERVAL_MS and (cid not in self._interval or step < interval):
-            self._interval[cid] = step
+        elif step >= MIN_INTERVAL_MS:
+            steps = self._steps.get(cid)
+            if steps is None:
+                steps = self._steps[cid] = deque(maxlen=RECENT)
+            steps.append(step)
+            # The median again only when this step is off by a fifth (most samples are on time).
+            if len(steps) < RECENT or abs(step - interval) * 5 > interval:
+                self._interval[cid] = sorted(steps)[len(steps) // 2]
 
 
 def collector_gaps(store: Store, lo: int, hi: int, ids: set[str], hosts: set[str]) -> list[Gap]:
