@@ -25,6 +25,12 @@ def store(engine_path: Path) -> Iterator[ClickHouseStore]:
     s.close()
 
 
+def _row(m: MetricSample) -> tuple[object, ...]:
+    row = R.metric_row(m.model_dump(mode="json"))
+    assert row is not None
+    return row
+
+
 def test_missing_samples_and_dropped_events_are_reported_as_gaps(store: ClickHouseStore) -> None:
     cid, t0 = "g" * 64, now_ms() - 600_000
     policy = SecurityPolicy(name="gaps")
@@ -47,7 +53,7 @@ def test_missing_samples_and_dropped_events_are_reported_as_gaps(store: ClickHou
     # Samples every second for 2 minutes, except a minute from 60 s on: the collector was down.
     times = [t0 + 1000 * s for s in range(1, 121) if not 60 <= s < 120] + [t0 + 200_000]
     samples = [MetricSample(container_id=cid, time=t, host="h1", cpu_usage_ns_total=t) for t in times]
-    store.insert("metrics", [R.metric_row(s.model_dump(mode="json")) for s in samples], COLUMNS["metrics"])
+    store.insert("metrics", [_row(s) for s in samples], COLUMNS["metrics"])
     dropped = AuditEvent(
         container_id="",
         time=t0 + 150_000,

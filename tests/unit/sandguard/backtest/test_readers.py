@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -20,6 +20,7 @@ from schemas import (
     ProcessSnapshot,
     SecurityViolationType,
     SocketCounts,
+    Store,
     encode,
 )
 
@@ -27,7 +28,11 @@ CID = "c" * 64
 SPAN = Span((CID,), 0, 10**13)
 
 
-class Rows:
+def Rows(**tables: list[tuple[Any, ...]]) -> Store:
+    return cast("Store", _Rows(**tables))
+
+
+class _Rows:
     """Answers each query with the rows given for the table it names: the reader's SQL runs
     on the real engine in the integration tests; here only the row mapping is judged."""
 
@@ -99,7 +104,7 @@ def test_a_metric_sample_comes_back_equal() -> None:
         "disk_usage_bytes",
     )
     row += list(_columns(stored, METRICS, rest))
-    [(cid, t, rank, ev)] = MetricsReader().read(Rows(metrics=[tuple(row)]), SPAN)  # type: ignore[arg-type]
+    [(cid, t, rank, ev)] = MetricsReader().read(Rows(metrics=[tuple(row)]), SPAN)
     assert (cid, t, rank) == (CID, 5000, 0)
     assert ev == m and ev.sockets.connections == 10
     assert set(ev.__dict__) == set(
@@ -123,7 +128,7 @@ def test_limits_and_audit_come_back_equal() -> None:
     row = limits_row(lim)
     [(_, _, rank, got)] = LimitsReader().read(
         Rows(limits=[(row[2], row[1], row[0], row[3], *row[4:11])]), SPAN
-    )  # type: ignore[arg-type]
+    )
     assert rank == 1 and got == lim
     a = AuditEvent(
         event_id="a",
@@ -140,7 +145,7 @@ def test_limits_and_audit_come_back_equal() -> None:
     )
     r = audit_row(a, 17)
     stored = (r[2], r[1], r[0], r[3], *r[4:12])
-    [(_, _, rank, back)] = AuditReader().read(Rows(audit=[stored]), SPAN)  # type: ignore[arg-type]
+    [(_, _, rank, back)] = AuditReader().read(Rows(audit=[stored]), SPAN)
     assert rank == 3 and back == a and r[-1] == 17
 
 
@@ -167,5 +172,5 @@ def test_a_snapshot_keeps_its_processes_in_listed_order() -> None:
     stored_procs = [(r[0], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[13], r[14], r[15]) for r in ordered]
     heads = [(head[2], head[1], head[0], head[3], head[4], head[5], head[6], head[8])]
     store = Rows(process_snapshots=heads, processes=stored_procs)
-    [(_, _, rank, back)] = ProcessesReader().read(store, SPAN)  # type: ignore[arg-type]
+    [(_, _, rank, back)] = ProcessesReader().read(store, SPAN)
     assert rank == 2 and back == snap and back.processes[0].exe is None
