@@ -81,6 +81,7 @@ IMAGE = "bench/app:1"
 SNAPSHOT_EVERY = 10
 LIMITS_EVERY = 60
 INSERT_ROWS = 50_000  # rows per insert: a few MB each
+ROUNDS = 3
 
 
 class History:
@@ -231,20 +232,25 @@ def run(sandboxes: int, samples: int, runs: int) -> dict[str, Any]:
         n = record_history(store, sandboxes, samples)
         generate_s = time.perf_counter() - g0
         sel = Selection(now_ms() - (samples + 600) * 1000, now_ms(), label=("bench", "1"))
-        report = backtest(store, sel, None)
-        ids = [r["container_id"] for r in report["sandboxes"]]
-        n_mem, engine_s = engine_only(store, ids, sel.since - 300_000, sel.until)
+        # Best of ROUNDS, the two measures interleaved: the machine is shared and noisy.
+        replays, engines = [], []
+        for _ in range(ROUNDS):
+            report = backtest(store, sel, None)
+            replays.append(report["history"]["replay_s"])
+            ids = [r["container_id"] for r in report["sandboxes"]]
+            n_mem, engine_s = engine_only(store, ids, sel.since - 300_000, sel.until)
+            engines.append(engine_s)
         record_history(store, runs, 30, image="bench/suggest:1", misbehave=False, t0=now_ms() - 3_600_000)
         s0 = time.perf_counter()
         s = suggest(store, Selection(now_ms() - 2 * 3_600_000, now_ms(), image="bench/suggest:1"))
         suggest_s = time.perf_counter() - s0
         store.close()
     h, a = report["history"], report["totals"]["agreement"]
-    rate = h["events"] / h["replay_s"]
+    rate, engine_s = h["events"] / min(replays), min(engines)
     return {
         "sandboxes": sandboxes, "samples_per_sandbox": samples, "events_generated": n,
         "events_replayed": h["events"], "generate_and_store_s": round(generate_s, 1),
-        "replay_s": h["replay_s"], "replay_events_per_s": round(rate),
+        "replay_s": [round(x, 2) for x in replays], "replay_events_per_s": round(rate),
         "engine_only_events_per_s": round(n_mem / engine_s),
         "replay_vs_engine_only": round(rate * engine_s / n_mem, 2),
         "target_events_per_s": TARGET_EVENTS_PER_S, "meets_target": rate >= TARGET_EVENTS_PER_S,

@@ -31,9 +31,6 @@ from schemas import (
 
 Item = tuple[str, int, int, Any]  # (container_id, time ms, rank, event)
 
-# The collector rounds cpu_percent to 0.01 and the column is Float32 (7 significant
-# digits): rounding again gives back the value the engine saw, up to 99,999.99 %.
-CPU_DECIMALS = 2
 # Distinct socket-count sets kept (a few dozen in practice); the cache starts over past it.
 MAX_SOCKET_SETS = 4096
 
@@ -63,33 +60,38 @@ class TableReader(Protocol):
 class MetricsReader:
     table: ClassVar[str] = "metrics"
     rank: ClassVar[int] = 0
+    # The sample's fields in the order of the columns below (the four socket counts last).
+    FIELDS = (
+        "container_id", "time", "event_id", "host", "interval_ms", "cpu_percent", "cpu_usage_ns_total",
+        "cpu_periods_total", "cpu_throttled_periods_total", "cpu_throttled_ns_total", "memory_usage_bytes",
+        "memory_working_set_bytes", "memory_limit_bytes", "memory_failcnt_total", "memory_oom_kills_total",
+        "pids_current", "pids_max", "pids_max_events_total", "open_fds", "disk_usage_bytes",
+    )  # fmt: skip
+    # cpu_percent is a Float32 column: its shortest decimal form is the value the collector
+    # sent (rounded to 0.01), read back as the same double the engine saw.
     SQL = f"""
-SELECT container_id, toUnixTimestamp64Milli(time), event_id, host, interval_ms, cpu_percent,
-       cpu_usage_ns_total, cpu_periods_total, cpu_throttled_periods_total, cpu_throttled_ns_total,
-       memory_usage_bytes, memory_working_set_bytes, memory_limit_bytes, memory_failcnt_total,
-       memory_oom_kills_total, pids_current, pids_max, pids_max_events_total, open_fds,
-       sock_tcp, sock_udp, sock_tcp6, sock_udp6, disk_usage_bytes
+SELECT container_id, toUnixTimestamp64Milli(time), event_id, host, interval_ms,
+       toFloat64(toString(cpu_percent)), cpu_usage_ns_total, cpu_periods_total, cpu_throttled_periods_total,
+       cpu_throttled_ns_total, memory_usage_bytes, memory_working_set_bytes, memory_limit_bytes,
+       memory_failcnt_total, memory_oom_kills_total, pids_current, pids_max, pids_max_events_total, open_fds,
+       disk_usage_bytes, sock_tcp, sock_udp, sock_tcp6, sock_udp6
 FROM metrics FINAL WHERE {_RANGE}
 ORDER BY container_id, time, event_id"""  # noqa: S608 - constant text, values bound by the engine
     _sample = Builder(MetricSample)
     _sockets = Builder(SocketCounts)
 
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, int, int, int], SocketCounts] = {}
+
     def read(self, store: Store, span: Span) -> list[Item]:
-        make, rank, sockets = self._sample.complete, self.rank, self._socket_counts
+        make, rank, sockets, fields = self._sample.complete, self.rank, self._socket_counts, self.FIELDS
+        constant = {"kind": "metric", "schema_version": SCHEMA_VERSION, "partial": ()}
         out: list[Item] = []
-        for (cid, t, eid, host, interval, cpu, ns, periods, thr, thr_ns, mem, ws, mlim, fail, oom, pids,
-             pmax, pev, fds, tcp, udp, tcp6, udp6, disk) in store.query(self.SQL, span.params()):  # fmt: skip
-            ev = make({
-                "event_id": eid, "time": t, "container_id": cid, "host": host, "interval_ms": interval,
-                "cpu_percent": None if cpu is None else round(cpu, CPU_DECIMALS), "cpu_usage_ns_total": ns,
-                "cpu_periods_total": periods, "cpu_throttled_periods_total": thr,
-                "cpu_throttled_ns_total": thr_ns, "memory_usage_bytes": mem, "memory_working_set_bytes": ws,
-                "memory_limit_bytes": mlim, "memory_failcnt_total": fail, "memory_oom_kills_total": oom,
-                "pids_current": pids, "pids_max": pmax, "pids_max_events_total": pev, "open_fds": fds,
-                "sockets": sockets(tcp, udp, tcp6, udp6), "disk_usage_bytes": disk, "partial": (),
-                "kind": "metric", "schema_version": SCHEMA_VERSION,
-            })  # fmt: skip
-            out.append((cid, t, rank, ev))
+        for row in store.query(self.SQL, span.params()):
+            d = dict(zip(fields, row, strict=False))  # the socket counts are the four left over
+            d["sockets"] = sockets(*row[20:])
+            d.update(constant)
+            out.append((row[0], row[1], rank, make(d)))
         return out
 
     def _socket_counts(self, tcp: int, udp: int, tcp6: int, udp6: int) -> SocketCounts:
@@ -101,9 +103,6 @@ ORDER BY container_id, time, event_id"""  # noqa: S608 - constant text, values b
                 self._known.clear()
             s = self._known[key] = self._sockets({"tcp": tcp, "udp": udp, "tcp6": tcp6, "udp6": udp6})
         return s
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[int, int, int, int], SocketCounts] = {}
 
 
 class LimitsReader:

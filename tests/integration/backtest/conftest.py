@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,13 @@ def recorded(embedded_data_dir: Path) -> Recorded:
 def history(embedded_data_dir: Path, recorded: Recorded) -> ClickHouseStore:
     """The store the embedded pipelines wrote the recorded history to."""
     return shared_store(embedded_data_dir / "clickhouse")
+
+
+@pytest.fixture
+def store(engine_path: Path) -> Iterator[ClickHouseStore]:
+    """A fresh database on the session's engine, for histories a test writes itself."""
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    s = ClickHouseStore(path=engine_path, database=database).open()
+    yield s
+    s.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+    s.close()

@@ -3,26 +3,12 @@ for a minute, and a collector that reported dropping events."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from reporting import rows as R
 from reporting.store import ClickHouseStore
 from reporting.tables import COLUMNS
 from sandguard.backtest import Selection, backtest
+from sandguard.backtest.readers import MetricsReader, Span
 from schemas import AuditCategory, AuditEvent, MetricSample, PolicyEvent, SecurityPolicy, now_ms
-
-
-@pytest.fixture
-def store(engine_path: Path) -> Iterator[ClickHouseStore]:
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    s = ClickHouseStore(path=engine_path, database=database).open()
-    yield s
-    s.command(f"DROP DATABASE IF EXISTS {database} SYNC")
-    s.close()
 
 
 def _row(m: MetricSample) -> tuple[object, ...]:
@@ -76,3 +62,16 @@ def test_missing_samples_and_dropped_events_are_reported_as_gaps(store: ClickHou
         ("g", 130_000, 140_000, "dropped_events"),
     ]
     assert report["sandboxes"][0]["gaps"] and report["totals"]["backtest_findings"] == 0
+
+
+def test_samples_come_back_from_the_engine_as_they_were_sent(store: ClickHouseStore) -> None:
+    """CPU is a Float32 column; the collector's 0.01 steps come back as the doubles it sent."""
+    cid, t0 = "r" * 64, now_ms() - 60_000
+    cpus = [0.01, 12.34, 33.33, 99.99, 187.65, 400.0, None]
+    sent = [
+        MetricSample(container_id=cid, time=t0 + i, host="h", cpu_percent=c, memory_working_set_bytes=i << 20)
+        for i, c in enumerate(cpus)
+    ]
+    store.insert("metrics", [_row(m) for m in sent], COLUMNS["metrics"])
+    items = MetricsReader().read(store, Span((cid,), t0, t0 + 100))
+    assert [ev for _, _, _, ev in items] == sent
