@@ -19,6 +19,7 @@ from sandguard.backtest.backtest import backtest_sandboxes
 from sandguard.backtest.baseline import Evidence, findings_per_run, learn
 from sandguard.backtest.exceptions import NoHistoryError, SelectionError
 from sandguard.backtest.selection import Sandbox, Selection, sandboxes
+from sandguard.backtest.suggest_yaml import render_yaml
 from schemas import SecurityPolicy, Store, policy_from_dict
 from schemas.policy import MIB, MIN_MEMORY_MB, WIRE_CONTEXT, host_cpus
 
@@ -97,8 +98,6 @@ def suggest(
     base = _base_policy(clean)
     s = _build(sel, base, ev=evidence, clean=clean, held=held, headroom=headroom)
     s.proof = _proof(store, sel, s, clean=clean, held=held, findings=findings)
-    from sandguard.backtest.suggest_yaml import render_yaml
-
     s.yaml = render_yaml(s, headroom)
     return s
 
