@@ -35,6 +35,10 @@ IN_FORCE = SecurityPolicy(
     detection=DetectionSettings(window_seconds=10, min_samples=2),
 )
 
+BURNER = IN_FORCE.model_copy(
+    update={"resource_limits": IN_FORCE.resource_limits.model_copy(update={"cpu_percent": 5.0})}
+)
+
 BENIGN = (
     "python3 -c 'print(sum(range(10**6)))'",
     "ls -l /work",
@@ -82,7 +86,10 @@ async def _quietly(manager: SandboxManager, sid: str, command: str) -> None:
 
 
 async def _bad(manager: SandboxManager, run_id: str, command: str | None) -> str:
-    sid = await manager.create_sandbox(image=PYTHON, labels={LABEL: run_id})
+    # The burner gets a 5 % quota: it is throttled even when a busy host gives it only a
+    # tenth of a core (at 20 % it may never reach its quota, and nothing is throttled).
+    policy = BURNER if command == BURN else None
+    sid = await manager.create_sandbox(image=PYTHON, policy=policy, labels={LABEL: run_id})
     if command is None:  # denied commands: three denials reach the threshold
         for denied in ("rm -rf /work", "sudo id", "rm /work/x"):
             await _quietly(manager, sid, denied)
