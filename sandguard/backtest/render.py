@@ -53,6 +53,11 @@ def _actions(side: dict[str, Any]) -> str:
     return ", ".join(f"{n} {k}" for k, n in side["commands"].items()) or "-"
 
 
+def _acted(side: dict[str, Any]) -> str:
+    """What the enforcer reported doing (stored actions: action and result)."""
+    return ", ".join(f"{n} {k}" for k, n in side["results"].items()) or "-"
+
+
 def render_text(r: dict[str, Any]) -> str:
     rows = r["sandboxes"]
     per_rule = [
@@ -74,6 +79,7 @@ def render_text(r: dict[str, Any]) -> str:
             s["container_id"][:SHORT],
             s["image"],
             _actions(s["stored"]),
+            _acted(s["stored"]),
             _actions(s["backtest"]),
             when(s["stored"]["terminated_at"]),
             when(s["backtest"]["terminated_at"]),
@@ -89,7 +95,16 @@ def render_text(r: dict[str, Any]) -> str:
         ),
         "Actions (commands issued)\n"
         + table(
-            ("sandbox", "image", "stored", "backtest", "terminated (stored)", "terminated (backtest)"), acts
+            (
+                "sandbox",
+                "image",
+                "commanded",
+                "acted (enforcer)",
+                "backtest",
+                "terminated",
+                "terminated (backtest)",
+            ),
+            acts,
         ),
         "New findings\n" + _findings_text(rows, "new_findings"),
         "Findings that would disappear\n" + _findings_text(rows, "gone_findings"),
@@ -205,9 +220,10 @@ def _html_sandboxes(rows: list[dict[str, Any]]) -> str:
 
 
 def _html_actions(side: dict[str, Any]) -> Any:
+    acted = f" · acted: {_acted(side)}" if side["results"] else ""
     if side["terminated_at"] is not None:
-        return badge(f"terminated · {_actions(side)}", "terminated")
-    return _actions(side)
+        return badge(f"terminated · {_actions(side)}{acted}", "terminated")
+    return _actions(side) + acted
 
 
 def _html_findings(rows: list[dict[str, Any]], key: str) -> str:

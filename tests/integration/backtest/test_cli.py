@@ -35,6 +35,7 @@ def test_recorded_prints_exact_agreement_and_the_tables(
     assert code == 0, out
     assert "agreement with the stored outputs: 1.0000" in out and ", exact)" in out
     assert "Per sandbox and rule" in out and "command.denied" in out
+    assert "acted (enforcer)" in out and "1 terminate applied" in out  # what the enforcer did, beside
 
 
 def test_a_stricter_policy_shows_new_findings_and_terminations_in_json_and_html(
