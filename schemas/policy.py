@@ -140,6 +140,7 @@ class ProgramBaseline(_Frozen):
     in audit mode (the default) the finding is recorded and never escalates."""
 
     programs: StrSet = frozenset()
+    paths: StrSet = Field(frozenset(), description="executables seen (absolute paths); empty: judged by name")
     image: str = Field("", max_length=512, description="the image it was learned from")
     runs: int = Field(0, ge=0, description="clean runs it was learned from")
     learned: str = Field("", max_length=128, description="the window it was learned over")
@@ -151,6 +152,14 @@ class ProgramBaseline(_Frozen):
         bad = sorted(v for v in value if not v or "/" in v or any(c.isspace() for c in v))
         if bad:
             raise ValueError(f"program names must be bare words without '/' or spaces: {bad}")
+        return value
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: frozenset[str]) -> frozenset[str]:
+        bad = sorted(v for v in value if not v.startswith("/"))
+        if bad:
+            raise ValueError(f"executable paths must be absolute: {bad}")
         return value
 
 

@@ -18,11 +18,25 @@ from processors.engine.record import record
 MAX_LISTED = 50
 
 
-def new_program(run: Run, program: str, t: int, *, label: str, ev: dict[str, Any]) -> None:
+def judge(run: Run, unknown_name: str | None, t: int, *, label: str, ev: dict[str, Any]) -> None:
+    """A process is judged by the file it executes when the baseline has paths (a known
+    name on a new file, e.g. a tool copied to /work/python3, is new); an exec or a process
+    whose executable is unreadable, by its names."""
     pol = run.ctx.policy
-    listed = sorted(pol.baseline)[:MAX_LISTED]
+    exe = (ev.get("process") or {}).get("exe")
+    if exe and pol.baseline_paths:
+        if exe not in pol.baseline_paths:
+            new_program(run, exe, t, label=label, ev=ev, known=sorted(pol.baseline_paths))
+        return
+    if unknown_name is not None:
+        new_program(run, unknown_name, t, label=label, ev=ev, known=sorted(pol.baseline))
+
+
+def new_program(run: Run, program: str, t: int, *, label: str, ev: dict[str, Any], known: list[str]) -> None:
+    pol = run.ctx.policy
+    listed = known[:MAX_LISTED]
     message = f"{program} was never seen before for this image (baseline: {pol.baseline_note}): {label}"
-    sample = {"time": t, "program": program, "baseline": listed, "baseline_size": len(pol.baseline)}
+    sample = {"time": t, "program": program, "baseline": listed, "baseline_size": len(known)}
     evidence = {**ev, "samples": [sample]}
     if NEW_PROGRAM not in pol.audit_rules:
         record(run, NEW_PROGRAM, program, t, message=message, evidence=evidence)

@@ -57,6 +57,7 @@ class CompiledPolicy:
     monitoring: bool = field(default=True)
     # The image's baseline of programs (process.new_program) and what explains it.
     baseline: frozenset[str] = field(default=frozenset())
+    baseline_paths: frozenset[str] = field(default=frozenset())
     baseline_note: str = field(default="")
     audit_rules: frozenset[str] = field(default=frozenset())  # recorded, never escalated
 
@@ -105,8 +106,8 @@ def baseline_fields(policy: SecurityPolicy) -> dict[str, Any]:
         return {}
     note = f"{len(b.programs)} programs seen in {b.runs} clean runs of {b.image or 'this image'}"
     audit = frozenset({NEW_PROGRAM}) if b.mode is PolicyMode.AUDIT else frozenset()
-    return {"baseline": b.programs, "baseline_note": note + (f" ({b.learned})" if b.learned else ""),
-            "audit_rules": audit}  # fmt: skip
+    note += f" ({b.learned})" if b.learned else ""
+    return {"baseline": b.programs, "baseline_paths": b.paths, "baseline_note": note, "audit_rules": audit}
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,9 +90,7 @@ def _judge(
             evidence=ev,
         )
     if pol.baseline:
-        new = _outside_allowlist(names, pol.baseline, aliases)
-        if new is not None:
-            baseline.new_program(run, new, t, label=label, ev=ev)
+        baseline.judge(run, _outside_allowlist(names, pol.baseline, aliases), t, label=label, ev=ev)
     tool = first_in(names, pol.suspicious)
     if tool is not None:
         record(

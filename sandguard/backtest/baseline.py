@@ -47,6 +47,7 @@ class Evidence:
 
     runs: list[str]
     programs: Counter[str] = field(default_factory=Counter)
+    paths: Counter[str] = field(default_factory=Counter)  # executables, by the runs that ran them
     usage: dict[str, RunUsage] = field(default_factory=dict)
 
     def across(self, resource: str) -> dict[str, float]:
@@ -91,15 +92,27 @@ def _usage(store: Store, ids: list[str], ev: Evidence) -> None:
 
 def _programs(store: Store, ids: list[str], ev: Evidence) -> None:
     seen: dict[str, set[str]] = {}
+    files: dict[str, set[str]] = {}
     for cid, exe, comm, argv0 in store.query(_PROCESSES, {"ids": ids}):
         seen.setdefault(str(cid), set()).update(process_names(exe or None, comm, argv0 or None))
+        if exe:
+            files.setdefault(str(cid), set()).add(str(exe))
+    for paths in files.values():
+        ev.paths.update(paths)
     for cid, allowed, subject, details in store.query(_EXECS, {"ids": ids, "acts": list(EXEC_ACTIONS)}):
         if allowed is False:
             continue
         command = subject or str(orjson.loads(details or "{}").get("command", "") or "")
         seen.setdefault(str(cid), set()).update(command_programs(command))
     for names in seen.values():
-        ev.programs.update(names)
+        ev.programs.update(n for n in names if listable(n))
+
+
+def listable(name: str) -> bool:
+    """A name a policy can list (bare word): an empty argv[0] or a kernel thread's
+    "[kworker/0:1]" cannot be, and the engine's allowlist never needs them (a process
+    passes when any of its names is listed)."""
+    return bool(name) and "/" not in name and not any(c.isspace() for c in name)
 
 
 def describe(evidence: Evidence) -> dict[str, Any]:
@@ -107,5 +120,6 @@ def describe(evidence: Evidence) -> dict[str, Any]:
     return {
         "runs": len(evidence.runs),
         "programs": dict(sorted(evidence.programs.items())),
+        "paths": dict(sorted(evidence.paths.items())),
         "resources": {r: evidence.across(r) for r in RESOURCES},
     }

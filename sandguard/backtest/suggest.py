@@ -150,6 +150,7 @@ def _build(
         blocked_commands=sorted(base.blocked_commands - set(programs)),
         baseline={
             "programs": programs,
+            "paths": sorted(ev.paths),
             "image": sel.image,
             "runs": len(clean),
             "learned": _learned(sel),

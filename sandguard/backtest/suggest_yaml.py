@@ -75,6 +75,8 @@ def _programs(s: Suggestion, d: dict[str, Any]) -> list[str]:
         f"  learned: {_scalar(b['learned'])}",
         f"  mode: {b['mode']}",
         f"  programs: {_scalar(b['programs'])}",
+        "  # the executables they ran: a process is judged by its file (a known name on a new file is new)",
+        f"  paths: {_scalar(b.get('paths', []))}",
         "# egress: no destinations or ports in the history yet (only socket counts); network_policy and",
         "# allowed_ports below are the policy in force's",
     ]

@@ -32,6 +32,9 @@ def test_the_suggestion_is_clean_on_its_runs_and_catches_the_held_back_ones(
     p = s.policy
     assert "python3" in p.allowed_commands and "kill" in p.blocked_commands
     assert p.baseline is not None and p.baseline.runs == 4 and p.baseline.programs == p.allowed_commands
+    # Executables seen in the snapshots (short execs come and go between two samples: their names
+    # come from the audited command lines).
+    assert p.baseline.paths and all(path.startswith("/") for path in p.baseline.paths), p.baseline.paths
     assert p.resource_limits.memory_mb < 128  # the benign runs used far less than the policy in force allowed
     assert parse_policy(s.yaml) == p  # the YAML is the policy, comments aside
     assert (

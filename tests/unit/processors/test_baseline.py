@@ -79,3 +79,19 @@ def test_no_baseline_no_rule_and_the_policy_id_is_unchanged(feed: Callable[..., 
     assert "baseline" not in make_policy().canonical_json()
     big = ProgramBaseline(programs=frozenset(f"p{i}" for i in range(MAX_LISTED + 5)))
     assert "baseline" in make_policy(baseline=big).canonical_json()
+
+
+def test_a_tool_copied_under_a_known_name_is_judged_by_the_file_it_runs(feed: Callable[..., Feed]) -> None:
+    """The attack: nc copied to /work/python3 and started as python3 has only known names."""
+    base = ProgramBaseline(
+        programs=SEEN, paths=frozenset({"/usr/bin/python3.11", "/bin/dash"}), image="img:1", runs=3
+    )
+    f = feed(make_policy(baseline=base))
+    f(
+        snapshot(1, proc(5, "python3", "python3", "app.py", exe="/usr/bin/python3.11")),
+        snapshot(2, proc(6, "python3", "python3", "-l", "4444", exe="/work/python3"), full=False),
+        snapshot(3, proc(7, "sh", "sh", exe=None), full=False),  # unreadable: judged by name, known
+    )
+    found = [(v.rule_id, v.evidence.samples[0]["program"]) for v in f.violations]
+    assert found == [("process.new_program", "/work/python3")]
+    assert f.violations[0].evidence.samples[0]["baseline"] == ["/bin/dash", "/usr/bin/python3.11"]
