@@ -315,7 +315,7 @@ class Sink:
             return
         event = decode(record.topic, record.value)
         _require_ids(record)
-        for table, row in _rows_of(event):
+        for table, row in _rows_of(event, record.offset):
             b.add_row(table, row, idx)
 
     def _dead(self, record: Record, error: str, idx: int) -> None:
@@ -494,7 +494,7 @@ def _require_ids(record: Record) -> None:
         raise _Unstorable(f"{record.topic}: event_id missing; the sink stores events by their id")
 
 
-def _rows_of(event: Any) -> list[tuple[str, R.Row]]:
+def _rows_of(event: Any, offset: int = -1) -> list[tuple[str, R.Row]]:
     if isinstance(event, MetricSample):
         row = R.metric_row(orjson.loads(event.model_dump_json()))
         if row is None:
@@ -506,7 +506,7 @@ def _rows_of(event: Any) -> list[tuple[str, R.Row]]:
         head, procs = R.process_rows(event)
         return [("process_snapshots", head), *(("processes", p) for p in procs)]
     simple: list[tuple[type[Any], str, Any]] = [
-        (AuditEvent, "audit", R.audit_row),
+        (AuditEvent, "audit", lambda e: R.audit_row(e, offset)),
         (PolicyEvent, "sandboxes", R.sandbox_row),
         (Violation, "violation_events", R.violation_row),
         (EnforcementCommand, "commands", R.command_row),
