@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +32,11 @@ import docker
 from collectors import Collector, CollectorConfig
 from sandguard.bus import LocalBus, drop_namespace
 from sandguard.logs import configure_logging
+
+try:
+    from bench.stats import percentile
+except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
+    from stats import percentile  # type: ignore[import-not-found,no-redef]
 
 IMAGE = "sandguard/busybox:1"
 RUN_LABEL = "sandguard.bench.run"
@@ -75,7 +79,7 @@ async def ours(run_id: str, n: int, passes: int) -> dict[str, float]:
             cpu.append((time.process_time() - c0) / watched * 1e6)
             wall.append((time.perf_counter() - w0) / watched * 1e6)
         # CPU time is the cost; wall time also counts waiting for a busy shared machine.
-        return {"us": statistics.median(cpu), "wall_us": statistics.median(wall), "containers": watched}
+        return {"us": percentile(cpu, 50), "wall_us": percentile(wall, 50), "containers": watched}
     finally:
         await collector.stop(drain_timeout_s=1)
         await bus.stop()

@@ -15,8 +15,9 @@ when the misbehaving command is sent (t0). From the events' own timestamps, per 
 * commanded: the bus timestamp of the command's record (when the processor published it);
 * acted: the enforcer's result time (``ActionResult.time``: the action done).
 
-``*_violation_ms`` is judged - t0, ``*_action_ms`` is acted - t0. Rounds are few and
-bounded (the machine is shared); p99 of a handful of samples is close to their maximum.
+``*_violation_ms`` is judged - t0, ``*_action_ms`` is acted - t0 (percentiles from
+bench.stats). Rounds are few and bounded (the machine is shared); p99 of a handful of
+samples is close to their maximum.
 Sandboxes carry the run's label and are removed by the manager; Kafka topics live in a
 namespace of the run's own and are deleted at the end.
 """
@@ -27,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import sys
 import tempfile
 import time
@@ -42,6 +42,7 @@ from prometheus_client import CollectorRegistry
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.e2e_stack import PARTITIONS, Stack
+from bench.stats import percentile
 from sandguard import SandboxManager
 from sandguard.bus import KafkaBus, drop_namespace
 from schemas import (
@@ -221,12 +222,9 @@ async def run_kafka(
             await drop_namespace(bootstrap, namespace)
 
 
-def pct(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (of a handful of samples: p99 is their maximum)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return float(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)])
+def _q(values: list[float], q: float) -> float | None:
+    """bench.stats.percentile, or None without samples (a misbehaviour never acted on)."""
+    return percentile(values, q) if values else None
 
 
 def summarise(mode: str, rounds: list[dict[str, dict[str, Any] | None]]) -> dict[str, Any]:
@@ -235,15 +233,15 @@ def summarise(mode: str, rounds: list[dict[str, dict[str, Any] | None]]) -> dict
     out: dict[str, Any] = {"samples": len(samples), "missing": missing}
     for what in ("violation_ms", "action_ms"):
         values = [s[what] for _, s in samples]
-        out[f"{mode}_{what}_p50"], out[f"{mode}_{what}_p99"] = pct(values, 50), pct(values, 99)
+        out[f"{mode}_{what}_p50"], out[f"{mode}_{what}_p99"] = _q(values, 50), _q(values, 99)
     out["per_misbehaviour"] = {
-        name: {f"{w}_{q}": pct([s[w] for n, s in samples if n == name], int(q[1:]))
+        name: {f"{w}_{q}": _q([s[w] for n, s in samples if n == name], int(q[1:]))
                for w in ("violation_ms", "action_ms") for q in ("p50", "p99")} | {"rule": RULES[name]}
         for name in MISBEHAVIOURS
     }  # fmt: skip
     timed = [s["stages"] for _, s in samples]
     out["stages"] = {
-        f"{stage}_{q}": pct([x[stage] for x in timed if x[stage] is not None], int(q[1:]))
+        f"{stage}_{q}": _q([x[stage] for x in timed if x[stage] is not None], int(q[1:]))
         for stage in STAGES
         for q in ("p50", "p99")
     }

@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,11 @@ from sandguard.bus import KafkaBus, drop_namespace, ensure_topics
 from schemas import ActionResult, Consumer, EnforcementAction, EnforcementCommand, decode, encode
 from schemas.topics import ACTIONS, DEADLETTER, ENFORCEMENT
 
+try:
+    from bench.stats import percentile
+except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
+    from stats import percentile  # type: ignore[import-not-found,no-redef]
+
 TARGET_TERMINATE_P99_MS = 500
 LABEL = "sandguard.bench.enforcer"
 IMAGE = "sandguard/busybox:1"
@@ -62,14 +66,8 @@ GAP_S = 0.05
 WAIT_S = 30.0
 
 
-def _pct(values: list[float], p: int) -> float:
-    if len(values) == 1:
-        return values[0]
-    return round(statistics.quantiles(values, n=100, method="inclusive")[p - 1], 2)
-
-
 def _summary(name: str, values: list[float]) -> dict[str, float]:
-    return {f"{name}_p50": round(statistics.median(values), 2), f"{name}_p99": _pct(values, 99)}
+    return {f"{name}_p50": round(percentile(values, 50), 2), f"{name}_p99": round(percentile(values, 99), 2)}
 
 
 class EngineEvents:

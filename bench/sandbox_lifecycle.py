@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import io
 import json
-import statistics
 import subprocess
 import tarfile
 import tempfile
@@ -40,6 +39,11 @@ from sandbox import SandboxManager
 from sandguard.bus import LocalBus
 from schemas import ResourceLimits, SecurityPolicy
 
+try:
+    from bench.stats import percentile
+except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
+    from stats import percentile  # type: ignore[import-not-found,no-redef]
+
 MIB = 1024 * 1024
 LIFETIME_S = 600
 CREATE_TARGET = 1.3
@@ -47,13 +51,9 @@ EXEC_TARGET = 1.5
 WARMUP = 2
 
 
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-
 def summary(samples: list[float]) -> dict[str, float]:
-    return {"p50": round(statistics.median(samples), 2), "p95": pct(samples, 0.95), "n": len(samples)}
+    p50, p95 = percentile(samples, 50), percentile(samples, 95)
+    return {"p50": round(p50, 2), "p95": round(p95, 2), "n": len(samples)}
 
 
 async def timed(fn: Callable[[], Awaitable[Any]]) -> float:

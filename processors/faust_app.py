@@ -87,6 +87,7 @@ class ProcessorConfig:
     app_id: str = APP_ID
     loglevel: str = "warning"
     commit_interval_s: float = COMMIT_INTERVAL_S
+    credentials: Any = None  # Faust's broker_credentials (TLS, SASL); None: plaintext
 
 
 class ProcessorApp:
@@ -101,6 +102,7 @@ class ProcessorApp:
         self.faust = BatchingApp(
             ns + config.app_id,
             broker=f"kafka://{config.bootstrap}",
+            broker_credentials=config.credentials,
             store="rocksdb://",
             datadir=str(config.datadir),
             web_enabled=False,

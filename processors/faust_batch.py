@@ -64,65 +64,37 @@ Why it is correct (faust-streaming 0.15.3, pinned ``<0.16`` in pyproject.toml):
 * A changelog batch Kafka finally refuses stops the worker and no commit happens after
   it (``BatchingConsumer.fail``): the store would be ahead of its changelog.
 
+Every private member of faust, mode and aiokafka used here is behind
+``processors.faust_internals`` (the fence), each one listed there with why, and checked
+against the installed versions by a test.
+
 Faust's livelock detector reads ``Monitor.stream_inbound_time`` (drivers/aiokafka.py
 859), which streams set per event; batches set it per partition batch.
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from time import monotonic
 from typing import Any, cast
 
 import faust
-from faust.streams import _current_event
-from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, ConsumerMessage
 
+from processors.faust_internals import FencedConsumer, aiokafka_producer, current_event
+
 # The handler of one partition's batch; never raises for a bad message.
 BatchHandler = Callable[[TP, Sequence[ConsumerMessage]], Awaitable[None]]
-# A fetch waits this long for records (Faust's own loop uses 1 s too).
-FETCH_TIMEOUT_S = 1.0
 
 
-class BatchingConsumer(aiokafka_driver.Consumer):
+class BatchingConsumer(FencedConsumer):
     """Faust's aiokafka consumer with a fetch loop that delivers registered topics in batches."""
 
-    batch_handlers: dict[str, BatchHandler]
     failure: BaseException | None = None
 
-    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - as Faust's
-        consumer_stopped = self._stopped.is_set
-        fetcher_stopped = fetcher._stopped.is_set
-        try:
-            while not (consumer_stopped() or fetcher_stopped()):
-                self.diag.set_flag(CONSUMER_FETCHING)
-                # One fetch at a time: fetching the next batch in the consumer thread while
-                # this one is processed was slower on two busy cores (the GIL is shared).
-                records, active = await self._wait_next_records(FETCH_TIMEOUT_S)
-                await self._drain_once(records, active)
-                self.diag.unset_flag(CONSUMER_FETCHING)
-        except self.consumer_stopped_errors:
-            if self.transport.app.should_stop:
-                self.log.info("Broker stopped consumer, shutting down...")
-                return
-            raise
-        except asyncio.CancelledError:
-            if self.transport.app.should_stop:
-                self.log.info("Consumer shutting down for user cancel.")
-                return
-            raise
-        except Exception:
-            self.log.exception("Drain messages raised")
-            raise
-        finally:
-            self.diag.unset_flag(CONSUMER_FETCHING)
-
-    async def _drain_once(self, records: Any, active: set[TP] | None) -> None:
+    async def drain_once(self, records: Any, active: set[TP] | None) -> None:
         await self.sleep(0)
         if not records or self.should_stop:
             return
@@ -144,9 +116,10 @@ class BatchingConsumer(aiokafka_driver.Consumer):
     def _owned(self, tp: TP, active: set[TP] | None) -> bool:
         """Fetched from an active partition (as getmany checks), and still assigned and not
         paused now (the fetch may predate a rebalance)."""
-        if active is not None and tp not in active and tp not in self._buffered_partitions:
+        buffered = self.partitions_buffered()
+        if active is not None and tp not in active and tp not in buffered:
             return False
-        return tp in self._get_active_partitions() or tp in self._buffered_partitions
+        return tp in self.partitions_active() or tp in buffered
 
     def _current(self, generation: int) -> bool:
         return bool(self.flow_active) and self.app.consumer_generation_id == generation
@@ -155,31 +128,28 @@ class BatchingConsumer(aiokafka_driver.Consumer):
         messages = await self._fresh(tp, records)
         if not messages:
             return
-        commit_every = self._commit_every
-        if commit_every is not None and self._n_acked >= commit_every:
-            self._n_acked = 0
-            await self.commit()
+        await self.commit_if_due()
         if not self._current(generation):
             return
-        handler = self.batch_handlers.get(tp.topic)
+        handler = cast(BatchingApp, self.app).batch_handler(tp.topic)
         if handler is None:
             await self._one_by_one(messages)
         else:
             await self._batch(tp, messages, handler)
-        self._read_offset[tp] = messages[-1].offset
+        self.mark_read(tp, messages[-1].offset)
 
     async def _fresh(self, tp: TP, records: Sequence[Any]) -> list[ConsumerMessage]:
         """The records not read yet, as messages; gaps in the offsets recorded (consumer.py 1215)."""
-        read = self._read_offset[tp]
+        read = self.offset_read(tp)
         acks = self.app.topics.acks_enabled_for(tp.topic)
         out: list[ConsumerMessage] = []
-        to_message = self._to_message
+        to_message = self.as_message
         for rec in records:
             offset = rec.offset
             if read is not None and offset < read:
                 continue
             if read and offset - read > 1 and acks:
-                await self._add_gap(tp, read + 1, offset)
+                await self.record_gap(tp, read + 1, offset)
             read = offset
             out.append(to_message(tp, rec))
         return out
@@ -188,7 +158,7 @@ class BatchingConsumer(aiokafka_driver.Consumer):
         """Faust's own path, message by message (consumer.py 1220)."""
         for message in messages:
             await self.wait_first(self.callback(message), self.suspend_flow.wait())
-            self._read_offset[message.tp] = message.offset
+            self.mark_read(message.tp, message.offset)
 
     async def _batch(self, tp: TP, messages: Sequence[ConsumerMessage], handler: BatchHandler) -> None:
         if self.failure is not None:
@@ -199,9 +169,7 @@ class BatchingConsumer(aiokafka_driver.Consumer):
         monitor.tp_read_offsets[tp] = messages[-1].offset
         # In flight, as a stream's events are (streams.py 1304): a revocation's wait_empty
         # waits for their acks, so it cannot pass a batch whose writes are still going out.
-        in_flight = self._unacked_messages.add
-        for message in messages:
-            in_flight(message)
+        self.hold_in_flight(messages)
         await handler(tp, messages)
         if self.failure is not None:
             raise self.failure
@@ -235,6 +203,9 @@ class BatchingApp(faust.App):
         super().__init__(*args, **kwargs)
         self._batch_handlers: dict[str, BatchHandler] = {}
         self._batch_channels: list[Any] = []
+        # The public setter, not an override of App._new_transport: the transport resolves
+        # its event loop lazily (faust/transport/base.py), so building it here binds nothing.
+        self.transport = BatchingTransport(self.conf.broker_consumer, self)
 
     def batch_topics(self, topics: Iterable[Any], handler: BatchHandler) -> None:
         """Routes the batches of ``topics`` (Faust topics) to ``handler``; subscribed at start."""
@@ -242,6 +213,9 @@ class BatchingApp(faust.App):
             for name in topic.topics:
                 self._batch_handlers[name] = handler
             self._batch_channels.append(topic)
+
+    def batch_handler(self, topic: str) -> BatchHandler | None:
+        return self._batch_handlers.get(topic)
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
@@ -254,24 +228,13 @@ class BatchingApp(faust.App):
     def in_partition(self, message: ConsumerMessage) -> Iterator[None]:
         """Table reads and writes inside go to ``message``'s partition (see the module doc)."""
         event = self.create_event(message.key, message.value, message.headers, message)
-        token = _current_event.set(weakref.ref(event))
-        try:
+        with current_event(event):
             yield
-        finally:
-            _current_event.reset(token)
 
     def kafka_producer(self) -> Any:
         """The aiokafka producer under Faust's: record batches go to it directly, and Faust
         flushes it before every commit."""
-        return cast(Any, self.producer)._ensure_producer()
+        return aiokafka_producer(self.producer)
 
     def changelog_failed(self, exc: BaseException) -> None:
         cast(BatchingConsumer, self.consumer).fail(exc)
-
-    def _new_transport(self) -> Any:
-        return BatchingTransport(self.conf.broker_consumer, self)
-
-    def _new_consumer(self) -> Any:
-        consumer = cast(BatchingConsumer, super()._new_consumer())
-        consumer.batch_handlers = self._batch_handlers
-        return consumer

@@ -27,6 +27,8 @@ from typing import Any
 
 from faust.types import TP
 
+from processors.faust_internals import store_contains, store_del, store_get, store_set
+
 # Told when Kafka finally refuses a changelog batch.
 OnError = Callable[[BaseException], None]
 
@@ -44,33 +46,33 @@ class ChangelogTable(MutableMapping[str, bytes]):
         # the event loop current then, which must be the worker's.
         return self.table.data
 
-    # The store's own primitives (``_get``/``_set``/``_del``/``_contains``, which
-    # ``SerializedStore.__getitem__`` and friends call, stores/base.py 204-226, after
+    # The store's own primitives (``store_get`` and friends, behind the fence of
+    # ``processors.faust_internals``; ``SerializedStore.__getitem__`` calls them after
     # encoding): keys and values here are bytes already, and the raw codec's encoding
     # costs more than the RocksDB call itself.
 
     def __getitem__(self, key: str) -> bytes:
-        value = self.store._get(key.encode())
+        value = store_get(self.store, key.encode())
         if value is None:
             raise KeyError(key)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = self.store._get(key.encode())
+        value = store_get(self.store, key.encode())
         return default if value is None else value
 
     def __setitem__(self, key: str, value: bytes) -> None:
         raw = key.encode()
-        self.store._set(raw, value)
+        store_set(self.store, raw, value)
         self._pending.append((raw, value))
 
     def __delitem__(self, key: str) -> None:
         raw = key.encode()
-        self.store._del(raw)
+        store_del(self.store, raw)
         self._pending.append((raw, None))
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and bool(self.store._contains(key.encode()))
+        return isinstance(key, str) and store_contains(self.store, key.encode())
 
     def __iter__(self) -> Iterator[str]:
         return (k.decode() for k in self.table)

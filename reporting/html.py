@@ -81,6 +81,21 @@ def render_html(
     )
 
 
+def render_page(*, title: str, generated: str, sections: Iterable[str]) -> str:
+    """A page of the report's look (template, styles, CSP) around sections built by the
+    caller with ``html_tables``; no charts. For other reports on the history (backtests)."""
+    script = _asset("report_charts.js")
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    return Template(_asset("report_template.html")).substitute(
+        title=esc(title),
+        script_hash=f"'sha256-{digest}'",
+        generated=esc(generated),
+        body="\n".join(sections),
+        data=_json_for_script({"charts": []}),
+        script=script,
+    )
+
+
 def _title(sandbox: dict[str, Any] | None) -> str:
     if sandbox is None:
         return "sandguard security report: fleet"

@@ -139,8 +139,9 @@ def process_rows(e: ProcessSnapshot) -> tuple[Row, list[Row]]:
             p.argv_truncated,
             p.state,
             p.start_time,
+            i,
         )
-        for p in e.processes
+        for i, p in enumerate(e.processes)
     ]
     return head, procs
 
@@ -149,11 +150,12 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def audit_row(e: AuditEvent) -> Row:
+def audit_row(e: AuditEvent, offset: int = -1) -> Row:
+    """``offset``: the message's offset in its partition (-1: unknown), the processor's order."""
     return (
         e.event_id, e.time, e.container_id, e.host, e.category.value, e.action, e.actor, e.allowed,
         e.violation_type.value if e.violation_type else "", e.subject or "", e.reason or "",
-        _json(e.details), e.schema_version,
+        _json(e.details), e.schema_version, offset,
     )  # fmt: skip
 
 

@@ -314,7 +314,7 @@ class Sink:
             b.add_row("sandboxes", row, idx)
             return
         event = decode(record.topic, record.value)  # strict: an event without its event_id fails here
-        for table, row in _rows_of(event):
+        for table, row in _rows_of(event, record.offset):
             b.add_row(table, row, idx)
 
     def _dead(self, record: Record, error: str, idx: int) -> None:
@@ -486,7 +486,7 @@ class _Unstorable(Exception):
     """A message that decodes but cannot be stored exactly once (e.g. it has no event id)."""
 
 
-def _rows_of(event: Any) -> list[tuple[str, R.Row]]:
+def _rows_of(event: Any, offset: int = -1) -> list[tuple[str, R.Row]]:
     if isinstance(event, MetricSample):
         row = R.metric_row(orjson.loads(event.model_dump_json()))
         if row is None:
@@ -498,7 +498,7 @@ def _rows_of(event: Any) -> list[tuple[str, R.Row]]:
         head, procs = R.process_rows(event)
         return [("process_snapshots", head), *(("processes", p) for p in procs)]
     simple: list[tuple[type[Any], str, Any]] = [
-        (AuditEvent, "audit", R.audit_row),
+        (AuditEvent, "audit", lambda e: R.audit_row(e, offset)),
         (PolicyEvent, "sandboxes", R.sandbox_row),
         (Violation, "violation_events", R.violation_row),
         (EnforcementCommand, "commands", R.command_row),

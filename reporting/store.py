@@ -71,6 +71,8 @@ class ClickHouseStore:
         history_ttl_days: int = HISTORY_TTL_DAYS,
         migrate: bool = True,
         insert_lanes: int = INSERT_LANES,
+        ca_file: str | Path | None = None,
+        verify: bool = True,
     ) -> None:
         if insert_lanes < 1:
             raise ValueError(f"insert_lanes must be at least 1, not {insert_lanes}")
@@ -84,6 +86,12 @@ class ClickHouseStore:
         self.metrics_ttl_days = metrics_ttl_days
         self.history_ttl_days = history_ttl_days
         self._migrate = migrate
+        # An https:// server: its certificate checked against ca_file (None: the system's CAs).
+        # The scheme is passed as the interface: clickhouse-connect ignores a DSN's scheme and
+        # would speak plain HTTP (the password in clear) to https://host:8123.
+        self._tls: dict[str, Any] = {"verify": verify, **({"ca_cert": str(ca_file)} if ca_file else {})}
+        if url is not None and url.split("://", 1)[0] in ("http", "https"):
+            self._tls["interface"] = url.split("://", 1)[0]
         self._client: Any = None
         self._wanted = False
         self._lock = threading.RLock()
@@ -152,6 +160,7 @@ class ClickHouseStore:
             connect_timeout=CONNECT_TIMEOUT_S,
             send_receive_timeout=SEND_RECEIVE_TIMEOUT_S,
             autogenerate_session_id=False,
+            **self._tls,
         )
 
     def close(self) -> None:

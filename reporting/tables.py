@@ -22,12 +22,12 @@ PROCESS_SNAPSHOTS = (*_EVENT, "full", "seq", "count", "listed", "exited", "schem
 PROCESSES = (
     *_EVENT,
     "full", "pid", "ns_pid", "ppid", "uid", "comm", "exe", "argv", "cmdline", "argv_truncated",
-    "state", "start_time",
+    "state", "start_time", "position",
 )  # fmt: skip
 AUDIT = (
     *_EVENT,
     "category", "action", "actor", "allowed", "violation_type", "subject", "reason", "details",
-    "schema_version",
+    "schema_version", "source_offset",
 )  # fmt: skip
 SANDBOXES = (
     *_EVENT,

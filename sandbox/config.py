@@ -3,7 +3,7 @@
 Everything the kernel can hold is set here, at creation, and nothing is run inside the
 container afterwards: memory with swap equal to it, a CPU quota, a pids limit, ulimits,
 a read-only root with size-bounded tmpfs-backed volumes at /work and /tmp, no
-capabilities, no-new-privileges, a non-root user, Docker's default seccomp profile, no
+capabilities, no-new-privileges, a non-root user, the project's seccomp profile (sandbox.seccomp), no
 host mounts, an init that reaps zombies, and the network of the policy.
 
 The container's main process is ``sleep <execution_timeout>`` under that init: the
@@ -20,10 +20,14 @@ from typing import Any
 
 from sandbox.exceptions import InvalidSandboxRequest
 from sandbox.labels import RESOURCE
+from sandbox.seccomp import security_option
 from schemas import NetworkPolicy, SecurityPolicy
 from schemas.policy import CPU_PERIOD_US, MIB, cpu_quota_us
 
 SANDBOX_USER = "1000:1000"  # the images' `sandbox` user (deploy/local/images.sh)
+# The init and the lifetime timer run as nobody: the sandbox user cannot signal (stop)
+# them; every exec runs as SANDBOX_USER.
+LIFETIME_USER = "65534:65534"
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
 WORKSPACE = "/work"
@@ -127,7 +131,7 @@ def host_config(
         "ReadonlyRootfs": True,
         "CapDrop": ["ALL"],
         "CapAdd": [],
-        "SecurityOpt": ["no-new-privileges:true"],  # and no seccomp override: the default profile
+        "SecurityOpt": ["no-new-privileges:true", security_option()],  # the project's profile
         "Privileged": False,
         "Init": True,
         "NetworkMode": _network_mode(policy.network_policy, network_name),
@@ -168,7 +172,7 @@ def container_config(
         "Image": image,
         "Cmd": ["sleep", str(policy.resource_limits.execution_timeout)],
         "Entrypoint": [""],  # the image's entrypoint must not wrap the lifetime timer
-        "User": SANDBOX_USER,
+        "User": LIFETIME_USER,
         "WorkingDir": WORKSPACE,
         "Hostname": "sandbox",
         "Env": [f"HOME={WORKSPACE}", f"TMPDIR={TMP}"],

@@ -2,6 +2,9 @@
 
 The embedded mode needs none of them; the distributed mode needs the Kafka
 bootstrap servers and a ClickHouse URL (credentials from the environment too).
+Security (docs/deployment.md, "Security"): Kafka over TLS with SASL/SCRAM
+(``SANDGUARD_KAFKA_SECURITY_PROTOCOL=SASL_SSL``, ``_USERNAME``, ``_PASSWORD``, ``_CA_FILE``),
+ClickHouse over HTTPS (an ``https://`` URL, ``SANDGUARD_CLICKHOUSE_CA_FILE``).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import socket
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import SecurityPolicy, load_policy
@@ -21,6 +24,21 @@ class Mode(StrEnum):
     DISTRIBUTED = "distributed"
 
 
+class KafkaProtocol(StrEnum):
+    """Kafka's security.protocol values."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class SaslMechanism(StrEnum):
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    PLAIN = "PLAIN"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SANDGUARD_", extra="ignore")
 
@@ -28,9 +46,21 @@ class Settings(BaseSettings):
     host: str = Field(default_factory=socket.gethostname, description="this host's name in events")
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_namespace: str = Field("", description="prefix of every topic and group on the wire")
+    kafka_security_protocol: KafkaProtocol = Field(
+        KafkaProtocol.PLAINTEXT, description="SASL_SSL in production"
+    )
+    kafka_sasl_mechanism: SaslMechanism = SaslMechanism.SCRAM_SHA_512
+    kafka_username: str | None = Field(None, description="this component's own SCRAM identity")
+    kafka_password: SecretStr | None = None
+    kafka_ca_file: Path | None = Field(None, description="PEM CA of the brokers; None: the system's")
+    kafka_cert_file: Path | None = Field(None, description="PEM client certificate (mutual TLS), optional")
+    kafka_key_file: Path | None = None
+    kafka_check_hostname: bool = Field(True, description="the broker's name must match its certificate")
     clickhouse_url: str | None = Field(None, description="http(s)://host:port/db; None: embedded engine")
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
+    clickhouse_ca_file: Path | None = Field(None, description="PEM CA of an https:// server")
+    clickhouse_verify: bool = Field(True, description="verify an https:// server's certificate")
     metrics_ttl_days: int = Field(30, ge=1, description="retention of raw metric samples in ClickHouse")
     history_ttl_days: int = Field(400, ge=1, description="retention of everything else in ClickHouse")
     data_dir: Path = Path("/var/lib/sandguard/data")

@@ -133,6 +133,36 @@ DEFAULT_BLOCKED_PATTERNS = frozenset({
 })  # fmt: skip
 
 
+class ProgramBaseline(_Frozen):
+    """The programs an image's clean runs executed (learned by ``sandguard policy suggest``).
+
+    A program outside it raises ``process.new_program``, explained with this baseline;
+    in audit mode (the default) the finding is recorded and never escalates."""
+
+    programs: StrSet = frozenset()
+    paths: StrSet = Field(frozenset(), description="executables seen (absolute paths); empty: judged by name")
+    image: str = Field("", max_length=512, description="the image it was learned from")
+    runs: int = Field(0, ge=0, description="clean runs it was learned from")
+    learned: str = Field("", max_length=128, description="the window it was learned over")
+    mode: PolicyMode = PolicyMode.AUDIT
+
+    @field_validator("programs")
+    @classmethod
+    def _names(cls, value: frozenset[str]) -> frozenset[str]:
+        bad = sorted(v for v in value if not v or "/" in v or any(c.isspace() for c in v))
+        if bad:
+            raise ValueError(f"program names must be bare words without '/' or spaces: {bad}")
+        return value
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: frozenset[str]) -> frozenset[str]:
+        bad = sorted(v for v in value if not v.startswith("/"))
+        if bad:
+            raise ValueError(f"executable paths must be absolute: {bad}")
+        return value
+
+
 class SecurityPolicy(_Frozen):
     resource_limits: ResourceLimits = Field(default_factory=ResourceLimits)
     network_policy: NetworkPolicy = NetworkPolicy.NONE
@@ -156,6 +186,7 @@ class SecurityPolicy(_Frozen):
     throttle_factor: float = Field(0.5, gt=0, lt=1, description="CPU quota multiplier of a throttle")
     keep_filesystem_on_terminate: bool = False
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    baseline: ProgramBaseline | None = None
 
     @field_validator("allowed_commands", "blocked_commands", "suspicious_commands")
     @classmethod
@@ -204,7 +235,10 @@ class SecurityPolicy(_Frozen):
         return policy_id_of(self)
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        # exclude_none: a policy without a baseline keeps the id it had before baselines existed.
+        return json.dumps(
+            self.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":")
+        )
 
 
 def policy_id_of(policy: SecurityPolicy) -> str:

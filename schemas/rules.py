@@ -46,6 +46,8 @@ RULES: dict[str, RuleInfo] = {
         RuleInfo("process.not_allowed", _P, Severity.MEDIUM, "Command outside the allowlist running"),
         RuleInfo("process.suspicious", _S, Severity.HIGH, "Suspicious tool running"),
         RuleInfo("process.reverse_shell", _S, Severity.CRITICAL, "Reverse shell"),
+        # A program never seen in the image's clean runs (the policy's baseline).
+        RuleInfo("process.new_program", _S, Severity.MEDIUM, "Program never seen for this image"),
         # Configuration.
         RuleInfo("limits.drift", _PERM, Severity.HIGH, "Limits in force differ from the policy"),
         # Operations the sandbox API refused (audit events).

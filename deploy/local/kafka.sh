@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # kafka.sh start|resume|stop|status|fetch — one KRaft broker+controller on 127.0.0.1 from Maven Central jars.
 # start is idempotent: a broker already answering on the port is reused.
+# SANDGUARD_KAFKA_SECURE=1: a secured broker instead (SASL_SSL + SCRAM, TLS, ACLs; see
+# kafka-secure.sh); test.sh runs one on 127.0.0.1:9192 beside the plain one on 9092.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$LOCAL/kafka-secure.sh"
+SECURE="${SANDGUARD_KAFKA_SECURE:-0}"
 PORT="${SANDGUARD_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${SANDGUARD_KAFKA_CONTROLLER_PORT:-9093}"
 LIBS="$CACHE/kafka-libs"
@@ -31,16 +35,20 @@ start() {
   if [ "$fresh" = 1 ] || [ ! -f "$RUN/server.properties" ]; then
     [ -f "$RUN/kafka.out" ] && mv "$RUN/kafka.out" "$STATE/kafka-$PORT.out.prev"
     rm -rf "$RUN"; mkdir -p "$RUN/data"
+    local template="$LOCAL/kafka/server.properties.in"
+    SCRAM_ARGS=(); ADMIN_PASSWORD=""
+    [ "$SECURE" = 1 ] && { template="$LOCAL/kafka/server-secure.properties.in"; secure_material "$RUN"; }
     sed -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA@#$RUN/data#g" \
-        "$LOCAL/kafka/server.properties.in" > "$RUN/server.properties"
+        -e "s#@TLS@#$RUN/tls#g" -e "s#@ADMIN_PASSWORD@#$ADMIN_PASSWORD#g" "$template" > "$RUN/server.properties"
     local toollog="-Dlog4j2.configurationFile=$LOCAL/kafka/tools-log4j2.properties"
     local cid; cid=$(java "$toollog" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid)
     java "$toollog" -cp "$LIBS/*" kafka.tools.StorageTool format --standalone -t "$cid" \
-        -c "$RUN/server.properties" >&2
+        -c "$RUN/server.properties" "${SCRAM_ARGS[@]}" >&2
   fi
   log "starting kafka on 127.0.0.1:$PORT"
   [ -f "$RUN/kafka.out" ] && mv "$RUN/kafka.out" "$RUN/kafka.out.prev"  # kept for a post-mortem
-  setsid nohup java -Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+  local heap=1g; [ "$SECURE" = 1 ] && heap=512m  # the secured broker serves a few tests only
+  setsid nohup java "-Xms$heap" "-Xmx$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
       "-Dlog4j2.configurationFile=$LOCAL/kafka/log4j2.properties" -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" \
       > "$RUN/kafka.out" 2>&1 < /dev/null &
   echo $! > "$RUN/kafka.pid"

@@ -157,7 +157,7 @@ def render(run: Run, f: Finding, activity: ViolationActivity) -> Violation:
         policy_id=pol.policy_id,
         policy_name=pol.name,
         policy_version=pol.version,
-        mode="audit" if pol.audit else "enforce",
+        mode="audit" if pol.audit or f.rule_id in pol.audit_rules else "enforce",
         disposition=Disposition(f.disposition),
         container_name=run.ctx.container_name,
         image=run.ctx.image,

@@ -8,6 +8,7 @@ each time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from processors.engine.matching import SUSPICIOUS_TOOLS
 from schemas import EscalationResponse, PolicyMode, ResourceLimits, SecurityPolicy
@@ -20,6 +21,7 @@ CPU_DRIFT_SLACK_PERCENT = 0.5
 # Repeats of one finding are reported at most once a minute (then once more at its close),
 # so a flood of repeats is one event a minute, not one a sample.
 UPDATE_INTERVAL_MS = 60_000
+NEW_PROGRAM = "process.new_program"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,11 @@ class CompiledPolicy:
     allowed: frozenset[str]
     suspicious: frozenset[str]
     monitoring: bool = field(default=True)
+    # The image's baseline of programs (process.new_program) and what explains it.
+    baseline: frozenset[str] = field(default=frozenset())
+    baseline_paths: frozenset[str] = field(default=frozenset())
+    baseline_note: str = field(default="")
+    audit_rules: frozenset[str] = field(default=frozenset())  # recorded, never escalated
 
 
 def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> CompiledPolicy:
@@ -89,7 +96,18 @@ def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> Comp
         allowed=policy.allowed_commands,
         suspicious=SUSPICIOUS_TOOLS | policy.suspicious_commands,
         monitoring=policy.enable_monitoring,
+        **baseline_fields(policy),
     )
+
+
+def baseline_fields(policy: SecurityPolicy) -> dict[str, Any]:
+    b = policy.baseline
+    if b is None or not b.programs:
+        return {}
+    note = f"{len(b.programs)} programs seen in {b.runs} clean runs of {b.image or 'this image'}"
+    audit = frozenset({NEW_PROGRAM}) if b.mode is PolicyMode.AUDIT else frozenset()
+    note += f" ({b.learned})" if b.learned else ""
+    return {"baseline": b.programs, "baseline_paths": b.paths, "baseline_note": note, "audit_rules": audit}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from processors.engine import baseline
 from processors.engine.findings import Run
 from processors.engine.matching import (
     command_programs,
@@ -88,6 +89,8 @@ def _judge(
             message=f"{outside} is outside the allowlist: {label}",
             evidence=ev,
         )
+    if pol.baseline:
+        baseline.judge(run, _outside_allowlist(names, pol.baseline, aliases), t, label=label, ev=ev)
     tool = first_in(names, pol.suspicious)
     if tool is not None:
         record(

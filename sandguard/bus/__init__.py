@@ -6,10 +6,12 @@ from sandguard.bus.exceptions import (
     BusNotStartedError,
     BusUnavailableError,
     DeliveryError,
+    KafkaSecurityError,
     TopicCreationError,
 )
 from sandguard.bus.kafka import KafkaBus, drop_namespace, ensure_topics, topic_partitions
 from sandguard.bus.local import LocalBus
+from sandguard.bus.security import KafkaSecurity
 
 __all__ = [
     "BusClosedError",
@@ -18,6 +20,8 @@ __all__ = [
     "BusUnavailableError",
     "DeliveryError",
     "KafkaBus",
+    "KafkaSecurity",
+    "KafkaSecurityError",
     "LocalBus",
     "TopicCreationError",
     "drop_namespace",

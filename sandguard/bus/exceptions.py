@@ -9,6 +9,8 @@ Tree::
     │                           bootstrap servers and the cause)
     ├── DeliveryError           flush found records the broker did not acknowledge (carries
     │                           how many failed and the first error); retry the records
+    ├── KafkaSecurityError      security settings that cannot work: TLS not trusted, SASL
+    │                           login refused, a setting missing (carries what, endpoint)
     └── TopicCreationError      the broker refused to create a declared topic (carries topic,
                                 Kafka error code and message)
 """
@@ -66,3 +68,16 @@ class TopicCreationError(BusError):
         self.code = code
         self.message = message
         super().__init__(f"cannot create topic {topic}: error {code} {message or ''}".rstrip())
+
+
+class KafkaSecurityError(BusError):
+    """Raised at start when the Kafka security settings cannot work: a setting missing or
+    unreadable, the broker's certificate not trusted, or the SASL login refused. Carries what
+    failed (``what``: "settings", "tls" or "sasl") and where (``endpoint``: host:port or the
+    setting's variable); a retry cannot help, so components fail instead of retrying."""
+
+    def __init__(self, what: str, endpoint: str, reason: str) -> None:
+        self.what = what
+        self.endpoint = endpoint
+        self.reason = reason
+        super().__init__(f"Kafka {what} failed ({endpoint}): {reason}")

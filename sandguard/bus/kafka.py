@@ -28,6 +28,7 @@ from sandguard.bus.exceptions import (
     DeliveryError,
     TopicCreationError,
 )
+from sandguard.bus.security import KafkaSecurity
 from schemas.bus import Consumer, Record, RecordBatch, decode_key
 from schemas.topics import TOPICS
 
@@ -67,12 +68,17 @@ def _producer_options() -> dict[str, Any]:
 
 
 async def ensure_topics(
-    bootstrap: str, *, namespace: str = "", partitions: int | None = None, names: Iterable[str] | None = None
+    bootstrap: str,
+    *,
+    namespace: str = "",
+    partitions: int | None = None,
+    names: Iterable[str] | None = None,
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Creates the declared topics (schemas.topics) that do not exist yet, with their
     declared configs; idempotent and safe against concurrent creators. Returns the
     names it created; raises TopicCreationError when the broker refuses one."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(security or KafkaSecurity()).client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -96,9 +102,11 @@ async def ensure_topics(
         await admin.close()
 
 
-async def topic_partitions(bootstrap: str, topic: str) -> int | None:
+async def topic_partitions(
+    bootstrap: str, topic: str, *, security: KafkaSecurity | None = None
+) -> int | None:
     """How many partitions ``topic`` (its name on the wire) has; None when it does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(security or KafkaSecurity()).client_options())
     await admin.start()
     try:
         (found,) = await admin.describe_topics([topic])
@@ -107,12 +115,14 @@ async def topic_partitions(bootstrap: str, topic: str) -> int | None:
         await admin.close()
 
 
-async def drop_namespace(bootstrap: str, namespace: str) -> list[str]:
+async def drop_namespace(
+    bootstrap: str, namespace: str, *, security: KafkaSecurity | None = None
+) -> list[str]:
     """Deletes every topic named with ``namespace`` (a test's or a benchmark's own); returns
     their names. An empty namespace is refused: it would name every topic of the broker."""
     if not namespace:
         raise ValueError("drop_namespace needs a namespace (an empty one names every topic)")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(security or KafkaSecurity()).client_options())
     await admin.start()
     try:
         mine = [name for name in await admin.list_topics() if name.startswith(namespace)]
@@ -146,6 +156,7 @@ class KafkaConsumer:
             auto_offset_reset="earliest" if from_beginning else "latest",
             isolation_level="read_committed",
             max_poll_records=bus.max_poll_records,
+            **bus.security.client_options(),
         )
         self._topics = [self._ns + t for t in topics]
         self._returned: dict[TopicPartition, int] = {}  # next offset after what getmany returned
@@ -240,9 +251,11 @@ class KafkaBus:
         partitions: int | None = None,
         max_poll_records: int = 2000,
         producer_options: dict[str, Any] | None = None,
+        security: KafkaSecurity | None = None,
         start_timeout_s: float = START_TIMEOUT_S,
     ) -> None:
         self.bootstrap = bootstrap
+        self.security = security or KafkaSecurity()
         self.start_timeout_s = start_timeout_s
         self.namespace = namespace
         self.max_poll_records = max_poll_records
@@ -261,15 +274,22 @@ class KafkaBus:
         return self._producer is not None
 
     async def start(self) -> None:
-        """Creates the declared topics (unless told not to) and connects the producer;
-        idempotent. Raises BusUnavailableError, at once, when the brokers cannot be reached."""
+        """Checks the security settings, creates the declared topics (unless told not to)
+        and connects the producer; idempotent. Raises BusUnavailableError, at once, when the
+        brokers cannot be reached (KafkaSecurityError when TLS or the login fails)."""
         if self._producer is not None:
             return
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **self._producer_options)
+        await self.security.verify(self.bootstrap)  # a bad password or CA: a clear error, now
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, **self.security.client_options(), **self._producer_options
+        )
         try:
             async with asyncio.timeout(self.start_timeout_s):
                 if self._create_topics:
-                    await ensure_topics(self.bootstrap, namespace=self.namespace, partitions=self._partitions)
+                    await ensure_topics(
+                        self.bootstrap, namespace=self.namespace, partitions=self._partitions,
+                        security=self.security,
+                    )  # fmt: skip
                 await producer.start()
         except (KafkaError, OSError, TimeoutError) as exc:
             await producer.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from typing import Any
 
 import click
@@ -21,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "replay": "sandguard.cli.replay:replay",
     "report": "sandguard.cli.report:report",
     "topics": "sandguard.cli.topics:topics",
+    "sandbox": "sandguard.cli.sandbox:sandbox",
 }
 
 
@@ -35,6 +37,18 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         command: Any = getattr(importlib.import_module(module), attr)
         return command  # type: ignore[no-any-return]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Security settings that cannot work (a wrong password, an untrusted certificate)
+        end the command with one line naming what failed, not a traceback. The module is
+        looked up, not imported: commands that never touch Kafka do not load it."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            bus_errors = sys.modules.get("sandguard.bus.exceptions")
+            if bus_errors is not None and isinstance(exc, bus_errors.KafkaSecurityError):
+                raise click.ClickException(str(exc)) from exc
+            raise
 
 
 def _available(target: str) -> bool:

@@ -12,7 +12,7 @@ import structlog
 
 from reporting.exceptions import StoreUnavailableError
 from reporting.store import ClickHouseStore
-from sandguard.bus import KafkaBus
+from sandguard.bus import KafkaBus, KafkaSecurity
 from sandguard.datadir import DataDirInUseError, lock_data_dir
 from sandguard.settings import Settings
 
@@ -38,6 +38,7 @@ def make_store(settings: Settings, url: str | None, data_dir: Path | None) -> Cl
         store = ClickHouseStore(
             url=url, username=settings.clickhouse_user, password=settings.clickhouse_password,
             metrics_ttl_days=m_ttl, history_ttl_days=h_ttl,
+            ca_file=settings.clickhouse_ca_file, verify=settings.clickhouse_verify,
         )  # fmt: skip
     else:
         path = (data_dir or settings.data_dir) / "clickhouse"
@@ -56,7 +57,11 @@ def make_store(settings: Settings, url: str | None, data_dir: Path | None) -> Cl
 
 
 def make_bus(settings: Settings) -> KafkaBus:
-    return KafkaBus(settings.kafka_bootstrap, namespace=settings.kafka_namespace)
+    return KafkaBus(
+        settings.kafka_bootstrap,
+        namespace=settings.kafka_namespace,
+        security=KafkaSecurity.from_settings(settings),
+    )
 
 
 def on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], object]) -> None:

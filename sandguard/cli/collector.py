@@ -69,10 +69,13 @@ def collector(
 
 async def _run(settings: Settings, registry: CollectorRegistry, **config: Any) -> None:
     from collectors import Collector, CollectorConfig
-    from sandguard.bus import KafkaBus
+    from sandguard.bus import KafkaBus, KafkaSecurity
     from sandguard.bus.gate import StartGate
 
-    bus = StartGate(KafkaBus(settings.kafka_bootstrap, namespace=settings.kafka_namespace))
+    security = KafkaSecurity.from_settings(settings)
+    # A wrong password or CA fails now, with its reason; a broker that is down does not.
+    await security.verify(settings.kafka_bootstrap)
+    bus = StartGate(KafkaBus(settings.kafka_bootstrap, namespace=settings.kafka_namespace, security=security))
     col = Collector(bus, config=CollectorConfig(host=settings.host, **config), registry=registry)
     stop = stop_on_signals()
     await col.start()

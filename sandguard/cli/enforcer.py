@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from enforcer import DockerEngine, DockerPort, Enforcer
 from enforcer.service import DEFAULT_CONCURRENCY
-from sandguard.bus import KafkaBus
+from sandguard.bus import KafkaBus, KafkaSecurity
 from sandguard.cli._common import (
     host_option,
     kafka_options,
@@ -96,6 +96,7 @@ def enforcer(
         settings.kafka_bootstrap,
         namespace=settings.kafka_namespace,
         producer_options={"linger_ms": RESULT_LINGER_MS},
+        security=KafkaSecurity.from_settings(settings),
     )
     sys.exit(asyncio.run(_serve(bus, make, registry)))
 

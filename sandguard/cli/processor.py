@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import structlog
 
-from sandguard.bus import ensure_topics, topic_partitions
+from sandguard.bus import KafkaSecurity, ensure_topics, topic_partitions
 from sandguard.cli._common import kafka_options, service_options, settings_from, start_service
 from schemas import load_policy
 from schemas import topics as t
@@ -48,7 +48,9 @@ def processor(
     s = settings_from(**given)
     registry = start_service(s)
     policy = load_policy(default_policy) if default_policy else s.load_default_policy()
-    partitions = asyncio.run(_topics(s.kafka_bootstrap, s.kafka_namespace, partitions))
+    security = KafkaSecurity.from_settings(s)
+    asyncio.run(security.verify(s.kafka_bootstrap))  # a wrong password or CA: a clear error, now
+    partitions = asyncio.run(_topics(s.kafka_bootstrap, s.kafka_namespace, partitions, security))
     config = ProcessorConfig(
         bootstrap=s.kafka_bootstrap,
         namespace=s.kafka_namespace,
@@ -56,14 +58,15 @@ def processor(
         default_policy=policy,
         partitions=partitions,
         loglevel=faust_log_level,
+        credentials=security.faust_credentials(),
     )
     run_worker(build_app(config, registry=registry))
 
 
-async def _topics(bootstrap: str, namespace: str, wanted: int | None) -> int:
+async def _topics(bootstrap: str, namespace: str, wanted: int | None, security: KafkaSecurity) -> int:
     """Creates the topics that are missing; returns the partitions the input topics have."""
-    await ensure_topics(bootstrap, namespace=namespace, partitions=wanted)
-    found = await topic_partitions(bootstrap, namespace + t.METRICS)
+    await ensure_topics(bootstrap, namespace=namespace, partitions=wanted, security=security)
+    found = await topic_partitions(bootstrap, namespace + t.METRICS, security=security)
     have = found or wanted or t.TOPICS[t.METRICS].partitions
     if wanted is not None and have != wanted:
         log.warning("partitions_as_existing", wanted=wanted, existing=have, topic=namespace + t.METRICS)

@@ -72,14 +72,18 @@ async def _serve(
 ) -> None:
     from prometheus_client import CollectorRegistry
 
-    from sandguard.bus import KafkaBus, LocalBus
+    from sandguard.bus import KafkaBus, KafkaSecurity, LocalBus
     from sandguard.cli._reporting import make_store
     from sandguard.embedded import EmbeddedPipeline, PipelineOptions
 
     assert isinstance(registry, CollectorRegistry)
     policy = settings.load_default_policy()
     bus = (
-        KafkaBus(settings.kafka_bootstrap, namespace=settings.kafka_namespace)
+        KafkaBus(
+            settings.kafka_bootstrap,
+            namespace=settings.kafka_namespace,
+            security=KafkaSecurity.from_settings(settings),
+        )
         if bus_kind == "kafka"
         else LocalBus()
     )

@@ -8,7 +8,7 @@ import json
 
 import click
 
-from sandguard.bus import ensure_topics
+from sandguard.bus import KafkaSecurity, ensure_topics
 from sandguard.settings import Settings
 from schemas.topics import TOPICS
 
@@ -44,6 +44,7 @@ def create(bootstrap: str | None, namespace: str | None, partitions: int | None)
             bootstrap or s.kafka_bootstrap,
             namespace=s.kafka_namespace if namespace is None else namespace,
             partitions=partitions,
+            security=KafkaSecurity.from_settings(s),
         )
     )
     click.echo(f"{len(TOPICS)} topics present")
