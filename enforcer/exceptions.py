@@ -9,6 +9,7 @@ Tree::
     │   └── DockerActionError       the engine answered with an error (carries status and reason)
     ├── CommandRefusedError         a command the enforcer will not carry out (carries the reason)
     │   ├── InvalidCommandError     the command is incomplete or out of range (no limits, bad factor, bad id)
+    │   ├── RelaxRefusedError       the command would loosen a limit in force (carries the fields)
     │   └── NotASandboxError        the container lacks the labels that mark it as a sandguard sandbox
     ├── LedgerError                 the idempotency ledger cannot be opened or written
     ├── ResultPublishError          results could not be delivered to the bus (nothing is committed)
@@ -67,6 +68,16 @@ class CommandRefusedError(EnforcerError):
 
 class InvalidCommandError(CommandRefusedError):
     """Raised when a command lacks what its action needs or carries a value out of range."""
+
+
+class RelaxRefusedError(CommandRefusedError):
+    """Raised when a command would loosen a limit the container holds: no automatic action
+    relaxes a sandbox (a policy that was unknown or stale must never raise its limits)."""
+
+    def __init__(self, container_id: str, looser: dict[str, tuple[int, int]]) -> None:
+        self.looser = looser
+        what = ", ".join(f"{k} {held} -> {wanted}" for k, (held, wanted) in sorted(looser.items()))
+        super().__init__(container_id, f"refused: would relax limits in force ({what})")
 
 
 class NotASandboxError(CommandRefusedError):

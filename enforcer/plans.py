@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from enforcer.exceptions import InvalidCommandError, NotASandboxError
+from enforcer.exceptions import InvalidCommandError, NotASandboxError, RelaxRefusedError
 from enforcer.port import ContainerState
 from schemas import EnforcementAction, EnforcementCommand, ResourceLimits, SecurityPolicy, labels
 from schemas.policy import MIB, MIN_CPU_QUOTA_US, cpu_quota_us
@@ -102,7 +102,11 @@ def plan_action(
     if command.action is EnforcementAction.REAPPLY_LIMITS:
         if command.limits is None:
             raise InvalidCommandError(command.container_id, "reapply_limits needs limits")
-        return _update_plan(state, limits_resources(command.limits, state), "limits already in force")
+        resources = limits_resources(command.limits, state)
+        looser = relaxed(state, resources)
+        if looser:
+            raise RelaxRefusedError(command.container_id, looser)
+        return _update_plan(state, resources, "limits already in force")
     if command.action is EnforcementAction.THROTTLE:
         return _throttle_plan(command, state, floor_percent, host_cpus)
     return _state_plan(command.action, state)
@@ -147,6 +151,29 @@ def limits_resources(limits: ResourceLimits, state: ContainerState) -> dict[str,
         period = state.period_us
         out["CpuQuota"] = cpu_quota_us(limits.cpu_percent, period)
         out["CpuPeriod"] = period
+    return out
+
+
+def _unlimited(value: int) -> bool:
+    return value <= 0  # Docker: 0 is unset, -1 unlimited
+
+
+def relaxed(state: ContainerState, resources: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """The fields of ``resources`` that would loosen what the container holds, as
+    (in force, wanted): a higher memory, swap, pids or CPU limit, or none where one is held."""
+    out: dict[str, tuple[int, int]] = {}
+    held = state.resources()
+    for name in ("Memory", "MemorySwap", "PidsLimit", "NanoCpus"):
+        if name not in resources or _unlimited(held[name]):
+            continue
+        want = resources[name]
+        if _unlimited(want) or want > held[name]:
+            out[name] = (held[name], want)
+    if "CpuQuota" in resources and not _unlimited(state.cpu_quota_us):
+        want, period = resources["CpuQuota"], resources.get("CpuPeriod", state.period_us)
+        # Compared as shares of a CPU (quota / period): periods may differ.
+        if _unlimited(want) or want * state.period_us > state.cpu_quota_us * period:
+            out["CpuQuota"] = (state.cpu_quota_us, want)
     return out
 
 

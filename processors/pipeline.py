@@ -201,7 +201,7 @@ class Pipeline:
             # not the changelog before a crash reaches it now.
             self.states.put(cid, state)
             return again
-        ctx = self.policies.get(cid)
+        ctx = self.policies.get(cid, event)
         result = step(state, ctx, event, now=self.clock() if self.clock else None)
         new = result.state
         if new is not None and not result.violations and not result.commands:  # most events

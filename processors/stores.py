@@ -13,14 +13,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import MutableMapping
 
+from processors import own_limits
 from processors.engine import ContainerState, PolicyContext, compile_policy
 from processors.engine.policy import CompiledPolicy
-from schemas import PolicyEvent, SecurityPolicy
+from schemas import LimitsSample, PolicyEvent, ResourceLimits, SecurityPolicy
 from schemas.policy import WIRE_CONTEXT
 
 # Parsed states and policies kept: one per live container (a few KiB each), capped so a
 # worker that owned many partitions over its life does not grow without bound.
 CACHE_SIZE = 20_000
+# The policy id of a container judged by its own limits (no PolicyEvent for it yet).
+OWN_LIMITS_POLICY_ID = "container-limits"
 
 
 class StateStore:
@@ -99,29 +102,65 @@ class StateStore:
 
 
 class PolicyStore:
-    """Each container's PolicyEvent as received (the default policy when none came), with
-    its compiled context cached per container and per distinct policy."""
+    """Each container's PolicyEvent as received, with its compiled context cached per
+    container and per distinct policy. A container with none is judged by the default
+    policy with the container's own limits in force (``processors.own_limits``)."""
 
     def __init__(self, data: MutableMapping[str, bytes], default: SecurityPolicy) -> None:
         self.data = data
+        self.default_policy = default
         self.default = PolicyContext(compile_policy(default))
         self._known: dict[str, PolicyContext] = {}
         self._parsed: OrderedDict[bytes, PolicyContext] = OrderedDict()
         self._compiled: dict[str, CompiledPolicy] = {}
+        self._own: OrderedDict[str, PolicyContext] = OrderedDict()  # containers with no policy yet
+        self._own_compiled: dict[ResourceLimits, CompiledPolicy] = {}
 
-    def get(self, container_id: str) -> PolicyContext:
+    def get(self, container_id: str, event: object = None) -> PolicyContext:
+        """The container's policy; without one, its own limits (updated from ``event``
+        when it is a sample that shows them)."""
         ctx = self._known.get(container_id)
         if ctx is None:
-            ctx = self._read(container_id)
+            read = self._read(container_id)
+            if read is None:
+                return self._own_limits(container_id, event)
+            ctx = read
             self._know(container_id, ctx)
         return ctx
 
+    def _own_limits(self, container_id: str, event: object) -> PolicyContext:
+        ctx = self._own.get(container_id)
+        labels = own_limits.sandguard_labels(event)
+        if labels:  # the container's lifecycle: its sandguard labels, with the policy id it expects
+            base = ctx or self.default
+            ctx = self._own[container_id] = PolicyContext(
+                base.policy, base.container_name, base.image, labels
+            )
+            return ctx
+        if ctx is not None and not isinstance(event, LimitsSample):
+            return ctx  # a MetricSample only stands in until the first LimitsSample
+        limits = own_limits.in_force(self.default_policy.resource_limits, event)
+        if limits is None:
+            return ctx or self.default
+        compiled = self._own_compiled.get(limits)
+        if compiled is None:
+            policy = self.default_policy.model_copy(update={"resource_limits": limits})
+            compiled = compile_policy(policy, OWN_LIMITS_POLICY_ID)
+            if len(self._own_compiled) < CACHE_SIZE:
+                self._own_compiled[limits] = compiled
+        ctx = self._own[container_id] = PolicyContext(compiled, labels=dict(ctx.labels) if ctx else {})
+        if len(self._own) > CACHE_SIZE:
+            self._own.popitem(last=False)
+        return ctx
+
     def put(self, container_id: str, raw: bytes, event: PolicyEvent) -> None:
+        self._own.pop(container_id, None)
         self.data[container_id] = raw
         self._know(container_id, self._context(raw, event))
 
     def delete(self, container_id: str) -> None:
         self._known.pop(container_id, None)
+        self._own.pop(container_id, None)
         if container_id in self.data:
             del self.data[container_id]
 
@@ -134,10 +173,10 @@ class PolicyStore:
             self._known.clear()  # rare (that many containers): start over, reads refill it
         self._known[container_id] = ctx
 
-    def _read(self, container_id: str) -> PolicyContext:
+    def _read(self, container_id: str) -> PolicyContext | None:
         raw = self.data.get(container_id)
         if raw is None:
-            return self.default
+            return None
         ctx = self._parsed.get(raw)
         if ctx is None:
             ctx = self._context(raw, PolicyEvent.model_validate_json(raw, context=WIRE_CONTEXT))

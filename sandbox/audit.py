@@ -10,7 +10,8 @@ No event is lost for its content or for a passing outage (issue 17): text that c
 be encoded (a lone surrogate in a command) is escaped at the boundary
 (``encode_safely``); a publish that fails is retried, then spilled to a bounded queue
 that is delivered, in order, before the next event gets through. Every retry, spill and
-(past the bound) drop is counted. Publishing never fails the operation.
+(past the bound) drop is counted. Publishing never fails the operation, and one attempt
+never waits more than PUBLISH_TIMEOUT_S on a bus that does not take the record.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ MAX_SUBJECT_CHARS = 4096
 # Retries of one publish before it is spilled: 3 waits of 50, 100, 200 ms ride out a
 # broker's leader change without holding an operation for long.
 PUBLISH_RETRIES = 3
+# One attempt that takes longer is abandoned (then retried or spilled, counted): a healthy
+# bus takes a record in microseconds (in-process) or a few ms (Kafka's buffer); 2 s is far
+# past either, and bounds an operation on a stuck bus to ~9 s (4 attempts and the waits).
+PUBLISH_TIMEOUT_S = 2.0
 RETRY_BASE_S = 0.05
 # Events kept through an outage: 10,000 × ~1 KB = 10 MB at most; past it the oldest go,
 # counted.
@@ -225,7 +230,7 @@ class AuditPublisher:
 
     async def _send(self, topic: str, key: str, value: bytes | None, *, last: bool) -> bool:
         try:
-            await self._bus.publish(topic, key, value)
+            await asyncio.wait_for(self._bus.publish(topic, key, value), PUBLISH_TIMEOUT_S)
         except Exception as exc:
             if last:
                 log.warning(

@@ -16,20 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from collectors import Collector, CollectorConfig
 from enforcer import DockerEngine, Enforcer
 from processors.runner import ProcessorRunner
 from reporting import ClickHouseStore, HistoryReports, Sink, open_store
 from sandguard.bus import LocalBus
+from sandguard.datadir import lock_data_dir
 from schemas import Bus, SecurityPolicy, Store, labels
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,12 @@ SINK_MAX_DELAY_S = 0.5
 DRAIN_TIMEOUT_S = 10.0
 DRAIN_POLL_S = 0.1
 
+SPILL_METRICS = {
+    "waiting": "Records for the sink waiting in the bus's spill (the store is behind)",
+    "spilled": "Records for the sink that went through the spill, in total",
+    "dropped": "Oldest records for the sink dropped past the spill's bound, in total",
+}
+
 _stores: dict[Path, ClickHouseStore] = {}
 _stores_lock = threading.Lock()
 
@@ -63,7 +70,7 @@ def shared_store(data_dir: Path) -> ClickHouseStore:
                     f"this process already holds the embedded ClickHouse engine at {other}; "
                     f"chdb opens one data directory per process, so {path} cannot be opened too"
                 )
-            path.mkdir(parents=True, exist_ok=True)
+            lock_data_dir(path)  # a second process gets a clear error naming this one
             store = open_store(None, data_dir=path)
             _stores[path] = store
         return store
@@ -151,6 +158,11 @@ class EmbeddedPipeline:
 
     async def _start_consumers(self, o: PipelineOptions) -> None:
         assert self.store is not None
+        if isinstance(self.bus, LocalBus):
+            # The store never holds back the rules, the enforcer or the API: the sink's
+            # records spill (bounded, counted) instead of blocking their publishers.
+            self.bus.never_block(SINK_GROUP)
+            self._spill_metrics(self.bus)
         self._sink = Sink(
             self.bus, self.store, registry=self.registry, group=SINK_GROUP, max_delay_s=SINK_MAX_DELAY_S
         )
@@ -173,6 +185,14 @@ class EmbeddedPipeline:
             group=ENFORCER_GROUP,
         )
         await self._enforcer.start()
+
+    def _spill_metrics(self, bus: LocalBus) -> None:
+        def stat(name: str) -> Callable[[], float]:
+            return lambda: float(bus.spill_stats().get(SINK_GROUP, {}).get(name, 0))
+
+        for name, doc in SPILL_METRICS.items():
+            gauge = Gauge(f"sandguard_embedded_sink_spill_{name}", doc, registry=self.registry)
+            gauge.set_function(stat(name))
 
     async def stop(self) -> None:
         """Stops producers first, then consumers, so what was observed is judged and stored."""

@@ -3,7 +3,9 @@ gives hardened sandboxes with monitoring, detection, enforcement and history on,
 this process, with no service to run besides the Docker engine.
 
 Give ``bus=`` (a ``KafkaBus``) and ``reports=`` to use a distributed deployment instead:
-then this process only creates and runs sandboxes, and publishes what it does.
+then this process only creates and runs sandboxes, and publishes what it does. A bus
+that is not running yet is started by ``start()`` (or ``async with``), before anything
+is published, and stopped by ``cleanup()``; one the caller started stays the caller's.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class SandboxManager(_SandboxManager):
         policy = security_policy or settings.load_default_policy()
         self._pipeline: EmbeddedPipeline | None = None
         self._own_bus: LocalBus | None = None
+        self._given_bus: Bus | None = bus
+        self._started_given_bus = False
         if bus is None:
             self._own_bus = bus = LocalBus()
         registry = registry if registry is not None else CollectorRegistry()
@@ -81,15 +85,34 @@ class SandboxManager(_SandboxManager):
         return self._pipeline
 
     async def start(self) -> None:
+        """Starts the bus (raising BusUnavailableError at once when Kafka cannot be
+        reached), the embedded pipeline if any, then the manager (idempotent)."""
+        await self._start_given_bus()
         if self._own_bus is not None and self._pipeline is None:
             await self._own_bus.start()  # idempotent
         if self._pipeline is not None and self._pipeline.is_new:
             await self._pipeline.start()
         await super().start()
 
+    async def _start_given_bus(self) -> None:
+        bus = self._given_bus
+        running = getattr(
+            bus, "is_running", None
+        )  # KafkaBus and LocalBus say; duck-typed to keep aiokafka lazy
+        if bus is None or not isinstance(running, bool) or running:
+            return  # running already, or a Bus that does not say: its lifecycle is the caller's
+        await bus.start()
+        self._started_given_bus = True
+
     async def cleanup(self) -> None:
-        """Destroys every sandbox, then lets the pipeline judge and store what it saw."""
-        await super().cleanup()
+        """Destroys every sandbox, then lets the pipeline judge and store what it saw;
+        a bus this manager started is flushed and stopped last."""
+        try:
+            await super().cleanup()
+        finally:
+            if self._started_given_bus and self._given_bus is not None:
+                self._started_given_bus = False
+                await self._given_bus.stop()
         if self._pipeline is not None:
             await self._pipeline.stop()
             # Nothing replays into an in-process bus once it is gone: the ledger has no more use.

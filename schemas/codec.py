@@ -3,6 +3,11 @@
 Values are UTF-8 JSON. Violations travel as OCSF Detection Findings (schemas.ocsf);
 every other topic carries the pydantic model's JSON. Decoding validates once, so
 downstream code on the hot path works on trusted models.
+
+Decoding is strict about identity: every event on the wire carries its ``event_id``
+(producers get one by default when they build the model). A message without one is an
+EventDecodeError, so it goes to the dead-letter topic with the reason, instead of getting
+a fresh uuid4 at every decode, which would make each replay a new event.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from schemas.events import (
 from schemas.exceptions import EventDecodeError
 from schemas.ocsf import from_ocsf, to_ocsf
 from schemas.policy import WIRE_CONTEXT
+
+MISSING_EVENT_ID = "event_id: Field required (every event on the wire carries its own id)"
 
 MetricsEvent: TypeAlias = Annotated[MetricSample | LimitsSample, Field(discriminator="kind")]
 
@@ -64,9 +71,12 @@ def decode(topic: str, value: bytes | None) -> Any:
     except (orjson.JSONDecodeError, ValidationError, TypeError, ValueError) as exc:
         raise EventDecodeError(topic, str(exc)) from exc
     try:
-        return adapter.validate_json(value, context=WIRE_CONTEXT)
+        event = adapter.validate_json(value, context=WIRE_CONTEXT)
     except ValidationError as exc:
         raise EventDecodeError(topic, _short(exc)) from exc
+    if "event_id" not in event.model_fields_set:  # filled by its default, not by the sender
+        raise EventDecodeError(topic, MISSING_EVENT_ID)
+    return event
 
 
 def _short(exc: ValidationError) -> str:

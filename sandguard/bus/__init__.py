@@ -4,11 +4,12 @@ from sandguard.bus.exceptions import (
     BusClosedError,
     BusError,
     BusNotStartedError,
+    BusUnavailableError,
     DeliveryError,
     KafkaSecurityError,
     TopicCreationError,
 )
-from sandguard.bus.kafka import KafkaBus, drop_namespace, ensure_topics
+from sandguard.bus.kafka import KafkaBus, drop_namespace, ensure_topics, topic_partitions
 from sandguard.bus.local import LocalBus
 from sandguard.bus.security import KafkaSecurity
 
@@ -16,6 +17,7 @@ __all__ = [
     "BusClosedError",
     "BusError",
     "BusNotStartedError",
+    "BusUnavailableError",
     "DeliveryError",
     "KafkaBus",
     "KafkaSecurity",
@@ -24,4 +26,5 @@ __all__ = [
     "TopicCreationError",
     "drop_namespace",
     "ensure_topics",
+    "topic_partitions",
 ]

@@ -5,6 +5,8 @@ Tree::
     BusError                    root of this package (a RuntimeError)
     ├── BusClosedError          publish on a bus that was stopped (carries the topic)
     ├── BusNotStartedError      publish or consumer before start() (carries the operation)
+    ├── BusUnavailableError     start() could not reach the brokers in time (carries the
+    │                           bootstrap servers and the cause)
     ├── DeliveryError           flush found records the broker did not acknowledge (carries
     │                           how many failed and the first error); retry the records
     ├── KafkaSecurityError      security settings that cannot work: TLS not trusted, SASL
@@ -34,6 +36,19 @@ class BusNotStartedError(BusError):
     def __init__(self, operation: str) -> None:
         self.operation = operation
         super().__init__(f"{operation}: call start() first")
+
+
+class BusUnavailableError(BusError):
+    """Raised by start() when the brokers do not answer within its timeout."""
+
+    def __init__(self, bootstrap: str, cause: str, timeout_s: float) -> None:
+        self.bootstrap = bootstrap
+        self.cause = cause
+        self.timeout_s = timeout_s
+        super().__init__(
+            f"Kafka at {bootstrap} cannot be reached (waited up to {timeout_s:g} s): {cause}; "
+            "check the bootstrap servers (SANDGUARD_KAFKA_BOOTSTRAP) and that the broker is up"
+        )
 
 
 class DeliveryError(BusError):

@@ -22,7 +22,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from sandguard.bus.exceptions import BusNotStartedError, DeliveryError, TopicCreationError
+from sandguard.bus.exceptions import (
+    BusNotStartedError,
+    BusUnavailableError,
+    DeliveryError,
+    TopicCreationError,
+)
 from sandguard.bus.security import KafkaSecurity
 from schemas.bus import Consumer, Record, RecordBatch, decode_key
 from schemas.topics import TOPICS
@@ -43,6 +48,10 @@ GC_CHUNK_RECORDS = 500
 _OFFSET, _TIMESTAMP = attrgetter("offset"), attrgetter("timestamp")
 _Columns = tuple[list[int], list[int], list[bytes | None], list[bytes | None]]  # offsets, times, keys, values
 _KEY, _VALUE = attrgetter("key"), attrgetter("value")
+# start() gives up on brokers that do not answer after 15 s: aiokafka's own bootstrap
+# fails within ~1 s when nothing listens, and a broker that is up answers metadata within
+# a second or two; a black-holed address would otherwise hang for request_timeout (30 s).
+START_TIMEOUT_S = 15.0
 # Kafka's TOPIC_ALREADY_EXISTS: another process created it first, which is what we wanted.
 TOPIC_ALREADY_EXISTS = 36
 
@@ -89,6 +98,19 @@ async def ensure_topics(
             elif code != TOPIC_ALREADY_EXISTS:
                 raise TopicCreationError(topic, code, message[0] if message else None)
         return created
+    finally:
+        await admin.close()
+
+
+async def topic_partitions(
+    bootstrap: str, topic: str, *, security: KafkaSecurity | None = None
+) -> int | None:
+    """How many partitions ``topic`` (its name on the wire) has; None when it does not exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(security or KafkaSecurity()).client_options())
+    await admin.start()
+    try:
+        (found,) = await admin.describe_topics([topic])
+        return len(found["partitions"]) if found["error_code"] == 0 and found["partitions"] else None
     finally:
         await admin.close()
 
@@ -230,9 +252,11 @@ class KafkaBus:
         max_poll_records: int = 2000,
         producer_options: dict[str, Any] | None = None,
         security: KafkaSecurity | None = None,
+        start_timeout_s: float = START_TIMEOUT_S,
     ) -> None:
         self.bootstrap = bootstrap
         self.security = security or KafkaSecurity()
+        self.start_timeout_s = start_timeout_s
         self.namespace = namespace
         self.max_poll_records = max_poll_records
         self._create_topics = create_topics
@@ -244,16 +268,34 @@ class KafkaBus:
         self._failures: list[BaseException] = []  # since the last flush
         self.delivery_errors = 0
 
+    @property
+    def is_running(self) -> bool:
+        """Between a successful start() and stop()."""
+        return self._producer is not None
+
     async def start(self) -> None:
+        """Checks the security settings, creates the declared topics (unless told not to)
+        and connects the producer; idempotent. Raises BusUnavailableError, at once, when the
+        brokers cannot be reached (KafkaSecurityError when TLS or the login fails)."""
+        if self._producer is not None:
+            return
         await self.security.verify(self.bootstrap)  # a bad password or CA: a clear error, now
-        if self._create_topics:
-            await ensure_topics(
-                self.bootstrap, namespace=self.namespace, partitions=self._partitions, security=self.security
-            )
-        self._producer = AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, **self.security.client_options(), **self._producer_options
         )
-        await self._producer.start()
+        try:
+            async with asyncio.timeout(self.start_timeout_s):
+                if self._create_topics:
+                    await ensure_topics(
+                        self.bootstrap, namespace=self.namespace, partitions=self._partitions,
+                        security=self.security,
+                    )  # fmt: skip
+                await producer.start()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await producer.stop()
+            cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise BusUnavailableError(self.bootstrap, cause, self.start_timeout_s) from exc
+        self._producer = producer
 
     async def stop(self) -> None:
         """Stops the consumers, flushes and closes the producer. Records that cannot be
@@ -306,6 +348,8 @@ class KafkaBus:
             raise DeliveryError(len(failures), failures[0])
 
     async def consumer(self, topics: Sequence[str], *, group: str, from_beginning: bool = True) -> Consumer:
+        if self._producer is None:
+            raise BusNotStartedError("KafkaBus.consumer")
         c = KafkaConsumer(self, topics, group, from_beginning)
         await c.start()
         self._consumers.append(c)

@@ -2,6 +2,10 @@
 
 Each consumer has a bounded queue; ``publish`` waits when a subscribed queue is full,
 so a slow consumer slows its producers instead of growing memory (back-pressure).
+A group marked ``never_block`` (the sink: the store must never hold back detection or
+enforcement) is the exception: past its queue, records wait in a spill of bounded size
+and are handed over in order as the consumer catches up; past that bound the oldest are
+dropped, counted and logged. Nothing is lost silently.
 Records published before a group subscribes are not replayed, except on compacted
 topics, whose latest value per key is kept and handed to new subscribers (a late
 processor still learns every sandbox's policy). Like Kafka, a record is redelivered
@@ -13,7 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
 
 from sandguard.bus.exceptions import BusClosedError
 from schemas.bus import Consumer, Record, RecordBatch, batches_of
@@ -22,6 +30,24 @@ from schemas.topics import TOPICS
 # 10,000 records per consumer: ~5 s of 200 containers × (metric + processes + limits)
 # at 1 Hz, enough to ride out a consumer's pause, small enough (~10 MB) to bound memory.
 DEFAULT_QUEUE_SIZE = 10_000
+# Spill of a never_block group: 100,000 records, ~3 min of 200 containers x 3 events/s
+# with the store away, ~100 MB at ~1 KB a record: the bound of what a stalled store costs.
+DEFAULT_SPILL_RECORDS = 100_000
+# Drops are logged at the first and then every 10,000th, not one line per record.
+DROP_LOG_EVERY = 10_000
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Spill:
+    """Where a never_block consumer's records wait when its queue is full (bounded)."""
+
+    bound: int
+    records: deque[Record] = field(default_factory=deque)
+    spilled: int = 0  # records that went through the spill, in total
+    dropped: int = 0  # oldest records dropped past the bound
+
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "BusClosedError", "LocalBus"]
 
@@ -36,9 +62,40 @@ class _LocalConsumer:
         self.queue = queue
         self.uncommitted: list[Record] = []
         self.stopped = False
+        self.spill: Spill | None = None  # set for a never_block group
+
+    def offer(self, record: Record) -> bool:
+        """Queues without waiting when it can (a never_block consumer always can); False
+        when the caller must wait for room."""
+        spill = self.spill
+        if spill is None:
+            if self.queue.full():
+                return False
+            self.queue.put_nowait(record)
+            return True
+        if spill.records or self.queue.full():  # behind others already spilled: keep the order
+            if len(spill.records) >= spill.bound:
+                spill.records.popleft()
+                spill.dropped += 1
+                if spill.dropped == 1 or spill.dropped % DROP_LOG_EVERY == 0:
+                    log.warning("bus_spill_full_dropped_oldest", group=self.group, dropped=spill.dropped)
+            spill.records.append(record)
+            spill.spilled += 1
+        else:
+            self.queue.put_nowait(record)
+        return True
+
+    def refill(self) -> None:
+        """Moves spilled records into the queue as room frees up, in order."""
+        spill = self.spill
+        if spill is None:
+            return
+        while spill.records and not self.queue.full():
+            self.queue.put_nowait(spill.records.popleft())
 
     async def getmany(self, *, timeout_ms: int = 1000, max_records: int = 500) -> list[Record]:
         out: list[Record] = []
+        self.refill()
         if self.queue.empty():
             try:
                 out.append(await asyncio.wait_for(self.queue.get(), timeout_ms / 1000))
@@ -46,6 +103,8 @@ class _LocalConsumer:
                 return out
         while len(out) < max_records and not self.queue.empty():
             out.append(self.queue.get_nowait())
+            if self.spill is not None and self.spill.records:
+                self.refill()
         self.uncommitted.extend(out)
         return out
 
@@ -74,6 +133,27 @@ class LocalBus:
         self._parked: dict[tuple[str, str], list[Record]] = {}  # (group, topic) -> for the next consumer
         self._offsets: dict[str, int] = {}
         self._closed = False
+        self._never_block: dict[str, int] = {}  # group -> spill bound
+        self._spills: dict[str, Spill] = {}  # group -> its spill (kept across its consumers)
+
+    def never_block(self, group: str, *, spill_records: int = DEFAULT_SPILL_RECORDS) -> None:
+        """Publishers never wait for ``group``: past its queue, records spill (bounded, in
+        order); past the bound the oldest are dropped and counted (``spill_stats``)."""
+        if spill_records < 1:
+            raise ValueError(f"spill_records must be at least 1, got {spill_records}")
+        self._never_block[group] = spill_records
+
+    def spill_stats(self) -> dict[str, dict[str, int]]:
+        """Per never_block group: records waiting in the spill, spilled and dropped in total."""
+        return {
+            g: {"waiting": len(s.records), "spilled": s.spilled, "dropped": s.dropped}
+            for g, s in self._spills.items()
+        }
+
+    @property
+    def is_running(self) -> bool:
+        """Usable from construction until stop() (start() after stop() reopens it)."""
+        return not self._closed
 
     async def start(self) -> None:
         self._closed = False
@@ -100,7 +180,7 @@ class LocalBus:
             else:
                 compacted[key] = record
         for consumer in tuple(self._subs.get(topic, ())):
-            if not consumer.stopped:
+            if not consumer.stopped and not consumer.offer(record):
                 await consumer.queue.put(record)
                 if consumer.is_stopped():  # it stopped while we waited for room: keep it for the group
                     self._park(consumer, [])
@@ -120,13 +200,20 @@ class LocalBus:
         c = _LocalConsumer(self, topics, group, asyncio.Queue(self._queue_size + len(parked) + len(backlog)))
         for record in parked + backlog:
             c.queue.put_nowait(record)
+        if group in self._never_block:
+            c.spill = self._spills.setdefault(group, Spill(self._never_block[group]))
+            c.refill()
         for topic in topics:
             self._subs.setdefault(topic, []).append(c)
         return c
 
     def lag(self) -> dict[str, int]:
         """Records waiting per group (for metrics)."""
-        return {c.group: c.queue.qsize() for subs in self._subs.values() for c in subs}
+        return {
+            c.group: c.queue.qsize() + (len(c.spill.records) if c.spill is not None else 0)
+            for subs in self._subs.values()
+            for c in subs
+        }
 
     def _unsubscribe(self, consumer: _LocalConsumer) -> None:
         if consumer.stopped:

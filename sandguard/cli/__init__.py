@@ -38,7 +38,6 @@ class LazyGroup(click.Group):
         command: Any = getattr(importlib.import_module(module), attr)
         return command  # type: ignore[no-any-return]
 
-
     def invoke(self, ctx: click.Context) -> Any:
         """Security settings that cannot work (a wrong password, an untrusted certificate)
         end the command with one line naming what failed, not a traceback. The module is

@@ -13,6 +13,7 @@ import structlog
 from reporting.exceptions import StoreUnavailableError
 from reporting.store import ClickHouseStore
 from sandguard.bus import KafkaBus, KafkaSecurity
+from sandguard.datadir import DataDirInUseError, lock_data_dir
 from sandguard.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,10 @@ def make_store(settings: Settings, url: str | None, data_dir: Path | None) -> Cl
         )  # fmt: skip
     else:
         path = (data_dir or settings.data_dir) / "clickhouse"
+        try:
+            lock_data_dir(path)
+        except DataDirInUseError as exc:
+            raise click.ClickException(str(exc)) from exc
         store = ClickHouseStore(path=path, metrics_ttl_days=m_ttl, history_ttl_days=h_ttl)
     try:
         store.open()

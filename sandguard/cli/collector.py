@@ -1,7 +1,8 @@
 """``sandguard collector``: one per host; samples every sandbox and streams to Kafka.
 
 Starts sampling at once and connects to the broker in the background: while Kafka
-is unreachable the collector buffers (and counts what it must drop), it never waits.
+is unreachable the collector buffers (and counts what it must drop), it never waits;
+its publisher waits for the bus (``StartGate``), so nothing is published before it is up.
 SIGTERM or SIGINT stop it cleanly: sampling stops, the buffer is flushed (bounded in
 time), the Docker stream and the Kafka producer are closed.
 """
@@ -69,11 +70,12 @@ def collector(
 async def _run(settings: Settings, registry: CollectorRegistry, **config: Any) -> None:
     from collectors import Collector, CollectorConfig
     from sandguard.bus import KafkaBus, KafkaSecurity
+    from sandguard.bus.gate import StartGate
 
     security = KafkaSecurity.from_settings(settings)
     # A wrong password or CA fails now, with its reason; a broker that is down does not.
     await security.verify(settings.kafka_bootstrap)
-    bus = KafkaBus(settings.kafka_bootstrap, namespace=settings.kafka_namespace, security=security)
+    bus = StartGate(KafkaBus(settings.kafka_bootstrap, namespace=settings.kafka_namespace, security=security))
     col = Collector(bus, config=CollectorConfig(host=settings.host, **config), registry=registry)
     stop = stop_on_signals()
     await col.start()
@@ -89,7 +91,8 @@ async def _run(settings: Settings, registry: CollectorRegistry, **config: Any) -
 
 
 async def _connect(bus: Any) -> None:
-    """Starts the bus, retrying until the broker answers; publishing waits for it meanwhile."""
+    """Starts the bus, retrying until the broker answers; publishing waits for it meanwhile
+    (the gate opens once started)."""
     while True:
         try:
             await bus.start()
@@ -98,5 +101,5 @@ async def _connect(bus: Any) -> None:
             await bus.stop()
             await asyncio.sleep(BUS_RETRY_S)
         else:
-            log.info("bus_connected", bootstrap=bus.bootstrap)
+            log.info("bus_connected", bootstrap=bus.bus.bootstrap)
             return

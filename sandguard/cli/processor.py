@@ -1,7 +1,9 @@
 """``sandguard processor``: one Faust worker of the rule engine (distributed mode).
 
 Start as many as the partitions allow (12 by default); they share the partitions of the
-input topics and take over each other's when one stops.
+input topics and take over each other's when one stops. The workers' tables must have as
+many partitions as the input topics, so topics that exist already (another component
+created them first) decide, whatever ``--partitions`` says.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ import asyncio
 from pathlib import Path
 
 import click
+import structlog
 
-from sandguard.bus import KafkaSecurity, ensure_topics
+from sandguard.bus import KafkaSecurity, ensure_topics, topic_partitions
 from sandguard.cli._common import kafka_options, service_options, settings_from, start_service
 from schemas import load_policy
+from schemas import topics as t
+
+log = structlog.get_logger(__name__)
 
 
 @click.command()
@@ -44,11 +50,7 @@ def processor(
     policy = load_policy(default_policy) if default_policy else s.load_default_policy()
     security = KafkaSecurity.from_settings(s)
     asyncio.run(security.verify(s.kafka_bootstrap))  # a wrong password or CA: a clear error, now
-    asyncio.run(
-        ensure_topics(
-            s.kafka_bootstrap, namespace=s.kafka_namespace, partitions=partitions, security=security
-        )
-    )
+    partitions = asyncio.run(_topics(s.kafka_bootstrap, s.kafka_namespace, partitions, security))
     config = ProcessorConfig(
         bootstrap=s.kafka_bootstrap,
         namespace=s.kafka_namespace,
@@ -59,3 +61,13 @@ def processor(
         credentials=security.faust_credentials(),
     )
     run_worker(build_app(config, registry=registry))
+
+
+async def _topics(bootstrap: str, namespace: str, wanted: int | None, security: KafkaSecurity) -> int:
+    """Creates the topics that are missing; returns the partitions the input topics have."""
+    await ensure_topics(bootstrap, namespace=namespace, partitions=wanted, security=security)
+    found = await topic_partitions(bootstrap, namespace + t.METRICS, security=security)
+    have = found or wanted or t.TOPICS[t.METRICS].partitions
+    if wanted is not None and have != wanted:
+        log.warning("partitions_as_existing", wanted=wanted, existing=have, topic=namespace + t.METRICS)
+    return have

@@ -70,7 +70,10 @@ async def test_outage_within_the_buffer_loses_nothing(
         times = sorted(m.time for m in metrics.values() if m.container_id == c.id)
         assert (times[-1] - times[0]) / 1000 > OUTAGE_S
         gaps = [b - a for a, b in itertools.pairwise(times)]
-        assert max(gaps) < 3 * INTERVAL_S * 1000, max(gaps)  # sampling went on through the outage
+        # Sampling went on through the outage: no gap near its length. A third of it (6-7
+        # intervals) leaves room for a loaded host stalling the sampler thread for a few
+        # seconds, which a bound of 3 intervals (1.5 s) did not.
+        assert max(gaps) < OUTAGE_S * 1000 / 3, max(gaps)
     assert not [e for e in events if e.kind == "audit" and e.action == "dropped"]
 
 

@@ -104,7 +104,7 @@ async def test_poison_messages_go_to_the_dead_letter_topic_counted(
     assert sorted(letters) == sorted(v.decode() for _, _, v in bad)
     assert all(letters[v.decode()].source_topic == topic for topic, _, v in bad)
     assert "cpu_percent" in letters[bad[1][2].decode()].error
-    assert "event_id missing" in letters[no_id.decode()].error
+    assert "event_id: Field required" in letters[no_id.decode()].error
     assert registry.get_sample_value("sandguard_sink_deadletters_total", {"topic": t.METRICS}) == 3
     assert _count(store, "metrics") == 1
 

@@ -64,7 +64,9 @@ def test_run_watches_judges_enforces_and_stores(
     env = {**os.environ, "SANDGUARD_DATA_DIR": str(tmp_path), "SANDGUARD_LOG_FORMAT": "json"}
     log = (tmp_path / "run.log").open("wb")
     proc = subprocess.Popen(
-        [_sandguard(), "run", "--metrics-port", str(port), "--host", "run-test"],
+        # Only this test's container: the engine is shared with other tests (and pipelines).
+        [_sandguard(), "run", "--metrics-port", str(port), "--host", "run-test",
+         "--label", f"test.run={run_id}"],
         env=env, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     container = None

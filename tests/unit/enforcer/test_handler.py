@@ -12,7 +12,8 @@ import pytest
 from enforcer import EngineUnavailableError, FakeDocker, Inbound, Ledger, Position
 from enforcer import handler as handler_module
 from enforcer.ledger import Done
-from schemas import ActionOutcome, EnforcementAction, stable_id
+from schemas import ActionOutcome, EnforcementAction, ResourceLimits, stable_id
+from schemas.policy import MIB
 from schemas.topics import ACTIONS, ENFORCEMENT
 from tests.unit.enforcer.conftest import CommandFactory, HandlerFactory, StateFactory
 
@@ -356,6 +357,27 @@ async def test_a_container_without_the_required_label_is_refused(
     assert "not a sandguard sandbox" in handled.result.reason
     assert handled.result.details["refused"] is True
     assert state.id in fake_docker.containers
+    assert [c for c, _ in fake_docker.calls] == ["inspect"]
+
+
+async def test_a_reapply_that_would_relax_limits_is_refused_and_reported(
+    make_handler: HandlerFactory,
+    make_command: CommandFactory,
+    make_state: StateFactory,
+    fake_docker: FakeDocker,
+) -> None:
+    """A 64 MiB sandbox judged under a 512 MiB default must keep its 64 MiB: the refusal is
+    the event (a failed ActionResult with the reason), and the engine is never updated."""
+    state = fake_docker.add(make_state(memory_bytes=64 * MIB, memory_swap_bytes=64 * MIB))
+    loose = ResourceLimits(memory_mb=512, cpu_percent=50.0, max_processes=20)
+    command = make_command(container_id=state.id, action=A.REAPPLY_LIMITS, limits=loose)
+    handled = await make_handler().handle(Inbound(command, at(0)))
+    assert handled is not None
+    assert handled.result.result is R.FAILED
+    assert handled.result.reason.startswith(
+        "refused: would relax limits in force (Memory 67108864 -> 536870912"
+    )
+    assert handled.result.details["refused"] is True
     assert [c for c, _ in fake_docker.calls] == ["inspect"]
 
 

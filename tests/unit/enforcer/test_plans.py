@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from enforcer import ContainerState, InvalidCommandError, NotASandboxError, Operation, Plan, plan_action
+from enforcer.exceptions import RelaxRefusedError
 from enforcer.plans import (
     check_container_id,
     check_identity,
@@ -228,3 +229,39 @@ def test_required_labels_guard_the_containers_we_may_touch(make_state: StateFact
     with pytest.raises(NotASandboxError) as info:
         check_labels(state, {"sandguard.sandbox": "no", "sandguard.run": None})
     assert info.value.missing == {"sandguard.sandbox": "no", "sandguard.run": None}
+
+
+@pytest.mark.parametrize(
+    ("limits", "looser"),
+    [
+        (ResourceLimits(memory_mb=512, cpu_percent=50.0, max_processes=20), {"Memory", "MemorySwap"}),
+        (ResourceLimits(memory_mb=64, cpu_percent=90.0, max_processes=20), {"CpuQuota"}),
+        (ResourceLimits(memory_mb=64, cpu_percent=50.0, max_processes=100), {"PidsLimit"}),
+    ],
+)
+def test_reapply_that_would_relax_a_limit_is_refused(
+    make_command: CommandFactory, make_state: StateFactory, limits: ResourceLimits, looser: set[str]
+) -> None:
+    """An unknown or stale policy must never raise a sandbox's limits (64 MiB -> 512 MiB was seen)."""
+    state = make_state(cpu_quota_us=50_000, memory_bytes=64 * MIB, memory_swap_bytes=64 * MIB, pids_limit=20)
+    with pytest.raises(RelaxRefusedError, match="refused: would relax") as caught:
+        plan_action(make_command(action=A.REAPPLY_LIMITS, limits=limits), state)
+    assert set(caught.value.looser) == looser
+
+
+def test_reapply_tightens_a_container_with_no_limits(
+    make_command: CommandFactory, make_state: StateFactory
+) -> None:
+    state = make_state(cpu_quota_us=0, memory_bytes=0, memory_swap_bytes=0, pids_limit=0)
+    plan = plan_action(make_command(action=A.REAPPLY_LIMITS), state)
+    assert plan.operation is Operation.UPDATE
+    assert plan.resources["Memory"] == 64 * MIB
+
+
+def test_reapply_with_nano_cpus_refuses_more_cpu(
+    make_command: CommandFactory, make_state: StateFactory
+) -> None:
+    state = make_state(cpu_quota_us=0, nano_cpus=250_000_000)
+    with pytest.raises(RelaxRefusedError) as caught:
+        plan_action(make_command(action=A.REAPPLY_LIMITS), state)  # 50 % > the 25 % in force
+    assert caught.value.looser == {"NanoCpus": (250_000_000, 500_000_000)}

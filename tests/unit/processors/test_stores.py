@@ -97,10 +97,14 @@ def test_a_policy_written_underneath_is_seen_after_invalidate_only() -> None:
     data: dict[str, bytes] = {}
     store = PolicyStore(data, make_policy(name="fallback"))
     assert store.get("a").policy.name == "fallback"
+    # A container with no policy is looked up each time: a policy recovered underneath
+    # replaces its own-limits judgement at once (fail closed, never stale).
     data["a"] = _policy_event("a", "strict")[0]
-    assert store.get("a").policy.name == "fallback"
-    store.invalidate()
     assert store.get("a").policy.name == "strict"
+    data["a"] = _policy_event("a", "other")[0]
+    assert store.get("a").policy.name == "strict"  # a known policy is cached until invalidate
+    store.invalidate()
+    assert store.get("a").policy.name == "other"
 
 
 def test_policy_writes_and_deletes_go_through_the_cache() -> None:

@@ -3,6 +3,9 @@ counted and logged, never raised into the operation."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from prometheus_client import CollectorRegistry
 
 from sandbox import audit
@@ -161,4 +164,24 @@ async def test_an_outage_spills_events_and_delivers_them_in_order_later() -> Non
     assert pub.spilled == 0
     assert (
         metrics.registry.get_sample_value("sandguard_sandbox_errors_total", {"kind": "publish_spilled"}) == 2
+    )
+
+
+async def test_a_publish_on_a_stuck_bus_gives_up_and_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bus that never takes the record (a fake: no real bus hangs on demand) holds each
+    attempt at most PUBLISH_TIMEOUT_S; the event is spilled and counted, the operation goes on."""
+
+    class StuckBus(LocalBus):
+        async def publish(self, topic: str, key: str | None, value: bytes | None) -> None:
+            await asyncio.Event().wait()  # never set
+
+    monkeypatch.setattr(audit, "PUBLISH_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(audit, "RETRY_BASE_S", 0.01)
+    metrics = ManagerMetrics(CollectorRegistry())
+    publisher = AuditPublisher(StuckBus(), metrics)
+    async with asyncio.timeout(5):
+        await publisher.audit(audit.lifecycle("c1", "h", "create"))
+    assert publisher.spilled == 1  # kept for later, counted
+    assert (
+        metrics.registry.get_sample_value("sandguard_sandbox_errors_total", {"kind": "publish_spilled"}) == 1
     )
