@@ -2,7 +2,8 @@
 
 Everything the kernel can hold is set here, at creation, and nothing is run inside the
 container afterwards: memory with swap equal to it, a CPU quota, a pids limit, ulimits,
-a read-only root with size-bounded tmpfs-backed volumes at /work and /tmp, no
+a read-only root with size-bounded disk-backed volumes at /work and /tmp (sandbox.workspace;
+tmpfs-backed when no workspace devices are given), no
 capabilities, no-new-privileges, a non-root user, Docker's default seccomp profile, no
 host mounts, an init that reaps zombies, and the network of the policy.
 
@@ -27,7 +28,7 @@ SANDBOX_USER = "1000:1000"  # the images' `sandbox` user (deploy/local/images.sh
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
 WORKSPACE = "/work"
-TMP = "/tmp"  # noqa: S108 - the sandbox's own /tmp, a private tmpfs volume
+TMP = "/tmp"  # noqa: S108 - the sandbox's own /tmp, a private volume
 ROOTS = (WORKSPACE, TMP)
 DEFAULT_IMAGE = "sandguard/python:3"
 
@@ -42,6 +43,11 @@ MAX_SHM_MB = 64
 # Under host memory pressure, sandboxes are killed before the host's own services
 # (range -1000..1000; Docker's default is 0).
 OOM_SCORE_ADJ = 500
+# The mount flags of the writable volumes, whatever backs them: no set-uid programs, no device
+# nodes. One tuple so another flag (noexec) is added once for both kinds of volume.
+VOLUME_FLAGS = ("nosuid", "nodev")
+# Root directory modes of the writable volumes: /work the sandbox user's, /tmp sticky for all.
+VOLUME_MODES = {WORKSPACE: 0o755, TMP: 0o1777}
 # The sandbox runs nothing on its console; its logs are bounded anyway.
 LOG_MAX_SIZE = "1m"
 
@@ -71,10 +77,15 @@ def check_policy_fits(policy: SecurityPolicy) -> None:
         )
 
 
-def _tmpfs_volume(target: str, size_mb: int, mode: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    """An anonymous tmpfs-backed volume: writable through the archive API (a --tmpfs mount of a
-    read-only container is not), owned by the sandbox user, removed with the container."""
-    options = f"size={size_mb}m,uid={SANDBOX_UID},gid={SANDBOX_GID},mode={mode},nosuid,nodev"
+def volume_sizes(disk_mb: int) -> dict[str, tuple[int, int]]:
+    """Mount point -> (MiB, root mode) of the writable volumes under a policy's disk_mb."""
+    disk = split_disk(disk_mb)
+    return {WORKSPACE: (disk.work_mb, VOLUME_MODES[WORKSPACE]), TMP: (disk.tmp_mb, VOLUME_MODES[TMP])}
+
+
+def _volume(target: str, driver_options: dict[str, str], labels: Mapping[str, str]) -> dict[str, Any]:
+    """An anonymous volume of the ``local`` driver: writable through the archive API (a --tmpfs
+    mount of a read-only container is not), removed with the container."""
     return {
         "Type": "volume",
         "Target": target,
@@ -82,9 +93,37 @@ def _tmpfs_volume(target: str, size_mb: int, mode: str, labels: Mapping[str, str
         "VolumeOptions": {
             "NoCopy": True,
             "Labels": {**labels, RESOURCE: "volume"},
-            "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs", "device": "tmpfs", "o": options}},
+            "DriverConfig": {"Name": "local", "Options": driver_options},
         },
     }
+
+
+def _tmpfs_volume(target: str, size_mb: int, mode: int, labels: Mapping[str, str]) -> dict[str, Any]:
+    """A tmpfs-backed volume owned by the sandbox user. Its pages are charged to the sandbox's
+    memory: only for hosts where a disk workspace cannot be made (sandbox.workspace)."""
+    options = ",".join((f"size={size_mb}m,uid={SANDBOX_UID},gid={SANDBOX_GID},mode={mode:o}", *VOLUME_FLAGS))
+    return _volume(target, {"type": "tmpfs", "device": "tmpfs", "o": options}, labels)
+
+
+def _disk_volume(target: str, device: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """An ext4 filesystem on a loop device (sandbox.workspace made it, owner and mode set),
+    mounted by the engine: full is ENOSPC, never memory."""
+    return _volume(target, {"type": "ext4", "device": device, "o": ",".join(VOLUME_FLAGS)}, labels)
+
+
+def _volumes(
+    disk_mb: int, devices: Mapping[str, str] | None, labels: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The writable volumes: on the workspace's loop devices, or tmpfs when there are none."""
+    mounts = []
+    for target, (size_mb, mode) in volume_sizes(disk_mb).items():
+        if devices is None:
+            mounts.append(_tmpfs_volume(target, size_mb, mode, labels))
+        elif target in devices:
+            mounts.append(_disk_volume(target, devices[target], labels))
+        else:
+            raise InvalidSandboxRequest("workspace", f"no device for {target}")
+    return mounts
 
 
 def _network_mode(network: NetworkPolicy, network_name: str | None) -> str:
@@ -115,7 +154,9 @@ def host_config(
     network_name: str | None,
     volume_labels: Mapping[str, str],
     runtime: str | None = None,
+    workspace: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """``workspace``: mount point -> loop device of a disk workspace (None: tmpfs volumes)."""
     limits = policy.resource_limits
     disk = split_disk(limits.disk_mb)
     cfg: dict[str, Any] = {
@@ -133,10 +174,7 @@ def host_config(
         "NetworkMode": _network_mode(policy.network_policy, network_name),
         "Binds": [],
         "Devices": [],
-        "Mounts": [
-            _tmpfs_volume(WORKSPACE, disk.work_mb, "0755", volume_labels),
-            _tmpfs_volume(TMP, disk.tmp_mb, "1777", volume_labels),
-        ],
+        "Mounts": _volumes(limits.disk_mb, workspace, volume_labels),
         "IpcMode": "private",
         "ShmSize": disk.shm_mb * MIB,
         "OomScoreAdj": OOM_SCORE_ADJ,
@@ -161,6 +199,7 @@ def container_config(
     network_name: str | None,
     volume_labels: Mapping[str, str],
     runtime: str | None = None,
+    workspace: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The body of ``POST /containers/create`` for a sandbox under ``policy``."""
     check_policy_fits(policy)
@@ -180,6 +219,10 @@ def container_config(
         "OpenStdin": False,
         "StopSignal": "SIGKILL",  # nothing in a sandbox needs a graceful stop
         "HostConfig": host_config(
-            policy, network_name=network_name, volume_labels=volume_labels, runtime=runtime
+            policy,
+            network_name=network_name,
+            volume_labels=volume_labels,
+            runtime=runtime,
+            workspace=workspace,
         ),
     }

@@ -12,6 +12,7 @@ import asyncio
 import shlex
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn
 
 import docker.errors
@@ -33,6 +34,7 @@ from sandbox.exceptions import (
     SandboxPaused,
     SandboxTerminated,
     ValidationDenied,
+    WorkspaceFullError,
 )
 from sandbox.exec_env import check_env
 from sandbox.execution import ExecOutcome, ExecRequest, shell_argv
@@ -41,6 +43,8 @@ from sandbox.paths import CheckedPath, Operation
 from sandbox.record import SIGKILL_EXIT, SandboxRecord, denial_violation, observe_pause, observe_stop
 from sandbox.results import ExecResult, FileInfo, SandboxStatus, Termination, utc_now
 from sandbox.validation import check_command, validate_command
+from sandbox.workspace import Workspace
+from sandbox.workspace import release as release_workspace
 from schemas import AuditCategory, SecurityPolicy
 from schemas.policy import MIB
 
@@ -60,6 +64,8 @@ REMOVAL_WAIT_POLL_S = 0.1
 # reports a stop within ~200 ms on a loaded host).
 SETTLE_POLLS = 5
 SETTLE_POLL_S = 0.1  # no such container; not running or paused
+# The engine's message when a file extracted into the sandbox does not fit (strerror(ENOSPC)).
+NO_SPACE = "no space left on device"
 
 
 def parse_docker_time(text: str) -> datetime:
@@ -69,10 +75,17 @@ def parse_docker_time(text: str) -> datetime:
 
 
 class DockerSandbox:
-    def __init__(self, record: SandboxRecord, engine: Engine, rules: SandboxRules | None = None) -> None:
+    def __init__(
+        self,
+        record: SandboxRecord,
+        engine: Engine,
+        rules: SandboxRules | None = None,
+        workspace: Workspace | None = None,
+    ) -> None:
         self.record = record
         self._engine = engine
         self.rules = rules
+        self.workspace = workspace
 
     @property
     def id(self) -> str:
@@ -217,9 +230,30 @@ class DockerSandbox:
         payload = data.encode() if isinstance(data, str) else bytes(data)
         checked = await self._checked(path, "write", size=len(payload))
         archive = write_archive(checked.root, checked.resolved, payload, mode=mode)
-        await self._archive("write", lambda: self._engine.api.put_archive(self.id, checked.root, archive))
+        try:
+            await self._archive("write", lambda: self._engine.api.put_archive(self.id, checked.root, archive))
+        except SandboxOperationError as exc:
+            if NO_SPACE not in exc.reason.lower():
+                raise
+            await self._no_space(checked, len(payload))
+            raise WorkspaceFullError(self.id, checked.resolved, len(payload)) from exc
         await self._done_file("write", checked, size=len(payload))
         return checked.resolved
+
+    async def _no_space(self, checked: CheckedPath, size: int) -> None:
+        """A write the workspace had no room for: an event in the history, not a kill."""
+        self._engine.metrics.operations.labels("write", "no_space").inc()
+        await self._engine.publisher.audit(
+            audit.file_failed(
+                self.id,
+                self._engine.options.host,
+                "write",
+                checked.given,
+                policy_id=self.policy.policy_id,
+                reason="no space left on device (ENOSPC): the workspace quota is full",
+                details={"resolved": checked.resolved, "size": size, "errno": "ENOSPC"},
+            )
+        )
 
     async def read_file(self, path: str) -> bytes:
         self.ensure_usable()
@@ -346,9 +380,12 @@ class DockerSandbox:
     # --- removal ----------------------------------------------------------------
 
     async def remove(self) -> None:
-        """Removes the container, its volumes and its host rules (already gone is fine)."""
+        """Removes the container, its volumes, its workspace storage and its host rules
+        (already gone is fine)."""
         self.record.status = SandboxStatus.DESTROYED
         await remove_container(self._engine, self.id)
+        storage, self.workspace = self.workspace, None
+        await self._engine.call(partial(release_workspace, storage))
         await self._engine.networks.detach(self.rules)
         self.rules = None
 

@@ -32,13 +32,22 @@ from prometheus_client import CollectorRegistry
 
 from sandbox import audit
 from sandbox import labels as lb
+from sandbox import workspace as ws
 from sandbox.audit import AuditPublisher
-from sandbox.config import DEFAULT_IMAGE, check_policy_fits, container_config
+from sandbox.config import (
+    DEFAULT_IMAGE,
+    SANDBOX_GID,
+    SANDBOX_UID,
+    check_policy_fits,
+    container_config,
+    volume_sizes,
+)
 from sandbox.docker_sandbox import DockerSandbox, remove_container
 from sandbox.engine import Engine, SandboxOptions
 from sandbox.engine_events import ContainerEvents
 from sandbox.exceptions import (
     DockerUnavailable,
+    InvalidSandboxRequest,
     ManagerClosed,
     NetworkSetupError,
     SandboxCreateError,
@@ -46,7 +55,9 @@ from sandbox.exceptions import (
 )
 from sandbox.follower import SandboxFollower
 from sandbox.metrics import ManagerMetrics
+from sandbox.oom import protect_core
 from sandbox.paths import Operation
+from sandbox.reclaim import reclaim_crashed
 from sandbox.record import SandboxRecord
 from sandbox.report import local_report, manager_stats, merge_reports
 from sandbox.results import ExecResult, FileInfo, utc_now
@@ -66,6 +77,12 @@ DEFAULT_WORKERS = 48
 SDK_TIMEOUT_S = 120
 # Destroyed sandboxes kept for reports and "destroyed" answers: ~1 KB each.
 GRAVEYARD = 1000
+
+
+# Where /work and /tmp live: "disk" (sandbox.workspace: ext4 images, full is ENOSPC) or
+# "tmpfs" (memory of the sandbox: for hosts without loop devices, e.g. a remote engine).
+WORKSPACE_DISK = "disk"
+WORKSPACE_KINDS = (WORKSPACE_DISK, "tmpfs")
 
 
 class ManagerState(StrEnum):
@@ -100,6 +117,8 @@ class SandboxManager:
         registry: CollectorRegistry | None = None,
         watch_enforcement: bool = True,
         workers: int = DEFAULT_WORKERS,
+        workspace: str = WORKSPACE_DISK,
+        workspace_dir: str = ws.DEFAULT_ROOT,
     ) -> None:
         self.security_policy = security_policy or SecurityPolicy()
         check_policy_fits(self.security_policy)
@@ -112,6 +131,10 @@ class SandboxManager:
         self._labels = lb.manager_labels(self.manager_id, self.host, lb.check_user_labels(labels))
         self._options = SandboxOptions(self.host, image, exec_timeout, output_limit, list_limit, runtime)
         self._workers = workers
+        if workspace not in WORKSPACE_KINDS:
+            raise InvalidSandboxRequest("workspace", f"{workspace!r} is not one of {WORKSPACE_KINDS}")
+        on_disk = workspace == WORKSPACE_DISK
+        self._workspaces = ws.WorkspaceStore(workspace_dir, self.manager_id) if on_disk else None
         self._watch_enforcement = watch_enforcement
         self.metrics = ManagerMetrics(registry)
         self.metrics.active.set_function(lambda: sum(1 for s in self._sandboxes.values() if s.record.active))
@@ -194,6 +217,7 @@ class SandboxManager:
             publisher=self._publisher,
             metrics=self.metrics,
             options=self._options,
+            workspaces=self._workspaces,
         )
 
     async def _ready(self) -> Engine:
@@ -224,6 +248,7 @@ class SandboxManager:
             for failure in (r for r in results if isinstance(r, BaseException)):
                 log.error("cleanup_destroy_failed", error=repr(failure))
             await self._remove_leftovers(engine)
+            await self._close_workspaces(engine)
             await engine.networks.close()
         await self._stop_background()
         if engine is not None:
@@ -254,6 +279,12 @@ class SandboxManager:
             log.warning("removing_leftover_volume", volume=name)
             await engine.call(partial(api.remove_volume, name, force=True))
 
+    async def _close_workspaces(self, engine: Engine) -> None:
+        """This manager's workspace storage, then what crashed managers left on this host."""
+        if self._workspaces is not None:
+            await engine.call(self._workspaces.close)
+            await reclaim_crashed(engine, self._workspaces)
+
     # --- sandboxes --------------------------------------------------------------
 
     async def create_sandbox(
@@ -273,6 +304,7 @@ class SandboxManager:
         created_at = utc_now()
         expires_at = created_at + timedelta(seconds=policy.resource_limits.execution_timeout)
         network = await engine.networks.network_for(policy.network_policy)
+        storage = await self._make_workspace(engine, name, policy, image)
         body = self._config(
             policy,
             image=image,
@@ -280,11 +312,16 @@ class SandboxManager:
             network=network,
             expires=int(expires_at.timestamp()),
             user=user_labels,
+            workspace=storage.devices() if storage else None,
         )
-        container_id = await self._start_container(engine, body, name, image)
+        try:
+            container_id = await self._start_container(engine, body, name, image)
+        except BaseException:
+            await engine.call(partial(ws.release, storage))
+            raise
         record = SandboxRecord(container_id, name, image, policy, user_labels, created_at, expires_at)
         record.monitored = policy.enable_monitoring
-        sandbox = DockerSandbox(record, engine)
+        sandbox = DockerSandbox(record, engine, workspace=storage)
         self._sandboxes[container_id] = sandbox
         await self._attach_network(engine, sandbox)
         if self._follower is not None:
@@ -295,6 +332,19 @@ class SandboxManager:
         await self._announce(sandbox, network)
         return container_id
 
+    async def _make_workspace(
+        self, engine: Engine, name: str, policy: SecurityPolicy, image: str
+    ) -> ws.Workspace | None:
+        store = self._workspaces
+        if store is None:
+            return None
+        sizes = volume_sizes(policy.resource_limits.disk_mb)
+        try:
+            return await engine.call(partial(store.make, name, sizes, (SANDBOX_UID, SANDBOX_GID)))
+        except ws.WorkspaceError as exc:
+            self.metrics.create_failures.inc()
+            raise SandboxCreateError(image, str(exc)) from exc
+
     def _config(
         self,
         policy: SecurityPolicy,
@@ -304,6 +354,7 @@ class SandboxManager:
         network: str | None,
         expires: int,
         user: dict[str, str],
+        workspace: Mapping[str, str] | None,
     ) -> dict[str, Any]:
         labels = lb.sandbox_labels(
             self._labels,
@@ -321,6 +372,7 @@ class SandboxManager:
             network_name=network,
             volume_labels=self._labels,
             runtime=self._options.runtime,
+            workspace=workspace,
         )
 
     async def _start_container(self, engine: Engine, body: dict[str, Any], name: str, image: str) -> str:
@@ -335,10 +387,12 @@ class SandboxManager:
         container_id = str(created["Id"])
         try:
             await engine.call(lambda: engine.api.start(container_id))
+            info = await engine.call(lambda: engine.api.inspect_container(container_id))
         except docker.errors.APIError as exc:
             self.metrics.create_failures.inc()
             await remove_container(engine, container_id)
             raise SandboxCreateError(image, f"start failed: {exc.explanation}") from exc
+        await engine.call(partial(protect_core, int(info["State"]["Pid"])))
         return container_id
 
     async def _attach_network(self, engine: Engine, sandbox: DockerSandbox) -> None:
