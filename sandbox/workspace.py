@@ -18,6 +18,7 @@ Blocking (subprocesses, files): call from a thread pool. Needs root on the engin
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_ROOT = "/var/lib/sandguard/workspaces"
 OWNER_FILE = "owner"
 IMAGE_SUFFIX = ".img"
+TEMPLATE_PREFIX = "template-"  # never a sandbox name: those start with "sandguard-"
 # 4 KiB blocks even on small images (mke2fs picks 1 KiB below 512 MiB: a quarter of the
 # throughput for big files); no journal: a workspace never outlives a crash of its host, it is
 # deleted, so a journal would only cost create time and write bandwidth; no reserved blocks:
@@ -101,6 +103,32 @@ def make_image(path: Path, size_mb: int, owner: tuple[int, int], mode: int) -> N
     _run("debugfs", ["debugfs", "-w", "-f", "-", str(path)], DEBUGFS_SCRIPT.format(mode=DIR_TYPE | mode))
 
 
+def copy_sparse(source: Path, target: Path) -> None:
+    """Copies only the data of a sparse file (a fresh image holds ~1 MiB of it, whatever its size)."""
+    size = source.stat().st_size
+    with source.open("rb") as src, target.open("wb") as dst:
+        dst.truncate(size)
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(src.fileno(), offset, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:
+                    return  # only a hole is left
+                raise
+            end = os.lseek(src.fileno(), start, os.SEEK_HOLE)
+            _copy_range(src.fileno(), dst.fileno(), start, end)
+            offset = end
+
+
+def _copy_range(src: int, dst: int, start: int, end: int) -> None:
+    while start < end:
+        copied = os.copy_file_range(src, dst, end - start, start, start)
+        if copied == 0:
+            raise OSError(errno.EIO, f"short copy at {start}")
+        start += copied
+
+
 def attach(path: Path) -> str:
     """A free loop device backed by ``path`` (direct I/O), e.g. ``/dev/loop3``."""
     return _run("losetup", ["losetup", "--find", "--show", "--direct-io=on", str(path)]).strip()
@@ -152,6 +180,7 @@ class WorkspaceStore:
         self.dir = self.root / manager_id
         self._opened = False
         self._lock = threading.Lock()  # make() runs on many pool threads at once
+        self._templates: dict[tuple[int, int, tuple[int, int]], Path] = {}
 
     def open(self) -> None:
         """Makes the manager's directory, marked with this process (idempotent). Made under a
@@ -177,7 +206,7 @@ class WorkspaceStore:
         try:
             for target, (size_mb, mode) in sizes.items():
                 image = self.dir / f"{name}.{target.strip('/').replace('/', '_')}{IMAGE_SUFFIX}"
-                make_image(image, size_mb, owner, mode)
+                copy_sparse(self._template(size_mb, mode, owner), image)
                 disks.append(Disk(target, str(image), attach(image)))
         except BaseException as exc:
             release(Workspace(name, tuple(disks)))
@@ -187,6 +216,17 @@ class WorkspaceStore:
             raise
         return Workspace(name, tuple(disks))
 
+    def _template(self, size_mb: int, mode: int, owner: tuple[int, int]) -> Path:
+        """A fresh filesystem of this shape, made once per manager: copying its ~1 MiB of data
+        takes a few ms where mkfs.ext4 and debugfs take ~30 (a third of a sandbox's create)."""
+        key = (size_mb, mode, owner)
+        with self._lock:
+            if key not in self._templates:
+                path = self.dir / f"{TEMPLATE_PREFIX}{size_mb}m-{mode:o}-{owner[0]}-{owner[1]}{IMAGE_SUFFIX}"
+                make_image(path, size_mb, owner, mode)
+                self._templates[key] = path
+            return self._templates[key]
+
     def _remove_images(self, name: str) -> None:
         for image in self.dir.glob(f"{name}.*{IMAGE_SUFFIX}"):
             image.unlink(missing_ok=True)
@@ -195,6 +235,7 @@ class WorkspaceStore:
         """Releases whatever this manager still has and removes its directory."""
         reclaim(self.dir)
         self._opened = False
+        self._templates.clear()
 
     def orphans(self) -> list[str]:
         """Manager ids whose directory is here but whose process is gone (crashed)."""

@@ -152,9 +152,9 @@ async def test_destroy_releases_the_storage(manager: SandboxManager, docker_clie
     assert store is not None
     sid = await manager.create_sandbox()
     volumes = [m["Name"] for m in inspect(docker_client, sid)["Mounts"]]
-    assert len(list(loops_under(store.dir))) == 2 and len(list(store.dir.glob("*.img"))) == 2
+    assert len(list(loops_under(store.dir))) == 2 and len(list(store.dir.glob("sandguard-*.img"))) == 2
     await manager.destroy_sandbox(sid)
-    assert not list(loops_under(store.dir)) and not list(store.dir.glob("*.img"))
+    assert not list(loops_under(store.dir)) and not list(store.dir.glob("sandguard-*.img"))
     names = {v["Name"] for v in docker_client.api.volumes().get("Volumes") or []}
     assert not names & set(volumes)
     await manager.cleanup()
@@ -205,7 +205,7 @@ async def test_a_crashed_managers_storage_is_reclaimed_by_the_next_cleanup(
         assert child.stdout is not None
         crashed_id = await asyncio.wait_for(asyncio.to_thread(manager_line, child.stdout), 120)
         left = root / crashed_id
-        assert len(list(loops_under(left))) == 4 and len(list(left.glob("*.img"))) == 4
+        assert len(list(loops_under(left))) == 4 and len(list(left.glob("sandguard-*.img"))) == 4
         label = {"label": f"sandguard.manager={crashed_id}"}
         assert len(docker_client.api.containers(filters=label)) == 2
     finally:
