@@ -16,13 +16,12 @@ Pure: builds the body of ``POST /containers/create``, so every setting is unit-t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sandbox.exceptions import InvalidSandboxRequest
 from sandbox.labels import RESOURCE
 from schemas import NetworkPolicy, SecurityPolicy
-from schemas.policy import CPU_PERIOD_US, MIB, cpu_quota_us
+from schemas.policy import CPU_PERIOD_US, MIB, cpu_quota_us, split_disk
 
 SANDBOX_USER = "1000:1000"  # the images' `sandbox` user (deploy/local/images.sh)
 SANDBOX_UID = 1000
@@ -35,11 +34,6 @@ DEFAULT_IMAGE = "sandguard/python:3"
 # The sandbox itself uses two pids: the init (docker-init) and its lifetime `sleep`.
 RESERVED_PIDS = 2
 MIN_PROCESSES = RESERVED_PIDS + 1
-# disk_mb is split: /tmp a quarter, /dev/shm a sixteenth (at most 64 MiB, Docker's
-# default), /work the rest; each at least 1 MiB.
-TMP_SHARE = 4
-SHM_SHARE = 16
-MAX_SHM_MB = 64
 # Under host memory pressure, sandboxes are killed before the host's own services
 # (range -1000..1000; Docker's default is 0).
 OOM_SCORE_ADJ = 500
@@ -50,21 +44,6 @@ VOLUME_FLAGS = ("nosuid", "nodev")
 VOLUME_MODES = {WORKSPACE: 0o755, TMP: 0o1777}
 # The sandbox runs nothing on its console; its logs are bounded anyway.
 LOG_MAX_SIZE = "1m"
-
-
-@dataclass(frozen=True, slots=True)
-class DiskSplit:
-    work_mb: int
-    tmp_mb: int
-    shm_mb: int
-
-
-def split_disk(disk_mb: int) -> DiskSplit:
-    """/work, /tmp and /dev/shm sizes whose sum stays within disk_mb (or 3 MiB when smaller)."""
-    tmp = max(1, disk_mb // TMP_SHARE)
-    shm = max(1, min(MAX_SHM_MB, disk_mb // SHM_SHARE))
-    work = max(1, disk_mb - tmp - shm)
-    return DiskSplit(work, tmp, shm)
 
 
 def check_policy_fits(policy: SecurityPolicy) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from processors.engine.matching import SUSPICIOUS_TOOLS
 from schemas import EscalationResponse, PolicyMode, ResourceLimits, SecurityPolicy
-from schemas.policy import MIB
+from schemas.policy import MIB, workspace_quota_mb
 from schemas.rules import RULES
 
 # CPU limits are compared with a small slack: a quota of 25000 µs per 100000 µs period is
@@ -20,6 +20,8 @@ CPU_DRIFT_SLACK_PERCENT = 0.5
 # Repeats of one finding are reported at most once a minute (then once more at its close),
 # so a flood of repeats is one event a minute, not one a sample.
 UPDATE_INTERVAL_MS = 60_000
+# disk.level warns at 90 % of /work and /tmp together: ~93 MiB before the default 928 MiB fill.
+DISK_LEVEL_RATIO = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,8 @@ class CompiledPolicy:
     allowed: frozenset[str]
     suspicious: frozenset[str]
     monitoring: bool = field(default=True)
+    # disk.level: bytes used on /work and /tmp over this share of their quota (resources.py).
+    disk_level_bytes: float = field(default=float("inf"))
 
 
 def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> CompiledPolicy:
@@ -89,6 +93,7 @@ def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> Comp
         allowed=policy.allowed_commands,
         suspicious=SUSPICIOUS_TOOLS | policy.suspicious_commands,
         monitoring=policy.enable_monitoring,
+        disk_level_bytes=workspace_quota_mb(lim.disk_mb) * MIB * DISK_LEVEL_RATIO,
     )
 
 
