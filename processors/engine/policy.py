@@ -20,7 +20,7 @@ CPU_DRIFT_SLACK_PERCENT = 0.5
 # Repeats of one finding are reported at most once a minute (then once more at its close),
 # so a flood of repeats is one event a minute, not one a sample.
 UPDATE_INTERVAL_MS = 60_000
-# disk.level warns at 90 % of /work and /tmp together: ~93 MiB before the default 928 MiB fill.
+# disk.level warns at 90 % of /work and /tmp together: 96 MiB before the default 960 MiB fill.
 DISK_LEVEL_RATIO = 0.9
 
 
