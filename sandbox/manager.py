@@ -30,24 +30,15 @@ import docker.errors
 import structlog
 from prometheus_client import CollectorRegistry
 
-from sandbox import audit
+from sandbox import audit, workspaces
 from sandbox import labels as lb
-from sandbox import workspace as ws
 from sandbox.audit import AuditPublisher
-from sandbox.config import (
-    DEFAULT_IMAGE,
-    SANDBOX_GID,
-    SANDBOX_UID,
-    check_policy_fits,
-    container_config,
-    volume_sizes,
-)
+from sandbox.config import DEFAULT_IMAGE, check_policy_fits, container_config
 from sandbox.docker_sandbox import DockerSandbox, remove_container
 from sandbox.engine import Engine, SandboxOptions
 from sandbox.engine_events import ContainerEvents
 from sandbox.exceptions import (
     DockerUnavailable,
-    InvalidSandboxRequest,
     ManagerClosed,
     NetworkSetupError,
     SandboxCreateError,
@@ -57,11 +48,11 @@ from sandbox.follower import SandboxFollower
 from sandbox.metrics import ManagerMetrics
 from sandbox.oom import protect_core
 from sandbox.paths import Operation
-from sandbox.reclaim import reclaim_crashed
 from sandbox.record import SandboxRecord
 from sandbox.report import local_report, manager_stats, merge_reports
 from sandbox.results import ExecResult, FileInfo, utc_now
 from sandbox.watcher import EnforcementWatcher
+from sandbox.workspace import DEFAULT_ROOT as DEFAULT_WORKSPACE_ROOT
 from schemas import Bus, ReportSource, SecurityPolicy
 
 log = structlog.get_logger(__name__)
@@ -79,12 +70,6 @@ SDK_TIMEOUT_S = 120
 GRAVEYARD = 1000
 
 
-# Where /work and /tmp live: "disk" (sandbox.workspace: ext4 images, full is ENOSPC) or
-# "tmpfs" (memory of the sandbox: for hosts without loop devices, e.g. a remote engine).
-WORKSPACE_DISK = "disk"
-WORKSPACE_KINDS = (WORKSPACE_DISK, "tmpfs")
-
-
 class ManagerState(StrEnum):
     NEW = "new"
     RUNNING = "running"
@@ -97,7 +82,9 @@ class SandboxManager:
     ``bus`` receives the policies, lifecycle and audit events and carries the
     enforcer's results back (start and stop it yourself); ``reports`` (optional) is the
     history behind ``get_security_report``; ``docker_client`` defaults to the engine of
-    the environment (DOCKER_HOST or the local socket).
+    the environment (DOCKER_HOST or the local socket). ``workspace`` "disk" (the default:
+    /work and /tmp on ext4 images in ``workspace_dir``, needs root on the engine's host)
+    or "tmpfs" (charged to the sandbox's memory; for a remote engine).
     """
 
     def __init__(
@@ -117,8 +104,8 @@ class SandboxManager:
         registry: CollectorRegistry | None = None,
         watch_enforcement: bool = True,
         workers: int = DEFAULT_WORKERS,
-        workspace: str = WORKSPACE_DISK,
-        workspace_dir: str = ws.DEFAULT_ROOT,
+        workspace: str = workspaces.DISK,
+        workspace_dir: str = DEFAULT_WORKSPACE_ROOT,
     ) -> None:
         self.security_policy = security_policy or SecurityPolicy()
         check_policy_fits(self.security_policy)
@@ -131,10 +118,7 @@ class SandboxManager:
         self._labels = lb.manager_labels(self.manager_id, self.host, lb.check_user_labels(labels))
         self._options = SandboxOptions(self.host, image, exec_timeout, output_limit, list_limit, runtime)
         self._workers = workers
-        if workspace not in WORKSPACE_KINDS:
-            raise InvalidSandboxRequest("workspace", f"{workspace!r} is not one of {WORKSPACE_KINDS}")
-        on_disk = workspace == WORKSPACE_DISK
-        self._workspaces = ws.WorkspaceStore(workspace_dir, self.manager_id) if on_disk else None
+        self._workspaces = workspaces.store_for(workspace, workspace_dir, self.manager_id)
         self._watch_enforcement = watch_enforcement
         self.metrics = ManagerMetrics(registry)
         self.metrics.active.set_function(lambda: sum(1 for s in self._sandboxes.values() if s.record.active))
@@ -248,7 +232,7 @@ class SandboxManager:
             for failure in (r for r in results if isinstance(r, BaseException)):
                 log.error("cleanup_destroy_failed", error=repr(failure))
             await self._remove_leftovers(engine)
-            await self._close_workspaces(engine)
+            await workspaces.close(engine)
             await engine.networks.close()
         await self._stop_background()
         if engine is not None:
@@ -279,12 +263,6 @@ class SandboxManager:
             log.warning("removing_leftover_volume", volume=name)
             await engine.call(partial(api.remove_volume, name, force=True))
 
-    async def _close_workspaces(self, engine: Engine) -> None:
-        """This manager's workspace storage, then what crashed managers left on this host."""
-        if self._workspaces is not None:
-            await engine.call(self._workspaces.close)
-            await reclaim_crashed(engine, self._workspaces)
-
     # --- sandboxes --------------------------------------------------------------
 
     async def create_sandbox(
@@ -304,7 +282,7 @@ class SandboxManager:
         created_at = utc_now()
         expires_at = created_at + timedelta(seconds=policy.resource_limits.execution_timeout)
         network = await engine.networks.network_for(policy.network_policy)
-        storage = await self._make_workspace(engine, name, policy, image)
+        storage = await workspaces.make_for(engine, name, policy, image)
         body = self._config(
             policy,
             image=image,
@@ -317,7 +295,7 @@ class SandboxManager:
         try:
             container_id = await self._start_container(engine, body, name, image)
         except BaseException:
-            await engine.call(partial(ws.release, storage))
+            await workspaces.release_for(engine, storage)
             raise
         record = SandboxRecord(container_id, name, image, policy, user_labels, created_at, expires_at)
         record.monitored = policy.enable_monitoring
@@ -331,19 +309,6 @@ class SandboxManager:
         self.metrics.create_seconds.observe(time.monotonic() - started)
         await self._announce(sandbox, network)
         return container_id
-
-    async def _make_workspace(
-        self, engine: Engine, name: str, policy: SecurityPolicy, image: str
-    ) -> ws.Workspace | None:
-        store = self._workspaces
-        if store is None:
-            return None
-        sizes = volume_sizes(policy.resource_limits.disk_mb)
-        try:
-            return await engine.call(partial(store.make, name, sizes, (SANDBOX_UID, SANDBOX_GID)))
-        except ws.WorkspaceError as exc:
-            self.metrics.create_failures.inc()
-            raise SandboxCreateError(image, str(exc)) from exc
 
     def _config(
         self,
