@@ -384,10 +384,16 @@ class DockerSandbox:
         (already gone is fine)."""
         self.record.status = SandboxStatus.DESTROYED
         await remove_container(self._engine, self.id)
-        storage, self.workspace = self.workspace, None
-        await self._engine.call(partial(release_workspace, storage))
+        await self.release_storage()
         await self._engine.networks.detach(self.rules)
         self.rules = None
+
+    async def release_storage(self) -> None:
+        """Frees the workspace's loop devices and images once the container is gone (removed
+        here, or by the enforcer); a second call finds nothing to free."""
+        storage, self.workspace = self.workspace, None
+        if storage is not None:
+            await self._engine.call(partial(release_workspace, storage))
 
 
 async def remove_container(engine: Engine, container_id: str) -> None:

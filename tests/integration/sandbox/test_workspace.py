@@ -161,6 +161,30 @@ async def test_destroy_releases_the_storage(manager: SandboxManager, docker_clie
     assert not store.dir.exists()
 
 
+async def test_storage_of_a_sandbox_removed_outside_the_manager_is_freed(
+    manager: SandboxManager, docker_client: Any
+) -> None:
+    store = (await manager.engine()).workspaces
+    assert store is not None
+    sid = await manager.create_sandbox()
+    assert len(list(loops_under(store.dir))) == 2
+    docker_client.api.remove_container(sid, force=True, v=True)  # as the enforcer would
+    await eventually(lambda: not list(loops_under(store.dir)), what="the loop devices freed")
+    await eventually(lambda: not list(store.dir.glob("sandguard-*.img")), what="the images deleted")
+
+
+async def test_mounts_are_ext4_nosuid_nodev_with_no_host_path(manager: SandboxManager) -> None:
+    sid = await manager.create_sandbox()
+    mountinfo = (await sh(manager, sid, "cat /proc/self/mountinfo")).stdout
+    by_point = {line.split()[4]: line for line in mountinfo.splitlines()}
+    for target in ("/work", "/tmp"):
+        fields, _, source = by_point[target].partition(" - ")
+        assert fields.split()[3] == "/"  # the root of a filesystem of its own, no host directory
+        assert {"nosuid", "nodev"} <= set(fields.split()[5].split(","))
+        assert source.split()[0] == "ext4" and source.split()[1].startswith("/dev/loop")
+    assert "/var/lib/sandguard" not in mountinfo and "/var/lib/docker/volumes" not in mountinfo
+
+
 CRASHING_MANAGER = """
 import asyncio, sys
 from sandbox import SandboxManager
