@@ -218,6 +218,26 @@ async def test_a_crashed_managers_storage_is_reclaimed_by_the_next_cleanup(
     tmp_path: Path, bus: LocalBus, run_id: str, docker_client: Any
 ) -> None:
     root = tmp_path / "workspaces"
+    survivor = SandboxManager(
+        quick_policy(), bus=bus, image=BUSYBOX_IMAGE, workspace_dir=str(root), labels={RUN_LABEL: run_id}
+    )
+    await survivor.start()
+    try:
+        crashed_id = await crash_a_manager(root, run_id)
+        left = root / crashed_id
+        assert len(list(loops_under(left))) == 4 and len(list(left.glob("sandguard-*.img"))) == 4
+        label = {"label": f"sandguard.manager={crashed_id}"}
+        assert len(docker_client.api.containers(filters=label)) == 2  # still running, storage attached
+    finally:
+        await survivor.cleanup()  # also what reclaims a crashed manager's leftovers if the test fails
+    assert not left.exists() and not list(root.iterdir())
+    assert not list(loops_under(left))  # the devices themselves may already serve others
+    assert not docker_client.api.containers(all=True, filters=label)
+    assert not docker_client.api.volumes(filters=label).get("Volumes")
+
+
+async def crash_a_manager(root: Path, run_id: str) -> str:
+    """A manager in a process of its own, with two sandboxes holding files, killed with -9."""
     child = subprocess.Popen(
         [sys.executable, "-c", CRASHING_MANAGER, BUSYBOX_IMAGE, str(root), run_id],
         stdout=subprocess.PIPE,
@@ -227,22 +247,9 @@ async def test_a_crashed_managers_storage_is_reclaimed_by_the_next_cleanup(
     )
     try:
         assert child.stdout is not None
-        crashed_id = await asyncio.wait_for(asyncio.to_thread(manager_line, child.stdout), 120)
-        left = root / crashed_id
-        assert len(list(loops_under(left))) == 4 and len(list(left.glob("sandguard-*.img"))) == 4
-        label = {"label": f"sandguard.manager={crashed_id}"}
-        assert len(docker_client.api.containers(filters=label)) == 2
+        return await asyncio.wait_for(asyncio.to_thread(manager_line, child.stdout), 120)
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         if child.stdout is not None:
             child.stdout.close()
-    survivor = SandboxManager(
-        quick_policy(), bus=bus, image=BUSYBOX_IMAGE, workspace_dir=str(root), labels={RUN_LABEL: run_id}
-    )
-    await survivor.start()
-    await survivor.cleanup()
-    assert not left.exists() and not list(root.iterdir())
-    assert not list(loops_under(left))  # the devices themselves may already serve others
-    assert not docker_client.api.containers(all=True, filters=label)
-    assert not docker_client.api.volumes(filters=label).get("Volumes")
