@@ -40,6 +40,10 @@ OOM_SCORE_ADJ = 500
 # The mount flags of the writable volumes, whatever backs them: no set-uid programs, no device
 # nodes. One tuple so another flag (noexec) is added once for both kinds of volume.
 VOLUME_FLAGS = ("nosuid", "nodev")
+# /dev/shm is a tmpfs (memory the sandbox cannot give back while the files stay): full, it
+# holds at most a quarter of the memory limit, so filling it is ENOSPC and the rest of the
+# memory still runs commands (a 64 MiB /dev/shm in a 64 MiB sandbox killed every command).
+SHM_MEMORY_SHARE = 4
 # Root directory modes of the writable volumes: /work the sandbox user's, /tmp sticky for all.
 VOLUME_MODES = {WORKSPACE: 0o755, TMP: 0o1777}
 # The sandbox runs nothing on its console; its logs are bounded anyway.
@@ -54,6 +58,11 @@ def check_policy_fits(policy: SecurityPolicy) -> None:
             f"{policy.resource_limits.max_processes} leaves no room for a command: the sandbox's "
             f"init and lifetime timer take {RESERVED_PIDS}, so at least {MIN_PROCESSES}",
         )
+
+
+def shm_mb(disk_mb: int, memory_mb: int) -> int:
+    """The shared-memory mount's size: its share of disk_mb, at most a quarter of the memory."""
+    return max(1, min(split_disk(disk_mb).shm_mb, memory_mb // SHM_MEMORY_SHARE))
 
 
 def volume_sizes(disk_mb: int) -> dict[str, tuple[int, int]]:
@@ -137,7 +146,6 @@ def host_config(
 ) -> dict[str, Any]:
     """``workspace``: mount point -> loop device of a disk workspace (None: tmpfs volumes)."""
     limits = policy.resource_limits
-    disk = split_disk(limits.disk_mb)
     cfg: dict[str, Any] = {
         **live_limits(policy),
         "Ulimits": [
@@ -155,7 +163,7 @@ def host_config(
         "Devices": [],
         "Mounts": _volumes(limits.disk_mb, workspace, volume_labels),
         "IpcMode": "private",
-        "ShmSize": disk.shm_mb * MIB,
+        "ShmSize": shm_mb(limits.disk_mb, limits.memory_mb) * MIB,
         "OomScoreAdj": OOM_SCORE_ADJ,
         "RestartPolicy": {"Name": "no"},
         "AutoRemove": False,

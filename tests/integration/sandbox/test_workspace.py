@@ -99,6 +99,21 @@ async def test_fallocate_beyond_the_quota_is_enospc(make_manager: MakeManager, i
     await assert_alive_with_files(manager, sid)
 
 
+@pytest.mark.parametrize("image", IMAGES)
+async def test_a_full_dev_shm_is_enospc_and_leaves_memory_for_commands(
+    make_manager: MakeManager, image: str
+) -> None:
+    manager, sid = await sandbox_with_files(make_manager, image)
+    size, _ = await available_mib(manager, sid, "/dev/shm")
+    assert size <= MEMORY_MB // 4  # a tmpfs: memory, so a quarter of it at most
+    full = await sh(manager, sid, f"dd if=/dev/zero of=/dev/shm/fill bs=1M count={MEMORY_MB}")
+    assert full.exit_code == 1 and "No space left on device" in full.stderr, full
+    await assert_alive_with_files(manager, sid)
+    bomb = await sh(manager, sid, BOMB.format(n=4 * MEMORY_MB * MIB))
+    assert bomb.exit_code == 137, bomb  # with /dev/shm full, a bomb still kills only itself
+    await assert_alive_with_files(manager, sid)
+
+
 # Grows a shell variable past the memory limit: the kernel's OOM killer must pick this shell.
 BOMB = "x=$(head -c {n} /dev/zero | tr '\\0' a); echo ${{#x}}"
 

@@ -137,3 +137,14 @@ def test_protect_core_lowers_the_init_and_its_children(tmp_path: Path) -> None:
 
 def test_protect_core_of_a_vanished_process_says_so(tmp_path: Path) -> None:
     assert protect_core(40, tmp_path) is None
+
+
+def test_dev_shm_holds_at_most_a_quarter_of_the_memory() -> None:
+    small = container_config(
+        SecurityPolicy(resource_limits=ResourceLimits(memory_mb=64, disk_mb=1024)),
+        image="img",
+        labels={},
+        network_name=None,
+        volume_labels={},
+    )
+    assert small["HostConfig"]["ShmSize"] == 16 * 1024 * 1024  # not the 64 MiB share of disk_mb
