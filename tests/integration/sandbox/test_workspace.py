@@ -86,6 +86,20 @@ async def test_fill_to_90_percent_then_past_is_enospc(make_manager: MakeManager,
     assert (await available_mib(manager, sid))[1] <= 1  # full, and still answering
 
 
+async def test_the_issue_as_reported_on_the_default_limits(make_manager: MakeManager) -> None:
+    """Issue 15 as filed: memory_mb=512, disk_mb=1024; 90 % of what df shows, then a
+    fallocate of 700 MiB; every command after still runs and reads the earlier files."""
+    manager = await make_manager(quick_policy(limits={"memory_mb": 512, "disk_mb": 1024}), image=PYTHON_IMAGE)
+    sid = await manager.create_sandbox()
+    await manager.write_file(sid, KEEP, KEEP_TEXT)
+    _, free = await available_mib(manager, sid)
+    big = await sh(manager, sid, f"dd if=/dev/zero of=/work/big bs=1M count={int(free * 0.9)}", timeout=120)
+    assert big.exit_code == 0, big
+    notes = await sh(manager, sid, "fallocate -l 700M /work/notes.txt")
+    assert notes.exit_code != 0 and "No space left on device" in notes.stderr, notes
+    await assert_alive_with_files(manager, sid)
+
+
 @pytest.mark.parametrize("image", IMAGES)
 async def test_fallocate_beyond_the_quota_is_enospc(make_manager: MakeManager, image: str) -> None:
     manager, sid = await sandbox_with_files(make_manager, image)
