@@ -43,7 +43,7 @@ TEMPLATE_PREFIX = "template-"  # never a sandbox name: those start with "sandgua
 # the default 700 MiB /work).
 MKFS_ARGS = ("-q", "-F", "-b", "4096", "-m", "0", "-i", "8192", "-O", "^has_journal", "-E")
 # mke2fs always makes lost+found (root-owned, 0700): out of the sandbox user's /work listing.
-DEBUGFS_SCRIPT = "rmdir lost+found\nsif / mode {mode:#o}\n"
+DEBUGFS_SCRIPT = "rmdir lost+found\nsif / mode 0{mode:o}\n"  # debugfs reads 041777, not 0o41777
 DIR_TYPE = 0o040000
 # Each tool finishes in ~10 ms here; 30 s covers a host whose disk is saturated by other work.
 TOOL_TIMEOUT_S = 30.0
@@ -101,6 +101,19 @@ def make_image(path: Path, size_mb: int, owner: tuple[int, int], mode: int) -> N
     options = f"root_owner={owner[0]}:{owner[1]},nodiscard"
     _run("mkfs", ["mkfs.ext4", *MKFS_ARGS, options, str(path)])
     _run("debugfs", ["debugfs", "-w", "-f", "-", str(path)], DEBUGFS_SCRIPT.format(mode=DIR_TYPE | mode))
+    _check_root(path, owner, mode)
+
+
+def _check_root(path: Path, owner: tuple[int, int], mode: int) -> None:
+    """debugfs exits 0 whatever its commands did: the root is read back (once per template)."""
+    listing = _run("debugfs", ["debugfs", "-R", "ls -p /", str(path)])
+    entries = [line.strip("/").split("/") for line in listing.splitlines() if line.startswith("/")]
+    root = next((e for e in entries if e[4:5] == ["."]), None)
+    want = [f"{DIR_TYPE | mode:o}", str(owner[0]), str(owner[1])]
+    if root is None or [root[1].lstrip("0"), root[2], root[3]] != want:
+        raise WorkspaceError("debugfs", f"root of {path.name} is {root}, wanted mode/uid/gid {want}")
+    if any(e[4:5] == ["lost+found"] for e in entries):
+        raise WorkspaceError("debugfs", f"lost+found still in {path.name}")
 
 
 def copy_sparse(source: Path, target: Path) -> None:

@@ -212,6 +212,10 @@ async def test_mounts_are_ext4_nosuid_nodev_with_no_host_path(manager: SandboxMa
         assert {"nosuid", "nodev"} <= set(fields.split()[5].split(","))
         assert source.split()[0] == "ext4" and source.split()[1].startswith("/dev/loop")
     assert "/var/lib/sandguard" not in mountinfo and "/var/lib/docker/volumes" not in mountinfo
+    modes = (await sh(manager, sid, "stat -c '%a %u %g' /work /tmp")).stdout.split("\n")
+    assert modes[:2] == ["755 1000 1000", "1777 1000 1000"]  # as the tmpfs volumes were
+    listing = await sh(manager, sid, "ls -A /work /tmp")
+    assert "lost+found" not in listing.stdout
 
 
 CRASHING_MANAGER = """

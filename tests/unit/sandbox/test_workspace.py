@@ -148,3 +148,17 @@ def test_dev_shm_holds_at_most_a_quarter_of_the_memory() -> None:
         volume_labels={},
     )
     assert small["HostConfig"]["ShmSize"] == 16 * 1024 * 1024  # not the 64 MiB share of disk_mb
+
+
+def test_make_image_sets_the_root_and_reads_it_back(tmp_path: Path) -> None:
+    image = tmp_path / "tmp.img"
+    ws.make_image(image, 16, (1000, 1000), 0o1777)  # mkfs.ext4 and debugfs, no mount: ~30 ms
+    ws._check_root(image, (1000, 1000), 0o1777)
+    with pytest.raises(ws.WorkspaceError, match="wanted mode/uid/gid"):
+        ws._check_root(image, (1000, 1000), 0o755)
+
+
+def test_a_debugfs_that_did_nothing_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ws, "DEBUGFS_SCRIPT", "sif / mode 0o{mode:o}\n")  # a format debugfs ignores
+    with pytest.raises(ws.WorkspaceError, match="debugfs"):
+        ws.make_image(tmp_path / "tmp.img", 16, (1000, 1000), 0o1777)
