@@ -176,13 +176,30 @@ def _start_time(pid: int) -> str | None:
     return stat.rpartition(")")[2].split()[STAT_START_FIELD - 3]
 
 
+def _pid_namespace() -> str:
+    return os.readlink(PROC / "self" / "ns" / "pid")
+
+
+def owner_mark() -> str:
+    """This process, as an owner file holds it: pid, start time, pid namespace."""
+    pid = os.getpid()
+    return f"{pid} {_start_time(pid)} {_pid_namespace()}\n"
+
+
 def owner_alive(owner_file: Path) -> bool:
-    """Is the process that wrote ``owner_file`` still running? An unreadable file is not."""
+    """Is the process that wrote ``owner_file`` still running? An unreadable file is not; an
+    owner in another pid namespace (a manager in a container sharing the directory) cannot
+    be judged from here, so it is taken as alive: its sandboxes are never reclaimed."""
     try:
-        pid_text, started = owner_file.read_text().split()
-        return _start_time(int(pid_text)) == started
+        pid_text, started, namespace = owner_file.read_text().split()
+        pid = int(pid_text)
     except (OSError, ValueError):
         return False
+    if not namespace.startswith("pid:["):
+        return False  # not a mark this module wrote
+    if namespace != _pid_namespace():
+        return True
+    return _start_time(pid) == started
 
 
 class WorkspaceStore:
@@ -205,8 +222,7 @@ class WorkspaceStore:
                 self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
                 staging = self.root / f".{self.dir.name}.new"
                 staging.mkdir(mode=0o700, exist_ok=True)
-                pid = os.getpid()
-                (staging / OWNER_FILE).write_text(f"{pid} {_start_time(pid)}\n")
+                (staging / OWNER_FILE).write_text(owner_mark())
                 staging.rename(self.dir)
             except OSError as exc:
                 raise WorkspaceError("state directory", f"{self.dir}: {exc}") from exc

@@ -78,9 +78,10 @@ def test_copy_sparse_of_an_empty_image(tmp_path: Path) -> None:
     assert target.stat().st_size == 1 << 20 and target.read_bytes() == bytes(1 << 20)
 
 
-def mark(directory: Path, pid: int, start: str | None) -> None:
+def mark(directory: Path, pid: int, start: str | None, namespace: str | None = None) -> None:
     directory.mkdir(parents=True)
-    (directory / ws.OWNER_FILE).write_text(f"{pid} {start}\n")
+    namespace = namespace or os.readlink("/proc/self/ns/pid")
+    (directory / ws.OWNER_FILE).write_text(f"{pid} {start} {namespace}\n")
 
 
 def test_orphans_are_directories_whose_owner_process_is_gone(tmp_path: Path) -> None:
@@ -88,6 +89,7 @@ def test_orphans_are_directories_whose_owner_process_is_gone(tmp_path: Path) -> 
     mark(tmp_path / "alive", me, ws._start_time(me))
     mark(tmp_path / "reused-pid", me, "1")  # this pid, another start time: a reused pid
     mark(tmp_path / "dead", 2**22 + 1, "5")  # above any pid_max: no such process
+    mark(tmp_path / "elsewhere", 2**22 + 1, "5", "pid:[1]")  # another pid namespace: not judged
     (tmp_path / "garbled").mkdir()
     (tmp_path / "garbled" / ws.OWNER_FILE).write_text("not a pid\n")
     (tmp_path / ".new.new").mkdir()  # a manager still making its directory
