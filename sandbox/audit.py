@@ -4,12 +4,19 @@ Every exec and file operation gives one AuditEvent on ``sandguard.audit``, allow
 denied (denials typed permission_violation or file_access_violation, so the processors
 can count them as violations); lifecycle changes too. Each sandbox's policy is on the
 compacted ``sandguard.policies`` topic from creation, with a tombstone on destroy. All
-keyed by the container id. A failed publish is logged with the event and counted; it
-never fails the operation (the engine's own events, through the collector, remain).
+keyed by the container id.
+
+No event is lost for its content or for a passing outage (issue 17): text that cannot
+be encoded (a lone surrogate in a command) is escaped at the boundary
+(``encode_safely``); a publish that fails is retried, then spilled to a bounded queue
+that is delivered, in order, before the next event gets through. Every retry, spill and
+(past the bound) drop is counted. Publishing never fails the operation.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +42,13 @@ ACTOR = "sandbox-manager"
 # Subjects (commands, paths) are capped in events: a 1 MB command line is the caller's
 # problem, not every consumer's. 4 KiB keeps any realistic command whole.
 MAX_SUBJECT_CHARS = 4096
+# Retries of one publish before it is spilled: 3 waits of 50, 100, 200 ms ride out a
+# broker's leader change without holding an operation for long.
+PUBLISH_RETRIES = 3
+RETRY_BASE_S = 0.05
+# Events kept through an outage: 10,000 × ~1 KB = 10 MB at most; past it the oldest go,
+# counted.
+SPILL_MAX = 10_000
 
 
 def _subject(text: str) -> str:
@@ -169,12 +183,39 @@ def policy_event(
     )
 
 
+def safe_text(value: Any) -> Any:
+    """``value`` with every string made encodable: lone surrogates (and so any byte a
+    ``surrogateescape`` decode left) become backslash escapes. Lists and dicts recurse."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, Mapping):
+        return {safe_text(k): safe_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [safe_text(v) for v in value]
+    return value
+
+
+def encode_safely(event: BaseModel) -> bytes:
+    """The event's wire form; text that cannot be encoded is escaped, never a failure."""
+    try:
+        return encode(event)
+    except ValueError:  # pydantic's serialisation error of a lone surrogate, or a UnicodeError
+        cleaned = safe_text(event.model_dump(mode="python"))
+        return encode(type(event).model_validate(cleaned))
+
+
 class AuditPublisher:
     """Publishes on the bus it was given; never raises (see the module docstring)."""
 
     def __init__(self, bus: Bus, metrics: ManagerMetrics) -> None:
         self._bus = bus
         self._metrics = metrics
+        self._spill: deque[tuple[str, str, bytes | None]] = deque()
+
+    @property
+    def spilled(self) -> int:
+        """Events waiting for the bus to come back."""
+        return len(self._spill)
 
     async def audit(self, event: AuditEvent) -> None:
         await self._publish(t.AUDIT, event.container_id, event)
@@ -186,16 +227,43 @@ class AuditPublisher:
         await self._publish(t.POLICIES, container_id, None)
 
     async def _publish(self, topic: str, key: str, event: BaseModel | None) -> None:
-        try:
-            await self._bus.publish(topic, key, None if event is None else encode(event))
-        except Exception as exc:
-            self._metrics.errors.labels("publish").inc()
-            log.exception(
-                "event_publish_failed",
-                topic=topic,
-                key=key,
-                error=repr(exc),
-                payload=None if event is None else event.model_dump(mode="json"),
-            )
+        value = None if event is None else encode_safely(event)
+        if self._spill and not await self.flush():
+            self._spill_one(topic, key, value)  # still out: keep the order, do not wait again
             return
+        for attempt in range(PUBLISH_RETRIES + 1):
+            if await self._send(topic, key, value, last=attempt == PUBLISH_RETRIES):
+                return
+            self._metrics.errors.labels("publish_retry").inc()
+            await asyncio.sleep(RETRY_BASE_S * 2**attempt)
+        self._spill_one(topic, key, value)
+
+    async def flush(self) -> bool:
+        """Delivers the spilled events in order; False when the bus still refuses."""
+        while self._spill:
+            topic, key, value = self._spill[0]
+            if not await self._send(topic, key, value, last=True):
+                return False
+            self._spill.popleft()
+        return True
+
+    async def _send(self, topic: str, key: str, value: bytes | None, *, last: bool) -> bool:
+        try:
+            await self._bus.publish(topic, key, value)
+        except Exception as exc:
+            if last:
+                log.warning(
+                    "event_publish_failed", topic=topic, key=key, error=repr(exc), spilled=len(self._spill)
+                )
+            return False
         self._metrics.events_out.labels(topic).inc()
+        return True
+
+    def _spill_one(self, topic: str, key: str, value: bytes | None) -> None:
+        self._metrics.errors.labels("publish").inc()
+        self._metrics.errors.labels("publish_spilled").inc()
+        if len(self._spill) >= SPILL_MAX:
+            self._spill.popleft()
+            self._metrics.errors.labels("publish_dropped").inc()
+            log.error("event_spill_full", max=SPILL_MAX)
+        self._spill.append((topic, key, value))

@@ -3,8 +3,8 @@
 Everything the kernel can hold is set here, at creation, and nothing is run inside the
 container afterwards: memory with swap equal to it, a CPU quota, a pids limit, ulimits,
 a read-only root with size-bounded disk-backed volumes at /work and /tmp (sandbox.workspace;
-tmpfs-backed when no workspace devices are given), no
-capabilities, no-new-privileges, a non-root user, Docker's default seccomp profile, no
+tmpfs-backed when no workspace devices are given), no capabilities, no-new-privileges,
+a non-root user, the project's seccomp profile (sandbox.seccomp), no
 host mounts, an init that reaps zombies, and the network of the policy.
 
 The container's main process is ``sleep <execution_timeout>`` under that init: the
@@ -20,10 +20,14 @@ from typing import Any
 
 from sandbox.exceptions import InvalidSandboxRequest
 from sandbox.labels import RESOURCE
+from sandbox.seccomp import security_option
 from schemas import NetworkPolicy, SecurityPolicy
 from schemas.policy import CPU_PERIOD_US, MIB, cpu_quota_us, split_disk
 
 SANDBOX_USER = "1000:1000"  # the images' `sandbox` user (deploy/local/images.sh)
+# The init and the lifetime timer run as nobody: the sandbox user cannot signal (stop)
+# them; every exec runs as SANDBOX_USER.
+LIFETIME_USER = "65534:65534"
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
 WORKSPACE = "/work"
@@ -72,8 +76,8 @@ def volume_sizes(disk_mb: int) -> dict[str, tuple[int, int]]:
 
 
 def _volume(target: str, driver_options: dict[str, str], labels: Mapping[str, str]) -> dict[str, Any]:
-    """An anonymous volume of the ``local`` driver: writable through the archive API (a --tmpfs
-    mount of a read-only container is not), removed with the container."""
+    """An anonymous volume of the ``local`` driver: mounted on the host too, where the file API
+    reaches it (a --tmpfs mount is only in the container), removed with the container."""
     return {
         "Type": "volume",
         "Target": target,
@@ -155,7 +159,7 @@ def host_config(
         "ReadonlyRootfs": True,
         "CapDrop": ["ALL"],
         "CapAdd": [],
-        "SecurityOpt": ["no-new-privileges:true"],  # and no seccomp override: the default profile
+        "SecurityOpt": ["no-new-privileges:true", security_option()],  # the project's profile
         "Privileged": False,
         "Init": True,
         "NetworkMode": _network_mode(policy.network_policy, network_name),
@@ -194,7 +198,7 @@ def container_config(
         "Image": image,
         "Cmd": ["sleep", str(policy.resource_limits.execution_timeout)],
         "Entrypoint": [""],  # the image's entrypoint must not wrap the lifetime timer
-        "User": SANDBOX_USER,
+        "User": LIFETIME_USER,
         "WorkingDir": WORKSPACE,
         "Hostname": "sandbox",
         "Env": [f"HOME={WORKSPACE}", f"TMPDIR={TMP}"],

@@ -2,24 +2,25 @@
 
 Every operation is validated first (a denial raises a PermissionError and leaves an
 audit event), refused with the reason if the sandbox is terminated, expired or paused,
-and audited when done. Commands run through the exec runner; files move through the
-Docker archive API, never a shell.
+and audited when done. Commands run through the exec runner; files move from the host
+on the storage behind /work and /tmp (sandbox.hostfs), never through a shell or the
+engine's archive API (which follows links as root).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import docker.errors
 import structlog
 
-from sandbox import audit
-from sandbox.archive import FILE_MODE, ArchiveFormatError, list_archive, read_single_file, write_archive
+from sandbox import audit, hostfs
 from sandbox.config import WORKSPACE
 from sandbox.engine import Engine
 from sandbox.engine_http import EngineError
@@ -29,6 +30,7 @@ from sandbox.exceptions import (
     PathDeniedError,
     SandboxExpired,
     SandboxFileError,
+    SandboxFileNotFound,
     SandboxNotFound,
     SandboxOperationError,
     SandboxPaused,
@@ -49,7 +51,9 @@ from schemas import AuditCategory, SecurityPolicy
 from schemas.policy import MIB
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
+FILE_MODE = 0o644
 # A command may not be given more than a day; the sandbox's lifetime bounds it anyway.
 MAX_EXEC_TIMEOUT_S = 24 * 3600
 # A command started at the end of a sandbox's life gets what is left, plus this margin
@@ -64,8 +68,8 @@ REMOVAL_WAIT_POLL_S = 0.1
 # reports a stop within ~200 ms on a loaded host).
 SETTLE_POLLS = 5
 SETTLE_POLL_S = 0.1  # no such container; not running or paused
-# The engine's message when a file extracted into the sandbox does not fit (strerror(ENOSPC)).
-NO_SPACE = "no space left on device"
+# The kind of HostFileError for a write the workspace had no room for (ENOSPC).
+NO_SPACE = "no_space"
 
 
 def parse_docker_time(text: str) -> datetime:
@@ -229,18 +233,13 @@ class DockerSandbox:
         self.ensure_usable()
         payload = data.encode() if isinstance(data, str) else bytes(data)
         checked = await self._checked(path, "write", size=len(payload))
-        archive = write_archive(checked.root, checked.resolved, payload, mode=mode)
-        try:
-            await self._archive("write", lambda: self._engine.api.put_archive(self.id, checked.root, archive))
-        except SandboxOperationError as exc:
-            if NO_SPACE not in exc.reason.lower():
-                raise
-            await self._no_space(checked, len(payload))
-            raise WorkspaceFullError(self.id, checked.resolved, len(payload)) from exc
+        await self._storage(
+            "write", checked, lambda source: hostfs.write_file(source, checked.rel, payload, mode=mode)
+        )
         await self._done_file("write", checked, size=len(payload))
         return checked.resolved
 
-    async def _no_space(self, checked: CheckedPath, size: int) -> None:
+    async def _no_space(self, checked: CheckedPath) -> None:
         """A write the workspace had no room for: an event in the history, not a kill."""
         self._engine.metrics.operations.labels("write", "no_space").inc()
         await self._engine.publisher.audit(
@@ -251,7 +250,7 @@ class DockerSandbox:
                 checked.given,
                 policy_id=self.policy.policy_id,
                 reason="no space left on device (ENOSPC): the workspace quota is full",
-                details={"resolved": checked.resolved, "size": size, "errno": "ENOSPC"},
+                details={"resolved": checked.resolved, "errno": "ENOSPC"},
             )
         )
 
@@ -259,16 +258,11 @@ class DockerSandbox:
         self.ensure_usable()
         checked = await self._checked(path, "read")
         limit = int(self.policy.max_file_size_mb * MIB)
-        try:
-            data: bytes = await self._archive("read", lambda: self._read(checked.resolved, limit))
-        except ArchiveFormatError as exc:
-            await self._archive_denial(checked, exc, limit)
+        data: bytes = await self._storage(
+            "read", checked, lambda source: hostfs.read_file(source, checked.rel, max_bytes=limit)
+        )
         await self._done_file("read", checked, size=len(data))
         return data
-
-    def _read(self, path: str, limit: int) -> bytes:
-        stream, _ = self._engine.api.get_archive(self.id, path)
-        return read_single_file(stream, max_bytes=limit)
 
     async def list_files(
         self, path: str = WORKSPACE, *, recursive: bool = False, limit: int | None = None
@@ -277,12 +271,13 @@ class DockerSandbox:
         self.ensure_usable()
         checked = await self._checked(path, "list")
         cap = limit or self._engine.options.list_limit
-
-        def listing() -> list[FileInfo]:
-            stream, _ = self._engine.api.get_archive(self.id, checked.resolved)
-            return list_archive(stream, checked.resolved, recursive=recursive, limit=cap)
-
-        entries: list[FileInfo] = await self._archive("list", listing)
+        entries: list[FileInfo] = await self._storage(
+            "list",
+            checked,
+            lambda source: hostfs.list_dir(
+                source, checked.rel, checked.resolved, recursive=recursive, limit=cap
+            ),
+        )
         await self._done_file("list", checked, entries=len(entries))
         return entries
 
@@ -308,22 +303,56 @@ class DockerSandbox:
         except docker.errors.APIError as exc:
             await self._state_failure(operation, exc.status_code, str(exc.explanation))
 
-    async def _archive(self, operation: str, fn: Any) -> Any:
+    async def _storage(self, operation: Operation, checked: CheckedPath, fn: Callable[[str], T]) -> T:
+        """Runs ``fn(source)`` on the pool, where source is the host directory behind the
+        path's root; what the storage refuses becomes the error (or denial) it means."""
+        sources = self._engine.paths.sources
+
+        def run() -> T:
+            try:
+                return fn(sources.source(self.id, checked.root))
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                raise hostfs.HostFileError(NO_SPACE, f"{checked.rel}: no space left on device") from exc
+
         try:
-            return await self._engine.call(fn)
+            return await self._engine.call(run)
+        except hostfs.HostFileError as exc:
+            await self._storage_failure(operation, checked, exc)
         except docker.errors.APIError as exc:
             await self._state_failure(operation, exc.status_code, str(exc.explanation))
 
-    async def _archive_denial(self, checked: CheckedPath, exc: ArchiveFormatError, limit: int) -> NoReturn:
-        """The file changed between the check and the read: refused, as a denial."""
+    async def _storage_failure(
+        self, operation: Operation, checked: CheckedPath, exc: hostfs.HostFileError
+    ) -> NoReturn:
+        """A link swapped in after the check, a file grown over the limit, a FIFO where a
+        file was: refused, as a denial; a missing file or a wrong shape as those errors."""
+        given, resolved = checked.given, checked.resolved
+        if exc.kind == NO_SPACE or _no_space_cause(exc):
+            await self._no_space(checked)
+            raise WorkspaceFullError(self.id, resolved) from exc
+        if exc.kind == "not_found":
+            raise SandboxFileNotFound(given) from exc
+        if exc.kind in ("not_dir", "is_dir"):
+            raise SandboxFileError(
+                given, "is a directory" if exc.kind == "is_dir" else "is not a directory"
+            ) from exc
         err: PathDeniedError
         if exc.kind == "too_large":
-            err = FileTooLargeError(checked.given, checked.resolved, exc.size, limit)
+            limit = int(self.policy.max_file_size_mb * MIB)
+            err = FileTooLargeError(given, resolved, exc.size, limit)
+        elif exc.kind == "symlink":
+            err = PathDeniedError(
+                given, resolved, "it changed during the operation: a symbolic link is on the way"
+            )
         elif exc.kind == "not_regular":
-            err = PathDeniedError(checked.given, checked.resolved, f"changed during the read: {exc}")
+            err = PathDeniedError(given, resolved, "it is not a regular file")
         else:
-            raise SandboxOperationError(self.id, "read", str(exc)) from exc
-        await self._deny(AuditCategory.FILE, "read", checked.given, err, _denial_details(err))
+            await self.refresh()
+            self.ensure_usable()
+            raise SandboxOperationError(self.id, operation, str(exc)) from exc
+        await self._deny(AuditCategory.FILE, operation, given, err, _denial_details(err))
         raise err from exc
 
     async def _done_file(self, action: str, checked: CheckedPath, **details: Any) -> None:
@@ -383,6 +412,7 @@ class DockerSandbox:
         """Removes the container, its volumes, its workspace storage and its host rules
         (already gone is fine)."""
         self.record.status = SandboxStatus.DESTROYED
+        self._engine.paths.sources.forget(self.id)
         await remove_container(self._engine, self.id)
         await self.release_storage()
         await self._engine.networks.detach(self.rules)
@@ -418,6 +448,12 @@ async def _wait_gone(engine: Engine, container_id: str) -> None:
             return
         await asyncio.sleep(REMOVAL_WAIT_POLL_S)
     log.warning("sandbox_removal_still_in_progress", sandbox_id=container_id)
+
+
+def _no_space_cause(exc: BaseException) -> bool:
+    """Was the storage's refusal, at its root, ENOSPC (a file or directory made on a full disk)?"""
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno == errno.ENOSPC
 
 
 def _denial_details(err: ValidationDenied) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from sandbox.exceptions import DockerUnavailable, SandboxError, ValidationDenied
 from sandbox.execution import ExecRunner
 from sandbox.metrics import ManagerMetrics
 from sandbox.networks import Networks
-from sandbox.paths import PathChecker
+from sandbox.paths import MountSources, PathChecker
 from sandbox.workspace import WorkspaceStore
 
 T = TypeVar("T")
@@ -58,7 +58,7 @@ class Engine:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sandguard-{manager_id}")
         self.http = EngineHTTP(engine_url(self.api), self.api.api_version)
         self.runner = ExecRunner(self.http, executor=self.executor)
-        self.paths = PathChecker(self.api, self.call)
+        self.paths = PathChecker(MountSources(self.api), self.call)
         self.networks = Networks(self.api, executor=self.executor, manager_id=manager_id, labels=labels)
         self.publisher = publisher
         self.metrics = metrics

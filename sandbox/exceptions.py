@@ -183,11 +183,10 @@ class WorkspaceFullError(SandboxOperationError, OSError):
     """Raised by write_file() when the sandbox's workspace has no space left for the file
     (errno ENOSPC): the disk quota held, the sandbox runs on. Audited."""
 
-    def __init__(self, sandbox_id: str, path: str, size: int) -> None:
-        super().__init__(sandbox_id, "write", f"no space left on device for {path} ({size} bytes)")
+    def __init__(self, sandbox_id: str, path: str) -> None:
+        super().__init__(sandbox_id, "write", f"no space left on device for {path}")
         self.errno = errno.ENOSPC
         self.path = path
-        self.size = size
 
 
 class SandboxFileError(SandboxError):

@@ -12,13 +12,13 @@ import re
 from collections.abc import Mapping
 
 from sandbox.exceptions import EnvironmentDeniedError
-from sandbox.validation.builtins import UNSAFE_PREFIXES, UNSAFE_VARIABLES
+from sandbox.validation.variables import UNSAFE_PREFIXES, UNSAFE_VARIABLES
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # What command validation refuses to let a command line set, and more: a variable given to
 # the exec is in force before the first word is read (IFS, CDPATH, GLOBIGNORE change how
-# the validated text runs; HOSTALIASES, GCONV_PATH redirect what its programs load).
-DENIED_NAMES = UNSAFE_VARIABLES | {"IFS", "CDPATH", "GLOBIGNORE", "HOSTALIASES", "GCONV_PATH"}
+# the validated text runs; HOSTALIASES redirects what its programs resolve).
+DENIED_NAMES = UNSAFE_VARIABLES | {"IFS", "CDPATH", "GLOBIGNORE", "HOSTALIASES"}
 DENIED_PREFIXES = (*UNSAFE_PREFIXES, "SANDGUARD_")
 # 256 variables and 64 KiB in all: generous for configuration, far under ARG_MAX (2 MiB).
 MAX_VARS = 256

@@ -1,9 +1,11 @@
 """One command run in a sandbox: create the exec, stream its output, bound it in time.
 
 The stream is read on the event loop (sandbox.engine_http). When the timeout strikes,
-every process of the exec is killed from the host (sandbox.proctree), the rest of the
-output is drained for a moment, and the stream is closed whatever happens. A cancelled
-caller kills the command the same way, so no command outlives the task that ran it.
+every process of the sandbox but its init, its lifetime timer and the other running
+execs' is killed from the host (sandbox.proctree): what the command hid from its tree
+goes too. The rest of the output is drained for a moment, and the stream is closed
+whatever happens. A cancelled caller kills the command the same way, so no command
+outlives the task that ran it.
 """
 
 from __future__ import annotations

@@ -25,8 +25,13 @@ from schemas.labels import (
     manager_selector,
 )
 
+# Put on everything made by a manager holding a lease (sandbox.lease), with the lease
+# directory as its value: what a reclaimer of the same directory may remove once that
+# lease is gone. Defined here, not in schemas: only sandbox reads it.
+LEASE = f"{PREFIX}lease"
+
 __all__ = [
-    "EXPIRES_AT", "HOST", "MANAGER", "NAME", "NETWORK_POLICY", "POLICY_ID", "POLICY_NAME", "PREFIX",
+    "EXPIRES_AT", "HOST", "LEASE", "MANAGER", "NAME", "NETWORK_POLICY", "POLICY_ID", "POLICY_NAME", "PREFIX",
     "RESOURCE", "SANDBOX", "check_user_labels", "manager_labels", "manager_selector", "sandbox_labels",
 ]  # fmt: skip
 
@@ -54,9 +59,12 @@ def check_user_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
-def manager_labels(manager_id: str, host: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Labels on everything one manager creates (containers, volumes, networks)."""
-    return {**(extra or {}), MANAGER: manager_id, HOST: host}
+def manager_labels(
+    manager_id: str, host: str, extra: Mapping[str, str] | None = None, *, lease: str | None = None
+) -> dict[str, str]:
+    """Labels on everything one manager creates (containers, volumes, networks); ``lease``
+    is the directory of the manager's lease, when it holds one."""
+    return {**(extra or {}), MANAGER: manager_id, HOST: host, **({LEASE: lease} if lease else {})}
 
 
 def sandbox_labels(

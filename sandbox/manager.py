@@ -9,6 +9,8 @@ calls run on the manager's own thread pool, never on the event loop.
 Lifecycle: made, started by the first call that needs the engine (or ``start()``, or
 ``async with``), closed by ``cleanup()``, which removes every container, volume,
 network and host rule it made. A closed manager refuses to work (ManagerClosed).
+While it runs it holds a lease (sandbox.lease) and reclaims what managers that died
+without a cleanup left, and ends sandboxes past their lifetime (sandbox.gc).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from sandbox.exceptions import (
     SandboxNotFound,
 )
 from sandbox.follower import SandboxFollower
+from sandbox.keeper import LeaseKeeper
+from sandbox.lease import Lease, lease_dir
 from sandbox.metrics import ManagerMetrics
 from sandbox.oom import protect_core
 from sandbox.paths import Operation
@@ -106,6 +110,7 @@ class SandboxManager:
         workers: int = DEFAULT_WORKERS,
         workspace: str = workspaces.DISK,
         workspace_dir: str = DEFAULT_WORKSPACE_ROOT,
+        lease_directory: str | None = None,
     ) -> None:
         self.security_policy = security_policy or SecurityPolicy()
         check_policy_fits(self.security_policy)
@@ -115,7 +120,9 @@ class SandboxManager:
         self._client = docker_client
         self._own_client = docker_client is None
         self._reports = reports
-        self._labels = lb.manager_labels(self.manager_id, self.host, lb.check_user_labels(labels))
+        self._user_labels = lb.check_user_labels(labels)
+        self._labels = lb.manager_labels(self.manager_id, self.host, self._user_labels)
+        self._keeper = LeaseKeeper(Lease(lease_dir(lease_directory), self.manager_id), host=self.host)
         self._options = SandboxOptions(self.host, image, exec_timeout, output_limit, list_limit, runtime)
         self._workers = workers
         self._workspaces = workspaces.store_for(workspace, workspace_dir, self.manager_id)
@@ -159,6 +166,9 @@ class SandboxManager:
         async with self._start_lock:
             if self._state is ManagerState.RUNNING:
                 return
+            if await asyncio.to_thread(self._keeper.take):
+                lease = str(self._keeper.lease.directory)
+                self._labels = lb.manager_labels(self.manager_id, self.host, self._user_labels, lease=lease)
             engine = await self._connect()
             self._engine = engine
             follower = self._follower = SandboxFollower(self._sandboxes, engine)
@@ -180,6 +190,8 @@ class SandboxManager:
                     wanted=self._sandboxes.__contains__,
                 )
                 await self._watcher.start()
+            await self._keeper.reclaim(engine.api, engine.call)
+            self._keeper.start(engine.api, engine.call)
             self._state = ManagerState.RUNNING
             log.info("sandbox_manager_started", manager_id=self.manager_id, host=self.host)
 
@@ -234,6 +246,9 @@ class SandboxManager:
             await self._remove_leftovers(engine)
             await workspaces.close(engine)
             await engine.networks.close()
+            await self._keeper.reclaim(engine.api, engine.call)
+        if not await self._publisher.flush():
+            log.error("audit_events_undelivered_at_close", spilled=self._publisher.spilled)
         await self._stop_background()
         if engine is not None:
             engine.close()
@@ -243,6 +258,7 @@ class SandboxManager:
         log.info("sandbox_manager_closed", manager_id=self.manager_id)
 
     async def _stop_background(self) -> None:
+        await self._keeper.stop()
         if self._watcher is not None:
             await self._watcher.stop()
         if self._events is not None:

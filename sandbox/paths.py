@@ -1,47 +1,37 @@
-"""A path checked against the policy, then resolved inside the sandbox and checked again.
+"""A path checked against the policy, then resolved on the sandbox's storage and checked again.
 
 Validation (sandbox.validation) sees only the text of a path; the sandbox's own code can
-make ``/work/notes.txt`` a symlink to ``/etc/shadow``. So each component is looked up
-in the container (the archive API's stat, which resolves links within the container's
-root), the path is resolved with ``resolve_in_root``, and the result must pass the same
-validation. The stats gathered on the way also refuse writes that would replace a
-directory, or a file standing where a directory is needed.
+make ``/work/notes.txt`` a symlink to ``/etc/shadow``. So each component below /work and
+/tmp is looked up from the host on the storage behind those mounts (sandbox.hostfs,
+never following a link), the path is resolved with ``resolve_in_root``, and the result
+must pass the same validation. A link that leads out of /work and /tmp is never looked
+into: the resolved path is then outside the roots and denied. The operation itself then
+opens the resolved path with no symlink allowed on the way, so a link swapped in after
+this check fails the operation instead of redirecting it. The stats gathered on the way
+also refuse writes that would replace a directory, or a file where a directory is needed.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import posixpath
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sandbox.archive import stat_is_dir, stat_is_symlink
+from sandbox import hostfs
 from sandbox.config import ROOTS, WORKSPACE
 from sandbox.exceptions import PathDeniedError, SandboxFileError, SandboxFileNotFound, SymlinkEscapeError
+from sandbox.hostfs import Entry
 from sandbox.validation import resolve_in_root, validate_path
 from schemas import SecurityPolicy
 
 Operation = Literal["read", "write", "list"]
-STAT_HEADER = "X-Docker-Container-Path-Stat"
-UNRESOLVABLE = 500  # the engine's answer to a stat it could not complete
+PathStat = Entry
 
 
-@dataclass(frozen=True, slots=True)
-class PathStat:
-    name: str
-    size: int
-    mode: int
-    link_target: str | None
-
-    @property
-    def is_dir(self) -> bool:
-        return stat_is_dir(self.mode)
-
-    @property
-    def is_symlink(self) -> bool:
-        return stat_is_symlink(self.mode)
+def root_of(path: str) -> str | None:
+    """The writable root (a mount) ``path`` lives under, None when outside them."""
+    return next((r for r in ROOTS if path == r or path.startswith(r + "/")), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,31 +43,63 @@ class CheckedPath:
     @property
     def root(self) -> str:
         """The writable root (a volume mount) the path lives under."""
-        return next(r for r in ROOTS if self.resolved == r or self.resolved.startswith(r + "/"))
+        root = root_of(self.resolved)
+        if root is None:
+            raise ValueError(f"{self.resolved} is outside {ROOTS}")
+        return root
+
+    @property
+    def rel(self) -> str:
+        """The path below its root ('' for the root itself)."""
+        root = self.root
+        return "" if self.resolved == root else self.resolved[len(root) + 1 :]
 
 
-def parse_stat(header: str) -> PathStat:
-    raw: dict[str, Any] = json.loads(base64.b64decode(header))
-    return PathStat(str(raw["name"]), int(raw["size"]), int(raw["mode"]), raw.get("linkTarget") or None)
+class MountSources:
+    """Where each root of a container lives on the host, from the engine's inspect
+    (a volume's or a bind mount's source); cached per container."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+        self._cache: dict[str, dict[str, str]] = {}
+
+    def source(self, container_id: str, root: str) -> str:
+        """Blocking: the host directory behind ``root`` in the container."""
+        sources = self._cache.get(container_id)
+        if sources is None:
+            mounts = self._api.inspect_container(container_id).get("Mounts") or []
+            sources = {str(m["Destination"]): str(m["Source"]) for m in mounts if m.get("Source")}
+            self._cache[container_id] = sources
+        if root not in sources:
+            raise hostfs.HostFileError(
+                "unmounted", f"{root} of {container_id[:12]} has no storage of its own"
+            )
+        return sources[root]
+
+    def forget(self, container_id: str) -> None:
+        self._cache.pop(container_id, None)
 
 
 class PathChecker:
-    def __init__(self, api: Any, call: Callable[[Callable[[], Any]], Awaitable[Any]]) -> None:
-        self._api = api
+    def __init__(self, sources: MountSources, call: Callable[[Callable[[], Any]], Awaitable[Any]]) -> None:
+        self.sources = sources
         self._call = call  # runs a blocking function off the event loop
 
     def stat(self, container_id: str, path: str) -> PathStat | None:
-        """Blocking: the archive API's stat of ``path`` (None when it does not exist)."""
-        res = self._api.head(self._api._url("/containers/{0}/archive", container_id), params={"path": path})
-        if res.status_code == 404:
+        """Blocking: what is at ``path`` below /work or /tmp, not followed (None when
+        nothing is, or when the path is outside them: never looked into)."""
+        root = root_of(path)
+        if root is None or path == root:
             return None
-        if res.status_code == UNRESOLVABLE:
-            # The engine could not follow it (a link loop, ELOOP); a HEAD answer has no body.
-            raise PathDeniedError(
-                path, path, "it cannot be resolved inside the sandbox (too many symbolic links?)"
-            )
-        self._api._raise_for_status(res)
-        return parse_stat(res.headers[STAT_HEADER])
+        rel = posixpath.relpath(path, root)
+        try:
+            return hostfs.lstat(self.sources.source(container_id, root), rel)
+        except hostfs.HostFileError as exc:
+            if exc.kind == "symlink":  # a parent became a link since it was looked at
+                raise PathDeniedError(
+                    path, path, "it changed while it was resolved (a symbolic link appeared)"
+                ) from exc
+            raise
 
     async def check(
         self,
@@ -122,7 +144,7 @@ class PathChecker:
                 return None  # mount points of ours: never links
             if p not in stats:
                 parent = stats.get(posixpath.dirname(p))
-                # Below a file nothing exists (the engine answers 500 "not a directory").
+                # Below a file nothing exists.
                 stats[p] = None if parent is not None and not parent.is_dir else self.stat(container_id, p)
             st = stats[p]
             return st.link_target if st is not None and st.is_symlink else None

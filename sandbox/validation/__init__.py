@@ -26,6 +26,7 @@ from sandbox.validation.errors import (
 from sandbox.validation.paths import (
     DEFAULT_ROOTS,
     DEFAULT_WORKSPACE,
+    MAX_DEPTH,
     MAX_SYMLINKS,
     NAME_MAX,
     PATH_MAX,
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_WORKSPACE",
     "MAX_COMMAND_BYTES",
     "MAX_COMMAND_WORDS",
+    "MAX_DEPTH",
     "MAX_NESTING",
     "MAX_SYMLINKS",
     "NAME_MAX",

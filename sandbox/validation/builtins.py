@@ -14,6 +14,15 @@ from collections.abc import Callable, Sequence
 
 from sandbox.validation.options import OptionSpec, has, parse_options, static
 from sandbox.validation.shell_words import Refusal, Word
+from sandbox.validation.variables import UNSAFE_PREFIXES, UNSAFE_VARIABLES, unsafe_variable_reason
+
+__all__ = [
+    "UNSAFE_PREFIXES",
+    "UNSAFE_VARIABLES",
+    "check_assignment",
+    "check_builtin",
+    "unsafe_variable_reason",
+]
 
 ALWAYS_DENIED: dict[str, str] = {
     "eval": "runs its arguments as shell code, which cannot be checked before it runs",
@@ -26,33 +35,12 @@ ALWAYS_DENIED: dict[str, str] = {
     "coproc": "coprocesses are not analysed",
 }
 
-# Variables that decide which program runs or inject code into programs and shells.
-UNSAFE_VARIABLES = frozenset({
-    "PATH", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND",
-    "BASH_LOADABLES_PATH", "TEXTDOMAIN", "TEXTDOMAINDIR", "EXECIGNORE",
-})  # fmt: skip
-UNSAFE_PREFIXES = ("LD_", "BASH_FUNC_")
-
 _DECLARE = OptionSpec(flags="aAfFgilnrtuxpI")
 _READ = OptionSpec(flags="ers", with_arg="adinNptu")
 _MAPFILE = OptionSpec(flags="t", with_arg="dnOsuCc")
 _UNSET = OptionSpec(flags="fvn")
 _EXPORT = OptionSpec(flags="fnp")
 _HASH = OptionSpec(flags="lrdt", with_arg="p")
-
-
-def unsafe_variable_reason(name: str) -> str | None:
-    """Why setting this variable is refused, or None when it is harmless.
-
-    Callers that pass an environment to a sandboxed process (``execute(env=...)``)
-    should refuse the same names: a ``BASH_ENV`` there runs a file before every
-    ``bash -c``.
-    """
-    if name in UNSAFE_VARIABLES or name.startswith(UNSAFE_PREFIXES):
-        return f"setting {name} changes which program runs or injects code into it"
-    if "[" in name:
-        return f"the subscript of {name} is evaluated as arithmetic, which can run commands"
-    return None
 
 
 def check_assignment(word: Word, owner: str) -> None:

@@ -36,6 +36,7 @@ from sandbox.validation.shell_words import (
     heredoc_spans,
     static_word,
 )
+from sandbox.validation.shells import POSIX_SHELLS
 from sandbox.validation.steps import Named, Run, Script
 from sandbox.validation.wrappers import WRAPPERS
 from schemas import SecurityPolicy
@@ -226,6 +227,12 @@ def _command_name(word: Word) -> str:
     name = _basename(word.value)
     if not name:
         raise Refusal(word.text, "the command word is empty")
+    if name.startswith("-") and name != "-":
+        # argv[0] '-sh' starts a login shell (it runs ~/.profile); busybox strips the '-'
+        # to find its applet, so '-rm' (a link to busybox) runs rm: judged as 'rm'.
+        name = name[1:]
+        if name in POSIX_SHELLS:
+            raise Refusal(word.text, f"a program named '-{name}' starts a login shell, which runs profiles")
     return name
 
 

@@ -31,6 +31,9 @@ DEFAULT_WORKSPACE = "/work"
 DEFAULT_ROOTS: tuple[str, ...] = ("/work", "/tmp")  # noqa: S108
 # Linux follows at most 40 symlinks in one lookup before ELOOP.
 MAX_SYMLINKS = 40
+# Components in one path: real trees stay under 40 levels (node_modules chains included);
+# 256 leaves room and bounds the lookups one resolution makes (4095 bytes allow ~2,000).
+MAX_DEPTH = 256
 _MIB = 1024 * 1024
 # C0 controls, DEL and C1 controls: legal in Linux names, but they forge log lines and
 # terminal output, and no sandboxed program needs them.
@@ -50,6 +53,9 @@ def normalize_path(
     """The absolute, normalised form of ``path`` (relative to ``workspace``), if it lies
     inside one of ``roots``; PathDeniedError otherwise."""
     _check_text(path)
+    depth = len(_components(path))
+    if depth > MAX_DEPTH:
+        raise PathDeniedError(path, None, f"the path is {depth} levels deep; at most {MAX_DEPTH}")
     base = _absolute_root(workspace, "workspace")
     joined = path if path.startswith("/") else f"{base}/{path}"
     normalized = _lexical_normpath(joined)

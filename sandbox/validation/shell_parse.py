@@ -1,10 +1,12 @@
 """bashlex, made to fail closed and to accept the syntax agents write most.
 
-Three gaps of bashlex 0.18 are closed here:
+Four gaps of bashlex 0.18 are closed here:
 
 - a quoted here-document delimiter (``cat <<'EOF'``, the usual way to write a file) is
   looked for with its quotes, so the document never ends (idank/bashlex#99): the
   delimiter now goes through quote removal, as POSIX says;
+- a delimiter with ``$`` or a backtick (``<<$'EOF'``) ends the document at a different
+  line in dash than in bash and busybox ash: it is refused;
 - the ``time`` keyword raises NotImplementedError: it is retried as the ``time``
   program, which runs the same pipeline's first command;
 - parse errors surface as many exception types: all become a Refusal, and text the
@@ -110,7 +112,16 @@ def delimiter_is_quoted(word: str) -> bool:
 
 def _makeheredoc(tokenizer: Any, redirnode: Any, lineno: int, killleading: bool) -> str:
     """bashlex.heredoc.makeheredoc with quote removal on the delimiter."""
-    delimiter = unquote_delimiter(redirnode.output.word)
+    raw = str(redirnode.output.word)
+    if "$" in raw or "`" in raw:
+        # dash ends <<$'EOF' at the line '$EOF', bash and busybox ash at 'EOF': the
+        # shells disagree on where the document ends, so where the commands start.
+        raise bashlex.errors.ParsingError(
+            f"the here-document delimiter {raw!r} holds '$' or '`', which shells read differently",
+            tokenizer._shell_input_line,
+            tokenizer._shell_input_line_index,
+        )
+    delimiter = unquote_delimiter(raw)
     document: list[str] = []
     startpos = tokenizer._shell_input_line_index
     line = tokenizer.readline(False)

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.validation.variables import unsafe_variable_reason
+
 SUBSTITUTIONS = ("commandsubstitution", "processsubstitution")  # bashlex node kinds
 # Characters the shell splits or operates on; bashlex never leaves them unquoted in a word.
 _UNQUOTED_METACHARS = frozenset(" \t\n;&|<>()")
@@ -274,6 +276,12 @@ def _check_one_parameter(body: str, shown: str) -> None:
         raise Refusal(shown, "indirect expansion ${!name} reads a variable named at run time")
     head = _PARAMETER_HEAD.match(body)
     rest = body[head.end() :] if head else body
+    if head and rest.startswith((":=", "=")):
+        # ${NAME:=value} assigns NAME: the same names are refused as in NAME=value.
+        reason = unsafe_variable_reason(head.group(1))
+        if reason is not None:
+            operator = ":=" if rest.startswith(":=") else "="
+            raise Refusal(shown, f"${{{head.group(1)}{operator}...}} assigns the variable: {reason}")
     if rest.startswith("["):
         subscript = rest[1 : rest.find("]")] if "]" in rest else rest[1:]
         if not _LITERAL_SUBSCRIPT.fullmatch(subscript):

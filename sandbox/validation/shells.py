@@ -21,13 +21,12 @@ POSIX_SHELLS = frozenset(
 )
 # Shells whose grammar is not the POSIX one this package parses.
 OTHER_SHELLS = frozenset(("csh", "tcsh", "fish", "rc", "es", "xonsh", "nu", "elvish", "pwsh"))
-_SHELL_FLAGS = frozenset("abefhlmnprtuvxBCDEHPT")
+_SHELL_FLAGS = frozenset("abefhmnprtuvxBCDEHPT")
 _SHELL_LONG_FLAGS = frozenset(
     (
         "norc",
         "noprofile",
         "posix",
-        "login",
         "restricted",
         "verbose",
         "noediting",
@@ -39,6 +38,8 @@ _SHELL_LONG_FLAGS = frozenset(
 )
 _SHELL_LONG_ARG = frozenset(("rcfile", "init-file"))
 _EXIT_NAMES = frozenset(("help", "version"))
+# A login shell first runs /etc/profile and ~/.profile (HOME is the writable /work).
+_LOGIN = "{prog} {option} starts a login shell, which runs profile files the sandbox can write"
 
 
 def _shell(prog: str, args: Sequence[Word]) -> list[Inner]:
@@ -70,6 +71,8 @@ def _shell(prog: str, args: Sequence[Word]) -> list[Inner]:
 
 def _shell_long(prog: str, value: str, i: int) -> int:
     name = value[2:]
+    if name == "login":
+        raise Refusal(prog, _LOGIN.format(prog=prog, option=value))
     if name in _SHELL_LONG_ARG:
         return i + 2
     if name not in _SHELL_LONG_FLAGS:
@@ -84,6 +87,8 @@ def _shell_cluster(prog: str, args: Sequence[Word], i: int, cluster: str) -> int
             raise Refusal(
                 prog, f"{prog} -{letter} reads commands from standard input, which cannot be checked"
             )
+        if letter == "l":
+            raise Refusal(prog, _LOGIN.format(prog=prog, option="-l"))
         if letter == "k":
             raise Refusal(prog, f"{prog} -k turns arguments into environment assignments")
         if letter in "oO":
@@ -115,7 +120,9 @@ def _sudo(prog: str, args: Sequence[Word]) -> list[Inner]:
     rest = list(args[k:])
     while rest and "=" in static(prog, rest[0]):
         check_assignment(rest.pop(0), prog)
-    if has(options, "-s", "--shell", "-i", "--login"):
+    if has(options, "-i", "--login"):
+        raise Refusal(prog, _LOGIN.format(prog=prog, option="-i"))
+    if has(options, "-s", "--shell"):
         if not rest:
             raise Refusal(prog, f"{prog} -s/-i without a command starts an interactive shell")
         return [Script(" ".join(static(prog, w) for w in rest))]
@@ -133,10 +140,13 @@ _SU = OptionSpec(
 def _su(prog: str, args: Sequence[Word]) -> list[Inner]:
     """su/runuser: only the '-c command' form is analysed; arguments after the user go
     to the user's shell, and no command means an interactive shell."""
-    args = [w for w in args if w.value != "-"]
+    if any(w.value == "-" for w in args):
+        raise Refusal(prog, _LOGIN.format(prog=prog, option="-"))
     options, k = parse_options(prog, args, _SU)
     if has(options, *EXITS):
         return []
+    if has(options, "-l", "--login"):
+        raise Refusal(prog, _LOGIN.format(prog=prog, option="-l"))
     script = value_of(options, "-c", "--command", "--session-command")
     if script is None or len(args) - k > 1:
         raise Refusal(prog, f"{prog} runs a shell whose commands are not given with -c")

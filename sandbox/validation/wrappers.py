@@ -1,7 +1,8 @@
 """Programs that run another command, and how to find the command they run.
 
 The table ``WRAPPERS`` maps a program name to its handler (see ``steps``). Shells and
-privilege wrappers live in ``shells``.
+privilege wrappers live in ``shells``, the other runners of the images in ``runners``,
+programs that run commands named in options or program text in ``programs``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 
 from sandbox.validation.builtins import check_assignment
 from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
+from sandbox.validation.programs import PROGRAMS
+from sandbox.validation.runners import RUNNERS
 from sandbox.validation.shell_words import Refusal, Word
 from sandbox.validation.shells import SHELL_HANDLERS
 from sandbox.validation.steps import EXITS, GenericWrapper, Handler, Inner, Named, Run, Script, run_argv
@@ -110,6 +113,10 @@ def _command(prog: str, args: Sequence[Word]) -> list[Inner]:
 def _exec(prog: str, args: Sequence[Word]) -> list[Inner]:
     options, k = parse_options(prog, args, OptionSpec(flags="cl", with_arg="a"))
     name = value_of(options, "-a")
+    if has(options, "-l") or (name or "").startswith("-"):
+        raise Refusal(
+            prog, "exec -l or a name starting with '-' starts a login shell, which runs profile files"
+        )
     found: list[Inner] = run_argv(args[k:])
     return [Named(name), *found] if name is not None and found else found
 
@@ -269,4 +276,6 @@ WRAPPERS: dict[str, Handler] = {
     "unbuffer": _UNBUFFER,
     **dict.fromkeys(("noglob", "nocorrect", "-", "catchsegv"), _PREFIX),
     **SHELL_HANDLERS,
+    **RUNNERS,
+    **PROGRAMS,
 }

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "replay": "sandguard.cli.replay:replay",
     "report": "sandguard.cli.report:report",
     "topics": "sandguard.cli.topics:topics",
+    "sandbox": "sandguard.cli.sandbox:sandbox",
 }
 
 

@@ -152,7 +152,6 @@ def normalise(rec: Record) -> tuple[str, str, bytes]:
     if rec.topic == t.VIOLATIONS:
         doc.pop("time")
         doc["finding_info"].pop("modified_time")
-        doc["unmapped"]["sandguard"].pop("detected_time")
         return doc["metadata"]["uid"], rec.topic, orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
     if rec.topic == t.DEADLETTER:
         for k in ("event_id", "time"):

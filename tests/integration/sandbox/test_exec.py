@@ -17,7 +17,7 @@ from sandbox import (
 from sandguard.bus import LocalBus
 from schemas import AuditCategory, AuditEvent, SecurityViolationType
 from schemas import topics as t
-from tests.integration.sandbox.conftest import MakeManager, cgroup, drain
+from tests.integration.sandbox.conftest import MakeManager, cgroup, drain, eventually
 
 
 async def test_exit_code_and_both_streams(manager: SandboxManager) -> None:
@@ -33,7 +33,8 @@ async def test_a_timeout_kills_every_process_of_the_command(manager: SandboxMana
     command = "(sleep 100 &); setsid sleep 101 & sleep 102 & echo started; wait"
     result = await manager.execute(sid, command, timeout=1)
     assert result.timed_out and result.stdout == "started\n" and result.killed_processes >= 3
-    assert cgroup(sid, "pids", "pids.current") == "2"  # the init and the lifetime timer only
+    # The init and the lifetime timer only, once the killed are reaped (a moment later).
+    await eventually(lambda: cgroup(sid, "pids", "pids.current") == "2", timeout_s=5, what="reaped")
 
 
 async def test_a_cancelled_caller_kills_the_command(manager: SandboxManager) -> None:
@@ -43,7 +44,7 @@ async def test_a_cancelled_caller_kills_the_command(manager: SandboxManager) -> 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert cgroup(sid, "pids", "pids.current") == "2"
+    await eventually(lambda: cgroup(sid, "pids", "pids.current") == "2", timeout_s=5, what="reaped")
 
 
 async def test_output_is_capped_and_the_cap_reported(make_manager: MakeManager) -> None:

@@ -1,6 +1,8 @@
-"""Files through the archive API: round trips, ownership, listings, denials, symlink escapes."""
+"""Files from the host on the sandbox storage: round trips, ownership, listings, denials, symlink escapes."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
@@ -112,3 +114,30 @@ async def test_a_symlink_within_the_roots_is_followed(manager: SandboxManager) -
     await manager.write_file(sid, "/tmp/real.txt", b"real")
     await manager.execute(sid, "ln -s /tmp/real.txt /work/link.txt")
     assert await manager.read_file(sid, "/work/link.txt") == b"real"
+
+
+async def test_a_name_starting_with_two_dots_is_an_ordinary_file(manager: SandboxManager) -> None:
+    """Issue 17: '/work/..data.txt' raised ValueError with no audit event. It is a legal
+    file name inside the workspace (not '..'), so it is allowed like any other."""
+    sid = await manager.create_sandbox()
+    assert await manager.write_file(sid, "/work/..data.txt", b"dots") == "/work/..data.txt"
+    assert await manager.read_file(sid, "/work/..data.txt") == b"dots"
+    assert (await manager.execute(sid, "cat /work/..data.txt")).stdout == "dots"
+    with pytest.raises(PathDeniedError):
+        await manager.read_file(sid, "/work/../etc/passwd")
+
+
+async def test_a_deep_missing_path_is_refused_before_any_lookup(
+    manager: SandboxManager, bus: LocalBus
+) -> None:
+    """Issue 17: 1,500 levels took ~1 s of engine requests and ended 'too many symbolic
+    links?'. The depth limit refuses it from the text, with an audit event."""
+    audit = await bus.consumer([t.AUDIT], group="test-deep")
+    sid = await manager.create_sandbox()
+    deep = "/work/" + "a/" * 1500 + "x.txt"
+    started = time.monotonic()
+    with pytest.raises(PathDeniedError, match="levels deep"):
+        await manager.read_file(sid, deep)
+    assert time.monotonic() - started < 0.5
+    denied = [e for _, e in await drain(audit, t.AUDIT) if isinstance(e, AuditEvent) and e.allowed is False]
+    assert len(denied) == 1 and "levels deep" in (denied[0].reason or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox import SandboxManager
+from sandbox.seccomp import security_option
 from tests.integration.sandbox.conftest import MakeManager, cgroup, inspect, quick_policy
 
 MIB = 1024 * 1024
@@ -73,7 +74,7 @@ async def test_limits_are_in_the_configuration_and_the_kernel(
     assert host["Memory"] == host["MemorySwap"] == 96 * MIB
     assert (host["CpuPeriod"], host["CpuQuota"], host["PidsLimit"]) == (100_000, 30_000, 12)
     assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"] and host["Init"] and not host["Privileged"]
-    assert host["SecurityOpt"] == ["no-new-privileges:true"]
+    assert host["SecurityOpt"] == ["no-new-privileges:true", security_option()]
     assert cgroup(sid, "memory", "memory.limit_in_bytes") == str(96 * MIB)
     assert cgroup(sid, "pids", "pids.max") == "12"
     assert cgroup(sid, "cpu", "cpu.cfs_quota_us") == "30000"
@@ -101,4 +102,4 @@ async def test_no_host_mounts_and_labels(manager: SandboxManager, docker_client:
     labels = info["Config"]["Labels"]
     assert labels["sandguard.sandbox"] == "1" and labels["team"] == "blue"
     assert labels["sandguard.policy_id"] == manager.security_policy.policy_id
-    assert labels["sandguard.manager"] == manager.manager_id and info["Config"]["User"] == "1000:1000"
+    assert labels["sandguard.manager"] == manager.manager_id and info["Config"]["User"] == "65534:65534"

@@ -10,7 +10,15 @@ from sandbox.audit import MAX_SUBJECT_CHARS, AuditPublisher
 from sandbox.metrics import ManagerMetrics
 from sandbox.results import ExecResult
 from sandguard.bus import LocalBus
-from schemas import AuditCategory, AuditEvent, PolicyEvent, SecurityPolicy, SecurityViolationType, decode
+from schemas import (
+    AuditCategory,
+    AuditEvent,
+    PolicyEvent,
+    SecurityPolicy,
+    SecurityViolationType,
+    decode,
+    encode,
+)
 from schemas import topics as t
 
 CID = "c" * 64
@@ -81,3 +89,76 @@ async def test_a_failed_publish_is_counted_not_raised() -> None:
 def test_policy_changes_are_policy_events() -> None:
     ev = audit.policy_change(CID, "h", "policy_applied", policy_id="pol-1", gaps=[])
     assert ev.category is AuditCategory.POLICY and ev.details == {"policy_id": "pol-1", "gaps": []}
+
+
+class FlakyBus(LocalBus):
+    """The in-process bus refusing its first ``failures`` publishes: a fault it cannot
+    produce on demand (a broker outage)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def publish(self, topic: str, key: str | None, value: bytes | None) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("broker unavailable")
+        await super().publish(topic, key, value)
+
+
+def test_lone_surrogates_and_odd_text_are_escaped_not_dropped() -> None:
+    """Issue 17: 'rm -f /work/f1.txt # \\udcff' was refused, but its event failed to
+    encode and was dropped, so escalation never counted it."""
+    event = audit.denied(
+        CID,
+        "h",
+        category=AuditCategory.EXEC,
+        action="exec",
+        subject="rm -f /work/f1.txt # \udcff",
+        violation_type=SecurityViolationType.PERMISSION_VIOLATION,
+        reason="'rm' is a blocked command \ud800",
+        details={"word": "rm\udcff", "nested": {"list": ["ok", "\udfff"]}, "n": 3},
+    )
+    decoded = decode(t.AUDIT, audit.encode_safely(event))
+    assert isinstance(decoded, AuditEvent)
+    assert decoded.subject == "rm -f /work/f1.txt # \\udcff"
+    assert decoded.reason == "'rm' is a blocked command \\ud800"
+    assert decoded.details == {"word": "rm\\udcff", "nested": {"list": ["ok", "\\udfff"]}, "n": 3}
+    plain = audit.lifecycle(CID, "h", "create")
+    assert audit.encode_safely(plain) == encode(plain)
+
+
+async def test_an_event_with_odd_text_reaches_the_bus() -> None:
+    bus = LocalBus()
+    consumer = await bus.consumer([t.AUDIT], group="g")
+    metrics = ManagerMetrics(CollectorRegistry())
+    await AuditPublisher(bus, metrics).audit(audit.lifecycle(CID, "h", "create", reason="x \udcff"))
+    records = await consumer.getmany(timeout_ms=100)
+    assert len(records) == 1 and decode(t.AUDIT, records[0].value).reason == "x \\udcff"
+
+
+async def test_a_failed_publish_is_retried() -> None:
+    bus = FlakyBus(failures=2)
+    consumer = await bus.consumer([t.AUDIT], group="g")
+    metrics = ManagerMetrics(CollectorRegistry())
+    await AuditPublisher(bus, metrics).audit(audit.lifecycle(CID, "h", "create"))
+    assert len(await consumer.getmany(timeout_ms=100)) == 1
+    assert metrics.registry.get_sample_value("sandguard_sandbox_errors_total", {"kind": "publish_retry"}) == 2
+
+
+async def test_an_outage_spills_events_and_delivers_them_in_order_later() -> None:
+    flaky = FlakyBus(failures=1000)
+    consumer = await flaky.consumer([t.AUDIT], group="g")
+    metrics = ManagerMetrics(CollectorRegistry())
+    pub = AuditPublisher(flaky, metrics)
+    for action in ("first", "second"):
+        await pub.audit(audit.lifecycle(CID, "h", action))
+    assert pub.spilled == 2
+    flaky.failures = 0
+    await pub.audit(audit.lifecycle(CID, "h", "third"))
+    records = await consumer.getmany(timeout_ms=100)
+    assert [decode(t.AUDIT, r.value).action for r in records] == ["first", "second", "third"]
+    assert pub.spilled == 0
+    assert (
+        metrics.registry.get_sample_value("sandguard_sandbox_errors_total", {"kind": "publish_spilled"}) == 2
+    )

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sandbox.config import container_config
 from sandbox.exceptions import InvalidSandboxRequest
+from sandbox.seccomp import security_option
 from schemas import NetworkPolicy, ResourceLimits, SecurityPolicy
 from schemas.policy import CPU_PERIOD_US, MIB, MIN_CPU_QUOTA_US, cpu_quota_us, split_disk
 
@@ -38,10 +39,10 @@ def test_limits_come_from_the_policy() -> None:
 def test_hardening_is_in_the_configuration() -> None:
     body = build()
     host = body["HostConfig"]
-    assert body["User"] == "1000:1000"
+    assert body["User"] == "65534:65534"  # the init and the timer: out of the sandbox user's reach
     assert host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"] and host["CapAdd"] == []
-    assert host["SecurityOpt"] == ["no-new-privileges:true"]  # and no seccomp=unconfined
+    assert host["SecurityOpt"] == ["no-new-privileges:true", security_option()]  # never unconfined
     assert host["Privileged"] is False and host["Init"] is True
     assert host["Binds"] == [] and host["Devices"] == []
     assert all(m["Type"] == "volume" for m in host["Mounts"])

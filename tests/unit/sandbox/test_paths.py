@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import json
-
 import pytest
 
 from sandbox.exceptions import SandboxFileError, SandboxFileNotFound
-from sandbox.paths import CheckedPath, Operation, PathStat, _check_shape, parse_stat
+from sandbox.paths import CheckedPath, Operation, PathStat, _check_shape, root_of
 
-FILE = PathStat("f", 3, 0o644, None)
-DIR = PathStat("d", 0, (1 << 31) | 0o755, None)
+FILE = PathStat(is_dir=False, is_symlink=False, size=3, link_target=None)
+DIR = PathStat(is_dir=True, is_symlink=False, size=0, link_target=None)
 
 
-def test_the_engines_stat_header() -> None:
-    header = base64.b64encode(
-        json.dumps(
-            {"name": "p.txt", "size": 11, "mode": 134218239, "mtime": "x", "linkTarget": "/etc/passwd"}
-        ).encode()
-    ).decode()
-    st = parse_stat(header)
-    assert st.is_symlink and not st.is_dir and st.link_target == "/etc/passwd"
-    assert parse_stat(
-        base64.b64encode(b'{"name":"d","size":0,"mode":2147484141,"linkTarget":""}').decode()
-    ).is_dir
+def test_the_root_and_the_path_below_it() -> None:
+    assert root_of("/work/a/b") == "/work" and root_of("/tmp") == "/tmp"
+    assert root_of("/etc/passwd") is None and root_of("/workx") is None
+    assert CheckedPath("g", "/work/a/b", None).rel == "a/b"
+    assert CheckedPath("g", "/tmp", None).rel == ""
+    assert CheckedPath("g", "/work/..data.txt", None).rel == "..data.txt"
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import json
 
 import jsonschema
 import orjson
+import pytest
 
 from schemas import (
     AuditCategory,
@@ -21,6 +22,7 @@ from schemas import (
 )
 from schemas import topics as t
 from schemas.jsonschema_export import SCHEMA_DIR, render, topic_schemas
+from tests.unit.schemas.violation_shapes import all_shapes, violation
 
 
 def test_checked_in_schemas_are_up_to_date() -> None:
@@ -55,3 +57,24 @@ def test_wire_messages_validate_against_their_schema() -> None:
     assert (
         doc["finding_info"]["created_time"] == 1 and doc["finding_info"]["modified_time"] == v.detected_time
     )
+
+
+def test_every_violation_shape_validates_against_our_schema() -> None:
+    schema = json.loads((SCHEMA_DIR / f"{t.VIOLATIONS}.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    bad = [
+        (name, e.message) for name, v in all_shapes() for e in validator.iter_errors(orjson.loads(encode(v)))
+    ]
+    assert bad == []
+
+
+def test_our_schema_types_each_evidence_item() -> None:
+    """A command line in a process object without a pid (issue 16) is rejected, as are an
+    item of no known kind and a null."""
+    schema = json.loads((SCHEMA_DIR / f"{t.VIOLATIONS}.json").read_text(encoding="utf-8"))
+    doc = orjson.loads(encode(violation("command.denied")))
+    for item in ({"process": {"cmd_line": "rm -rf /"}}, {"thing": 1}, {"file": {"path": None}}, {}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**doc, "evidences": [item]}, schema)
+    model = schema["$defs"]["SandguardViolation"]
+    jsonschema.validate(violation().model_dump(mode="json"), {**model, "$defs": schema["$defs"]})

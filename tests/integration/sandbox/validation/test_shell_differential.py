@@ -75,6 +75,39 @@ EVIDENCE: dict[str, set[str]] = {
     f"ls &>/dev/null {MARKER} x": {"python-sh"},
 }
 
+# Issue 17's defeats, each run in the shells listed (found by running them): the
+# validator must deny every one. Here-document delimiters, login shells, assigning
+# expansions of dangerous variables, and the program-running tools of the images.
+ALL = {"python-sh", "python-bash", "busybox-sh"}
+PYTHON = {"python-sh", "python-bash"}
+ATTACKS: dict[str, set[str]] = {
+    f"cat <<$'E'\nE\n{MARKER} x\n$E": {"busybox-sh", "python-bash"},
+    f'cat <<$"E"\nE\n{MARKER} x\n$E': {"python-bash"},
+    f"echo '{MARKER} x' > .profile; HOME=$PWD sh -lc true": ALL,
+    f"echo '{MARKER} x' > .profile; HOME=$PWD bash --login -c true": PYTHON,
+    f"bash -c 'BASH_CMDS=/bin/{MARKER}; 0 x'": PYTHON,
+    f"echo '{MARKER} x' > e.sh; set -a; : ${{BASH_ENV:=$PWD/e.sh}}; bash -c true": PYTHON,
+    f"mkdir b; cp /bin/{MARKER} b/ls; unset PATH; : ${{PATH:=$PWD/b}}; ls": PYTHON,
+    f"chrt -o 0 {MARKER} x": PYTHON,
+    f"linux64 {MARKER} x": ALL,
+    f"setarch x86_64 {MARKER} x": PYTHON,
+    f"prlimit --nofile=100 {MARKER} x": PYTHON,
+    f"setpriv {MARKER} x": ALL,
+    f"taskset 1 {MARKER} x": ALL,
+    f"script -qc '{MARKER} x' /dev/null": PYTHON,
+    f"start-stop-daemon -S -x /bin/{MARKER} -- x": {"busybox-sh"},
+    f"cp /bin/{MARKER} p; run-parts .": ALL,
+    f"tar -cf a.tar /etc/hostname 2>/dev/null; tar -xf a.tar --to-command={MARKER}": ALL,
+    f"tar -cf a.tar --checkpoint=1 --checkpoint-action=exec={MARKER} /etc/hostname": PYTHON,
+    f"echo x | sed 's/x/{MARKER}/e'": PYTHON,
+    f"echo x | sed '1e {MARKER}'": PYTHON,
+    f"awk 'BEGIN{{system(\"{MARKER} x\")}}'": ALL,
+    f"awk 'BEGIN{{print | \"{MARKER}\"}}'": ALL,
+    f"echo x | split --filter='{MARKER} x'": PYTHON,
+    f"SHELL=/bin/{MARKER} flock l -c x": PYTHON,
+    f"echo '{MARKER} x' > .profile; HOME=$PWD exec -l sh -c true": {"python-bash"},
+}
+
 
 def _quote(rng: random.Random, word: str) -> str:
     forms = [
@@ -169,7 +202,7 @@ def _exec(container: Any, script: str, user: str) -> str:
 
 @pytest.fixture(scope="module")
 def corpus() -> list[str]:
-    return CONTROLS + list(EVIDENCE) + _corpus()
+    return CONTROLS + list(EVIDENCE) + list(ATTACKS) + _corpus()
 
 
 @pytest.fixture
@@ -203,6 +236,10 @@ def test_allowed_lines_never_run_the_blocked_program(
     for offset, (line, shells) in enumerate(EVIDENCE.items()):
         assert ((len(CONTROLS) + offset) in ran) == (name in shells), f"{name} disagrees on {line!r}"
         assert not check_command(line, POLICY).allowed
+    first = len(CONTROLS) + len(EVIDENCE)
+    for offset, (line, shells) in enumerate(ATTACKS.items()):
+        assert ((first + offset) in ran) == (name in shells), f"{name} disagrees on attack {line!r}"
+        assert not check_command(line, POLICY).allowed, line
     bypasses = [corpus[i] for i in sorted(ran) if check_command(corpus[i], POLICY).allowed]
     assert not bypasses, f"{shell} in {image} ran {MARKER} from lines the validator allowed: {bypasses}"
     allowed = sum(check_command(line, POLICY).allowed for line in corpus)

@@ -112,7 +112,7 @@ CASES: list[tuple[str, str, str | None]] = [
     ("busybox", "busybox sh -c 'rm x'", "rm"),
     ("shell -c", "sh -c 'rm x'", "rm"),
     ("shell -c", "bash -xc 'rm x'", "rm"),
-    ("shell -c", "bash -lc 'kill 1'", "kill"),
+    ("shell -c", "bash -lc 'kill 1'", "bash"),  # a login shell runs ~/.profile first: refused
     ("shell -c", 'dash -c "r\\\\m x"', "rm"),
     ("shell -c", "zsh -c 'pkill x'", "pkill"),
     ("shell -c", "ksh -e -c 'rm x'", "rm"),

@@ -29,6 +29,7 @@ def test_all_is_pinned() -> None:
         "FileTooLargeError",
         "MAX_COMMAND_BYTES",
         "MAX_COMMAND_WORDS",
+        "MAX_DEPTH",
         "MAX_NESTING",
         "MAX_SYMLINKS",
         "NAME_MAX",
