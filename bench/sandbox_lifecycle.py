@@ -11,7 +11,11 @@ Measures, interleaved so a noisy host slows all of them alike:
 * exec: ``execute(sid, "true")`` (validated, audited) beside ``docker exec <id> true``
   (the CLI, and its SDK equivalent: exec create + start + inspect);
 * 1 MiB write and read: ``write_file``/``read_file`` (validated, symlink-checked,
-  audited) beside the bare archive API (put_archive/get_archive) and ``docker cp``.
+  audited) beside the bare archive API (put_archive/get_archive) and ``docker cp``;
+* workspace (issue 15): create+destroy of a sandbox whose /work and /tmp are ext4 images
+  on loop devices (the default) beside one whose /work and /tmp are tmpfs (the former
+  default), and 256 MiB written (``dd conv=fsync``) and read back (warm, and with
+  ``iflag=direct`` where the image's dd has it) in /work of each.
 
 Ratios are ours over the bare CLI (the targets: create+start ≤ 1.3×, exec ≤ 1.5×) and
 over the SDK equivalents (stricter: no CLI start-up in the baseline). Every loop is
@@ -175,6 +179,83 @@ async def bench_files(manager: SandboxManager, bare: Bare, sid: str, cid: str, n
     return {"write": write, "read": read, "docker_cp_roundtrip": cp}
 
 
+WORKSPACE_MB = 256
+# 256 MiB of tmpfs must fit in memory for the baseline to finish at all.
+WORKSPACE_POLICY = ResourceLimits(memory_mb=768, disk_mb=1024, execution_timeout=LIFETIME_S)
+WRITE = f"dd if=/dev/zero of=/work/bench.dat bs=1M count={WORKSPACE_MB} conv=fsync"
+READ = "dd if=/work/bench.dat of=/dev/null bs=1M"
+READ_DIRECT = READ + " iflag=direct"
+
+
+async def dd(manager: SandboxManager, sid: str, command: str) -> float | None:
+    """MiB/s of one dd in the sandbox (the exec's own cost included, alike for both); None
+    when the command is refused (an option the image's dd lacks, O_DIRECT on tmpfs)."""
+    result = await manager.execute(sid, command, timeout=120)
+    if result.exit_code != 0:
+        return None
+    return round(WORKSPACE_MB / (result.duration_ms / 1000), 1)
+
+
+async def bench_workspace(managers: dict[str, SandboxManager], n: int) -> dict[str, Any]:
+    create: dict[str, list[float]] = {kind: [] for kind in managers}
+    for i in range(n + WARMUP):
+        for kind, manager in managers.items():
+            started = time.perf_counter()
+            sid = await manager.create_sandbox()
+            if i >= WARMUP:
+                create[kind].append((time.perf_counter() - started) * 1000)
+            await manager.destroy_sandbox(sid)
+    speeds: dict[str, dict[str, list[float]]] = {
+        k: {"write": [], "read": [], "read_direct": []} for k in managers
+    }
+    sids = {kind: await manager.create_sandbox() for kind, manager in managers.items()}
+    for _ in range(3):
+        for kind, manager in managers.items():
+            for name, command in (("write", WRITE), ("read", READ), ("read_direct", READ_DIRECT)):
+                mib_s = await dd(manager, sids[kind], command)
+                if mib_s is not None:
+                    speeds[kind][name].append(mib_s)
+    return {"create_ms": create, "mib_per_s": speeds}
+
+
+def workspace_summary(raw: dict[str, Any]) -> dict[str, Any]:
+    create = {k: summary(v) for k, v in raw["create_ms"].items()}
+    speeds = {
+        kind: {name: round(percentile(v, 50), 1) if v else None for name, v in by_op.items()}
+        for kind, by_op in raw["mib_per_s"].items()
+    }
+    return {
+        "create_destroy_n": create["disk"]["n"],
+        "create_ms": create,
+        "create_disk_vs_tmpfs": ratio(create["disk"], create["tmpfs"]),
+        "create_target": CREATE_TARGET,
+        "create_met": ratio(create["disk"], create["tmpfs"]) <= CREATE_TARGET,
+        f"throughput_{WORKSPACE_MB}mib_mib_per_s": speeds,
+        "write_disk_vs_tmpfs": _speed_ratio(speeds, "write"),
+        "read_disk_vs_tmpfs": _speed_ratio(speeds, "read"),
+    }
+
+
+def _speed_ratio(speeds: dict[str, dict[str, float | None]], name: str) -> float | None:
+    disk, tmpfs = speeds["disk"][name], speeds["tmpfs"][name]
+    return round(disk / tmpfs, 3) if disk and tmpfs else None
+
+
+async def run_workspace(image: str, label: str, iterations: int) -> dict[str, Any]:
+    """The workspace comparison, on managers of its own (one per kind of storage)."""
+    policy = SecurityPolicy(resource_limits=WORKSPACE_POLICY)
+    bus = LocalBus()
+    managers = {
+        kind: SandboxManager(policy, bus=bus, image=image, labels={"bench": label}, workspace=kind)
+        for kind in ("disk", "tmpfs")
+    }
+    try:
+        return workspace_summary(await bench_workspace(managers, iterations))
+    finally:
+        for manager in managers.values():
+            await manager.cleanup()
+
+
 def ratio(a: dict[str, float], b: dict[str, float]) -> float:
     return round(a["p50"] / b["p50"], 3)
 
@@ -192,6 +273,7 @@ async def main(iterations: int, image: str) -> dict[str, Any]:
         cid = await asyncio.to_thread(bare.run_sdk)
         execs = await bench_exec(manager, bare, sid, cid, iterations)
         files = await bench_files(manager, bare, sid, cid, max(5, iterations // 2))
+        workspace = await run_workspace(image, label.split("=")[1], iterations)
     finally:
         await manager.cleanup()
         await asyncio.to_thread(bare.remove_all)
@@ -219,6 +301,7 @@ async def main(iterations: int, image: str) -> dict[str, Any]:
         "read_1mb_ms": r,
         "docker_cp_1mb_roundtrip_ms": summary(files["docker_cp_roundtrip"]),
         "ratios": ratios,
+        "workspace": workspace,
         "targets": {"create_vs_docker_run": CREATE_TARGET, "exec_vs_docker_exec": EXEC_TARGET},
         "met": {
             "create": ratios["create_vs_docker_run_cli"] <= CREATE_TARGET,

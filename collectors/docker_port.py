@@ -17,6 +17,8 @@ from typing import Any, Protocol
 # APIClient's num_pools argument is ignored for unix sockets (an operator-precedence
 # slip in docker-py 7.x makes it 25 whatever is passed), so the LRU is replaced.
 NUM_POOLS = 4
+# Mount kinds whose use counts as the container's disk use (a bind mount is the host's disk).
+DISK_MOUNT_TYPES = ("tmpfs", "volume")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +28,9 @@ class ContainerInfo:
     name: str = ""
     image: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
-    tmpfs: tuple[str, ...] = ()  # writable tmpfs mount points inside the container
+    # Writable mount points inside the container whose use is its disk use: tmpfs mounts and
+    # volumes (a sandbox's /work and /tmp: ext4 images of their own, or tmpfs).
+    disk_mounts: tuple[str, ...] = ()
     running: bool = True
 
 
@@ -63,15 +67,19 @@ def container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
     state = attrs.get("State") or {}
     host_config = attrs.get("HostConfig") or {}
     config = attrs.get("Config") or {}
-    tmpfs = set((host_config.get("Tmpfs") or {}).keys())
-    tmpfs.update(m["Destination"] for m in attrs.get("Mounts") or () if m.get("Type") == "tmpfs")
+    disk = set((host_config.get("Tmpfs") or {}).keys())
+    disk.update(
+        m["Destination"]
+        for m in attrs.get("Mounts") or ()
+        if m.get("Type") in DISK_MOUNT_TYPES and m.get("RW", True)
+    )
     return ContainerInfo(
         id=attrs["Id"],
         pid=int(state.get("Pid") or 0),
         name=str(attrs.get("Name") or "").lstrip("/"),
         image=str(config.get("Image") or ""),
         labels=dict(config.get("Labels") or {}),
-        tmpfs=tuple(sorted(tmpfs)),
+        disk_mounts=tuple(sorted(disk)),
         running=bool(state.get("Running")) and int(state.get("Pid") or 0) > 0,
     )
 

@@ -71,7 +71,7 @@ class ContainerSampler:
         self._pids = pids_family(paths, ctx.budget)
         self._limits = limits_family(paths, proc, info.pid, ctx.budget)
         self._sockets = SocketsFamily(proc, info.pid, ctx.budget)
-        self._disk = DiskFamily(proc, info.pid, info.tmpfs)
+        self._disk = DiskFamily(proc, info.pid, info.disk_mounts)
         self._procs = ProcessTracker(
             proc_root=proc,
             budget=ctx.budget,

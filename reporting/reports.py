@@ -17,6 +17,7 @@ from reporting.exceptions import UnknownSandboxError
 from reporting.formats import MB
 from reporting.timeaxis import DAY, MINUTE, align, domain, nice_step, series_step
 from schemas import Store, now_ms
+from schemas.policy import workspace_quota_mb
 
 RECENT_METRICS = 10  # samples in ``recent_metrics``, newest first (as the original kept a tail)
 FINDINGS_LIMIT = 100
@@ -56,6 +57,7 @@ class HistoryReports:
         policy = orjson.loads(sandbox["policy"]) if sandbox and sandbox["policy"] else None
         extent = self._extent(window)
         series, resolution = self._series(window, extent)
+        recent = self._recent_metrics(window)
         return {
             "report_timestamp": datetime.fromtimestamp(now / 1000, UTC).isoformat(),
             "container_id": container_id,
@@ -64,7 +66,7 @@ class HistoryReports:
             "violation_types": _counts(groups, "violation_type"),
             "monitored_containers": int(self._store.query(q.MONITORED)[0][0]),
             "policy_summary": _policy_summary(policy),
-            "recent_metrics": self._recent_metrics(window),
+            "recent_metrics": recent,
             # Added by sandguard.
             "window": {"since": since, "until": now},
             "known": sandbox is not None,
@@ -80,6 +82,7 @@ class HistoryReports:
             "activity": {"first": extent[0], "last": extent[1]} if extent else None,
             "series": series,
             "series_resolution": resolution,
+            "disk": disk_summary(policy, recent),
         }
 
     def fleet_report(self, *, since_ms: int | None = None, now: int | None = None) -> dict[str, Any]:
@@ -203,6 +206,15 @@ def _security_metrics(cid: str, r: dict[str, Any]) -> dict[str, Any]:
         "process_count": int(r["pids_current"]),
         "open_files": int(r["open_fds"]),
     }
+
+
+def disk_summary(policy: dict[str, Any] | None, recent: list[dict[str, Any]]) -> dict[str, Any]:
+    """The workspace's use (newest sample) beside its quota (/work and /tmp of disk_mb)."""
+    limits = (policy or {}).get("resource_limits") or {}
+    quota = workspace_quota_mb(int(limits["disk_mb"])) if "disk_mb" in limits else None
+    used = recent[0]["disk_usage_mb"] if recent else None
+    percent = round(used / quota * 100, 1) if used is not None and quota else None
+    return {"usage_mb": used, "quota_mb": quota, "used_percent": percent}
 
 
 def _policy_summary(policy: dict[str, Any] | None) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from sandbox.exceptions import (
     SandboxUnavailable,
     SymlinkEscapeError,
     ValidationDenied,
+    WorkspaceFullError,
 )
 from sandbox.manager import ManagerState, SandboxManager
 from sandbox.results import ExecResult, FileInfo, FileType, SandboxStatus, Termination
@@ -71,5 +72,6 @@ __all__ = [
     "SymlinkEscapeError",
     "Termination",
     "ValidationDenied",
+    "WorkspaceFullError",
     "container_config",
 ]

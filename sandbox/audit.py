@@ -124,6 +124,30 @@ def file_allowed(
     )
 
 
+def file_failed(
+    container_id: str,
+    host: str,
+    action: str,
+    path: str,
+    *,
+    policy_id: str,
+    reason: str,
+    details: Mapping[str, Any],
+) -> AuditEvent:
+    """An allowed file operation the sandbox could not hold (a write refused for space)."""
+    return AuditEvent(
+        container_id=container_id,
+        host=host,
+        category=AuditCategory.FILE,
+        action=action,
+        actor=ACTOR,
+        allowed=True,
+        subject=_subject(path),
+        reason=reason,
+        details={"policy_id": policy_id, "outcome": "failed", **details},
+    )
+
+
 def lifecycle(
     container_id: str, host: str, action: str, *, reason: str | None = None, **details: Any
 ) -> AuditEvent:

@@ -2,8 +2,9 @@
 
 Everything the kernel can hold is set here, at creation, and nothing is run inside the
 container afterwards: memory with swap equal to it, a CPU quota, a pids limit, ulimits,
-a read-only root with size-bounded tmpfs-backed volumes at /work and /tmp, no
-capabilities, no-new-privileges, a non-root user, the project's seccomp profile (sandbox.seccomp), no
+a read-only root with size-bounded disk-backed volumes at /work and /tmp (sandbox.workspace;
+tmpfs-backed when no workspace devices are given), no capabilities, no-new-privileges,
+a non-root user, the project's seccomp profile (sandbox.seccomp), no
 host mounts, an init that reaps zombies, and the network of the policy.
 
 The container's main process is ``sleep <execution_timeout>`` under that init: the
@@ -15,14 +16,13 @@ Pure: builds the body of ``POST /containers/create``, so every setting is unit-t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sandbox.exceptions import InvalidSandboxRequest
 from sandbox.labels import RESOURCE
 from sandbox.seccomp import security_option
 from schemas import NetworkPolicy, SecurityPolicy
-from schemas.policy import CPU_PERIOD_US, MIB, cpu_quota_us
+from schemas.policy import CPU_PERIOD_US, MIB, cpu_quota_us, split_disk
 
 SANDBOX_USER = "1000:1000"  # the images' `sandbox` user (deploy/local/images.sh)
 # The init and the lifetime timer run as nobody: the sandbox user cannot signal (stop)
@@ -31,38 +31,27 @@ LIFETIME_USER = "65534:65534"
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
 WORKSPACE = "/work"
-TMP = "/tmp"  # noqa: S108 - the sandbox's own /tmp, a private tmpfs volume
+TMP = "/tmp"  # noqa: S108 - the sandbox's own /tmp, a private volume
 ROOTS = (WORKSPACE, TMP)
 DEFAULT_IMAGE = "sandguard/python:3"
 
 # The sandbox itself uses two pids: the init (docker-init) and its lifetime `sleep`.
 RESERVED_PIDS = 2
 MIN_PROCESSES = RESERVED_PIDS + 1
-# disk_mb is split: /tmp a quarter, /dev/shm a sixteenth (at most 64 MiB, Docker's
-# default), /work the rest; each at least 1 MiB.
-TMP_SHARE = 4
-SHM_SHARE = 16
-MAX_SHM_MB = 64
 # Under host memory pressure, sandboxes are killed before the host's own services
 # (range -1000..1000; Docker's default is 0).
 OOM_SCORE_ADJ = 500
+# The mount flags of the writable volumes, whatever backs them: no set-uid programs, no device
+# nodes. One tuple so another flag (noexec) is added once for both kinds of volume.
+VOLUME_FLAGS = ("nosuid", "nodev")
+# /dev/shm is a tmpfs (memory the sandbox cannot give back while the files stay): full, it
+# holds at most a quarter of the memory limit, so filling it is ENOSPC and the rest of the
+# memory still runs commands (a 64 MiB /dev/shm in a 64 MiB sandbox killed every command).
+SHM_MEMORY_SHARE = 4
+# Root directory modes of the writable volumes: /work the sandbox user's, /tmp sticky for all.
+VOLUME_MODES = {WORKSPACE: 0o755, TMP: 0o1777}
 # The sandbox runs nothing on its console; its logs are bounded anyway.
 LOG_MAX_SIZE = "1m"
-
-
-@dataclass(frozen=True, slots=True)
-class DiskSplit:
-    work_mb: int
-    tmp_mb: int
-    shm_mb: int
-
-
-def split_disk(disk_mb: int) -> DiskSplit:
-    """/work, /tmp and /dev/shm sizes whose sum stays within disk_mb (or 3 MiB when smaller)."""
-    tmp = max(1, disk_mb // TMP_SHARE)
-    shm = max(1, min(MAX_SHM_MB, disk_mb // SHM_SHARE))
-    work = max(1, disk_mb - tmp - shm)
-    return DiskSplit(work, tmp, shm)
 
 
 def check_policy_fits(policy: SecurityPolicy) -> None:
@@ -75,10 +64,20 @@ def check_policy_fits(policy: SecurityPolicy) -> None:
         )
 
 
-def _tmpfs_volume(target: str, size_mb: int, mode: str, labels: Mapping[str, str]) -> dict[str, Any]:
-    """An anonymous tmpfs-backed volume: writable through the archive API (a --tmpfs mount of a
-    read-only container is not), owned by the sandbox user, removed with the container."""
-    options = f"size={size_mb}m,uid={SANDBOX_UID},gid={SANDBOX_GID},mode={mode},nosuid,nodev"
+def shm_mb(disk_mb: int, memory_mb: int) -> int:
+    """The shared-memory mount's size: its share of disk_mb, at most a quarter of the memory."""
+    return max(1, min(split_disk(disk_mb).shm_mb, memory_mb // SHM_MEMORY_SHARE))
+
+
+def volume_sizes(disk_mb: int) -> dict[str, tuple[int, int]]:
+    """Mount point -> (MiB, root mode) of the writable volumes under a policy's disk_mb."""
+    disk = split_disk(disk_mb)
+    return {WORKSPACE: (disk.work_mb, VOLUME_MODES[WORKSPACE]), TMP: (disk.tmp_mb, VOLUME_MODES[TMP])}
+
+
+def _volume(target: str, driver_options: dict[str, str], labels: Mapping[str, str]) -> dict[str, Any]:
+    """An anonymous volume of the ``local`` driver: mounted on the host too, where the file API
+    reaches it (a --tmpfs mount is only in the container), removed with the container."""
     return {
         "Type": "volume",
         "Target": target,
@@ -86,9 +85,37 @@ def _tmpfs_volume(target: str, size_mb: int, mode: str, labels: Mapping[str, str
         "VolumeOptions": {
             "NoCopy": True,
             "Labels": {**labels, RESOURCE: "volume"},
-            "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs", "device": "tmpfs", "o": options}},
+            "DriverConfig": {"Name": "local", "Options": driver_options},
         },
     }
+
+
+def _tmpfs_volume(target: str, size_mb: int, mode: int, labels: Mapping[str, str]) -> dict[str, Any]:
+    """A tmpfs-backed volume owned by the sandbox user. Its pages are charged to the sandbox's
+    memory: only for hosts where a disk workspace cannot be made (sandbox.workspace)."""
+    options = ",".join((f"size={size_mb}m,uid={SANDBOX_UID},gid={SANDBOX_GID},mode={mode:o}", *VOLUME_FLAGS))
+    return _volume(target, {"type": "tmpfs", "device": "tmpfs", "o": options}, labels)
+
+
+def _disk_volume(target: str, device: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    """An ext4 filesystem on a loop device (sandbox.workspace made it, owner and mode set),
+    mounted by the engine: full is ENOSPC, never memory."""
+    return _volume(target, {"type": "ext4", "device": device, "o": ",".join(VOLUME_FLAGS)}, labels)
+
+
+def _volumes(
+    disk_mb: int, devices: Mapping[str, str] | None, labels: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The writable volumes: on the workspace's loop devices, or tmpfs when there are none."""
+    mounts = []
+    for target, (size_mb, mode) in volume_sizes(disk_mb).items():
+        if devices is None:
+            mounts.append(_tmpfs_volume(target, size_mb, mode, labels))
+        elif target in devices:
+            mounts.append(_disk_volume(target, devices[target], labels))
+        else:
+            raise InvalidSandboxRequest("workspace", f"no device for {target}")
+    return mounts
 
 
 def _network_mode(network: NetworkPolicy, network_name: str | None) -> str:
@@ -119,9 +146,10 @@ def host_config(
     network_name: str | None,
     volume_labels: Mapping[str, str],
     runtime: str | None = None,
+    workspace: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """``workspace``: mount point -> loop device of a disk workspace (None: tmpfs volumes)."""
     limits = policy.resource_limits
-    disk = split_disk(limits.disk_mb)
     cfg: dict[str, Any] = {
         **live_limits(policy),
         "Ulimits": [
@@ -137,12 +165,9 @@ def host_config(
         "NetworkMode": _network_mode(policy.network_policy, network_name),
         "Binds": [],
         "Devices": [],
-        "Mounts": [
-            _tmpfs_volume(WORKSPACE, disk.work_mb, "0755", volume_labels),
-            _tmpfs_volume(TMP, disk.tmp_mb, "1777", volume_labels),
-        ],
+        "Mounts": _volumes(limits.disk_mb, workspace, volume_labels),
         "IpcMode": "private",
-        "ShmSize": disk.shm_mb * MIB,
+        "ShmSize": shm_mb(limits.disk_mb, limits.memory_mb) * MIB,
         "OomScoreAdj": OOM_SCORE_ADJ,
         "RestartPolicy": {"Name": "no"},
         "AutoRemove": False,
@@ -165,6 +190,7 @@ def container_config(
     network_name: str | None,
     volume_labels: Mapping[str, str],
     runtime: str | None = None,
+    workspace: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The body of ``POST /containers/create`` for a sandbox under ``policy``."""
     check_policy_fits(policy)
@@ -184,6 +210,10 @@ def container_config(
         "OpenStdin": False,
         "StopSignal": "SIGKILL",  # nothing in a sandbox needs a graceful stop
         "HostConfig": host_config(
-            policy, network_name=network_name, volume_labels=volume_labels, runtime=runtime
+            policy,
+            network_name=network_name,
+            volume_labels=volume_labels,
+            runtime=runtime,
+            workspace=workspace,
         ),
     }

@@ -10,9 +10,11 @@ engine's archive API (which follows links as root).
 from __future__ import annotations
 
 import asyncio
+import errno
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn, TypeVar
 
 import docker.errors
@@ -34,6 +36,7 @@ from sandbox.exceptions import (
     SandboxPaused,
     SandboxTerminated,
     ValidationDenied,
+    WorkspaceFullError,
 )
 from sandbox.exec_env import check_env
 from sandbox.execution import ExecOutcome, ExecRequest, shell_argv
@@ -42,6 +45,8 @@ from sandbox.paths import CheckedPath, Operation
 from sandbox.record import SIGKILL_EXIT, SandboxRecord, denial_violation, observe_pause, observe_stop
 from sandbox.results import ExecResult, FileInfo, SandboxStatus, Termination, utc_now
 from sandbox.validation import check_command, validate_command
+from sandbox.workspace import Workspace
+from sandbox.workspace import release as release_workspace
 from schemas import AuditCategory, SecurityPolicy
 from schemas.policy import MIB
 
@@ -63,6 +68,8 @@ REMOVAL_WAIT_POLL_S = 0.1
 # reports a stop within ~200 ms on a loaded host).
 SETTLE_POLLS = 5
 SETTLE_POLL_S = 0.1  # no such container; not running or paused
+# The kind of HostFileError for a write the workspace had no room for (ENOSPC).
+NO_SPACE = "no_space"
 
 
 def parse_docker_time(text: str) -> datetime:
@@ -72,10 +79,17 @@ def parse_docker_time(text: str) -> datetime:
 
 
 class DockerSandbox:
-    def __init__(self, record: SandboxRecord, engine: Engine, rules: SandboxRules | None = None) -> None:
+    def __init__(
+        self,
+        record: SandboxRecord,
+        engine: Engine,
+        rules: SandboxRules | None = None,
+        workspace: Workspace | None = None,
+    ) -> None:
         self.record = record
         self._engine = engine
         self.rules = rules
+        self.workspace = workspace
 
     @property
     def id(self) -> str:
@@ -225,6 +239,21 @@ class DockerSandbox:
         await self._done_file("write", checked, size=len(payload))
         return checked.resolved
 
+    async def _no_space(self, checked: CheckedPath) -> None:
+        """A write the workspace had no room for: an event in the history, not a kill."""
+        self._engine.metrics.operations.labels("write", "no_space").inc()
+        await self._engine.publisher.audit(
+            audit.file_failed(
+                self.id,
+                self._engine.options.host,
+                "write",
+                checked.given,
+                policy_id=self.policy.policy_id,
+                reason="no space left on device (ENOSPC): the workspace quota is full",
+                details={"resolved": checked.resolved, "errno": "ENOSPC"},
+            )
+        )
+
     async def read_file(self, path: str) -> bytes:
         self.ensure_usable()
         checked = await self._checked(path, "read")
@@ -280,7 +309,12 @@ class DockerSandbox:
         sources = self._engine.paths.sources
 
         def run() -> T:
-            return fn(sources.source(self.id, checked.root))
+            try:
+                return fn(sources.source(self.id, checked.root))
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                raise hostfs.HostFileError(NO_SPACE, f"{checked.rel}: no space left on device") from exc
 
         try:
             return await self._engine.call(run)
@@ -295,6 +329,9 @@ class DockerSandbox:
         """A link swapped in after the check, a file grown over the limit, a FIFO where a
         file was: refused, as a denial; a missing file or a wrong shape as those errors."""
         given, resolved = checked.given, checked.resolved
+        if exc.kind == NO_SPACE or _no_space_cause(exc):
+            await self._no_space(checked)
+            raise WorkspaceFullError(self.id, resolved) from exc
         if exc.kind == "not_found":
             raise SandboxFileNotFound(given) from exc
         if exc.kind in ("not_dir", "is_dir"):
@@ -372,12 +409,21 @@ class DockerSandbox:
     # --- removal ----------------------------------------------------------------
 
     async def remove(self) -> None:
-        """Removes the container, its volumes and its host rules (already gone is fine)."""
+        """Removes the container, its volumes, its workspace storage and its host rules
+        (already gone is fine)."""
         self.record.status = SandboxStatus.DESTROYED
         self._engine.paths.sources.forget(self.id)
         await remove_container(self._engine, self.id)
+        await self.release_storage()
         await self._engine.networks.detach(self.rules)
         self.rules = None
+
+    async def release_storage(self) -> None:
+        """Frees the workspace's loop devices and images once the container is gone (removed
+        here, or by the enforcer); a second call finds nothing to free."""
+        storage, self.workspace = self.workspace, None
+        if storage is not None:
+            await self._engine.call(partial(release_workspace, storage))
 
 
 async def remove_container(engine: Engine, container_id: str) -> None:
@@ -402,6 +448,12 @@ async def _wait_gone(engine: Engine, container_id: str) -> None:
             return
         await asyncio.sleep(REMOVAL_WAIT_POLL_S)
     log.warning("sandbox_removal_still_in_progress", sandbox_id=container_id)
+
+
+def _no_space_cause(exc: BaseException) -> bool:
+    """Was the storage's refusal, at its root, ENOSPC (a file or directory made on a full disk)?"""
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno == errno.ENOSPC
 
 
 def _denial_details(err: ValidationDenied) -> dict[str, Any]:

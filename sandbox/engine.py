@@ -19,6 +19,7 @@ from sandbox.execution import ExecRunner
 from sandbox.metrics import ManagerMetrics
 from sandbox.networks import Networks
 from sandbox.paths import MountSources, PathChecker
+from sandbox.workspace import WorkspaceStore
 
 T = TypeVar("T")
 
@@ -50,6 +51,7 @@ class Engine:
         publisher: AuditPublisher,
         metrics: ManagerMetrics,
         options: SandboxOptions,
+        workspaces: WorkspaceStore | None = None,
     ) -> None:
         self.client = client
         self.api = getattr(client, "api", client)  # a DockerClient, or its low-level APIClient
@@ -61,6 +63,7 @@ class Engine:
         self.publisher = publisher
         self.metrics = metrics
         self.options = options
+        self.workspaces = workspaces  # None: /work and /tmp are tmpfs (sandbox.config)
         self.totals: Counter[str] = Counter()
 
     async def call(self, fn: Callable[[], T]) -> T:

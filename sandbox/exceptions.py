@@ -22,6 +22,8 @@ Tree::
     │   └── SandboxPaused               paused by the enforcer: when, why
     ├── SandboxCreateError              the engine refused or failed to create or start it
     ├── SandboxOperationError           the engine failed an exec or a file operation
+    │   └── WorkspaceFullError          a write refused for space (ENOSPC; also an OSError);
+    │                                   audited
     ├── SandboxFileError                a file operation that cannot be done as asked (a
     │   │                               directory where a file is needed, or the reverse)
     │   └── SandboxFileNotFound         read or list of a path that does not exist (also a
@@ -35,6 +37,7 @@ Tree::
 
 from __future__ import annotations
 
+import errno
 from datetime import datetime
 from typing import ClassVar
 
@@ -68,6 +71,7 @@ __all__ = [
     "SandboxUnavailable",
     "SymlinkEscapeError",
     "ValidationDenied",
+    "WorkspaceFullError",
 ]
 
 
@@ -173,6 +177,16 @@ class SandboxOperationError(SandboxError):
         self.operation = operation
         self.reason = reason
         super().__init__(f"sandbox {sandbox_id[:12]}: {operation} failed: {reason}")
+
+
+class WorkspaceFullError(SandboxOperationError, OSError):
+    """Raised by write_file() when the sandbox's workspace has no space left for the file
+    (errno ENOSPC): the disk quota held, the sandbox runs on. Audited."""
+
+    def __init__(self, sandbox_id: str, path: str) -> None:
+        super().__init__(sandbox_id, "write", f"no space left on device for {path}")
+        self.errno = errno.ENOSPC
+        self.path = path
 
 
 class SandboxFileError(SandboxError):

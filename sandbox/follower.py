@@ -98,6 +98,7 @@ class SandboxFollower:
             observe_stop(sandbox.record, at=at, exit_code=event.exit_code)
         elif event.action == "destroy":
             observe_stop(sandbox.record, at=at, exit_code=None, removed=True)
+            self._spawn(sandbox.release_storage())  # removed by the enforcer or by hand
         elif event.action in ("pause", "unpause"):
             observe_pause(sandbox.record, at=at, paused=event.action == "pause")
         self._changed(sandbox, before)

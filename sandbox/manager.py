@@ -32,7 +32,7 @@ import docker.errors
 import structlog
 from prometheus_client import CollectorRegistry
 
-from sandbox import audit
+from sandbox import audit, workspaces
 from sandbox import labels as lb
 from sandbox.audit import AuditPublisher
 from sandbox.config import DEFAULT_IMAGE, check_policy_fits, container_config
@@ -50,11 +50,13 @@ from sandbox.follower import SandboxFollower
 from sandbox.keeper import LeaseKeeper
 from sandbox.lease import Lease, lease_dir
 from sandbox.metrics import ManagerMetrics
+from sandbox.oom import protect_core
 from sandbox.paths import Operation
 from sandbox.record import SandboxRecord
 from sandbox.report import local_report, manager_stats, merge_reports
 from sandbox.results import ExecResult, FileInfo, utc_now
 from sandbox.watcher import EnforcementWatcher
+from sandbox.workspace import DEFAULT_ROOT as DEFAULT_WORKSPACE_ROOT
 from schemas import Bus, ReportSource, SecurityPolicy
 
 log = structlog.get_logger(__name__)
@@ -84,7 +86,9 @@ class SandboxManager:
     ``bus`` receives the policies, lifecycle and audit events and carries the
     enforcer's results back (start and stop it yourself); ``reports`` (optional) is the
     history behind ``get_security_report``; ``docker_client`` defaults to the engine of
-    the environment (DOCKER_HOST or the local socket).
+    the environment (DOCKER_HOST or the local socket). ``workspace`` "disk" (the default:
+    /work and /tmp on ext4 images in ``workspace_dir``, needs root on the engine's host)
+    or "tmpfs" (charged to the sandbox's memory; for a remote engine).
     """
 
     def __init__(
@@ -104,6 +108,8 @@ class SandboxManager:
         registry: CollectorRegistry | None = None,
         watch_enforcement: bool = True,
         workers: int = DEFAULT_WORKERS,
+        workspace: str = workspaces.DISK,
+        workspace_dir: str = DEFAULT_WORKSPACE_ROOT,
         lease_directory: str | None = None,
     ) -> None:
         self.security_policy = security_policy or SecurityPolicy()
@@ -119,6 +125,7 @@ class SandboxManager:
         self._keeper = LeaseKeeper(Lease(lease_dir(lease_directory), self.manager_id), host=self.host)
         self._options = SandboxOptions(self.host, image, exec_timeout, output_limit, list_limit, runtime)
         self._workers = workers
+        self._workspaces = workspaces.store_for(workspace, workspace_dir, self.manager_id)
         self._watch_enforcement = watch_enforcement
         self.metrics = ManagerMetrics(registry)
         self.metrics.active.set_function(lambda: sum(1 for s in self._sandboxes.values() if s.record.active))
@@ -206,6 +213,7 @@ class SandboxManager:
             publisher=self._publisher,
             metrics=self.metrics,
             options=self._options,
+            workspaces=self._workspaces,
         )
 
     async def _ready(self) -> Engine:
@@ -236,6 +244,7 @@ class SandboxManager:
             for failure in (r for r in results if isinstance(r, BaseException)):
                 log.error("cleanup_destroy_failed", error=repr(failure))
             await self._remove_leftovers(engine)
+            await workspaces.close(engine)
             await engine.networks.close()
             await self._keeper.reclaim(engine.api, engine.call)
         if not await self._publisher.flush():
@@ -289,6 +298,7 @@ class SandboxManager:
         created_at = utc_now()
         expires_at = created_at + timedelta(seconds=policy.resource_limits.execution_timeout)
         network = await engine.networks.network_for(policy.network_policy)
+        storage = await workspaces.make_for(engine, name, policy, image)
         body = self._config(
             policy,
             image=image,
@@ -296,11 +306,16 @@ class SandboxManager:
             network=network,
             expires=int(expires_at.timestamp()),
             user=user_labels,
+            workspace=storage.devices() if storage else None,
         )
-        container_id = await self._start_container(engine, body, name, image)
+        try:
+            container_id = await self._start_container(engine, body, name, image)
+        except BaseException:
+            await workspaces.release_for(engine, storage)
+            raise
         record = SandboxRecord(container_id, name, image, policy, user_labels, created_at, expires_at)
         record.monitored = policy.enable_monitoring
-        sandbox = DockerSandbox(record, engine)
+        sandbox = DockerSandbox(record, engine, workspace=storage)
         self._sandboxes[container_id] = sandbox
         await self._attach_network(engine, sandbox)
         if self._follower is not None:
@@ -320,6 +335,7 @@ class SandboxManager:
         network: str | None,
         expires: int,
         user: dict[str, str],
+        workspace: Mapping[str, str] | None,
     ) -> dict[str, Any]:
         labels = lb.sandbox_labels(
             self._labels,
@@ -337,6 +353,7 @@ class SandboxManager:
             network_name=network,
             volume_labels=self._labels,
             runtime=self._options.runtime,
+            workspace=workspace,
         )
 
     async def _start_container(self, engine: Engine, body: dict[str, Any], name: str, image: str) -> str:
@@ -351,10 +368,12 @@ class SandboxManager:
         container_id = str(created["Id"])
         try:
             await engine.call(lambda: engine.api.start(container_id))
+            info = await engine.call(lambda: engine.api.inspect_container(container_id))
         except docker.errors.APIError as exc:
             self.metrics.create_failures.inc()
             await remove_container(engine, container_id)
             raise SandboxCreateError(image, f"start failed: {exc.explanation}") from exc
+        await engine.call(partial(protect_core, int(info["State"]["Pid"])))
         return container_id
 
     async def _attach_network(self, engine: Engine, sandbox: DockerSandbox) -> None:

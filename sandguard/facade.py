@@ -57,6 +57,8 @@ class SandboxManager(_SandboxManager):
         if bus is None:
             self._own_bus = bus = LocalBus()
         registry = registry if registry is not None else CollectorRegistry()
+        options.setdefault("workspace", settings.workspace)
+        options.setdefault("workspace_dir", str(settings.workspace_dir))
         super().__init__(policy, bus=bus, reports=reports, registry=registry, **options)
         if self._own_bus is None or not (policy.enable_monitoring if monitoring is None else monitoring):
             return

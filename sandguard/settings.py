@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,10 @@ class Settings(BaseSettings):
     metrics_ttl_days: int = Field(30, ge=1, description="retention of raw metric samples in ClickHouse")
     history_ttl_days: int = Field(400, ge=1, description="retention of everything else in ClickHouse")
     data_dir: Path = Path("/var/lib/sandguard/data")
+    workspace: Literal["disk", "tmpfs"] = Field(
+        "disk", description="/work and /tmp: disk (ext4 images, full is ENOSPC) or tmpfs (memory)"
+    )
+    workspace_dir: Path = Field(Path("/var/lib/sandguard/workspaces"), description="the disk images")
     default_policy: Path | None = Field(None, description="policy for containers with none")
     metrics_addr: str = "127.0.0.1"
     metrics_port: int = Field(0, description="Prometheus endpoint; 0: off")

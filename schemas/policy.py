@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import posixpath
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -39,6 +40,34 @@ MIB = 1024 * 1024
 # the smallest quota the kernel accepts, so 1 % of a CPU is the floor cpu_percent can express.
 CPU_PERIOD_US = 100_000
 MIN_CPU_QUOTA_US = 1_000
+
+
+# disk_mb is split: /tmp a quarter, /dev/shm a sixteenth (at most 64 MiB, Docker's
+# default), /work the rest; each at least 1 MiB.
+TMP_SHARE = 4
+SHM_SHARE = 16
+MAX_SHM_MB = 64
+
+
+@dataclass(frozen=True, slots=True)
+class DiskSplit:
+    work_mb: int
+    tmp_mb: int
+    shm_mb: int
+
+
+def split_disk(disk_mb: int) -> DiskSplit:
+    """/work, /tmp and /dev/shm sizes whose sum stays within disk_mb (or 3 MiB when smaller)."""
+    tmp = max(1, disk_mb // TMP_SHARE)
+    shm = max(1, min(MAX_SHM_MB, disk_mb // SHM_SHARE))
+    work = max(1, disk_mb - tmp - shm)
+    return DiskSplit(work, tmp, shm)
+
+
+def workspace_quota_mb(disk_mb: int) -> int:
+    """The writable space a sandbox's commands can fill: /work and /tmp (not /dev/shm)."""
+    split = split_disk(disk_mb)
+    return split.work_mb + split.tmp_mb
 
 
 def cpu_quota_us(cpu_percent: float, period_us: int = CPU_PERIOD_US) -> int:

@@ -18,6 +18,9 @@ class RuleInfo:
     violation_type: SecurityViolationType
     severity: Severity
     title: str
+    # False: the rule informs (a violation in the history) and counts toward no escalation,
+    # unless the policy names it in immediate_rules.
+    escalates: bool = True
 
 
 _R = SecurityViolationType.RESOURCE_LIMIT_EXCEEDED
@@ -41,6 +44,7 @@ RULES: dict[str, RuleInfo] = {
         RuleInfo("processes.level", _R, Severity.MEDIUM, "Too many processes"),
         RuleInfo("sockets.level", _N, Severity.MEDIUM, "Too many network connections"),
         RuleInfo("open_files.level", _R, Severity.LOW, "Too many open files"),
+        RuleInfo("disk.level", _R, Severity.LOW, "Workspace nearly full", escalates=False),
         # Processes.
         RuleInfo("process.blocked", _P, Severity.HIGH, "Blocked command running"),
         RuleInfo("process.not_allowed", _P, Severity.MEDIUM, "Command outside the allowlist running"),
@@ -57,3 +61,4 @@ RULES: dict[str, RuleInfo] = {
 }
 
 RULE_IDS: frozenset[str] = frozenset(RULES)
+ADVISORY_RULES: frozenset[str] = frozenset(r.rule_id for r in RULES.values() if not r.escalates)

@@ -1,7 +1,11 @@
-"""Disk: bytes used on the container's writable tmpfs mounts (/work, /tmp for sandboxes).
+"""Disk: bytes used on the container's writable mounts (a sandbox's /work and /tmp).
 
-Read with statvfs through /proc/<pid>/root, which resolves paths in the container's
-own mount namespace, from the host and without entering the container.
+A sandbox's /work and /tmp are filesystems of their own (ext4 images, sandbox.workspace),
+so the statvfs of each mount point is exactly the sandbox's use of its quota, and the
+used blocks are what the quota holds (ENOSPC at the end, no kill). Read with statvfs through
+/proc/<pid>/root, which resolves paths in the container's own mount namespace, from the
+host and without entering the container; the mount points sit on the read-only root, so
+the sandbox cannot put a link in their place.
 """
 
 from __future__ import annotations

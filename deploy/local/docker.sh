@@ -6,6 +6,11 @@ START_TIMEOUT_S=60
 
 command -v dockerd >/dev/null || apt_install docker.io
 command -v iptables >/dev/null || apt_install iptables
+# Disk workspaces (sandbox/workspace.py): ext4 images made by mkfs.ext4 and debugfs, attached
+# with losetup; the kernel's loop driver must be there (modprobe is a no-op when built in).
+command -v mkfs.ext4 >/dev/null && command -v debugfs >/dev/null || apt_install e2fsprogs
+command -v losetup >/dev/null || apt_install mount
+[ -e /dev/loop-control ] || modprobe loop 2>/dev/null || log "no /dev/loop-control: disk workspaces need the loop driver"
 start_dockerd() {
   docker info >/dev/null 2>&1 && return 0
   log "starting dockerd"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from processors.engine.findings import Run
 from processors.engine.state import MAX_ESCALATION, Finding
 from schemas import Disposition, EnforcementAction, EnforcementCommand, EscalationResponse, stable_id
+from schemas.rules import ADVISORY_RULES
 
 _RESPONSE_ACTION = {
     EscalationResponse.THROTTLE: EnforcementAction.THROTTLE,
@@ -40,6 +41,8 @@ def on_occurrence(run: Run, f: Finding, t: int) -> bool:
     pol = run.ctx.policy
     if state.enforced == EnforcementAction.TERMINATE.value:
         return False
+    if f.rule_id in ADVISORY_RULES and f.rule_id not in pol.immediate:
+        return False  # informs only (a disk nearly full is not an attack): never in the window
     window = state.escalation
     while window and window[0][0] <= t - pol.escalation_window_ms:
         window.popleft()

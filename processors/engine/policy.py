@@ -12,7 +12,7 @@ from typing import Any
 
 from processors.engine.matching import SUSPICIOUS_TOOLS
 from schemas import EscalationResponse, PolicyMode, ResourceLimits, SecurityPolicy
-from schemas.policy import MIB
+from schemas.policy import MIB, workspace_quota_mb
 from schemas.rules import RULES
 
 # CPU limits are compared with a small slack: a quota of 25000 µs per 100000 µs period is
@@ -22,6 +22,8 @@ CPU_DRIFT_SLACK_PERCENT = 0.5
 # so a flood of repeats is one event a minute, not one a sample.
 UPDATE_INTERVAL_MS = 60_000
 NEW_PROGRAM = "process.new_program"
+# disk.level warns at 90 % of /work and /tmp together: 96 MiB before the default 960 MiB fill.
+DISK_LEVEL_RATIO = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,8 @@ class CompiledPolicy:
     baseline_paths: frozenset[str] = field(default=frozenset())
     baseline_note: str = field(default="")
     audit_rules: frozenset[str] = field(default=frozenset())  # recorded, never escalated
+    # disk.level: bytes used on /work and /tmp over this share of their quota (resources.py).
+    disk_level_bytes: float = field(default=float("inf"))
 
 
 def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> CompiledPolicy:
@@ -97,6 +101,7 @@ def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> Comp
         suspicious=SUSPICIOUS_TOOLS | policy.suspicious_commands,
         monitoring=policy.enable_monitoring,
         **baseline_fields(policy),
+        disk_level_bytes=workspace_quota_mb(lim.disk_mb) * MIB * DISK_LEVEL_RATIO,
     )
 
 

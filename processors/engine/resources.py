@@ -11,6 +11,10 @@ at least K samples within W crossed it, W being the half-open interval (t - W, t
 Crossing means strictly over: memory over limit × tolerance, CPU over limit ×
 tolerance, processes over max_processes, connections over max_network_connections,
 open files over max_open_files.
+
+The disk level (``disk.level``) is one sample over 90 % of the workspace quota (/work and
+/tmp): disk use only grows by writing, and a full workspace refuses writes with ENOSPC, so
+it informs and counts toward no escalation (schemas.rules ADVISORY_RULES).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from processors.engine.state import (
     LevelSample,
 )
 from schemas import MetricSample
-from schemas.policy import MIB
+from schemas.policy import MIB, workspace_quota_mb
 
 _LEVEL_RULES = {
     MEM: "memory.level",
@@ -77,6 +81,9 @@ def on_metric(run: Run, m: MetricSample) -> None:
         flags |= FDS
     if flags or state.levels:
         _levels(run, (t, flags, mem, cpu, procs, conns, fds))
+    disk = m.disk_usage_bytes
+    if disk is not None and disk > pol.disk_level_bytes:
+        _disk_level(run, m, disk)
     state.metric_time = t
     state.prev_cpu_ns = m.cpu_usage_ns_total
     state.prev_periods = periods
@@ -201,6 +208,14 @@ def _level_evidence(run: Run, bit: int) -> tuple[str, dict[str, Any]]:
     msg = f"{what} in {count} samples within {pol.window_ms / 1000:g} s (K={pol.min_samples})"
     ev = {"samples": [*values, {"limit": limit, "samples_over": count, "window_ms": pol.window_ms}]}
     return msg, ev
+
+
+def _disk_level(run: Run, m: MetricSample, used: int) -> None:
+    pol = run.ctx.policy
+    quota = workspace_quota_mb(pol.limits.disk_mb) * MIB
+    ev = _sample(m, disk_usage_bytes=used, quota_bytes=quota, level_bytes=int(pol.disk_level_bytes))
+    msg = f"workspace {_mib(used)} used of {_mib(quota)} (/work and /tmp, disk_mb {pol.limits.disk_mb})"
+    record(run, "disk.level", "disk", m.time, message=msg, evidence=ev)
 
 
 def _sample(m: MetricSample, **values: Any) -> dict[str, Any]:

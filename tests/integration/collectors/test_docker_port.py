@@ -25,7 +25,7 @@ def test_inspect_and_running(sandbox: Callable[..., Any], run_id: str) -> None:
     port = DockerSdkPort()
     info = port.inspect(c.id)
     assert info is not None and info.running and info.pid > 0
-    assert info.tmpfs == ("/scratch",) and info.labels["sandguard.extra"] == "x"
+    assert info.disk_mounts == ("/scratch",) and info.labels["sandguard.extra"] == "x"
     assert info.image == "sandguard/busybox:1" and info.name == c.name
     assert port.running(f"{RUN_LABEL}={run_id}") == [c.id]
     c.stop(timeout=0)

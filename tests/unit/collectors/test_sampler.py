@@ -214,7 +214,7 @@ def test_limits_on_change_and_as_heartbeat(harness: Callable[..., Harness]) -> N
 
 
 def test_disk_usage_through_the_container_root(harness: Callable[..., Harness], tmp_path: Path) -> None:
-    h = harness(tmpfs=("/scratch",))
+    h = harness(disk_mounts=("/scratch",))
     (h.root / "proc/4487/root/scratch").mkdir(parents=True)
     m = only(h.sample(), MetricSample)
     assert m.disk_usage_bytes is not None and m.disk_usage_bytes > 0

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.config import container_config, split_disk
+from sandbox.config import container_config
 from sandbox.exceptions import InvalidSandboxRequest
 from sandbox.seccomp import security_option
 from schemas import NetworkPolicy, ResourceLimits, SecurityPolicy
-from schemas.policy import CPU_PERIOD_US, MIB, MIN_CPU_QUOTA_US, cpu_quota_us
+from schemas.policy import CPU_PERIOD_US, MIB, MIN_CPU_QUOTA_US, cpu_quota_us, split_disk
 
 
 def build(policy: SecurityPolicy | None = None, **overrides: Any) -> dict[str, Any]:

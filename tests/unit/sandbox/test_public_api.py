@@ -37,6 +37,7 @@ EXPECTED = {
     "SymlinkEscapeError",
     "Termination",
     "ValidationDenied",
+    "WorkspaceFullError",
     "container_config",
 }
 
