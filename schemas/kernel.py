@@ -100,6 +100,9 @@ class ExecEvent(KernelEvent):
     parent_comm: str = ""
     stdio: tuple[StdioKind, StdioKind, StdioKind] = (StdioKind.UNKNOWN,) * 3
     parent_stdio: tuple[StdioKind, StdioKind, StdioKind] = (StdioKind.UNKNOWN,) * 3
+    stdio_ids: tuple[str, str, str] | None = Field(
+        None, description="targets of fds 0, 1, 2 as read for stdio ('pipe:[12]'): who is piped to whom"
+    )
     exe_writable: bool = Field(False, description="exe or script on a sandbox-writable mount")
     exe_fs: str = Field("", description="the writable mount point holding it, '' for the image")
     blocked: bool = Field(False, description="killed in the kernel before its first instruction")
