@@ -18,6 +18,7 @@ class RuleInfo:
     violation_type: SecurityViolationType
     severity: Severity
     title: str
+    acts: bool = True  # False: a hint, reported but never counted towards escalation nor immediate
 
 
 _R = SecurityViolationType.RESOURCE_LIMIT_EXCEEDED
@@ -46,6 +47,17 @@ RULES: dict[str, RuleInfo] = {
         RuleInfo("process.not_allowed", _P, Severity.MEDIUM, "Command outside the allowlist running"),
         RuleInfo("process.suspicious", _S, Severity.HIGH, "Suspicious tool running"),
         RuleInfo("process.reverse_shell", _S, Severity.CRITICAL, "Reverse shell"),
+        # Kernel events (every exec and connect): judged by the file executed and evidence.
+        RuleInfo("process.written_exec", _P, Severity.HIGH, "Program written in the sandbox executed"),
+        RuleInfo(
+            "process.reverse_shell_hint",
+            _S,
+            Severity.LOW,
+            "Command line looks like a reverse shell",
+            acts=False,
+        ),
+        RuleInfo("network.egress_denied", _N, Severity.HIGH, "Connection the network policy forbids"),
+        RuleInfo("network.connections", _N, Severity.MEDIUM, "Too many network connections opened"),
         # Configuration.
         RuleInfo("limits.drift", _PERM, Severity.HIGH, "Limits in force differ from the policy"),
         # Operations the sandbox API refused (audit events).
@@ -55,3 +67,5 @@ RULES: dict[str, RuleInfo] = {
 }
 
 RULE_IDS: frozenset[str] = frozenset(RULES)
+# Rules that only hint: never immediate, never counted towards the violation threshold.
+HINT_RULES: frozenset[str] = frozenset(r.rule_id for r in RULES.values() if not r.acts)

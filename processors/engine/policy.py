@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from processors.engine.matching import SUSPICIOUS_TOOLS
-from schemas import EscalationResponse, PolicyMode, ResourceLimits, SecurityPolicy
+from schemas import EscalationResponse, NetworkPolicy, PolicyMode, ResourceLimits, SecurityPolicy
 from schemas.policy import MIB
-from schemas.rules import RULES
+from schemas.rules import HINT_RULES, RULES
 
 # CPU limits are compared with a small slack: a quota of 25000 µs per 100000 µs period is
 # 25 %, but Docker rounds NanoCPUs, so 0.5 percentage points absorb the rounding.
@@ -53,6 +53,8 @@ class CompiledPolicy:
     allowed: frozenset[str]
     suspicious: frozenset[str]
     monitoring: bool = field(default=True)
+    network: NetworkPolicy = NetworkPolicy.NONE
+    allowed_ports: frozenset[int] = frozenset()
 
 
 def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> CompiledPolicy:
@@ -84,11 +86,13 @@ def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> Comp
         throttle_factor=policy.throttle_factor,
         keep_filesystem=policy.keep_filesystem_on_terminate,
         enabled=frozenset(RULES) - policy.disabled_rules,
-        immediate=policy.immediate_rules,
+        immediate=policy.immediate_rules - HINT_RULES,  # a hint never acts alone
         blocked=policy.blocked_commands,
         allowed=policy.allowed_commands,
         suspicious=SUSPICIOUS_TOOLS | policy.suspicious_commands,
         monitoring=policy.enable_monitoring,
+        network=policy.network_policy,
+        allowed_ports=frozenset(policy.allowed_ports),
     )
 
 
