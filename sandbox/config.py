@@ -71,10 +71,18 @@ def check_policy_fits(policy: SecurityPolicy) -> None:
         )
 
 
-def _tmpfs_volume(target: str, size_mb: int, mode: str, labels: Mapping[str, str]) -> dict[str, Any]:
+def _exec_option(policy: SecurityPolicy) -> str:
+    """noexec unless the policy allows running files written in the sandbox: a program the
+    sandbox writes (a copied /bin/rm, a downloaded binary) is then refused by the kernel."""
+    return "exec" if policy.allow_workspace_exec else "noexec"
+
+
+def _tmpfs_volume(
+    target: str, size_mb: int, mode: str, labels: Mapping[str, str], exec_opt: str = "noexec"
+) -> dict[str, Any]:
     """An anonymous tmpfs-backed volume: writable through the archive API (a --tmpfs mount of a
     read-only container is not), owned by the sandbox user, removed with the container."""
-    options = f"size={size_mb}m,uid={SANDBOX_UID},gid={SANDBOX_GID},mode={mode},nosuid,nodev"
+    options = f"size={size_mb}m,uid={SANDBOX_UID},gid={SANDBOX_GID},mode={mode},nosuid,nodev,{exec_opt}"
     return {
         "Type": "volume",
         "Target": target,
@@ -134,11 +142,11 @@ def host_config(
         "Binds": [],
         "Devices": [],
         "Mounts": [
-            _tmpfs_volume(WORKSPACE, disk.work_mb, "0755", volume_labels),
-            _tmpfs_volume(TMP, disk.tmp_mb, "1777", volume_labels),
+            _tmpfs_volume(WORKSPACE, disk.work_mb, "0755", volume_labels, _exec_option(policy)),
+            _tmpfs_volume(TMP, disk.tmp_mb, "1777", volume_labels, _exec_option(policy)),
         ],
         "IpcMode": "private",
-        "ShmSize": disk.shm_mb * MIB,
+        "ShmSize": disk.shm_mb * MIB,  # Docker mounts /dev/shm noexec,nosuid,nodev
         "OomScoreAdj": OOM_SCORE_ADJ,
         "RestartPolicy": {"Name": "no"},
         "AutoRemove": False,

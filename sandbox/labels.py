@@ -8,13 +8,15 @@ container look like another manager's sandbox or carry a false policy id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sandbox.exceptions import InvalidSandboxRequest
 from schemas.labels import (
+    BLOCKED,
     EXPIRES_AT,
     HOST,
     MANAGER,
+    MODE,
     NAME,
     NETWORK_POLICY,
     POLICY_ID,
@@ -68,6 +70,8 @@ def sandbox_labels(
     network_policy: str,
     expires_at: int,
     user: Mapping[str, str],
+    mode: str = "enforce",
+    blocked: Iterable[str] = (),
 ) -> dict[str, str]:
     """Labels of one sandbox container: the user's first, ours last so ours always win."""
     return {
@@ -80,4 +84,6 @@ def sandbox_labels(
         POLICY_NAME: policy_name,
         NETWORK_POLICY: network_policy,
         EXPIRES_AT: str(expires_at),
+        MODE: mode,  # the kernel layer judges execs by these two from the sandbox's start
+        BLOCKED: ",".join(sorted(blocked)),
     }

@@ -313,6 +313,8 @@ class SandboxManager:
             network_policy=policy.network_policy.value,
             expires_at=expires,
             user=user,
+            mode=policy.mode.value,
+            blocked=policy.blocked_commands,
         )
         return container_config(
             policy,

@@ -6,6 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$LOCAL/setup.sh"
 "$LOCAL/docker.sh"
 "$LOCAL/images.sh"
+"$LOCAL/kernel.sh"
 "$LOCAL/kafka.sh" start
 "$LOCAL/chromium.sh"
 cd "$ROOT"

@@ -1,0 +1,119 @@
+"""Parsed tracer records -> schema events, with what /proc still tells about the process.
+
+The kernel printed everything the rules judge by (names, stdio kinds, the kill); /proc
+adds the resolved exe path and cwd when the process still lives (a killed or very
+short-lived one is gone: those fields stay empty and ``best_effort`` says so).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+
+from collectors.kernel.parse import Connect, Exec, Exit
+from schemas.events import ActionOutcome, ActionResult, EnforcementAction, stable_id
+from schemas.kernel import ConnectEvent, EventSource, ExecEvent, ExitEvent, kernel_event_id
+
+# Mount points a sandbox can write (policy.py: the workspace and /tmp; Docker's /dev/shm).
+WRITABLE_MOUNTS = ("/work", "/tmp", "/dev/shm")  # noqa: S108 - paths inside the sandbox
+BUSYBOX = "busybox"
+# The host's clock pair: ktime (CLOCK_MONOTONIC ns) -> epoch ms for the event time.
+
+
+@dataclass(frozen=True, slots=True)
+class Sandbox:
+    """What the source knows of one watched sandbox."""
+
+    container_id: str
+    ns: int
+    enforce: bool
+    blocked: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    host: str
+    boot_id: str
+    proc: str
+    mono_to_epoch_ns: int  # epoch ns - monotonic ns, read at start
+
+
+def program_name(filename: str, exe_name: str, argv: tuple[str, ...]) -> str:
+    """The name to judge a program by: a busybox applet by the name it was invoked as."""
+    if exe_name == BUSYBOX and argv:
+        first = posixpath.basename(argv[0])
+        if first == BUSYBOX and len(argv) > 1:
+            return posixpath.basename(argv[1])
+        return first
+    return posixpath.basename(filename)
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path).removesuffix(" (deleted)")
+    except OSError:
+        return ""
+
+
+def writable_mount(path: str) -> str:
+    """The sandbox-writable mount holding ``path``; "" for the read-only image."""
+    for mount in WRITABLE_MOUNTS:
+        if path == mount or path.startswith(mount + "/"):
+            return mount
+    return ""
+
+
+def _time_ms(ctx: Context, ktime: int) -> int:
+    return (ktime + ctx.mono_to_epoch_ns) // 1_000_000
+
+
+def exec_event(ctx: Context, sb: Sandbox, ex: Exec) -> ExecEvent:
+    exe = _readlink(f"{ctx.proc}/{ex.pid}/exe")
+    cwd = _readlink(f"{ctx.proc}/{ex.pid}/cwd")
+    parent = _readlink(f"{ctx.proc}/{ex.ppid}/exe")
+    fs = writable_mount(exe) or writable_mount(ex.filename)
+    return ExecEvent(
+        event_id=kernel_event_id(ctx.boot_id, ex.pid, ex.ktime, "exec"),
+        time=_time_ms(ctx, ex.ktime), container_id=sb.container_id, host=ctx.host,
+        pid=ex.pid, comm=ex.comm, mnt_ns=ex.ns, ktime_ns=ex.ktime, source=EventSource.BPF,
+        best_effort=not exe, ppid=ex.ppid, uid=ex.uid, filename=ex.filename, exe=exe or ex.exe_name,
+        program=program_name(ex.filename, ex.exe_name, ex.argv), argv=ex.argv,
+        argv_truncated=ex.argv_truncated, cwd=cwd, parent_exe=parent, parent_comm=ex.parent_comm,
+        stdio=ex.stdio, parent_stdio=ex.parent_stdio, exe_writable=bool(fs), exe_fs=fs,
+        blocked=ex.killed, mode="enforce" if sb.enforce else "audit",
+    )  # fmt: skip
+
+
+def block_action(ev: ExecEvent, sb: Sandbox) -> ActionResult:
+    """The action record of an exec the kernel layer judged blocked (killed, or audit only)."""
+    outcome = ActionOutcome.APPLIED if ev.blocked else ActionOutcome.AUDIT_ONLY
+    verb = "killed at exec" if ev.blocked else "would be killed at exec (audit mode)"
+    return ActionResult(
+        event_id=stable_id("block_exec", ev.event_id), time=ev.time, container_id=ev.container_id,
+        host=ev.host, command_id=stable_id("block_exec", "command", ev.event_id),
+        action=EnforcementAction.BLOCK_EXEC, result=outcome, command_time=ev.time, latency_ms=0,
+        reason=f"blocked program {ev.program!r} {verb}, parent {ev.parent_comm!r}",
+        details={"program": ev.program, "exe": ev.exe, "filename": ev.filename, "pid": ev.pid,
+                 "parent": ev.parent_comm, "parent_pid": ev.ppid, "argv": list(ev.argv),
+                 "blocked_names": sorted(sb.blocked & {ev.program, ev.comm, posixpath.basename(ev.exe)})},
+    )  # fmt: skip
+
+
+def exit_event(ctx: Context, sb: Sandbox, ex: Exit) -> ExitEvent:
+    return ExitEvent(
+        event_id=kernel_event_id(ctx.boot_id, ex.pid, ex.ktime, "exit"),
+        time=_time_ms(ctx, ex.ktime), container_id=sb.container_id, host=ctx.host, pid=ex.pid,
+        mnt_ns=ex.ns, ktime_ns=ex.ktime, exit_code=ex.exit_code, signal=ex.signal,
+    )  # fmt: skip
+
+
+def connect_event(ctx: Context, sb: Sandbox, c: Connect) -> ConnectEvent:
+    return ConnectEvent(
+        event_id=kernel_event_id(ctx.boot_id, c.pid, c.ktime, "connect"),
+        time=_time_ms(ctx, c.ktime), container_id=sb.container_id, host=ctx.host, pid=c.pid,
+        comm=c.comm, mnt_ns=c.ns, ktime_ns=c.ktime, exe=_readlink(f"{ctx.proc}/{c.pid}/exe"), uid=c.uid,
+        family="inet" if c.family == "inet" else "inet6",
+        protocol="tcp" if c.protocol == "tcp" else "udp" if c.protocol == "udp" else "other",
+        daddr=c.daddr, dport=c.dport, result=c.result,
+    )  # fmt: skip
