@@ -143,6 +143,8 @@ class KernelSource:
                 handle.kill()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, STOP_TIMEOUT_S)
+        if handle is not None and handle.stdout is not None:
+            handle.stdout.close()
 
     # --- sandboxes -----------------------------------------------------------------
 

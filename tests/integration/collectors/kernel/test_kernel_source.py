@@ -1,0 +1,154 @@
+"""The kernel source against the real kernel and Docker engine: every exec seen, blocked
+programs killed before they run (also from inside allowed programs), kills scoped to
+sandguard's sandboxes, connects seen."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from collectors.docker_port import ContainerInfo
+from collectors.kernel.kmetrics import KernelMetrics
+from collectors.kernel.source import KernelSource
+from schemas import ActionResult, ConnectEvent, ExecEvent, decode, labels
+from tests.conftest import PYTHON_IMAGE
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel layer needs root")
+# Mount options of the sandbox's workspace (sandbox/config.py: noexec by default).
+WORK_TMPFS = {"/work": "rw,nosuid,nodev,noexec,size=16m,uid=1000,gid=1000"}
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def __call__(self, out: list[tuple[str, str | None, bytes]]) -> None:
+        self.events.extend(decode(topic, value) for topic, _, value in out)
+
+    def of(self, cid: str, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind) and e.container_id == cid]
+
+
+@pytest.fixture
+async def source() -> AsyncIterator[tuple[KernelSource, Seen]]:
+    seen = Seen()
+    src = KernelSource(host="test", emit=seen, metrics=KernelMetrics(CollectorRegistry()))
+    await src.start()
+    assert src.mode == "bpf", src.health()
+    yield src, seen
+    await src.stop()
+
+
+def _watch(src: KernelSource, c: Any, blocked: str = "rm,sh,dash,bash", mode: str = "enforce") -> str:
+    c.reload()
+    info = ContainerInfo(id=c.id, pid=c.attrs["State"]["Pid"],
+                         labels={labels.MODE: mode, labels.BLOCKED: blocked})  # fmt: skip
+    assert src.add(info) is not None
+    return str(c.id)
+
+
+async def _exec(c: Any, *cmd: str) -> tuple[int, str]:
+    res = await asyncio.to_thread(c.exec_run, list(cmd), user="1000")
+    return int(res.exit_code), res.output.decode(errors="replace")
+
+
+async def _until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_thousand_execs_give_a_thousand_events(source: tuple[KernelSource, Seen], sandbox: Any) -> None:
+    src, seen = source
+    c = sandbox(["sleep", "600"])
+    cid = _watch(src, c, blocked="rm")
+    code, out = await _exec(c, "sh", "-c", "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done")
+    assert code == 0, out
+    await src.sync()
+
+    def trues() -> list[ExecEvent]:
+        return [e for e in seen.of(cid, ExecEvent) if e.argv == ("/bin/true",)]
+
+    await _until(lambda: len(trues()) + src.lost >= 1000)
+    assert len(trues()) == 1000 or src.lost > 0  # a loss is counted, never silent
+    assert len({e.event_id for e in trues()}) == len(trues())
+
+
+BYPASSES = {
+    "python os.system": ["python3", "-c", "import os; os.system('rm -f /work/victim')"],
+    "awk system()": ["awk", "BEGIN{system(\"rm -f /work/victim\")}"],
+    "perl exec": ["perl", "-e", "exec '/bin/rm', '-f', '/work/victim'"],
+    "sed e": ["sed", "-n", "1e rm -f /work/victim", "/etc/hosts"],
+    "tar checkpoint": ["tar", "cf", "/dev/null", "/etc/hostname", "--checkpoint=1",
+                       "--checkpoint-action=exec=rm -f /work/victim"],
+    "nsenter": ["nsenter", "rm", "-f", "/work/victim"],
+    "choom": ["choom", "-n", "0", "--", "rm", "-f", "/work/victim"],
+    "shell via perl": ["perl", "-e", "exec '/bin/sh', '-c', 'echo ran > /work/victim2'"],
+}  # fmt: skip
+
+
+async def test_blocked_programs_never_run_even_from_allowed_ones(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
+    src, seen = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE, tmpfs=WORK_TMPFS)
+    cid = _watch(src, c)
+    await _exec(c, "python3", "-c", "open('/work/victim','w').write('x')")
+    for name, cmd in BYPASSES.items():
+        await _exec(c, *cmd)
+        code, _ = await _exec(c, "python3", "-c", "import os,sys; sys.exit(0 if os.path.exists('/work/victim') else 1)")
+        assert code == 0, f"{name}: rm ran and deleted the file"
+    code, _ = await _exec(c, "python3", "-c", "import os,sys; sys.exit(1 if os.path.exists('/work/victim2') else 0)")
+    assert code == 0, "a blocked shell ran"
+    await src.sync()
+    await _until(lambda: len([e for e in seen.of(cid, ExecEvent) if e.blocked]) >= len(BYPASSES) - 1)
+    actions = seen.of(cid, ActionResult)
+    assert actions and all(a.details["program"] in {"rm", "sh"} for a in actions)
+
+
+async def test_a_copy_of_rm_in_the_workspace_is_refused_by_noexec(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
+    src, _ = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE, tmpfs=WORK_TMPFS)
+    _watch(src, c, blocked="rm")
+    code, out = await _exec(c, "sh", "-c", "cp /bin/rm /work/cleaner && touch /work/v && /work/cleaner /work/v")
+    assert code != 0 and "Permission denied" in out
+    code, _ = await _exec(c, "test", "-e", "/work/v")
+    assert code == 0
+
+
+async def test_kills_are_scoped_to_sandguard_sandboxes(source: tuple[KernelSource, Seen], sandbox: Any,
+                                                       tmp_path: Any) -> None:  # fmt: skip
+    src, _ = source
+    _watch(src, sandbox(["sleep", "600"], image=PYTHON_IMAGE))
+    foreign = sandbox(["sleep", "600"], image=PYTHON_IMAGE, labels={"sandguard.sandbox": "0"})
+    await src.sync()
+    victim = tmp_path / "host-victim"
+    victim.write_text("x")
+    subprocess.run(["rm", "-f", str(victim)], check=True)  # noqa: S607 - the host's own rm
+    assert not victim.exists()
+    code, _ = await _exec(foreign, "sh", "-c", "touch /tmp/v && rm /tmp/v && test ! -e /tmp/v")
+    assert code == 0
+
+
+async def test_a_loopback_connect_is_seen(source: tuple[KernelSource, Seen], sandbox: Any) -> None:
+    src, seen = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE, network_mode="bridge")
+    cid = _watch(src, c)
+    script = ("import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+              "c=socket.create_connection(s.getsockname()); c.close(); s.close()")  # fmt: skip
+    code, out = await _exec(c, "python3", "-c", script)
+    assert code == 0, out
+    await src.sync()
+    await _until(lambda: any(e.daddr == "127.0.0.1" for e in seen.of(cid, ConnectEvent)))
+    ev = next(e for e in seen.of(cid, ConnectEvent) if e.daddr == "127.0.0.1")
+    assert ev.protocol == "tcp" and ev.result == 0 and ev.dport > 0
