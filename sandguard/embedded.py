@@ -15,6 +15,7 @@ has been seen to hang, and an insert is durable once it returns.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,6 +90,8 @@ class PipelineOptions:
     # The enforcer's command ledger; default data_dir/enforcer. A pipeline per manager
     # keeps its own, since each has its own consumer group.
     enforcer_state_dir: Path | None = None
+    # The kernel layer (collectors/kernel): on unless SANDGUARD_KERNEL_EVENTS=0.
+    kernel_events: bool = field(default_factory=lambda: os.environ.get("SANDGUARD_KERNEL_EVENTS", "1") != "0")
 
 
 class LazyReports:
@@ -143,7 +146,9 @@ class EmbeddedPipeline:
         await self._start_consumers(o)
         self._collector = Collector(
             self.bus,
-            config=CollectorConfig(host=o.host, interval_s=o.interval_s, label=o.watch_label),
+            config=CollectorConfig(
+                host=o.host, interval_s=o.interval_s, label=o.watch_label, kernel_events=o.kernel_events
+            ),
             registry=self.registry,
         )
         await self._collector.start()

@@ -85,7 +85,7 @@ def exec_event(ctx: Context, sb: Sandbox, ex: Exec) -> ExecEvent:
     )  # fmt: skip
 
 
-def block_action(ev: ExecEvent, sb: Sandbox) -> ActionResult:
+def block_action(ev: ExecEvent, sb: Sandbox, exec_to_kill_ns: int = 0) -> ActionResult:
     """The action record of an exec the kernel layer judged blocked (killed, or audit only)."""
     outcome = ActionOutcome.APPLIED if ev.blocked else ActionOutcome.AUDIT_ONLY
     verb = "killed at exec" if ev.blocked else "would be killed at exec (audit mode)"
@@ -96,6 +96,7 @@ def block_action(ev: ExecEvent, sb: Sandbox) -> ActionResult:
         reason=f"blocked program {ev.program!r} {verb}, parent {ev.parent_comm!r}",
         details={"program": ev.program, "exe": ev.exe, "filename": ev.filename, "pid": ev.pid,
                  "parent": ev.parent_comm, "parent_pid": ev.ppid, "argv": list(ev.argv),
+                 "exec_to_kill_us": exec_to_kill_ns / 1000,
                  "blocked_names": sorted(sb.blocked & {ev.program, ev.comm, posixpath.basename(ev.exe)})},
     )  # fmt: skip
 

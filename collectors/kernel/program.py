@@ -187,6 +187,12 @@ tracepoint:syscalls:sys_exit_connect / @cx[tid] != 0 /
 """
 
 
+# Nothing to print at exit: without this bpftrace dumps every map when it stops.
+_END = """
+END { clear(@ns); clear(@blk); clear(@t0); clear(@cx); clear(@cfd); }
+"""
+
+
 def _fd_kinds(task: str, prefix: str) -> str:
     return "".join(_FD_KIND.format(task=task, fd=fd, var=f"{prefix}{fd}") for fd in range(3))
 
@@ -203,4 +209,5 @@ def render(collector_pid: int) -> str:
         name_len=NAME_LEN, filename_bytes=FILENAME_BYTES, argv_bytes=ARGV_BYTES
     )
     stdio = _fd_kinds("curtask", "s") + _fd_kinds("curtask->real_parent", "q")
-    return prctl + _EXEC_ENTER.format() + _EXEC_HEAD.format() + scan + judge + stdio + tail + _EXIT + _CONNECT
+    execs = _EXEC_ENTER.format() + _EXEC_HEAD.format() + scan + judge + stdio + tail
+    return prctl + execs + _EXIT + _CONNECT + _END

@@ -141,6 +141,7 @@ class KernelSource:
                 await asyncio.to_thread(handle.wait, STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 handle.kill()
+                await asyncio.to_thread(handle.wait)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, STOP_TIMEOUT_S)
         if handle is not None and handle.stdout is not None:
@@ -287,7 +288,7 @@ class KernelSource:
             self.metrics.blocked.labels("killed" if ev.blocked else "audit").inc()
             if ev.blocked:
                 self.metrics.exec_to_kill.observe(ex.exec_to_kill_ns / 1e9)
-            out.append((topics.ACTIONS, sb.container_id, encode(E.block_action(ev, sb))))
+            out.append((topics.ACTIONS, sb.container_id, encode(E.block_action(ev, sb, ex.exec_to_kill_ns))))
             log.warning("kernel_exec_blocked", container_id=sb.container_id[:12], program=ev.program,
                         parent=ev.parent_comm, killed=ev.blocked)  # fmt: skip
         return out

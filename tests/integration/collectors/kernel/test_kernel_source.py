@@ -33,7 +33,7 @@ class Seen:
         self.events.extend(decode(topic, value) for topic, _, value in out)
 
     def of(self, cid: str, kind: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind) and e.container_id == cid]
+        return [e for e in self.events if isinstance(e, kind) and getattr(e, "container_id", "") == cid]
 
 
 @pytest.fixture
@@ -66,7 +66,9 @@ async def _until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_a_thousand_execs_give_a_thousand_events(source: tuple[KernelSource, Seen], sandbox: Any) -> None:
+async def test_a_thousand_execs_give_a_thousand_events(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
     src, seen = source
     c = sandbox(["sleep", "600"])
     cid = _watch(src, c, blocked="rm")
@@ -104,10 +106,10 @@ async def test_blocked_programs_never_run_even_from_allowed_ones(
     await _exec(c, "python3", "-c", "open('/work/victim','w').write('x')")
     for name, cmd in BYPASSES.items():
         await _exec(c, *cmd)
-        code, _ = await _exec(c, "python3", "-c", "import os,sys; sys.exit(0 if os.path.exists('/work/victim') else 1)")
+        code, _ = await _exec(c, "test", "-e", "/work/victim")
         assert code == 0, f"{name}: rm ran and deleted the file"
-    code, _ = await _exec(c, "python3", "-c", "import os,sys; sys.exit(1 if os.path.exists('/work/victim2') else 0)")
-    assert code == 0, "a blocked shell ran"
+    code, _ = await _exec(c, "test", "-e", "/work/victim2")
+    assert code == 1, "a blocked shell ran"
     await src.sync()
     await _until(lambda: len([e for e in seen.of(cid, ExecEvent) if e.blocked]) >= len(BYPASSES) - 1)
     actions = seen.of(cid, ActionResult)
@@ -120,7 +122,8 @@ async def test_a_copy_of_rm_in_the_workspace_is_refused_by_noexec(
     src, _ = source
     c = sandbox(["sleep", "600"], image=PYTHON_IMAGE, tmpfs=WORK_TMPFS)
     _watch(src, c, blocked="rm")
-    code, out = await _exec(c, "sh", "-c", "cp /bin/rm /work/cleaner && touch /work/v && /work/cleaner /work/v")
+    script = "cp /bin/rm /work/cleaner && touch /work/v && /work/cleaner /work/v"
+    code, out = await _exec(c, "sh", "-c", script)
     assert code != 0 and "Permission denied" in out
     code, _ = await _exec(c, "test", "-e", "/work/v")
     assert code == 0
@@ -134,7 +137,7 @@ async def test_kills_are_scoped_to_sandguard_sandboxes(source: tuple[KernelSourc
     await src.sync()
     victim = tmp_path / "host-victim"
     victim.write_text("x")
-    subprocess.run(["rm", "-f", str(victim)], check=True)  # noqa: S607 - the host's own rm
+    subprocess.run(["rm", "-f", str(victim)], check=True)
     assert not victim.exists()
     code, _ = await _exec(foreign, "sh", "-c", "touch /tmp/v && rm /tmp/v && test ! -e /tmp/v")
     assert code == 0

@@ -24,7 +24,7 @@ LINES = (Path(__file__).parent / "testdata" / "bpftrace.jsonl").read_bytes().spl
 
 
 def _records() -> list[object]:
-    asm, out = ExecAssembler(), []
+    asm, out = ExecAssembler(), list[object]()
     for line in LINES:
         parsed = parse_json_line(line)
         if parsed is None or isinstance(parsed, Lost):
