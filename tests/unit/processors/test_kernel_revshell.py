@@ -133,14 +133,29 @@ def test_mkfifo_with_the_connect_before_the_shell(feed: Callable[..., Feed]) -> 
     assert _revshells(f) == ["process.reverse_shell"]
 
 
-def test_mkfifo_without_pipe_identities_falls_back_to_the_process_group(feed: Callable[..., Feed]) -> None:
+@pytest.mark.parametrize("pgid", [80, None], ids=["process group", "same parent"])
+def test_mkfifo_without_pipe_identities_falls_back_to_the_pipeline(
+    feed: Callable[..., Feed], pgid: int | None
+) -> None:
     f = feed(blocked_commands=set())
     f(
-        kexec(1.0, 82, "/bin/sh", "sh", "-i", ppid=80, pgid=80),
-        kexec(1.0, 83, "/usr/bin/nc", "nc", "127.0.0.1", "4444", ppid=80, pgid=80),
+        kexec(1.0, 82, "/bin/sh", "sh", "-i", ppid=80, pgid=pgid),
+        kexec(
+            1.0, 83, "/usr/bin/nc", "nc", "127.0.0.1", "4444", ppid=80, pgid=pgid, stdio=(PIPE, FILE, PIPE)
+        ),
         kconnect(1.1, 83, LOOP, 4444, comm="nc"),
     )
     assert _revshells(f) == ["process.reverse_shell"]
+
+
+def test_a_shell_on_a_terminal_beside_a_client_is_not_piped_to_it(feed: Callable[..., Feed]) -> None:
+    f = feed(blocked_commands=set())
+    f(
+        kexec(1.0, 82, "/bin/sh", "sh", "-i", ppid=80, stdio=(TTY, TTY, TTY)),
+        kexec(1.0, 83, "/usr/bin/nc", "nc", "127.0.0.1", "4444", ppid=80),
+        kconnect(1.1, 83, LOOP, 4444, comm="nc"),
+    )
+    assert _revshells(f) == []
 
 
 BENIGN: dict[str, Sequence[EngineEvent]] = {
