@@ -1,13 +1,14 @@
 """Pure parsing of the tracer's output (``bpftrace -f json``) into records; no I/O.
 
-One exec arrives as four lines (E numbers, N names, F filename, V argv) printed by three
-probes on the same tracepoint; they are joined per pid by ``ExecAssembler``. Lines of
+One exec arrives as two lines (E numbers, N strings) printed by two probes on the same
+tracepoint; they are joined per pid by ``ExecAssembler``. Lines of
 other kinds are complete on their own. Strings printed with ``%r`` come hex-escaped and
 NUL-padded; ``unescape`` turns them back into bytes.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 
@@ -22,6 +23,11 @@ STDIO_KINDS = (
 )  # fmt: skip
 _HEX = re.compile(rb"\\x([0-9a-fA-F]{2})")
 NAME_BYTES = 16  # program.NAME_LEN
+ARGV_CHUNK = 64  # program.ARGV_CHUNK, printed 3 times
+# An N line after the pid: three %r names of 16 bytes (an escape is one byte), the filename.
+_NAME = r"((?:\\x[0-9a-fA-F]{2}|.){16})"
+_CHUNK = f"((?:\\\\x[0-9a-fA-F]{{2}}|.){{{ARGV_CHUNK}}})"
+_N_LINE = re.compile(f"(\\d+) {_NAME} {_NAME} {_NAME} {_CHUNK} {_CHUNK} {_CHUNK} (.*)", re.S)
 AF_INET = 2
 SOCK_STREAM, SOCK_DGRAM = 1, 2
 
@@ -90,7 +96,13 @@ class Lost:
 
 def unescape(text: str) -> bytes:
     """``%r`` output back to bytes: ``\\xNN`` escapes decoded, the rest as printed."""
-    return _HEX.sub(lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8", "surrogateescape"))
+    raw = text.encode("utf-8", "surrogateescape")
+    if b"\\" not in raw:
+        return raw
+    try:
+        return codecs.escape_decode(raw)[0]
+    except ValueError:  # a lone backslash the tracer printed as is
+        return _HEX.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
 
 
 def cstr(text: str) -> str:
@@ -179,10 +191,8 @@ def parse_json_line(raw: bytes) -> Line:
         return None
     data = str(obj["data"]).removesuffix("\n")
     tag, _, rest = data.partition(" ")
-    if tag in ("F", "N"):  # pid, then text that may hold spaces
+    if tag == "N":  # pid, then %r buffers that may hold spaces
         return tag, rest.split(" ", 1)
-    if tag == "V":
-        return tag, rest.split(" ", 2)
     if tag == "C":
         return tag, [rest]
     return tag, rest.split(" ")
@@ -204,9 +214,9 @@ def record_of(tag: str, f: list[str]) -> Exit | Connect | Ack | None:
 
 
 class ExecAssembler:
-    """Joins the four lines of one exec by pid; an exec is complete with all four."""
+    """Joins the two lines of one exec by pid; an exec is complete with both."""
 
-    PARTS = frozenset({"N", "F", "V"})
+    PARTS = frozenset({"N"})
 
     def __init__(self) -> None:
         self._open: dict[int, Exec] = {}
@@ -234,14 +244,13 @@ class ExecAssembler:
         return self._done(ex)
 
     def _part(self, ex: Exec, tag: str, f: list[str]) -> None:
-        if tag == "N":
-            comm, exe, parent = fixed_fields(f[1], (NAME_BYTES,) * 3)
-            ex.comm, ex.exe_name, ex.parent_comm = _text(comm), _text(exe), _text(parent)
-        elif tag == "F":
-            ex.filename = f[1]
-        elif tag == "V":
-            raw = unescape(f[2])
-            ex.argv, ex.argv_truncated = split_argv(raw, int(f[1]), len(raw))
+        m = _N_LINE.fullmatch(f[1]) if tag == "N" else None
+        if m is None:
+            raise ParseError(f"{tag} line: not an exec's argv length, names, argv and filename")
+        ex.comm, ex.exe_name, ex.parent_comm = (_text(unescape(m.group(i))) for i in (2, 3, 4))
+        raw = b"".join(unescape(m.group(i)) for i in (5, 6, 7))
+        ex.argv, ex.argv_truncated = split_argv(raw, int(m.group(1)), len(raw))
+        ex.filename = m.group(8)
         ex.parts.add(tag)
 
     def _done(self, ex: Exec) -> Exec | None:

@@ -53,6 +53,7 @@ READ_CHUNK = 1 << 16
 # An exec missing a part after two idle checks 0.5 s apart was lost in part: published as is.
 EXPIRE_EVERY_S = 0.5
 STOP_TIMEOUT_S = 5.0
+STOP_GRACE_S = 0.3
 # A ping is repeated every 0.2 s until echoed (the first may precede the probe's attach).
 PING_RETRY_S = 0.2
 
@@ -134,6 +135,12 @@ class KernelSource:
             self._acks.pop(seq, None)
 
     async def stop(self) -> None:
+        if self._proc_handle is not None and self._proc_handle.poll() is None:
+            # The ping is read from one CPU's buffer; the other CPUs' are read on the tracer's
+            # next poll (~100 ms): wait that long so the tail of the events is not cut off.
+            with contextlib.suppress(TimeoutError):
+                await self.sync()
+            await asyncio.sleep(STOP_GRACE_S)
         handle, self._proc_handle = self._proc_handle, None
         if handle is not None and handle.poll() is None:
             handle.terminate()
@@ -191,6 +198,10 @@ class KernelSource:
             return False
         return True
 
+    @property
+    def tracer_pid(self) -> int | None:
+        return self._proc_handle.pid if self._proc_handle is not None else None
+
     def health(self) -> dict[str, Any]:
         return {"mode": self.mode, "missing": self.caps.missing(), "sandboxes": len(self._by_cid),
                 "lost": self.lost, "attach_s": round(self.started_at, 3)}  # fmt: skip
@@ -215,6 +226,16 @@ class KernelSource:
                 stale = self._expire(asm, ctx, out, stale)
             if out:
                 self._hand_off(out)
+        self._flush(asm, ctx)
+
+    def _flush(self, asm: ExecAssembler, ctx: E.Context) -> None:
+        """At the tracer's end: what arrived of execs still missing a part is published."""
+        out: list[Out] = []
+        for ex in asm.expire():
+            self.metrics.partial.inc()
+            out.extend(self._exec_outs(ex, ctx))
+        if out:
+            self._hand_off(out)
 
     def _context(self) -> E.Context:
         try:

@@ -35,29 +35,33 @@ def _records() -> list[object]:
     return [r for r in out if r is not None]
 
 
-def test_a_killed_busybox_exec_is_joined_from_its_four_lines() -> None:
-    ex = next(r for r in _records() if isinstance(r, Exec) and r.pid == 17158)
-    assert ex.killed and ex.hit == 1 and ex.exec_to_kill_ns == 41000
-    assert (ex.comm, ex.exe_name, ex.parent_comm, ex.filename) == ("exe", "busybox", "sh", "/proc/self/exe")
-    assert ex.argv == ("busybox", "rm", "x") and not ex.argv_truncated
-    assert ex.stdio == (StdioKind.DEV, StdioKind.PIPE, StdioKind.PIPE)
-    assert ex.parent_stdio == (StdioKind.DEV, StdioKind.PIPE, StdioKind.INET)
-    assert program_name(ex.filename, ex.exe_name, ex.argv) == "rm"
+def test_a_killed_exec_is_joined_from_its_two_lines() -> None:
+    ex = next(r for r in _records() if isinstance(r, Exec) and r.pid == 3981)
+    assert ex.killed and ex.hit == 4 and ex.exec_to_kill_ns == 177635
+    assert (ex.comm, ex.exe_name, ex.parent_comm, ex.filename) == ("rm", "rm", "sh", "/usr/bin/rm")
+    assert ex.argv == ("rm", "-f", "/work/x") and not ex.argv_truncated
+    assert ex.stdio == (StdioKind.DEV, StdioKind.PIPE, StdioKind.PIPE) and ex.uid == 1000
 
 
-def test_parts_before_their_head_and_names_with_spaces() -> None:
-    ex = next(r for r in _records() if isinstance(r, Exec) and r.pid == 17200)
-    assert (ex.comm, ex.exe_name, ex.filename) == ("my prog", "python3.11", "/work/my prog")
-    assert ex.argv == ("my prog", "a b") and ex.stdio == (StdioKind.INET,) * 3
-    assert not ex.killed and ex.mode == 1 and writable_mount(ex.filename) == "/work"
+def test_names_and_arguments_with_spaces() -> None:
+    ex = next(r for r in _records() if isinstance(r, Exec) and r.pid == 3980)
+    assert (ex.comm, ex.exe_name, ex.filename) == ("my prog", "my prog", "/work/my prog")
+    assert ex.argv == ("/work/my prog", "a b") and writable_mount(ex.filename) == "/work"
+    assert not ex.killed and ex.mode == 2
+
+
+def test_a_long_argv_is_cut_and_marked_truncated() -> None:
+    ex = next(r for r in _records() if isinstance(r, Exec) and r.pid == 3964)
+    assert ex.argv[:2] == ("sh", "-c") and ex.argv_truncated and len(ex.argv[2]) > 150
+    assert ex.parent_comm == "containerd-shim"
 
 
 def test_exit_connect_ack_and_lost() -> None:
     recs = _records()
-    assert Exit(836831741015, 17158, 4026532524, None, 9) in recs
-    assert Exit(836903632211, 17185, 4026532524, 1, None) in recs
+    assert Exit(2215025798116, 3981, 4026532317, None, 9) in recs
+    assert Exit(2215132907231, 3964, 4026532317, 3, None) in recs
     c = next(r for r in recs if isinstance(r, Connect))
-    assert (c.daddr, c.dport, c.protocol, c.result, c.comm) == ("127.0.0.1", 9, "tcp", 111, "nc")
+    assert (c.daddr, c.dport, c.protocol, c.result, c.comm) == ("127.0.0.1", 41079, "tcp", 0, "python3")
     assert Ack(5, 7, 0) in recs and Lost(12) in recs
 
 
