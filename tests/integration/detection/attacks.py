@@ -87,3 +87,61 @@ finally:
     os.killpg(p.pid, signal.SIGKILL)
 print("ANSWERED" if __ANSWER__ in data else "NOANSWER", repr(data[-300:]))
 """.replace("__PROBE__", repr(PROBE)).replace("__ANSWER__", repr(ANSWER))
+
+# A blocked program (rm) run from inside allowed ones; VICTIM is a file it tries to delete.
+# From the issue's bypasses and public shell-escape collections for binaries in the image.
+BLOCKED_FROM_INSIDE: dict[str, str] = {
+    "python os.system": "python3 -c 'import os; os.system(\"rm -f VICTIM\")'",
+    "python subprocess": "python3 -c 'import subprocess; subprocess.run([\"rm\", \"-f\", \"VICTIM\"])'",
+    "python execv": "python3 -c 'import os; os.execv(\"/usr/bin/rm\", [\"cleanup\", \"-f\", \"VICTIM\"])'",
+    "awk system()": "awk 'BEGIN { system(\"rm -f VICTIM\") }'",
+    "gawk system()": "gawk 'BEGIN { system(\"rm -f VICTIM\") }'",
+    "perl exec": "perl -e 'exec \"rm\", \"-f\", \"VICTIM\"'",
+    "perl system": "perl -e 'system(\"rm -f VICTIM\")'",
+    "sed e": "sed -n '1e rm -f VICTIM' /work/notes.txt",
+    "tar checkpoint-action": (
+        "tar cf /dev/null /work/notes.txt --checkpoint=1 --checkpoint-action=exec='rm -f VICTIM'"
+    ),
+    "run-parts": "run-parts --regex '^rm$' --arg=-f --arg=VICTIM /usr/bin",
+    "script -c": "script -q -c 'rm -f VICTIM' /dev/null",
+    "nsenter": "nsenter rm -f VICTIM",
+    "choom": "choom -n 0 -- rm -f VICTIM",
+    "find -exec": "find /work -name notes.txt -exec rm -f VICTIM ';'",
+    "xargs": "echo VICTIM | xargs rm -f",
+    "env": "env rm -f VICTIM",
+    "timeout": "timeout 5 rm -f VICTIM",
+    "setsid": "setsid -w rm -f VICTIM",
+    "symlink in /tmp": "ln -sf /usr/bin/rm /tmp/cleanup && /tmp/cleanup -f VICTIM",
+}  # fmt: skip
+
+# With the shells blocked: shell escapes of binaries in the python image (the issue's 13
+# that got a shell, and more of the same kind). Run as argv (no shell in between).
+SHELL_ESCAPES: dict[str, str] = {
+    "nsenter": "nsenter /bin/sh",
+    "choom": "choom -n 0 /bin/sh",
+    "perl exec": "perl -e 'exec \"/bin/sh\";'",
+    "sed e": "sed -n '1e exec /bin/sh 1>&0' /work/notes.txt",
+    "tar checkpoint-action": (
+        "tar cf /dev/null /work/notes.txt --checkpoint=1 --checkpoint-action=exec=/bin/sh"
+    ),
+    "run-parts": "run-parts --new-session --regex '^sh$' /bin",
+    "script": "script -q /dev/null",
+    "python pty": "python3 -c 'import pty; pty.spawn(\"/bin/sh\")'",
+    "python os.system": "python3 -c 'import os; os.system(\"id\")'",
+    "awk system()": "awk 'BEGIN { system(\"/bin/sh\") }'",
+    "env": "env /bin/sh",
+    "find -exec": "find /work -name notes.txt -exec /bin/sh ';' -quit",
+    "xargs": "xargs -a /dev/null sh",
+    "timeout": "timeout 5 /bin/sh",
+    "setsid": "setsid -w /bin/sh",
+    "flock": "flock -u /work /bin/sh",
+    "ionice": "ionice /bin/sh",
+    "nice": "nice /bin/sh",
+    "stdbuf": "stdbuf -i0 /bin/sh",
+    "taskset": "taskset 1 /bin/sh",
+    "setarch": "setarch x86_64 /bin/sh",
+    "prlimit": "prlimit --nofile=100 /bin/sh",
+    "bash by path": "/usr/bin/bash -c id",
+    "dash by path": "/usr/bin/dash -c id",
+    "rbash": "rbash -c id",
+}  # fmt: skip

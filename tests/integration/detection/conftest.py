@@ -77,6 +77,19 @@ class Seen:
     def actions(self, cid: str) -> list[ActionResult]:
         return self.of(cid, ActionResult)
 
+    def summary(self) -> dict[str, Any]:
+        """Per container: programs executed and rules fired (a failing wait says what it saw)."""
+        out: dict[str, Any] = {}
+        for e in self.events:
+            entry = out.setdefault(e.container_id[:12], {"execs": [], "rules": []})
+            if isinstance(e, ExecEvent):
+                entry["execs"].append(
+                    f"{e.program or e.filename or e.exe or e.comm or '?'}{' (blocked)' if e.blocked else ''}"
+                )
+            elif isinstance(e, Violation):
+                entry["rules"].append(e.rule_id)
+        return out
+
 
 @dataclass
 class Stack:
@@ -93,7 +106,7 @@ class Stack:
             if result:
                 return result
             await asyncio.sleep(POLL_S)
-        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; seen: {self.seen.summary()}")
 
     async def settle(self, quiet_s: float = 1.5, timeout_s: float = 20.0) -> None:
         """Waits until no event arrived for ``quiet_s`` (the pipeline caught up)."""

@@ -134,6 +134,21 @@ for i, line in enumerate(open(sys.argv[1]).read().splitlines()):
         rc = "timeout"
     print(i, rc, flush=True)
 """
+# Each line as an argv, no shell in between (for policies that block the shells).
+ARGV_RUNNER = f"""\
+import shlex
+import subprocess
+import sys
+
+for i, line in enumerate(open(sys.argv[1]).read().splitlines()):
+    try:
+        rc = subprocess.run(shlex.split(line), cwd="/work", stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            timeout={COMMAND_TIMEOUT_S}).returncode
+    except subprocess.TimeoutExpired:
+        rc = "timeout"
+    print(i, rc, flush=True)
+"""
 # The busybox image's runner: its own sh, one `sh -c` per line. No `timeout`: busybox's
 # leaves a watcher process per command for the whole timeout, which fills the pids limit.
 SH_RUNNER = """\
