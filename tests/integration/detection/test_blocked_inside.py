@@ -6,6 +6,7 @@ still there. A program written into the workspace is a finding of its own."""
 from __future__ import annotations
 
 import contextlib
+import functools
 
 from schemas import PolicyMode
 from tests.integration.detection import corpus
@@ -44,7 +45,7 @@ async def test_blocked_program_from_inside_allowed_ones_is_prevented_and_reporte
         sid, survived = await _run_vector(stack, command)
         with contextlib.suppress(AssertionError):  # a missing one is in the table asserted below
             await stack.wait_for(
-                f"process.blocked for {name}", lambda s=sid: _prevented(stack, s), FINDING_TIMEOUT_S
+                f"process.blocked for {name}", functools.partial(_prevented, stack, sid), FINDING_TIMEOUT_S
             )
         outcome[name] = (survived, _prevented(stack, sid))
     bad = {n: o for n, o in outcome.items() if not (o[0] and o[1] and all("prevented" in m for m in o[1]))}
@@ -95,7 +96,7 @@ async def test_shell_escapes_with_the_shells_blocked(make_stack: MakeStack) -> N
         await m.execute(sid, ["python3", "/work/runner.py", "/work/vector.txt"], timeout=RUN_TIMEOUT_S)
         with contextlib.suppress(AssertionError):  # a missing one is in the table asserted below
             await stack.wait_for(
-                f"process.blocked for {name}", lambda s=sid: _prevented(stack, s), FINDING_TIMEOUT_S
+                f"process.blocked for {name}", functools.partial(_prevented, stack, sid), FINDING_TIMEOUT_S
             )
         ran = [
             e.program
