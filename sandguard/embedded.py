@@ -76,6 +76,11 @@ class PipelineState(StrEnum):
     STOPPED = "stopped"
 
 
+# A new sandbox is covered by the kernel layer ~10-50 ms after its start (Docker's event,
+# an inspect, two prctl calls); 10 s covers a loaded engine. Past it, creation fails closed.
+KERNEL_COVER_TIMEOUT_S = 10.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class PipelineOptions:
     host: str
@@ -153,6 +158,14 @@ class EmbeddedPipeline:
         )
         await self._collector.start()
         log.info("embedded_pipeline_started", host=o.host, data_dir=str(o.data_dir), watch=o.watch_label)
+
+    async def kernel_covered(self, container_id: str) -> bool:
+        """The manager's exec gate: True once the kernel layer watches ``container_id``,
+        at once when no kernel layer runs (mode off: the health output says why)."""
+        kernel = self._collector.kernel if self._collector is not None else None
+        if kernel is None or kernel.mode == "off":
+            return True
+        return await kernel.wait_covered(container_id, KERNEL_COVER_TIMEOUT_S)
 
     async def _start_consumers(self, o: PipelineOptions) -> None:
         assert self.store is not None

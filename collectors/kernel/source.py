@@ -195,6 +195,8 @@ class KernelSource:
         try:
             await asyncio.wait_for(event.wait(), timeout_s)
         except TimeoutError:
+            if not event.is_set():
+                self._covered.pop(cid, None)
             return False
         return True
 
