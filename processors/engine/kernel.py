@@ -10,10 +10,12 @@ never a pid judged here.
 
 from __future__ import annotations
 
+import posixpath
+
 from processors.engine import egress, kernel_evidence, proctable, revshell
 from processors.engine.findings import Run
 from processors.engine.matching import first_in
-from processors.engine.programs import Identity, allowed_by, identify
+from processors.engine.programs import Identity, allowed_by, identify, is_writable_path
 from processors.engine.record import record
 from processors.engine.state import MAX_KJUDGED, ContainerState
 from schemas import ConnectEvent, ExecEvent, ExitEvent
@@ -45,11 +47,22 @@ def on_exec(run: Run, ev: ExecEvent) -> None:
         return
     _judge_names(run, ev, ident)
     if ev.exe_writable:
-        written = ev.script or ev.exe or ev.filename
+        written = _written(ev)
         what = f"program written inside the sandbox executed: {written}"
         _record(run, "process.written_exec", written, ev, what, label=ident.label)
     p = proctable.add(run.state, ev, ident)
     revshell.on_exec(run, ev, p)
+
+
+def _written(ev: ExecEvent) -> str:
+    """The file the sandbox wrote: the script run by an interpreter from the image, or the
+    program itself (``exe`` when resolved: a process gone before the collector read it
+    leaves only a bare name there; a relative ``filename`` is joined to the cwd)."""
+    if ev.script:
+        return ev.script
+    if ev.exe.startswith("/") and is_writable_path(ev.exe, "/"):
+        return ev.exe
+    return posixpath.normpath(posixpath.join(ev.cwd or "/", ev.filename)) if ev.filename else ev.exe
 
 
 def _mark_judged(state: ContainerState, pid: int, t: int) -> None:

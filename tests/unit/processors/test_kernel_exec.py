@@ -160,3 +160,20 @@ def test_evidence_process_matches_the_exec(feed: Callable[..., Feed]) -> None:
     f(kexec(1, 10, "/bin/rm", "rm", "x", ppid=4))
     p = f.violations[0].evidence.process
     assert isinstance(p, ProcessInfo) and (p.pid, p.ppid, p.exe, p.argv) == (10, 4, "/bin/rm", ("rm", "x"))
+
+
+def test_a_written_script_run_by_the_image_interpreter_names_the_script(feed: Callable[..., Feed]) -> None:
+    """The collector may leave ``script`` empty: the executed path is then the script."""
+    f = feed()
+    f(kexec(1, 10, "./t1", "./t1", exe="/bin/busybox", cwd="/work", exe_writable=True, exe_fs="/work"))
+    assert f.violations[0].message.startswith("program written inside the sandbox executed: /work/t1")
+
+
+def test_written_scripts_whose_process_is_gone_stay_apart(feed: Callable[..., Feed]) -> None:
+    """A short-lived process leaves ``exe`` as a bare name (best effort): the path names it."""
+    f = feed()
+    f(
+        kexec(1, 10, "/work/t1", "/work/t1", exe="busybox", cwd="", exe_writable=True, best_effort=True),
+        kexec(2, 11, "/work/t2", "/work/t2", exe="busybox", cwd="", exe_writable=True, best_effort=True),
+    )
+    assert [v.message.split(": ")[1] for v in f.violations] == ["/work/t1", "/work/t2"]
