@@ -118,3 +118,50 @@ def connect_event(ctx: Context, sb: Sandbox, c: Connect) -> ConnectEvent:
         protocol="tcp" if c.protocol == "tcp" else "udp" if c.protocol == "udp" else "other",
         daddr=c.daddr, dport=c.dport, result=c.result,
     )  # fmt: skip
+
+
+def _read(path: str, limit: int = 4096) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except OSError:
+        return b""
+
+
+def _status_ids(status: bytes) -> tuple[int, int]:
+    """(PPid, real Uid) from /proc/<pid>/status; zeros when unreadable."""
+    ppid = uid = 0
+    for line in status.splitlines():
+        if line.startswith(b"PPid:"):
+            ppid = int(line.split()[1])
+        elif line.startswith(b"Uid:"):
+            uid = int(line.split()[1])
+    return ppid, uid
+
+
+def proc_exec_event(ctx: Context, sb: Sandbox, pid: int, ktime: int) -> ExecEvent:
+    """An exec seen by the proc connector, completed from /proc (best effort)."""
+    base = f"{ctx.proc}/{pid}"
+    exe, argv = _readlink(f"{base}/exe"), tuple(
+        a.decode("utf-8", "backslashreplace") for a in _read(f"{base}/cmdline").split(b"\0") if a
+    )
+    ppid, uid = _status_ids(_read(f"{base}/status"))
+    comm = _read(f"{base}/comm").decode("utf-8", "backslashreplace").strip()
+    fs = writable_mount(exe)
+    return ExecEvent(
+        event_id=kernel_event_id(ctx.boot_id, pid, ktime, "exec"), time=_time_ms(ctx, ktime),
+        container_id=sb.container_id, host=ctx.host, pid=pid, comm=comm, mnt_ns=sb.ns, ktime_ns=ktime,
+        source=EventSource.PROC_CONNECTOR, best_effort=True, ppid=ppid, uid=uid, filename=exe, exe=exe,
+        program=program_name(exe, posixpath.basename(exe), argv), argv=argv, cwd=_readlink(f"{base}/cwd"),
+        parent_exe=_readlink(f"{ctx.proc}/{ppid}/exe"), exe_writable=bool(fs), exe_fs=fs,
+        mode="enforce" if sb.enforce else "audit",
+    )  # fmt: skip
+
+
+def proc_exit_event(ctx: Context, sb: Sandbox, pid: int, ktime: int, status: int) -> ExitEvent:
+    code, sig = (None, status & 0x7F) if status & 0x7F else ((status >> 8) & 0xFF, None)
+    return ExitEvent(
+        event_id=kernel_event_id(ctx.boot_id, pid, ktime, "exit"), time=_time_ms(ctx, ktime),
+        container_id=sb.container_id, host=ctx.host, pid=pid, mnt_ns=sb.ns, ktime_ns=ktime,
+        source=EventSource.PROC_CONNECTOR, best_effort=True, exit_code=code, signal=sig,
+    )  # fmt: skip

@@ -15,6 +15,9 @@ class KernelMetrics:
         self.events = Counter(p + "events", "Kernel events published", ["kind"], registry=r)
         self.lost = Counter(p + "events_lost", "Events the kernel dropped (perf ring full)", registry=r)
         self.partial = Counter(p + "execs_partial", "Execs published with a part missing", registry=r)
+        self.unattributed = Counter(
+            p + "unattributed", "Proc connector execs gone before their sandbox was read", registry=r
+        )
         self.parse_errors = Counter(p + "parse_errors", "Tracer lines that did not parse", registry=r)
         self.blocked = Counter(p + "blocked_execs", "Blocked programs at exec", ["outcome"], registry=r)
         self.sandboxes = Gauge(p + "sandboxes", "Sandboxes the kernel layer watches", registry=r)

@@ -26,6 +26,7 @@ from collectors.buffer import Out
 from collectors.docker_port import ContainerInfo
 from collectors.kernel import control, program
 from collectors.kernel import events as E
+from collectors.kernel.fallback import ProcConnectorReader
 from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.parse import (
     Ack,
@@ -78,6 +79,7 @@ class KernelSource:
         self._seq = 0
         self.lost = 0
         self.started_at = 0.0
+        self._fallback: ProcConnectorReader | None = None
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -85,6 +87,8 @@ class KernelSource:
         self._loop = asyncio.get_running_loop()
         if self.mode != "bpf":
             log.warning("kernel_events_degraded", mode=self.mode, missing=self.caps.missing())
+            if self.mode == "proc_connector":
+                self._start_fallback()
             self.metrics.set_mode(self.mode)
             return
         t0 = time.monotonic()
@@ -98,6 +102,15 @@ class KernelSource:
         self.started_at = time.monotonic() - t0
         self.metrics.set_mode(self.mode)
         log.info("kernel_events_mode", mode=self.mode, attach_s=round(self.started_at, 2))
+
+    def _start_fallback(self) -> None:
+        self._fallback = ProcConnectorReader(ctx=self._context(), by_ns=self._by_ns, metrics=self.metrics,
+                                             hand_off=self._hand_off)  # fmt: skip
+        try:
+            self._fallback.start()
+        except OSError as exc:
+            log.exception("kernel_proc_connector_failed", error=f"{type(exc).__name__}: {exc}")
+            self._fallback, self.mode = None, "off"
 
     def _spawn(self) -> None:
         env = {**os.environ, "BPFTRACE_PERF_RB_PAGES": PERF_RB_PAGES}
@@ -135,6 +148,9 @@ class KernelSource:
             self._acks.pop(seq, None)
 
     async def stop(self) -> None:
+        if self._fallback is not None:
+            await asyncio.to_thread(self._fallback.stop)
+            self._fallback = None
         if self._proc_handle is not None and self._proc_handle.poll() is None:
             # The ping is read from one CPU's buffer; the other CPUs' are read on the tracer's
             # next poll (~100 ms): wait that long so the tail of the events is not cut off.
@@ -205,8 +221,11 @@ class KernelSource:
         return self._proc_handle.pid if self._proc_handle is not None else None
 
     def health(self) -> dict[str, Any]:
+        unattributed = self._fallback.unattributed if self._fallback is not None else 0
         return {"mode": self.mode, "missing": self.caps.missing(), "sandboxes": len(self._by_cid),
-                "lost": self.lost, "attach_s": round(self.started_at, 3)}  # fmt: skip
+                "lost": self.lost, "unattributed": unattributed, "attach_s": round(self.started_at, 3),
+                "prevention": "in-kernel" if self.mode == "bpf" else "late (user space)"
+                if self.mode == "proc_connector" else "none"}  # fmt: skip
 
     # --- the reader thread ---------------------------------------------------------
 

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from collectors.docker_port import ContainerInfo
 from collectors.kernel.kmetrics import KernelMetrics
+from collectors.kernel.probe import Capabilities
 from collectors.kernel.source import KernelSource
 from schemas import ActionResult, ConnectEvent, ExecEvent, decode, labels
 from tests.conftest import PYTHON_IMAGE
@@ -155,3 +156,24 @@ async def test_a_loopback_connect_is_seen(source: tuple[KernelSource, Seen], san
     await _until(lambda: any(e.daddr == "127.0.0.1" for e in seen.of(cid, ConnectEvent)))
     ev = next(e for e in seen.of(cid, ConnectEvent) if e.daddr == "127.0.0.1")
     assert ev.protocol == "tcp" and ev.result == 0 and ev.dport > 0
+
+
+async def test_without_bpf_the_proc_connector_sees_execs_and_kills_late(sandbox: Any) -> None:
+    seen = Seen()
+    caps = Capabilities(bpftrace=None, btf=False, tracefs=False, root=True)
+    src = KernelSource(host="test", emit=seen, metrics=KernelMetrics(CollectorRegistry()), caps=caps)
+    await src.start()
+    try:
+        assert src.mode == "proc_connector" and src.health()["prevention"] == "late (user space)"
+        c = sandbox(["sleep", "600"], image=PYTHON_IMAGE)
+        cid = _watch(src, c, blocked="sleep")
+        started = time.monotonic()
+        code, out = await _exec(c, "sh", "-c", "sleep 5 && echo survived")
+        assert code == 137 and "survived" not in out and time.monotonic() - started < 5
+        await _until(lambda: any(e.program == "sleep" for e in seen.of(cid, ExecEvent)))
+        ev = next(e for e in seen.of(cid, ExecEvent) if e.program == "sleep")
+        assert ev.source == "proc_connector" and ev.best_effort and not ev.blocked
+        await _until(lambda: bool(seen.of(cid, ActionResult)))
+        assert seen.of(cid, ActionResult)[0].details["late"] is True
+    finally:
+        await src.stop()
