@@ -4,9 +4,11 @@ exec in enforce mode with an action naming it, and only recorded in audit mode."
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +35,17 @@ async def _kernel_events(consumer: Consumer, sid: str, timeout_s: float = 10.0) 
     return seen
 
 
+async def _report_with_kernel_events(manager: SandboxManager, sid: str) -> dict[str, Any]:
+    """The history is written within about a second; polled with a deadline."""
+    deadline = time.monotonic() + 15
+    while True:
+        report = await manager.get_security_report(sid)
+        if report.get("kernel_layer") and report.get("kernel_events", {}).get("execs"):
+            return report
+        assert time.monotonic() < deadline, "the kernel events never reached the history"
+        await asyncio.sleep(0.25)
+
+
 @pytest.mark.parametrize("mode", ["enforce", "audit"])
 async def test_a_blocked_program_is_killed_before_it_runs(embedded_data_dir: Path, mode: str) -> None:
     policy = SecurityPolicy(blocked_commands={"rm"}, mode=mode)
@@ -51,5 +64,8 @@ async def test_a_blocked_program_is_killed_before_it_runs(embedded_data_dir: Pat
         action = next(e for e in events if isinstance(e, ActionResult))
         assert action.details["program"] == "rm" and action.details["parent"] == "sh"
         assert action.result.value == ("applied" if mode == "enforce" else "audit_only")
+        report = await _report_with_kernel_events(manager, sid)
+        assert {"mode": "bpf", "prevention": "in-kernel"}.items() <= report["kernel_layer"][0].items()
+        assert report["kernel_events"]["blocked"] == (1 if mode == "enforce" else 0)
     finally:
         await manager.cleanup()
