@@ -2,7 +2,8 @@
 traced/untraced wall time of an exec-heavy workload, the tracer's CPU per exec, and
 exec-to-kill latency of a blocked program.
 
-``python -m bench.kernel_events --json`` (root; Docker engine; deploy/local/kernel.sh).
+``python -m bench.kernel_events --json [--cpu-containers 200]`` (root; Docker engine;
+deploy/local/kernel.sh; Kafka for the CPU part, as bench/collector.py).
 Traced and untraced runs alternate (the machine is shared and noisy: the best of each is
 compared). Loops are bounded in count; nothing leaves the machine.
 """
@@ -11,17 +12,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
+import sys
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
+import docker
 from prometheus_client import CollectorRegistry
 
+from bench.collector import RUN_LABEL, cpu_ticks, remove_containers, scrape, start_containers
 from collectors.docker_port import ContainerInfo
 from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.source import KernelSource
+from sandguard.bus import drop_namespace
+from sandguard.logs import configure_logging
 from schemas import ActionResult, ExecEvent, decode, labels
 
 IMAGE = "sandguard/busybox:1"
@@ -105,13 +114,69 @@ async def run(n: int, rounds: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _children_ticks(pid: int) -> int:
+    """CPU ticks of a process and its direct children (the tracer runs as one)."""
+    total = cpu_ticks(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                total += cpu_ticks(int(child))
+    return total
+
+
+def collector_cpu(run_id: str, containers: int, seconds: float, bootstrap: str, kernel: bool) -> float:
+    """The real ``sandguard collector`` at 1 Hz on Kafka, its tracer included: % of one core."""
+    port = 19500 + os.getpid() % 400 + (1 if kernel else 0)
+    exe = Path(sys.executable).parent / "sandguard"
+    args = [str(exe), "collector", "--bootstrap", bootstrap, "--namespace", f"bench-{run_id}.",
+            "--label", f"{RUN_LABEL}={run_id}", "--metrics-port", str(port), "--log-level", "warning",
+            "--kernel-events" if kernel else "--no-kernel-events"]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if scrape(port, "sandguard_collector_containers_watched") >= containers:
+                    break
+            time.sleep(0.5)
+        time.sleep(5)  # every container sampled a few times, Kafka connected, the tracer attached
+        t0, c0 = time.monotonic(), _children_ticks(proc.pid)
+        time.sleep(seconds)
+        t1, c1 = time.monotonic(), _children_ticks(proc.pid)
+        return (c1 - c0) / TICKS / (t1 - t0) * 100
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        asyncio.run(drop_namespace(bootstrap, f"bench-{run_id}."))
+
+
+def cpu_at(n: int, seconds: float, bootstrap: str) -> dict[str, Any]:
+    """Collector CPU over n idle sandboxes, kernel events on and off, side by side."""
+    client = docker.from_env(timeout=300)
+    run_id = uuid.uuid4().hex[:12]
+    try:
+        start_containers(client, run_id, n)
+        on = collector_cpu(run_id, n, seconds, bootstrap, kernel=True)
+        off = collector_cpu(run_id, n, seconds, bootstrap, kernel=False)
+    finally:
+        remove_containers(client, run_id)
+    return {"cpu_containers": n, "collector_cpu_percent_kernel_on": round(on, 2),
+            "collector_cpu_percent_kernel_off": round(off, 2)}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--execs", type=int, default=LOOP_EXECS)
     ap.add_argument("--rounds", type=int, default=ROUNDS)
+    ap.add_argument("--cpu-containers", type=int, default=0, help="also collector CPU at N sandboxes")
+    ap.add_argument("--cpu-seconds", type=float, default=30.0)
+    ap.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     args = ap.parse_args()
+    configure_logging(level="error")  # logs to stderr (the blocked-exec warnings too): stdout is the result
     result = asyncio.run(run(args.execs, args.rounds))
+    if args.cpu_containers:
+        result.update(cpu_at(args.cpu_containers, args.cpu_seconds, args.bootstrap))
     print(json.dumps(result, indent=None if args.json else 2))
 
 
