@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -31,7 +32,7 @@ from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.source import KernelSource
 from sandguard.bus import drop_namespace
 from sandguard.logs import configure_logging
-from schemas import ActionResult, ExecEvent, decode, labels
+from schemas import ActionResult, ExecEvent, decode, labels, topics
 
 IMAGE = "sandguard/busybox:1"
 # 3,000 execs: ~2 s at the ~1,500-2,000 execs/s one busybox loop runs here.
@@ -114,6 +115,50 @@ async def run(n: int, rounds: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# Findings are one per rule, sandbox and subject: each sample is the first exec of a
+# distinct blocked program (audit mode: recorded, not killed), 100 ms apart, so the number
+# of samples is the number of programs (coreutils of the Python image, all present).
+FINDING_PROGRAMS = (
+    "rm", "rmdir", "chmod", "chown", "chgrp", "mkdir", "touch", "ln", "cp", "mv", "cat", "head",
+    "tail", "sort", "uniq", "wc", "cut", "tr", "date", "env", "id", "uname", "hostname", "nproc",
+    "sleep", "true", "false", "basename", "dirname", "seq", "tee", "yes", "od", "nl", "pwd",
+    "whoami", "stat", "du", "df", "md5sum",
+)  # fmt: skip
+FINDING_AGENT = (
+    "import subprocess, time\n"
+    "for name in {names!r}:\n"
+    "    subprocess.run([name, '--version'], capture_output=True)\n"
+    "    time.sleep(0.1)\n"
+)
+
+
+async def finding_latency(n: int, data_dir: Path) -> dict[str, Any]:
+    """exec (kernel time) to finding (the engine's decision), embedded pipeline, p50/p99 ms."""
+    from sandguard import SandboxManager, SecurityPolicy
+
+    names = FINDING_PROGRAMS[:n]
+    manager = SandboxManager(SecurityPolicy(blocked_commands=set(names), mode="audit"), data_dir=data_dir)
+    lat: list[int] = []
+    try:
+        sid = await manager.create_sandbox(image="sandguard/python:3")
+        assert manager.pipeline is not None
+        consumer = await manager.pipeline.bus.consumer([topics.VIOLATIONS], group=f"bench-{sid[:12]}")
+        await manager.write_file(sid, "/work/agent.py", FINDING_AGENT.format(names=names).encode())
+        await manager.execute(sid, "python3 /work/agent.py", timeout=120)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(lat) < len(names):
+            for r in await consumer.getmany(timeout_ms=200):
+                v = decode(r.topic, r.value)
+                if v.container_id == sid and v.rule_id == "process.blocked" and v.activity == "create":
+                    lat.append(v.detected_time - v.sample_time)
+        await consumer.stop()
+    finally:
+        await manager.cleanup()
+    lat.sort()
+    return {"findings": len(lat), "exec_to_finding_ms_p50": lat[len(lat) // 2] if lat else None,
+            "exec_to_finding_ms_p99": lat[max(0, int(len(lat) * 0.99) - 1)] if lat else None}  # fmt: skip
+
+
 def _children_ticks(pid: int) -> int:
     """CPU ticks of a process and its direct children (the tracer runs as one)."""
     total = cpu_ticks(pid)
@@ -169,12 +214,16 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--execs", type=int, default=LOOP_EXECS)
     ap.add_argument("--rounds", type=int, default=ROUNDS)
+    ap.add_argument("--findings", type=int, default=len(FINDING_PROGRAMS), help="exec_to_finding samples")
     ap.add_argument("--cpu-containers", type=int, default=0, help="also collector CPU at N sandboxes")
     ap.add_argument("--cpu-seconds", type=float, default=30.0)
     ap.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     args = ap.parse_args()
     configure_logging(level="error")  # logs to stderr (the blocked-exec warnings too): stdout is the result
     result = asyncio.run(run(args.execs, args.rounds))
+    if args.findings:
+        with tempfile.TemporaryDirectory(prefix="sandguard-bench-") as tmp:
+            result.update(asyncio.run(finding_latency(args.findings, Path(tmp))))
     if args.cpu_containers:
         result.update(cpu_at(args.cpu_containers, args.cpu_seconds, args.bootstrap))
     print(json.dumps(result, indent=None if args.json else 2))

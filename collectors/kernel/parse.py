@@ -221,6 +221,8 @@ class ExecAssembler:
     def __init__(self) -> None:
         self._open: dict[int, Exec] = {}
         self._early: dict[int, list[tuple[str, list[str]]]] = {}
+        self._gen = 0  # advanced by tick(): what is pending across a whole tick is late
+        self._born: dict[int, int] = {}  # pid -> the generation its first line arrived in
 
     def feed(self, tag: str, f: list[str]) -> Exec | None:
         try:
@@ -232,6 +234,7 @@ class ExecAssembler:
         if tag == "E":
             head = _exec_numbers(f)
             self._open[head.pid] = head
+            self._born.setdefault(head.pid, self._gen)
             for early in self._early.pop(head.pid, []):
                 self._part(head, *early)
             return self._done(head)
@@ -239,6 +242,7 @@ class ExecAssembler:
         ex = self._open.get(pid)
         if ex is None:  # its E line is still in another CPU's buffer
             self._early.setdefault(pid, []).append((tag, f))
+            self._born.setdefault(pid, self._gen)
             return None
         self._part(ex, tag, f)
         return self._done(ex)
@@ -256,15 +260,31 @@ class ExecAssembler:
     def _done(self, ex: Exec) -> Exec | None:
         if ex.parts >= self.PARTS:
             del self._open[ex.pid]
+            self._born.pop(ex.pid, None)
             return ex
         return None
 
     def pending(self) -> int:
         return len(self._open) + len(self._early)
 
+    def tick(self) -> list[Exec]:
+        """Execs whose first line came before the previous tick and that still miss a part
+        (the kernel lost it): handed out as they are. Younger ones wait for their part."""
+        late = [pid for pid, gen in self._born.items() if gen < self._gen]
+        self._gen += 1
+        out = []
+        for pid in late:
+            del self._born[pid]
+            self._early.pop(pid, None)
+            ex = self._open.pop(pid, None)
+            if ex is not None:
+                out.append(ex)
+        return out
+
     def expire(self) -> list[Exec]:
-        """Execs still missing parts (a part lost by the kernel): handed out as they are."""
+        """Every exec still missing a part (at the tracer's end): handed out as they are."""
         out = list(self._open.values())
         self._open.clear()
         self._early.clear()
+        self._born.clear()
         return out

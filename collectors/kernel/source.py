@@ -234,7 +234,7 @@ class KernelSource:
         assert handle is not None and handle.stdout is not None
         fd, tail = handle.stdout.fileno(), b""
         asm, ctx = ExecAssembler(), self._context()
-        last_check, stale = time.monotonic(), 0
+        last_check = time.monotonic()
         while True:
             ready, _, _ = select.select([fd], [], [], EXPIRE_EVERY_S)
             chunk = os.read(fd, READ_CHUNK) if ready else b""
@@ -244,7 +244,7 @@ class KernelSource:
             out = [o for line in lines for o in self._line(line, asm, ctx)]
             if time.monotonic() - last_check > EXPIRE_EVERY_S:
                 last_check = time.monotonic()
-                stale = self._expire(asm, ctx, out, stale)
+                self._expire(asm, ctx, out)
             if out:
                 self._hand_off(out)
         self._flush(asm, ctx)
@@ -266,15 +266,11 @@ class KernelSource:
             boot = self.host
         return E.Context(self.host, boot, self._proc, time.time_ns() - time.monotonic_ns())
 
-    def _expire(self, asm: ExecAssembler, ctx: E.Context, out: list[Out], stale: int) -> int:
-        """Execs pending across two checks lost a part: publish what arrived of them."""
-        pending = asm.pending()
-        if pending and stale:
-            for ex in asm.expire():
-                self.metrics.partial.inc()
-                out.extend(self._exec_outs(ex, ctx))
-            return 0
-        return pending
+    def _expire(self, asm: ExecAssembler, ctx: E.Context, out: list[Out]) -> None:
+        """Execs that missed a part for a whole check interval: publish what arrived of them."""
+        for ex in asm.tick():
+            self.metrics.partial.inc()
+            out.extend(self._exec_outs(ex, ctx))
 
     def _hand_off(self, out: list[Out]) -> None:
         loop = self._loop

@@ -77,3 +77,13 @@ def test_malformed_lines_raise_a_parse_error() -> None:
         record_of("X", ["1", "two"])
     with pytest.raises(ParseError):
         ExecAssembler().feed("E", ["1"])
+
+
+def test_an_exec_missing_its_second_line_waits_a_whole_tick() -> None:
+    head = next(x for x in LINES if b'"E ' in x)
+    asm = ExecAssembler()
+    parsed = parse_json_line(head)
+    assert isinstance(parsed, tuple) and asm.feed(*parsed) is None
+    assert asm.tick() == []  # arrived in this interval: its part may still come
+    late = asm.tick()
+    assert len(late) == 1 and late[0].argv == () and asm.pending() == 0
