@@ -49,6 +49,14 @@ def program_name(filename: str, exe_name: str, argv: tuple[str, ...]) -> str:
     return posixpath.basename(filename)
 
 
+def script_of(filename: str, argv: tuple[str, ...]) -> str | None:
+    """The ``#!`` script an exec ran: the kernel then hands the interpreter argv
+    ``(interpreter, [one option,] script, ...)`` while the exec'd path is the script."""
+    if len(argv) < 2 or posixpath.basename(argv[0]) == posixpath.basename(filename):
+        return None
+    return filename if filename in argv[1:3] else None
+
+
 def _readlink(path: str) -> str:
     try:
         return os.readlink(path).removesuffix(" (deleted)")
@@ -79,6 +87,7 @@ def exec_event(ctx: Context, sb: Sandbox, ex: Exec) -> ExecEvent:
         pid=ex.pid, comm=ex.comm, mnt_ns=ex.ns, ktime_ns=ex.ktime, source=EventSource.BPF,
         best_effort=not exe, ppid=ex.ppid, uid=ex.uid, filename=ex.filename, exe=exe or ex.exe_name,
         program=program_name(ex.filename, ex.exe_name, ex.argv), argv=ex.argv,
+        script=script_of(ex.filename, ex.argv),
         argv_truncated=ex.argv_truncated, cwd=cwd, parent_exe=parent, parent_comm=ex.parent_comm,
         stdio=ex.stdio, parent_stdio=ex.parent_stdio, exe_writable=bool(fs), exe_fs=fs,
         blocked=ex.killed, mode="enforce" if sb.enforce else "audit",

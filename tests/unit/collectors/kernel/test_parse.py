@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.kernel.events import program_name, writable_mount
+from collectors.kernel.events import program_name, script_of, writable_mount
 from collectors.kernel.parse import (
     Ack,
     Connect,
@@ -63,6 +63,13 @@ def test_exit_connect_ack_and_lost() -> None:
     c = next(r for r in recs if isinstance(r, Connect))
     assert (c.daddr, c.dport, c.protocol, c.result, c.comm) == ("127.0.0.1", 41079, "tcp", 0, "python3")
     assert Ack(5, 7, 0) in recs and Lost(12) in recs
+
+
+def test_a_shebang_script_is_told_from_an_interpreter_run_directly() -> None:
+    assert script_of("/work/x.sh", ("/bin/sh", "/work/x.sh", "a")) == "/work/x.sh"
+    assert script_of("/work/x.py", ("/usr/bin/env", "python3", "/work/x.py")) == "/work/x.py"
+    assert script_of("/bin/sh", ("/bin/sh", "/work/x.sh")) is None
+    assert script_of("/bin/sh", ("sh",)) is None
 
 
 def test_busybox_by_its_own_name_is_judged_by_the_applet() -> None:
