@@ -24,6 +24,7 @@ from schemas.labels import (
     PREFIX,
     RESOURCE,
     SANDBOX,
+    WORKSPACE_EXEC,
     manager_selector,
 )
 
@@ -72,6 +73,7 @@ def sandbox_labels(
     user: Mapping[str, str],
     mode: str = "enforce",
     blocked: Iterable[str] = (),
+    workspace_exec: bool = False,
 ) -> dict[str, str]:
     """Labels of one sandbox container: the user's first, ours last so ours always win."""
     return {
@@ -86,4 +88,5 @@ def sandbox_labels(
         EXPIRES_AT: str(expires_at),
         MODE: mode,  # the kernel layer judges execs by these two from the sandbox's start
         BLOCKED: ",".join(sorted(blocked)),
+        WORKSPACE_EXEC: "1" if workspace_exec else "0",
     }

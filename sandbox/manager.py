@@ -320,6 +320,7 @@ class SandboxManager:
             user=user,
             mode=policy.mode.value,
             blocked=policy.blocked_commands,
+            workspace_exec=policy.allow_workspace_exec,
         )
         return container_config(
             policy,

@@ -31,3 +31,4 @@ def manager_selector(manager_id: str) -> str:
 # (the collector reads labels at inspect; the policies topic may arrive later).
 MODE = "sandguard.mode"  # enforce or audit
 BLOCKED = "sandguard.blocked_commands"  # comma-separated program names
+WORKSPACE_EXEC = "sandguard.workspace_exec"  # "1": the policy allows running what the sandbox writes

@@ -30,8 +30,9 @@ def _with_name(op: int, ns: int, name: str) -> None:
     _call(op, ns, ctypes.addressof(cbuf))
 
 
-def watch(ns: int, *, enforce: bool) -> None:
-    _call(P.OP_WATCH, ns, P.MODE_ENFORCE if enforce else P.MODE_AUDIT)
+def watch(ns: int, *, enforce: bool, no_memfd: bool = True) -> None:
+    mode = P.MODE_ENFORCE if enforce else P.MODE_AUDIT
+    _call(P.OP_WATCH, ns, mode | (P.FLAG_NO_MEMFD if no_memfd else 0))
 
 
 def unwatch(ns: int) -> None:

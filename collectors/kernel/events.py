@@ -18,6 +18,7 @@ from schemas.kernel import ConnectEvent, EventSource, ExecEvent, ExitEvent, kern
 # Mount points a sandbox can write (policy.py: the workspace and /tmp; Docker's /dev/shm).
 WRITABLE_MOUNTS = ("/work", "/tmp", "/dev/shm")  # noqa: S108 - paths inside the sandbox
 BUSYBOX = "busybox"
+MEMFD = "memfd"
 # The host's clock pair: ktime (CLOCK_MONOTONIC ns) -> epoch ms for the event time.
 
 
@@ -29,6 +30,7 @@ class Sandbox:
     ns: int
     enforce: bool
     blocked: frozenset[str]
+    no_memfd: bool = True  # a program run from memory counts as blocked
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +67,10 @@ def _readlink(path: str) -> str:
 
 
 def writable_mount(path: str) -> str:
-    """The sandbox-writable mount holding ``path``; "" for the read-only image."""
+    """The sandbox-writable mount holding ``path``; "" for the read-only image, "memfd"
+    for a program run from memory (written by the sandbox just the same)."""
+    if path.startswith(("memfd:", "/memfd:")):
+        return MEMFD
     for mount in WRITABLE_MOUNTS:
         if path == mount or path.startswith(mount + "/"):
             return mount
@@ -80,7 +85,7 @@ def exec_event(ctx: Context, sb: Sandbox, ex: Exec) -> ExecEvent:
     exe = _readlink(f"{ctx.proc}/{ex.pid}/exe")
     cwd = _readlink(f"{ctx.proc}/{ex.pid}/cwd")
     parent = _readlink(f"{ctx.proc}/{ex.ppid}/exe")
-    fs = writable_mount(exe) or writable_mount(ex.filename)
+    fs = writable_mount(exe) or writable_mount(ex.filename) or writable_mount(ex.exe_name)
     return ExecEvent(
         event_id=kernel_event_id(ctx.boot_id, ex.pid, ex.ktime, "exec"),
         time=_time_ms(ctx, ex.ktime), container_id=sb.container_id, host=ctx.host,
@@ -98,11 +103,12 @@ def block_action(ev: ExecEvent, sb: Sandbox, exec_to_kill_ns: int = 0) -> Action
     """The action record of an exec the kernel layer judged blocked (killed, or audit only)."""
     outcome = ActionOutcome.APPLIED if ev.blocked else ActionOutcome.AUDIT_ONLY
     verb = "killed at exec" if ev.blocked else "would be killed at exec (audit mode)"
+    what = "program run from memory (memfd)" if ev.exe_fs == MEMFD else "blocked program"
     return ActionResult(
         event_id=stable_id("block_exec", ev.event_id), time=ev.time, container_id=ev.container_id,
         host=ev.host, command_id=stable_id("block_exec", "command", ev.event_id),
         action=EnforcementAction.BLOCK_EXEC, result=outcome, command_time=ev.time, latency_ms=0,
-        reason=f"blocked program {ev.program!r} {verb}, parent {ev.parent_comm!r}",
+        reason=f"{what} {ev.program!r} {verb}, parent {ev.parent_comm!r}",
         details={"program": ev.program, "exe": ev.exe, "filename": ev.filename, "pid": ev.pid,
                  "parent": ev.parent_comm, "parent_pid": ev.ppid, "argv": list(ev.argv),
                  "exec_to_kill_us": exec_to_kill_ns / 1000,

@@ -25,13 +25,21 @@ from __future__ import annotations
 
 # prctl option no kernel defines ("SGK1"): the kernel answers EINVAL, the tracepoint sees it.
 MAGIC = 0x53474B31
-OP_WATCH = 1  # arg3 ns, arg4 mode (1 audit, 2 enforce)
+OP_WATCH = 1  # arg3 ns, arg4 mode (1 audit, 2 enforce) + FLAG_NO_MEMFD
 OP_UNWATCH = 2  # arg3 ns
 OP_BLOCK = 3  # arg3 ns, arg4 pointer to a NUL-terminated name
 OP_UNBLOCK = 4
 OP_PING = 5  # arg3 a sequence number echoed back: everything before it is applied
 MODE_AUDIT = 1
 MODE_ENFORCE = 2
+# Added to the mode: programs run from memory (memfd_create, then exec of /proc/self/fd/N)
+# count as blocked. They are written by the sandbox like a file in /work, but no noexec
+# mount holds them; set unless the policy allows exec of what the sandbox writes.
+FLAG_NO_MEMFD = 4
+# "memfd:" as the little-endian words the probe compares the exe's dentry name with (a
+# string compare would not fit the probe's 512-byte stack): "memf", then "d:".
+MEMFD_HEAD = int.from_bytes(b"memf", "little")
+MEMFD_TAIL = int.from_bytes(b"d:", "little")
 # Names compare on 16 bytes: the kernel's comm is 15 characters and a NUL.
 NAME_LEN = 16
 # argv[0] and argv[1] are scanned for their basename over at most 96 bytes each (a bounded
@@ -121,15 +129,19 @@ _EXEC_JUDGE = """
   }}
   $exe = str($mm->exe_file->f_path.dentry->d_name.name, {name_len});
   $hit = @blk[$ns, comm] + @blk[$ns, $exe] + @blk[$ns, $a0] + @blk[$ns, $a1];
+  $dn = (uint64)$mm->exe_file->f_path.dentry->d_name.name;
+  if (($mode & {no_memfd}) && *(uint32 *)$dn == {memf} && *(uint16 *)($dn + 4) == {d_colon}) {{
+    $hit = $hit + 8;
+  }}
   $kill = 0;
-  if ($hit > 0 && $mode == {enforce}) {{ signal("SIGKILL"); $kill = 1; }}
+  if ($hit > 0 && ($mode & 3) == {enforce}) {{ signal("SIGKILL"); $kill = 1; }}
 """
 
 _EXEC_PRINT = """
   $lat = @t0[tid] > 0 ? nsecs - @t0[tid] : 0;
   delete(@t0[tid]);
   printf("E %llu %d %d %u %u %d %d %d %d %d %d %d %d %d %llu\\n", nsecs, pid, curtask->real_parent->tgid,
-    $ns, uid, $mode, $hit, $kill, $s0, $s1, $s2, $q0, $q1, $q2, $lat);
+    $ns, uid, $mode & 3, $hit, $kill, $s0, $s1, $s2, $q0, $q1, $q2, $lat);
 }}
 """
 
@@ -206,7 +218,8 @@ def render(collector_pid: int) -> str:
         op_watch=OP_WATCH, op_unwatch=OP_UNWATCH, op_block=OP_BLOCK, op_unblock=OP_UNBLOCK, **p
     )
     scan = _SCAN.format(scan=SCAN_BYTES)
-    judge = _EXEC_JUDGE.format(scan1=scan, enforce=MODE_ENFORCE, name_len=NAME_LEN)
+    judge = _EXEC_JUDGE.format(scan1=scan, enforce=MODE_ENFORCE, name_len=NAME_LEN, no_memfd=FLAG_NO_MEMFD,
+                               memf=MEMFD_HEAD, d_colon=MEMFD_TAIL)  # fmt: skip
     tail = _EXEC_PRINT.format() + _EXEC_STRINGS.format(
         name_len=NAME_LEN, filename_bytes=FILENAME_BYTES, chunk=ARGV_CHUNK
     )

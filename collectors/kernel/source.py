@@ -181,11 +181,12 @@ class KernelSource:
             return None  # gone before it could be watched
         mode = info.labels.get(labels.MODE, "enforce")
         blocked = frozenset(n for n in info.labels.get(labels.BLOCKED, "").split(",") if n)
-        sb = E.Sandbox(info.id, ns, mode == "enforce", blocked)
+        no_memfd = info.labels.get(labels.WORKSPACE_EXEC, "0") != "1"
+        sb = E.Sandbox(info.id, ns, mode == "enforce", blocked, no_memfd)
         if self.mode == "bpf":
             for name in sorted(blocked):
                 control.block(ns, name)
-            control.watch(ns, enforce=sb.enforce)
+            control.watch(ns, enforce=sb.enforce, no_memfd=no_memfd)
         self._by_ns[ns], self._by_cid[info.id] = sb, sb
         self._covered.setdefault(info.id, asyncio.Event()).set()
         self.metrics.sandboxes.set(len(self._by_cid))

@@ -94,6 +94,7 @@ BYPASSES = {
                        "--checkpoint-action=exec=rm -f /work/victim"],
     "nsenter": ["nsenter", "rm", "-f", "/work/victim"],
     "choom": ["choom", "-n", "0", "--", "rm", "-f", "/work/victim"],
+    "run-parts": ["run-parts", "--regex", "^rm$", "--arg=-f", "--arg=/work/victim", "/usr/bin"],
     "shell via perl": ["perl", "-e", "exec '/bin/sh', '-c', 'echo ran > /work/victim2'"],
 }  # fmt: skip
 
@@ -128,6 +129,38 @@ async def test_a_copy_of_rm_in_the_workspace_is_refused_by_noexec(
     assert code != 0 and "Permission denied" in out
     code, _ = await _exec(c, "test", "-e", "/work/v")
     assert code == 0
+
+
+MEMFD_RM = (
+    "import os\nfd = os.memfd_create('cleaner')\nos.write(fd, open('/usr/bin/rm', 'rb').read())\n"
+    "os.execv(f'/proc/self/fd/{fd}', ['cleaner', '-f', '/work/victim'])\n"
+)
+
+
+@pytest.mark.parametrize("workspace_exec", [False, True])
+async def test_a_program_run_from_memory_is_refused_unless_the_policy_allows_it(
+    source: tuple[KernelSource, Seen], sandbox: Any, workspace_exec: bool
+) -> None:
+    src, seen = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE, tmpfs=WORK_TMPFS)
+    c.reload()
+    allowed = "1" if workspace_exec else "0"
+    policy = {labels.MODE: "enforce", labels.BLOCKED: "rm", labels.WORKSPACE_EXEC: allowed}
+    cid = _watch_labels(src, c, policy)
+    await _exec(c, "python3", "-c", "open('/work/victim','w').write('x')")
+    code, _ = await _exec(c, "python3", "-c", MEMFD_RM)
+    assert code == (0 if workspace_exec else 137)
+    code, _ = await _exec(c, "test", "-e", "/work/victim")
+    assert code == (1 if workspace_exec else 0)
+    await src.sync()
+    await _until(lambda: any(e.exe_fs == "memfd" for e in seen.of(cid, ExecEvent)))
+    ev = next(e for e in seen.of(cid, ExecEvent) if e.exe_fs == "memfd")
+    assert ev.exe_writable and ev.blocked is not workspace_exec
+
+
+def _watch_labels(src: KernelSource, c: Any, policy: dict[str, str]) -> str:
+    assert src.add(ContainerInfo(id=c.id, pid=c.attrs["State"]["Pid"], labels=policy)) is not None
+    return str(c.id)
 
 
 async def test_kills_are_scoped_to_sandguard_sandboxes(source: tuple[KernelSource, Seen], sandbox: Any,
