@@ -14,7 +14,6 @@ class KernelMetrics:
         p, r = "sandguard_collector_kernel_", registry
         self.events = Counter(p + "events", "Kernel events published", ["kind"], registry=r)
         self.lost = Counter(p + "events_lost", "Events the kernel dropped (perf ring full)", registry=r)
-        self.partial = Counter(p + "execs_partial", "Execs published with a part missing", registry=r)
         self.unattributed = Counter(
             p + "unattributed", "Proc connector execs gone before their sandbox was read", registry=r
         )

@@ -1,16 +1,15 @@
 """Pure parsing of the tracer's output (``bpftrace -f json``) into records; no I/O.
 
-One exec arrives as two lines (E numbers, N strings) printed by two probes on the same
-tracepoint; they are joined per pid by ``ExecAssembler``. Lines of
-other kinds are complete on their own. Strings printed with ``%r`` come hex-escaped and
-NUL-padded; ``unescape`` turns them back into bytes.
+One line per record: N an exec (the judgement, packed by the judging probe, and the
+strings), X an exit, C a connect, A an acknowledged map update. Strings printed with
+``%r`` come hex-escaped and NUL-padded; ``unescape`` turns them back into bytes.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
@@ -27,7 +26,7 @@ ARGV_CHUNK = 64  # program.ARGV_CHUNK, printed 3 times
 # An N line after the pid: three %r names of 16 bytes (an escape is one byte), the filename.
 _NAME = r"((?:\\x[0-9a-fA-F]{2}|.){16})"
 _CHUNK = f"((?:\\\\x[0-9a-fA-F]{{2}}|.){{{ARGV_CHUNK}}})"
-_N_LINE = re.compile(f"(\\d+) {_NAME} {_NAME} {_NAME} {_CHUNK} {_CHUNK} {_CHUNK} (.*)", re.S)
+_N_LINE = re.compile(f"((?:\\d+ ){{7}}\\d+) {_NAME} {_NAME} {_NAME} {_CHUNK} {_CHUNK} {_CHUNK} (.*)", re.S)
 AF_INET = 2
 SOCK_STREAM, SOCK_DGRAM = 1, 2
 
@@ -36,7 +35,7 @@ class ParseError(ValueError):
     """A line the tracer printed that does not have the expected shape (counted, skipped)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Exec:
     ktime: int
     pid: int
@@ -56,7 +55,6 @@ class Exec:
     filename: str = ""
     argv: tuple[str, ...] = ()
     argv_truncated: bool = False
-    parts: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +138,25 @@ def _addr(raw: bytes, family: int) -> str:
     return ":".join(words)
 
 
-def _exec_numbers(f: list[str]) -> Exec:
-    n = [int(x) for x in f[:8]]
-    killed = n[7] == 1
-    return Exec(ktime=n[0], pid=n[1], ppid=n[2], ns=n[3], uid=n[4], mode=n[5], hit=n[6], killed=killed,
-                exec_to_kill_ns=int(f[14]) if killed else 0, stdio=stdio_of(f[8:11]),
-                parent_stdio=stdio_of(f[11:14]))  # fmt: skip
+def _kinds(packed: int, shift: int) -> tuple[StdioKind, StdioKind, StdioKind]:
+    return stdio_of([str((packed >> (shift + 4 * i)) & 0xF) for i in range(3)])
+
+
+def _exec(text: str) -> Exec:
+    m = _N_LINE.fullmatch(text)
+    if m is None:
+        raise ParseError("N line: not an exec's numbers, names, argv and filename")
+    ktime, pid, ppid, ns, uid, packed, lat, arglen = (int(x) for x in m.group(1).split(" "))
+    killed = bool(packed & 4)
+    raw = b"".join(unescape(m.group(i)) for i in (5, 6, 7))
+    argv, truncated = split_argv(raw, arglen, len(raw))
+    comm, exe, parent = (_text(unescape(m.group(i))) for i in (2, 3, 4))
+    return Exec(
+        ktime=ktime, pid=pid, ppid=ppid, ns=ns, uid=uid, mode=packed & 3, hit=(packed >> 3) & 31,
+        killed=killed, exec_to_kill_ns=lat if killed else 0, stdio=_kinds(packed, 8),
+        parent_stdio=_kinds(packed, 20), comm=comm, exe_name=exe, parent_comm=parent,
+        filename=m.group(8), argv=argv, argv_truncated=truncated,
+    )  # fmt: skip
 
 
 def fixed_fields(text: str, sizes: tuple[int, ...]) -> list[bytes]:
@@ -191,16 +202,19 @@ def parse_json_line(raw: bytes) -> Line:
         return None
     data = str(obj["data"]).removesuffix("\n")
     tag, _, rest = data.partition(" ")
-    if tag == "N":  # pid, then %r buffers that may hold spaces
-        return tag, rest.split(" ", 1)
-    if tag == "C":
+    if tag in ("N", "C"):  # %r buffers that may hold spaces: cut by position
         return tag, [rest]
     return tag, rest.split(" ")
 
 
-def record_of(tag: str, f: list[str]) -> Exit | Connect | Ack | None:
-    """The record for a self-contained line; None for the parts of an exec."""
+Record = Exec | Exit | Connect | Ack
+
+
+def record_of(tag: str, f: list[str]) -> Record | None:
+    """The record of one line; None for a line of no kind the program prints."""
     try:
+        if tag == "N":
+            return _exec(f[0])
         if tag == "X":
             code, sig = decode_status(int(f[3]), int(f[4]))
             return Exit(ktime=int(f[0]), pid=int(f[1]), ns=int(f[2]), exit_code=code, signal=sig)
@@ -211,80 +225,3 @@ def record_of(tag: str, f: list[str]) -> Exit | Connect | Ack | None:
     except (IndexError, ValueError) as exc:
         raise ParseError(f"{tag} line: {exc}") from exc
     return None
-
-
-class ExecAssembler:
-    """Joins the two lines of one exec by pid; an exec is complete with both."""
-
-    PARTS = frozenset({"N"})
-
-    def __init__(self) -> None:
-        self._open: dict[int, Exec] = {}
-        self._early: dict[int, list[tuple[str, list[str]]]] = {}
-        self._gen = 0  # advanced by tick(): what is pending across a whole tick is late
-        self._born: dict[int, int] = {}  # pid -> the generation its first line arrived in
-
-    def feed(self, tag: str, f: list[str]) -> Exec | None:
-        try:
-            return self._feed(tag, f)
-        except (IndexError, ValueError) as exc:
-            raise ParseError(f"{tag} line: {exc}") from exc
-
-    def _feed(self, tag: str, f: list[str]) -> Exec | None:
-        if tag == "E":
-            head = _exec_numbers(f)
-            self._open[head.pid] = head
-            self._born.setdefault(head.pid, self._gen)
-            for early in self._early.pop(head.pid, []):
-                self._part(head, *early)
-            return self._done(head)
-        pid = int(f[0])
-        ex = self._open.get(pid)
-        if ex is None:  # its E line is still in another CPU's buffer
-            self._early.setdefault(pid, []).append((tag, f))
-            self._born.setdefault(pid, self._gen)
-            return None
-        self._part(ex, tag, f)
-        return self._done(ex)
-
-    def _part(self, ex: Exec, tag: str, f: list[str]) -> None:
-        m = _N_LINE.fullmatch(f[1]) if tag == "N" else None
-        if m is None:
-            raise ParseError(f"{tag} line: not an exec's argv length, names, argv and filename")
-        ex.comm, ex.exe_name, ex.parent_comm = (_text(unescape(m.group(i))) for i in (2, 3, 4))
-        raw = b"".join(unescape(m.group(i)) for i in (5, 6, 7))
-        ex.argv, ex.argv_truncated = split_argv(raw, int(m.group(1)), len(raw))
-        ex.filename = m.group(8)
-        ex.parts.add(tag)
-
-    def _done(self, ex: Exec) -> Exec | None:
-        if ex.parts >= self.PARTS:
-            del self._open[ex.pid]
-            self._born.pop(ex.pid, None)
-            return ex
-        return None
-
-    def pending(self) -> int:
-        return len(self._open) + len(self._early)
-
-    def tick(self) -> list[Exec]:
-        """Execs whose first line came before the previous tick and that still miss a part
-        (the kernel lost it): handed out as they are. Younger ones wait for their part."""
-        late = [pid for pid, gen in self._born.items() if gen < self._gen]
-        self._gen += 1
-        out = []
-        for pid in late:
-            del self._born[pid]
-            self._early.pop(pid, None)
-            ex = self._open.pop(pid, None)
-            if ex is not None:
-                out.append(ex)
-        return out
-
-    def expire(self) -> list[Exec]:
-        """Every exec still missing a part (at the tracer's end): handed out as they are."""
-        out = list(self._open.values())
-        self._open.clear()
-        self._early.clear()
-        self._born.clear()
-        return out

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import select
 import subprocess
 import tempfile
 import threading
@@ -31,7 +30,7 @@ from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.parse import (
     Ack,
     Connect,
-    ExecAssembler,
+    Exec,
     Exit,
     Lost,
     ParseError,
@@ -51,8 +50,6 @@ ATTACH_TIMEOUT_S = 30.0
 # so the reader may fall ~0.4 s behind per CPU before the kernel drops a record.
 PERF_RB_PAGES = "1024"
 READ_CHUNK = 1 << 16
-# An exec missing a part after two idle checks 0.5 s apart was lost in part: published as is.
-EXPIRE_EVERY_S = 0.5
 STOP_TIMEOUT_S = 5.0
 STOP_GRACE_S = 0.3
 # A ping is repeated every 0.2 s until echoed (the first may precede the probe's attach).
@@ -233,31 +230,12 @@ class KernelSource:
     def _read(self) -> None:
         handle = self._proc_handle
         assert handle is not None and handle.stdout is not None
-        fd, tail = handle.stdout.fileno(), b""
-        asm, ctx = ExecAssembler(), self._context()
-        last_check = time.monotonic()
-        while True:
-            ready, _, _ = select.select([fd], [], [], EXPIRE_EVERY_S)
-            chunk = os.read(fd, READ_CHUNK) if ready else b""
-            if ready and not chunk:
-                break
+        fd, tail, ctx = handle.stdout.fileno(), b"", self._context()
+        while chunk := os.read(fd, READ_CHUNK):
             *lines, tail = (tail + chunk).split(b"\n")
-            out = [o for line in lines for o in self._line(line, asm, ctx)]
-            if time.monotonic() - last_check > EXPIRE_EVERY_S:
-                last_check = time.monotonic()
-                self._expire(asm, ctx, out)
+            out = [o for line in lines for o in self._line(line, ctx)]
             if out:
                 self._hand_off(out)
-        self._flush(asm, ctx)
-
-    def _flush(self, asm: ExecAssembler, ctx: E.Context) -> None:
-        """At the tracer's end: what arrived of execs still missing a part is published."""
-        out: list[Out] = []
-        for ex in asm.expire():
-            self.metrics.partial.inc()
-            out.extend(self._exec_outs(ex, ctx))
-        if out:
-            self._hand_off(out)
 
     def _context(self) -> E.Context:
         try:
@@ -267,18 +245,12 @@ class KernelSource:
             boot = self.host
         return E.Context(self.host, boot, self._proc, time.time_ns() - time.monotonic_ns())
 
-    def _expire(self, asm: ExecAssembler, ctx: E.Context, out: list[Out]) -> None:
-        """Execs that missed a part for a whole check interval: publish what arrived of them."""
-        for ex in asm.tick():
-            self.metrics.partial.inc()
-            out.extend(self._exec_outs(ex, ctx))
-
     def _hand_off(self, out: list[Out]) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._emit, out)
 
-    def _line(self, line: bytes, asm: ExecAssembler, ctx: E.Context) -> list[Out]:
+    def _line(self, line: bytes, ctx: E.Context) -> list[Out]:
         if not line.strip():
             return []
         try:
@@ -288,12 +260,10 @@ class KernelSource:
                 return []
             if isinstance(parsed, Lost):
                 return self._lost(parsed.events)
-            tag, fields = parsed
-            rec = record_of(tag, fields)
-            if rec is None:
-                ex = asm.feed(tag, fields)
-                return self._exec_outs(ex, ctx) if ex is not None else []
-            return self._record(rec, ctx)
+            rec = record_of(*parsed)
+            if isinstance(rec, Exec):
+                return self._exec_outs(rec, ctx)
+            return self._record(rec, ctx) if rec is not None else []
         except ParseError as exc:
             self.metrics.parse_errors.inc()
             log.warning("kernel_line_unparsed", error=str(exc))
@@ -316,7 +286,7 @@ class KernelSource:
         self.metrics.events.labels("connect").inc()
         return [(topics.KERNEL, sb.container_id, encode(E.connect_event(ctx, sb, rec)))]
 
-    def _exec_outs(self, ex: Any, ctx: E.Context) -> list[Out]:
+    def _exec_outs(self, ex: Exec, ctx: E.Context) -> list[Out]:
         sb = self._by_ns.get(ex.ns)
         if sb is None:
             return []
