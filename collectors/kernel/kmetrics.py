@@ -17,6 +17,7 @@ class KernelMetrics:
         self.unattributed = Counter(
             p + "unattributed", "Proc connector execs gone before their sandbox was read", registry=r
         )
+        self.restarts = Counter(p + "tracer_restarts", "Times the tracer ended and was restarted", registry=r)
         self.parse_errors = Counter(p + "parse_errors", "Tracer lines that did not parse", registry=r)
         self.blocked = Counter(p + "blocked_execs", "Blocked programs at exec", ["outcome"], registry=r)
         self.sandboxes = Gauge(p + "sandboxes", "Sandboxes the kernel layer watches", registry=r)

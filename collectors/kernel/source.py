@@ -77,6 +77,9 @@ class KernelSource:
         self.lost = 0
         self.started_at = 0.0
         self._fallback: ProcConnectorReader | None = None
+        self._stopping = False
+        self.restarts = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -145,6 +148,7 @@ class KernelSource:
             self._acks.pop(seq, None)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._fallback is not None:
             await asyncio.to_thread(self._fallback.stop)
             self._fallback = None
@@ -181,13 +185,17 @@ class KernelSource:
         no_memfd = info.labels.get(labels.WORKSPACE_EXEC, "0") != "1"
         sb = E.Sandbox(info.id, ns, mode == "enforce", blocked, no_memfd)
         if self.mode == "bpf":
-            for name in sorted(blocked):
-                control.block(ns, name)
-            control.watch(ns, enforce=sb.enforce, no_memfd=no_memfd)
+            self._register(sb)
         self._by_ns[ns], self._by_cid[info.id] = sb, sb
         self._covered.setdefault(info.id, asyncio.Event()).set()
         self.metrics.sandboxes.set(len(self._by_cid))
         return sb
+
+    @staticmethod
+    def _register(sb: E.Sandbox) -> None:
+        for name in sorted(sb.blocked):
+            control.block(sb.ns, name)
+        control.watch(sb.ns, enforce=sb.enforce, no_memfd=sb.no_memfd)
 
     def remove(self, cid: str) -> None:
         sb = self._by_cid.pop(cid, None)
@@ -236,6 +244,52 @@ class KernelSource:
             out = [o for line in lines for o in self._line(line, ctx)]
             if out:
                 self._hand_off(out)
+        loop = self._loop
+        if not self._stopping and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_tracer_exit)
+
+    # --- the tracer ended by itself: said, then restarted with every sandbox -------
+
+    def _on_tracer_exit(self) -> None:
+        if self._stopping:
+            return
+        code = self._proc_handle.poll() if self._proc_handle is not None else None
+        log.error("kernel_tracer_exited", returncode=code, sandboxes=len(self._by_cid))
+        self.metrics.restarts.inc()
+        why = "the tracer ended: events and in-kernel kills stop until it is back"
+        self._emit([self._audit("kernel_tracer_exited", {"returncode": code, "mode": self.mode}, why)])
+        task = asyncio.get_running_loop().create_task(self._restart(), name="kernel-restart")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _restart(self) -> None:
+        t0 = time.monotonic()
+        old = self._proc_handle
+        if old is not None and old.stdout is not None:
+            old.stdout.close()
+        try:
+            await asyncio.to_thread(self._spawn)
+            await self.sync(ATTACH_TIMEOUT_S)
+        except (OSError, TimeoutError, RuntimeError) as exc:
+            log.exception("kernel_tracer_restart_failed", error=f"{type(exc).__name__}: {exc}")
+            self.mode = "off"
+            self.metrics.set_mode(self.mode)
+            self._emit([self._audit("kernel_mode", self.health(), f"tracer restart failed: {exc}")])
+            return
+        for sb in list(self._by_cid.values()):
+            self._register(sb)
+        self.restarts += 1
+        gap = round(time.monotonic() - t0, 3)
+        log.warning("kernel_tracer_restarted", gap_s=gap, sandboxes=len(self._by_cid))
+        self._emit([self._audit("kernel_tracer_restarted", {"gap_s": gap, "sandboxes": len(self._by_cid)},
+                                "the tracer is back; execs during the gap were not seen")])  # fmt: skip
+
+    def _audit(self, action: str, details: dict[str, Any], reason: str) -> Out:
+        eid = stable_id("kernel", action, self.host, time.time_ns())
+        event = collector_audit(
+            action, host=self.host, event_id=eid, time_ms=now_ms(), details=details, reason=reason
+        )
+        return (topics.AUDIT, None, encode(event))
 
     def _context(self) -> E.Context:
         try:
@@ -314,10 +368,6 @@ class KernelSource:
         self.lost += n
         self.metrics.lost.inc(n)
         log.warning("kernel_events_lost", events=n, total=self.lost)
-        event = collector_audit(
-            "kernel_events_lost", host=self.host,
-            event_id=stable_id("kernel_lost", self.host, time.time_ns()),
-            time_ms=now_ms(), details={"events": n, "total": self.lost, "mode": self.mode},
-            reason="the kernel's perf ring was full: these events were dropped before sandguard read them",
-        )  # fmt: skip
-        return [(topics.AUDIT, None, encode(event))]
+        details = {"events": n, "total": self.lost, "mode": self.mode}
+        why = "the kernel's perf ring was full: these events were dropped before sandguard read them"
+        return [self._audit("kernel_events_lost", details, why)]

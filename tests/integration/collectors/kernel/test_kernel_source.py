@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +19,7 @@ from collectors.docker_port import ContainerInfo
 from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.probe import Capabilities
 from collectors.kernel.source import KernelSource
-from schemas import ActionResult, ConnectEvent, ExecEvent, decode, labels
+from schemas import ActionResult, AuditEvent, ConnectEvent, ExecEvent, decode, labels
 from tests.conftest import PYTHON_IMAGE
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel layer needs root")
@@ -210,3 +211,20 @@ async def test_without_bpf_the_proc_connector_sees_execs_and_kills_late(sandbox:
         assert seen.of(cid, ActionResult)[0].details["late"] is True
     finally:
         await src.stop()
+
+
+async def test_a_tracer_that_dies_is_said_and_restarted_with_every_sandbox(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
+    src, seen = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE)
+    cid = _watch(src, c, blocked="rm")
+    assert src.tracer_pid is not None
+    os.kill(src.tracer_pid, signal.SIGKILL)  # the tracer this test's source started
+    await _until(lambda: src.restarts == 1, timeout_s=60)
+    actions = {e.action for e in seen.events if isinstance(e, AuditEvent)}
+    assert {"kernel_tracer_exited", "kernel_tracer_restarted"} <= actions and src.mode == "bpf"
+    code, _ = await _exec(c, "sh", "-c", "touch /tmp/v && rm /tmp/v")
+    assert code != 0  # rm killed again: the restarted tracer has the sandbox's blocked names
+    await src.sync()
+    await _until(lambda: any(e.blocked for e in seen.of(cid, ExecEvent)))
