@@ -160,8 +160,9 @@ class ContainerState:
             "f": [f.to_list() for f in self.findings.values()], "nx": self.next_expiry,
             "e": list(self.escalation), "en": [self.enforced, self.enforced_at, self.cpu_factor],
             "j": self.judged, "o": self.offsets,
+            # Kernel state only where kernel events came (most states on the hot path have none).
             "k": [self.kernel, [p.to_list() for p in self.procs.values()], list(self.kjudged.items()),
-                  list(self.conns.items())],
+                  list(self.conns.items())] if self.kernel else None,
             "ob": [[i, t, k, v.decode()] for i, t, k, v in self.outbox],
         })  # fmt: skip
 
@@ -182,7 +183,7 @@ class ContainerState:
         s.escalation = deque(tuple(x) for x in d["e"])
         s.enforced, s.enforced_at, s.cpu_factor = d["en"]
         s.judged = d["j"]
-        if "k" in d:  # states written before kernel events have none
+        if d.get("k"):  # none before kernel events came (or in a state written before them)
             kernel, procs, kjudged, conns = d["k"]
             s.kernel = kernel
             s.procs = {p[0]: KProc.from_list(p) for p in procs}
