@@ -11,7 +11,7 @@ import os
 import posixpath
 from dataclasses import dataclass
 
-from collectors.kernel.parse import Connect, Exec, Exit
+from collectors.kernel.parse import NAME_BYTES, Connect, Exec, Exit
 from schemas.events import ActionOutcome, ActionResult, EnforcementAction, stable_id
 from schemas.kernel import ConnectEvent, EventSource, ExecEvent, ExitEvent, kernel_event_id
 
@@ -81,8 +81,19 @@ def _time_ms(ctx: Context, ktime: int) -> int:
     return (ktime + ctx.mono_to_epoch_ns) // 1_000_000
 
 
+def exe_of_this_exec(link: str, kernel_name: str) -> str:
+    """/proc is read after the event: the pid may already have exec'd again (``stdbuf sh``
+    reads as dash). The link is this exec's only when its name is the one the kernel saw
+    (a prefix: the kernel's name may be cut)."""
+    if not link or not kernel_name:
+        return link
+    name = posixpath.basename(link)
+    cut = len(kernel_name.encode()) >= NAME_BYTES - 1
+    return link if name == kernel_name or (cut and name.startswith(kernel_name)) else ""
+
+
 def exec_event(ctx: Context, sb: Sandbox, ex: Exec) -> ExecEvent:
-    exe = _readlink(f"{ctx.proc}/{ex.pid}/exe")
+    exe = exe_of_this_exec(_readlink(f"{ctx.proc}/{ex.pid}/exe"), ex.exe_name)
     cwd = _readlink(f"{ctx.proc}/{ex.pid}/cwd")
     parent = _readlink(f"{ctx.proc}/{ex.ppid}/exe")
     fs = writable_mount(exe) or writable_mount(ex.filename) or writable_mount(ex.exe_name)
@@ -157,8 +168,9 @@ def _status_ids(status: bytes) -> tuple[int, int]:
 def proc_exec_event(ctx: Context, sb: Sandbox, pid: int, ktime: int) -> ExecEvent:
     """An exec seen by the proc connector, completed from /proc (best effort)."""
     base = f"{ctx.proc}/{pid}"
-    exe, argv = _readlink(f"{base}/exe"), tuple(
-        a.decode("utf-8", "backslashreplace") for a in _read(f"{base}/cmdline").split(b"\0") if a
+    exe, argv = (
+        _readlink(f"{base}/exe"),
+        tuple(a.decode("utf-8", "backslashreplace") for a in _read(f"{base}/cmdline").split(b"\0") if a),
     )
     ppid, uid = _status_ids(_read(f"{base}/status"))
     comm = _read(f"{base}/comm").decode("utf-8", "backslashreplace").strip()

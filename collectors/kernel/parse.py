@@ -7,7 +7,6 @@ strings), X an exit, C a connect, A an acknowledged map update. Strings printed 
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass
 
@@ -93,14 +92,15 @@ class Lost:
 
 
 def unescape(text: str) -> bytes:
-    """``%r`` output back to bytes: ``\\xNN`` escapes decoded, the rest as printed."""
+    """``%r`` output back to bytes: ``\\xNN`` escapes decoded, the rest as printed.
+
+    bpftrace prints a backslash byte bare (``expr 6 \\*``, port 4444 = 0x115c), so only
+    ``\\xNN`` is an escape; a general unescape (codecs.escape_decode) would misread or
+    reject those bytes."""
     raw = text.encode("utf-8", "surrogateescape")
     if b"\\" not in raw:
         return raw
-    try:
-        return codecs.escape_decode(raw)[0]
-    except ValueError:  # a lone backslash the tracer printed as is
-        return _HEX.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
+    return _HEX.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
 
 
 def cstr(text: str) -> str:

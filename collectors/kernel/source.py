@@ -305,23 +305,31 @@ class KernelSource:
             loop.call_soon_threadsafe(self._emit, out)
 
     def _line(self, line: bytes, ctx: E.Context) -> list[Out]:
+        """One line's events; a line that cannot be read is counted and skipped, never
+        the end of the reader thread (every event after it would be lost)."""
         if not line.strip():
             return []
         try:
-            parsed = parse_json_line(line)
-            if parsed is None:
-                self._noise(line)
-                return []
-            if isinstance(parsed, Lost):
-                return self._lost(parsed.events)
-            rec = record_of(*parsed)
-            if isinstance(rec, Exec):
-                return self._exec_outs(rec, ctx)
-            return self._record(rec, ctx) if rec is not None else []
+            return self._parse_line(line, ctx)
         except ParseError as exc:
             self.metrics.parse_errors.inc()
             log.warning("kernel_line_unparsed", error=str(exc))
+        except Exception as exc:  # one odd line must not end the reader thread
+            self.metrics.parse_errors.inc()
+            log.exception("kernel_line_failed", error=f"{type(exc).__name__}: {exc}", line=line[:200])
+        return []
+
+    def _parse_line(self, line: bytes, ctx: E.Context) -> list[Out]:
+        parsed = parse_json_line(line)
+        if parsed is None:
+            self._noise(line)
             return []
+        if isinstance(parsed, Lost):
+            return self._lost(parsed.events)
+        rec = record_of(*parsed)
+        if isinstance(rec, Exec):
+            return self._exec_outs(rec, ctx)
+        return self._record(rec, ctx) if rec is not None else []
 
     def _noise(self, line: bytes) -> None:
         if b'"attached_probes"' in line:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.kernel.events import program_name, script_of, writable_mount
+from collectors.kernel.events import exe_of_this_exec, program_name, script_of, writable_mount
 from collectors.kernel.parse import (
     Ack,
     Connect,
@@ -16,6 +16,7 @@ from collectors.kernel.parse import (
     ParseError,
     parse_json_line,
     record_of,
+    unescape,
 )
 from schemas.kernel import StdioKind
 
@@ -83,3 +84,19 @@ def test_malformed_lines_raise_a_parse_error() -> None:
         record_of("X", ["1", "two"])
     with pytest.raises(ParseError):
         record_of("N", ["1 2 3"])
+
+
+def test_a_bare_backslash_is_a_byte_not_an_escape() -> None:
+    # bpftrace prints 0x5c as is: `expr 6 \* 7` and port 4444 (0x115c) once ended the reader.
+    assert unescape("expr\\x006\\x00\\*\\x007") == b"expr\x006\x00\\*\x007"
+    assert unescape("\\x11\\") == b"\x11\\"
+    assert unescape("a\\ b\\q") == b"a\\ b\\q"
+
+
+def test_the_exe_link_is_kept_only_when_it_is_this_execs() -> None:
+    # /proc is read after the event: `stdbuf -i0 /bin/sh` may already be dash.
+    assert exe_of_this_exec("/usr/bin/stdbuf", "stdbuf") == "/usr/bin/stdbuf"
+    assert exe_of_this_exec("/usr/bin/dash", "stdbuf") == ""
+    assert exe_of_this_exec("/usr/bin/sha256sum", "sh") == ""
+    assert exe_of_this_exec("/usr/bin/a-very-long-program-name", "a-very-long-pro") != ""
+    assert exe_of_this_exec("", "sh") == ""
