@@ -29,6 +29,8 @@ from collectors.errors import ErrorReporter
 from collectors.exceptions import CgroupNotFoundError, CollectorStateError, ContainerGoneError
 from collectors.files import FdBudget, read_once
 from collectors.ids import EventIds
+from collectors.kernel.kmetrics import KernelMetrics
+from collectors.kernel.source import KernelSource
 from collectors.lifecycle import collector_audit, lifecycle_event
 from collectors.metrics import CollectorMetrics
 from collectors.parsers import parse_btime
@@ -61,7 +63,8 @@ class Collector:
         self._bus = bus
         self._own_docker = docker is None
         self._docker: DockerPort = docker if docker is not None else DockerSdkPort()
-        self.metrics = CollectorMetrics(registry if registry is not None else CollectorRegistry())
+        registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = CollectorMetrics(registry)
         self._clock = clock or SystemClock()
         self._ids = EventIds()
         self._errors = ErrorReporter(counter=self.metrics.read_errors, clock=self._clock)
@@ -84,6 +87,10 @@ class Collector:
         self._commands: deque[tuple[str, Any]] = deque()  # loop -> sampler thread
         self._watched: set[str] = set()  # the loop's view
         self._tasks: list[asyncio.Task[None]] = []
+        self.kernel: KernelSource | None = None
+        if config.kernel_events:
+            self.kernel = KernelSource(host=config.host, emit=self._kernel_out,
+                                       metrics=KernelMetrics(registry), proc=config.proc_root)  # fmt: skip
         self.state = "new"
         self.passes = 0
 
@@ -118,6 +125,9 @@ class Collector:
             asyncio.create_task(self._follow_events(), name="collector-events"),
             asyncio.create_task(self._ticks(), name="collector-ticks"),
         ]
+        if self.kernel is not None:
+            await self.kernel.start()
+            self._health("kernel_mode", details=self.kernel.health())
         self._discovery.start()
         log.info("collector_started", host=self.config.host, interval_s=self.config.interval_s)
 
@@ -127,6 +137,9 @@ class Collector:
             return
         self.state = "stopping"
         await self._discovery.stop()
+        if self.kernel is not None:
+            await self.kernel.stop()
+            self._health("kernel_stop", details=self.kernel.health())
         for task in self._tasks[1:]:
             task.cancel()
         await asyncio.gather(*self._tasks[1:], return_exceptions=True)
@@ -152,6 +165,14 @@ class Collector:
         host, eid = self.config.host, self._ids()
         event = collector_audit(action, host=host, event_id=eid, time_ms=now, details=details)
         self._buffer.extend([(topics.AUDIT, None, encode(event))], now)
+
+    def _kernel_out(self, out: list[Out]) -> None:
+        self._buffer.extend(out, self._clock.time_ms())
+
+    @property
+    def kernel_mode(self) -> str:
+        """bpf, proc_connector or off: what the health output and reports name."""
+        return self.kernel.mode if self.kernel is not None else "off"
 
     def tracked(self) -> dict[str, int]:
         """Sizes of everything the collector keeps per container (for leak checks)."""
@@ -211,8 +232,12 @@ class Collector:
             return
         self._watched.add(cid)
         self._commands.append(("add", info))
+        if self.kernel is not None:
+            self.kernel.add(info)
 
     def _unwatch(self, cid: str) -> None:
+        if self.kernel is not None:
+            self.kernel.remove(cid)
         if cid in self._watched:
             self._watched.discard(cid)
             self._commands.append(("remove", cid))

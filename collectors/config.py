@@ -31,6 +31,10 @@ class CollectorConfig:
     # Events per publish batch (flushed, retried whole on failure).
     publish_batch: int = 2_000
     proc_root: str = "/proc"
+    # Every exec, exit and connect of sandboxes from the kernel (collectors/kernel), and
+    # blocked programs killed at exec. Off here (unit tests build many collectors); the
+    # embedded runner and the ``sandguard collector`` command turn it on.
+    kernel_events: bool = False
     host_root: str = "/"
 
     def __post_init__(self) -> None:

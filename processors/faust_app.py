@@ -1,6 +1,6 @@
 """The distributed processor: the engine on Faust workers (``sandguard processor``).
 
-The four input topics (policies, metrics, processes, audit; co-partitioned by container
+The five input topics (policies, metrics, processes, audit, kernel; co-partitioned by container
 id) are delivered in batches, one partition's fetched records at a time, to one
 synchronous handler (``processors.faust_batch``: Faust's per-message stream path caps a
 worker near 10,000 events/s here). A container's state is read and written by that one

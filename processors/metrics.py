@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from schemas import topics as t
 
-_INPUTS = (t.METRICS, t.PROCESSES, t.AUDIT, t.POLICIES)
+_INPUTS = (t.METRICS, t.PROCESSES, t.AUDIT, t.POLICIES, t.KERNEL)
 _OUTPUTS = (t.VIOLATIONS, t.ENFORCEMENT, t.DEADLETTER)
 # Detection latency, sample to decision: sub-ms in the engine, seconds when lagging.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)

@@ -40,7 +40,7 @@ from schemas import topics as t
 log = structlog.get_logger(__name__)
 
 COMPONENT = "processor"
-INPUT_TOPICS = (t.POLICIES, t.METRICS, t.PROCESSES, t.AUDIT)
+INPUT_TOPICS = (t.POLICIES, t.METRICS, t.PROCESSES, t.AUDIT, t.KERNEL)
 
 
 class Output(NamedTuple):

@@ -1,6 +1,6 @@
 """The embedded processor: the engine over any ``schemas.Bus``, state in dicts.
 
-One consumer over the four input topics; each batch goes through
+One consumer over the five input topics; each batch goes through
 ``Pipeline.handle_batch`` (record by record, each container's state written once), its
 outputs published, the bus flushed, then the batch committed, so a crash re-delivers at
 most the last batch and nothing is lost.

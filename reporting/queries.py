@@ -206,3 +206,22 @@ SELECT count() AS n, quantileExact(0.5)(latency_ms) AS p50, quantileExact(0.95)(
 FROM actions FINAL WHERE time >= fromUnixTimestamp64Milli({since:Int64})
   AND time <= fromUnixTimestamp64Milli({until:Int64}) AND latency_ms IS NOT NULL AND result = 'applied'
 """
+
+# The kernel layer's mode per host, as each collector said at its start (audit, category collector).
+KERNEL_MODE = """
+SELECT host, argMax(JSONExtractString(details, 'mode'), time) AS mode,
+       argMax(JSONExtractString(details, 'prevention'), time) AS prevention,
+       toUnixTimestamp64Milli(max(time)) AS since_ms
+FROM audit FINAL
+WHERE category = 'collector' AND action = 'kernel_mode'
+GROUP BY host ORDER BY host
+"""
+
+# What the kernel saw of one sandbox in the window.
+KERNEL_COUNTS = """
+SELECT count() AS execs, countIf(blocked) AS blocked, countIf(exe_writable) AS written_then_run,
+       uniqExact(program) AS programs
+FROM exec_events FINAL
+WHERE container_id = {cid:String}
+  AND time >= fromUnixTimestamp64Milli({since:Int64}) AND time <= fromUnixTimestamp64Milli({until:Int64})
+"""

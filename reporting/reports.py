@@ -83,6 +83,8 @@ class HistoryReports:
             "series": series,
             "series_resolution": resolution,
             "disk": disk_summary(policy, recent),
+            "kernel_layer": self._dicts(q.KERNEL_MODE, {}),
+            "kernel_events": {k: int(v) for k, v in (self._one(q.KERNEL_COUNTS, window) or {}).items()},
         }
 
     def fleet_report(self, *, since_ms: int | None = None, now: int | None = None) -> dict[str, Any]:
@@ -104,6 +106,7 @@ class HistoryReports:
             "violations_over_time": self._over_time(window),
             "actions": self._dicts(q.FLEET_ACTIONS, window),
             "enforcement_latency_ms": {k: _num(v) for k, v in latency.items()},
+            "kernel_layer": self._dicts(q.KERNEL_MODE, {}),
         }
 
     # --- helpers --------------------------------------------------------------------

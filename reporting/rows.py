@@ -16,8 +16,11 @@ import orjson
 from schemas import (
     ActionResult,
     AuditEvent,
+    ConnectEvent,
     DeadLetter,
     EnforcementCommand,
+    ExecEvent,
+    ExitEvent,
     LimitsSample,
     PolicyEvent,
     ProcessSnapshot,
@@ -220,4 +223,28 @@ def deadletter_row(d: DeadLetter) -> Row:
     return (
         d.event_id, d.time, d.component, d.source_topic, d.partition, d.offset, d.key, d.value,
         d.error, d.schema_version,
+    )  # fmt: skip
+
+
+def exec_row(e: ExecEvent) -> Row:
+    return (
+        e.event_id, e.time, e.container_id, e.host, e.pid, e.ppid, e.ns_pid, e.uid, e.program, e.comm,
+        e.filename, e.exe, e.script or "", list(e.argv), e.argv_truncated, e.cwd, e.parent_exe,
+        e.parent_comm, [k.value for k in e.stdio], [k.value for k in e.parent_stdio], e.exe_writable,
+        e.exe_fs, e.blocked, e.mode, e.mnt_ns, e.ktime_ns, e.source.value, e.best_effort, e.schema_version,
+    )  # fmt: skip
+
+
+def exit_row(e: ExitEvent) -> Row:
+    return (
+        e.event_id, e.time, e.container_id, e.host, e.pid, e.exit_code, e.signal, e.ktime_ns,
+        e.source.value, e.schema_version,
+    )  # fmt: skip
+
+
+def connect_row(e: ConnectEvent) -> Row:
+    return (
+        e.event_id, e.time, e.container_id, e.host, e.pid, e.comm, e.exe, e.uid, e.phase, e.family,
+        e.protocol, e.daddr, e.dport, e.saddr, e.sport, e.result, e.old_state or "", e.new_state or "",
+        e.ktime_ns, e.source.value, e.schema_version,
     )  # fmt: skip

@@ -38,10 +38,13 @@ from schemas import (
     ActionResult,
     AuditEvent,
     Bus,
+    ConnectEvent,
     Consumer,
     DeadLetter,
     EnforcementCommand,
     EventDecodeError,
+    ExecEvent,
+    ExitEvent,
     LimitsSample,
     MetricSample,
     PolicyEvent,
@@ -504,6 +507,9 @@ def _rows_of(event: Any, offset: int = -1) -> list[tuple[str, R.Row]]:
         (EnforcementCommand, "commands", R.command_row),
         (ActionResult, "actions", R.action_row),
         (DeadLetter, "deadletters", R.deadletter_row),
+        (ExecEvent, "exec_events", R.exec_row),
+        (ExitEvent, "exit_events", R.exit_row),
+        (ConnectEvent, "connect_events", R.connect_row),
     ]
     for cls, table, fn in simple:
         if isinstance(event, cls):

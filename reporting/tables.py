@@ -59,6 +59,19 @@ DEADLETTERS = (
     "schema_version",
 )  # fmt: skip
 
+EXEC_EVENTS = (
+    *_EVENT,
+    "pid", "ppid", "ns_pid", "uid", "program", "comm", "filename", "exe", "script", "argv",
+    "argv_truncated", "cwd", "parent_exe", "parent_comm", "stdio", "parent_stdio", "exe_writable",
+    "exe_fs", "blocked", "mode", "mnt_ns", "ktime_ns", "source", "best_effort", "schema_version",
+)  # fmt: skip
+EXIT_EVENTS = (*_EVENT, "pid", "exit_code", "signal", "ktime_ns", "source", "schema_version")
+CONNECT_EVENTS = (
+    *_EVENT,
+    "pid", "comm", "exe", "uid", "phase", "family", "protocol", "daddr", "dport", "saddr", "sport",
+    "result", "old_state", "new_state", "ktime_ns", "source", "schema_version",
+)  # fmt: skip
+
 COLUMNS: dict[str, tuple[str, ...]] = {
     "metrics": METRICS,
     "limits": LIMITS,
@@ -70,6 +83,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "commands": COMMANDS,
     "actions": ACTIONS,
     "deadletters": DEADLETTERS,
+    "exec_events": EXEC_EVENTS,
+    "exit_events": EXIT_EVENTS,
+    "connect_events": CONNECT_EVENTS,
 }
 
 # Every table that holds data (what a rebuild empties), derived ones included.

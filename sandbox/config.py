@@ -64,6 +64,12 @@ def check_policy_fits(policy: SecurityPolicy) -> None:
         )
 
 
+def volume_flags(policy: SecurityPolicy) -> tuple[str, ...]:
+    """noexec unless the policy allows running files written in the sandbox: a program the
+    sandbox writes (a copied /bin/rm, a downloaded binary) is then refused by the kernel."""
+    return (*VOLUME_FLAGS, "exec" if policy.allow_workspace_exec else "noexec")
+
+
 def shm_mb(disk_mb: int, memory_mb: int) -> int:
     """The shared-memory mount's size: its share of disk_mb, at most a quarter of the memory."""
     return max(1, min(split_disk(disk_mb).shm_mb, memory_mb // SHM_MEMORY_SHARE))
@@ -90,29 +96,33 @@ def _volume(target: str, driver_options: dict[str, str], labels: Mapping[str, st
     }
 
 
-def _tmpfs_volume(target: str, size_mb: int, mode: int, labels: Mapping[str, str]) -> dict[str, Any]:
+def _tmpfs_volume(
+    target: str, size_mb: int, mode: int, labels: Mapping[str, str], flags: tuple[str, ...]
+) -> dict[str, Any]:
     """A tmpfs-backed volume owned by the sandbox user. Its pages are charged to the sandbox's
     memory: only for hosts where a disk workspace cannot be made (sandbox.workspace)."""
-    options = ",".join((f"size={size_mb}m,uid={SANDBOX_UID},gid={SANDBOX_GID},mode={mode:o}", *VOLUME_FLAGS))
+    options = ",".join((f"size={size_mb}m,uid={SANDBOX_UID},gid={SANDBOX_GID},mode={mode:o}", *flags))
     return _volume(target, {"type": "tmpfs", "device": "tmpfs", "o": options}, labels)
 
 
-def _disk_volume(target: str, device: str, labels: Mapping[str, str]) -> dict[str, Any]:
+def _disk_volume(
+    target: str, device: str, labels: Mapping[str, str], flags: tuple[str, ...]
+) -> dict[str, Any]:
     """An ext4 filesystem on a loop device (sandbox.workspace made it, owner and mode set),
     mounted by the engine: full is ENOSPC, never memory."""
-    return _volume(target, {"type": "ext4", "device": device, "o": ",".join(VOLUME_FLAGS)}, labels)
+    return _volume(target, {"type": "ext4", "device": device, "o": ",".join(flags)}, labels)
 
 
 def _volumes(
-    disk_mb: int, devices: Mapping[str, str] | None, labels: Mapping[str, str]
+    disk_mb: int, devices: Mapping[str, str] | None, labels: Mapping[str, str], flags: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     """The writable volumes: on the workspace's loop devices, or tmpfs when there are none."""
     mounts = []
     for target, (size_mb, mode) in volume_sizes(disk_mb).items():
         if devices is None:
-            mounts.append(_tmpfs_volume(target, size_mb, mode, labels))
+            mounts.append(_tmpfs_volume(target, size_mb, mode, labels, flags))
         elif target in devices:
-            mounts.append(_disk_volume(target, devices[target], labels))
+            mounts.append(_disk_volume(target, devices[target], labels, flags))
         else:
             raise InvalidSandboxRequest("workspace", f"no device for {target}")
     return mounts
@@ -165,7 +175,7 @@ def host_config(
         "NetworkMode": _network_mode(policy.network_policy, network_name),
         "Binds": [],
         "Devices": [],
-        "Mounts": _volumes(limits.disk_mb, workspace, volume_labels),
+        "Mounts": _volumes(limits.disk_mb, workspace, volume_labels, volume_flags(policy)),
         "IpcMode": "private",
         "ShmSize": shm_mb(limits.disk_mb, limits.memory_mb) * MIB,
         "OomScoreAdj": OOM_SCORE_ADJ,

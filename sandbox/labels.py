@@ -8,13 +8,15 @@ container look like another manager's sandbox or carry a false policy id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sandbox.exceptions import InvalidSandboxRequest
 from schemas.labels import (
+    BLOCKED,
     EXPIRES_AT,
     HOST,
     MANAGER,
+    MODE,
     NAME,
     NETWORK_POLICY,
     POLICY_ID,
@@ -22,6 +24,7 @@ from schemas.labels import (
     PREFIX,
     RESOURCE,
     SANDBOX,
+    WORKSPACE_EXEC,
     manager_selector,
 )
 
@@ -76,6 +79,9 @@ def sandbox_labels(
     network_policy: str,
     expires_at: int,
     user: Mapping[str, str],
+    mode: str = "enforce",
+    blocked: Iterable[str] = (),
+    workspace_exec: bool = False,
 ) -> dict[str, str]:
     """Labels of one sandbox container: the user's first, ours last so ours always win."""
     return {
@@ -88,4 +94,7 @@ def sandbox_labels(
         POLICY_NAME: policy_name,
         NETWORK_POLICY: network_policy,
         EXPIRES_AT: str(expires_at),
+        MODE: mode,  # the kernel layer judges execs by these two from the sandbox's start
+        BLOCKED: ",".join(sorted(blocked)),
+        WORKSPACE_EXEC: "1" if workspace_exec else "0",
     }

@@ -20,7 +20,7 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from enum import StrEnum
 from functools import partial
@@ -111,6 +111,7 @@ class SandboxManager:
         workspace: str = workspaces.DISK,
         workspace_dir: str = DEFAULT_WORKSPACE_ROOT,
         lease_directory: str | None = None,
+        exec_gate: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.security_policy = security_policy or SecurityPolicy()
         check_policy_fits(self.security_policy)
@@ -138,6 +139,9 @@ class SandboxManager:
         self._sandboxes: dict[str, DockerSandbox] = {}
         self._graveyard: OrderedDict[str, SandboxRecord] = OrderedDict()
         self._follower: SandboxFollower | None = None
+        # Awaited before create_sandbox returns: True once the kernel layer watches the new
+        # sandbox (or none runs), so no command runs in it unseen or with blocked programs alive.
+        self.exec_gate = exec_gate
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -318,6 +322,7 @@ class SandboxManager:
         sandbox = DockerSandbox(record, engine, workspace=storage)
         self._sandboxes[container_id] = sandbox
         await self._attach_network(engine, sandbox)
+        await self._await_gate(sandbox)
         if self._follower is not None:
             self._follower.schedule_expiry(sandbox)
         engine.totals["created"] += 1
@@ -345,6 +350,9 @@ class SandboxManager:
             network_policy=policy.network_policy.value,
             expires_at=expires,
             user=user,
+            mode=policy.mode.value,
+            blocked=policy.blocked_commands,
+            workspace_exec=policy.allow_workspace_exec,
         )
         return container_config(
             policy,
@@ -375,6 +383,14 @@ class SandboxManager:
             raise SandboxCreateError(image, f"start failed: {exc.explanation}") from exc
         await engine.call(partial(protect_core, int(info["State"]["Pid"])))
         return container_id
+
+    async def _await_gate(self, sandbox: DockerSandbox) -> None:
+        if self.exec_gate is None or await self.exec_gate(sandbox.id):
+            return
+        self.metrics.create_failures.inc()
+        self._sandboxes.pop(sandbox.id, None)
+        await sandbox.remove()
+        raise SandboxCreateError(sandbox.record.image, "the kernel layer did not start watching it in time")
 
     async def _attach_network(self, engine: Engine, sandbox: DockerSandbox) -> None:
         try:

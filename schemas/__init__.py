@@ -31,6 +31,15 @@ from schemas.events import (
     stable_id,
 )
 from schemas.exceptions import EventDecodeError, PolicyValidationError, SchemaError
+from schemas.kernel import (
+    ConnectEvent,
+    EventSource,
+    ExecEvent,
+    ExitEvent,
+    KernelEvent,
+    StdioKind,
+    kernel_event_id,
+)
 from schemas.ocsf import from_ocsf, to_ocsf
 from schemas.policy import (
     DetectionSettings,
@@ -64,6 +73,7 @@ __all__ = [
     "AuditCategory",
     "AuditEvent",
     "Bus",
+    "ConnectEvent",
     "Consumer",
     "DeadLetter",
     "DetectionSettings",
@@ -73,7 +83,11 @@ __all__ = [
     "EscalationResponse",
     "Event",
     "EventDecodeError",
+    "EventSource",
     "Evidence",
+    "ExecEvent",
+    "ExitEvent",
+    "KernelEvent",
     "LimitsSample",
     "MetricSample",
     "NetworkPolicy",
@@ -94,6 +108,7 @@ __all__ = [
     "SecurityViolationType",
     "Severity",
     "SocketCounts",
+    "StdioKind",
     "Store",
     "TopicSpec",
     "Violation",
@@ -104,6 +119,7 @@ __all__ = [
     "decode",
     "encode",
     "from_ocsf",
+    "kernel_event_id",
     "load_policy",
     "new_event_id",
     "now_ms",

@@ -30,6 +30,7 @@ from schemas.events import (
     Violation,
 )
 from schemas.exceptions import EventDecodeError
+from schemas.kernel import KernelEventUnion
 from schemas.ocsf import from_ocsf, to_ocsf
 from schemas.policy import WIRE_CONTEXT
 
@@ -45,6 +46,7 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {
     t.ENFORCEMENT: TypeAdapter(EnforcementCommand),
     t.ACTIONS: TypeAdapter(ActionResult),
     t.DEADLETTER: TypeAdapter(DeadLetter),
+    t.KERNEL: TypeAdapter(KernelEventUnion),
 }
 
 

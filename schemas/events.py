@@ -229,6 +229,7 @@ class EnforcementAction(StrEnum):
     PAUSE = "pause"
     UNPAUSE = "unpause"
     TERMINATE = "terminate"
+    BLOCK_EXEC = "block_exec"  # done by the kernel collector at exec time, not the enforcer
 
 
 class EnforcementCommand(Event):

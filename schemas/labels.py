@@ -26,3 +26,9 @@ SANDBOX_SELECTOR = f"{SANDBOX}=1"
 def manager_selector(manager_id: str) -> str:
     """Docker's label filter for one manager's resources."""
     return f"{MANAGER}={manager_id}"
+
+# What the kernel layer needs of a sandbox's policy at its start, before its first exec
+# (the collector reads labels at inspect; the policies topic may arrive later).
+MODE = "sandguard.mode"  # enforce or audit
+BLOCKED = "sandguard.blocked_commands"  # comma-separated program names
+WORKSPACE_EXEC = "sandguard.workspace_exec"  # "1": the policy allows running what the sandbox writes

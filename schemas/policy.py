@@ -214,6 +214,9 @@ class SecurityPolicy(_Frozen):
     allowed_ports: tuple[int, ...] = (53, 80, 443)
     throttle_factor: float = Field(0.5, gt=0, lt=1, description="CPU quota multiplier of a throttle")
     keep_filesystem_on_terminate: bool = False
+    allow_workspace_exec: bool = Field(
+        False, description="mount /work, /tmp and /dev/shm exec (default noexec): run written files"
+    )
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     baseline: ProgramBaseline | None = None
 

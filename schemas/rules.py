@@ -21,6 +21,8 @@ class RuleInfo:
     # False: the rule informs (a violation in the history) and counts toward no escalation,
     # unless the policy names it in immediate_rules.
     escalates: bool = True
+    # False: a hint, reported but never counted towards escalation, even if named immediate.
+    acts: bool = True
 
 
 _R = SecurityViolationType.RESOURCE_LIMIT_EXCEEDED
@@ -52,6 +54,17 @@ RULES: dict[str, RuleInfo] = {
         RuleInfo("process.reverse_shell", _S, Severity.CRITICAL, "Reverse shell"),
         # A program never seen in the image's clean runs (the policy's baseline).
         RuleInfo("process.new_program", _S, Severity.MEDIUM, "Program never seen for this image"),
+        # Kernel events (every exec and connect): judged by the file executed and evidence.
+        RuleInfo("process.written_exec", _P, Severity.HIGH, "Program written in the sandbox executed"),
+        RuleInfo(
+            "process.reverse_shell_hint",
+            _S,
+            Severity.LOW,
+            "Command line looks like a reverse shell",
+            acts=False,
+        ),
+        RuleInfo("network.egress_denied", _N, Severity.HIGH, "Connection the network policy forbids"),
+        RuleInfo("network.connections", _N, Severity.MEDIUM, "Too many network connections opened"),
         # Configuration.
         RuleInfo("limits.drift", _PERM, Severity.HIGH, "Limits in force differ from the policy"),
         # Operations the sandbox API refused (audit events).
@@ -62,3 +75,5 @@ RULES: dict[str, RuleInfo] = {
 
 RULE_IDS: frozenset[str] = frozenset(RULES)
 ADVISORY_RULES: frozenset[str] = frozenset(r.rule_id for r in RULES.values() if not r.escalates)
+# Rules that only hint: never immediate, never counted towards the violation threshold.
+HINT_RULES: frozenset[str] = frozenset(r.rule_id for r in RULES.values() if not r.acts)

@@ -19,6 +19,7 @@ VIOLATIONS = "sandguard.violations"
 ENFORCEMENT = "sandguard.enforcement"
 ACTIONS = "sandguard.actions"
 DEADLETTER = "sandguard.deadletter"
+KERNEL = "sandguard.kernel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(VIOLATIONS, _P, 30 * DAY_MS, False, "OCSF Detection Finding", "violations for SIEMs"),
         TopicSpec(ENFORCEMENT, _P, 7 * DAY_MS, False, "command", "enforcement commands"),
         TopicSpec(ACTIONS, _P, 30 * DAY_MS, False, "action", "results of enforcement commands"),
+        TopicSpec(KERNEL, _P, 7 * DAY_MS, False, "exec | exit | connect", "kernel events of sandboxes"),
         TopicSpec(DEADLETTER, 1, 30 * DAY_MS, False, "deadletter", "messages that failed, with the reason"),
     )
 }

@@ -44,7 +44,7 @@ build_python() {
     command -v debootstrap >/dev/null || apt_install debootstrap
     rm -rf "$root"
     log "debootstrap (minbase + python3) into $root, about a minute"
-    debootstrap --variant=minbase --include=python3 bookworm "$root" >"$CACHE/debootstrap.log" 2>&1 \
+    debootstrap --variant=minbase --include=python3,gawk,socat,netcat-openbsd,bzip2,xz-utils bookworm "$root" >"$CACHE/debootstrap.log" 2>&1 \
       || { tail -20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed"; }
     # Caches and docs are not needed in a sandbox image; this halves it.
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc \

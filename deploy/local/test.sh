@@ -6,6 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 "$LOCAL/setup.sh"
 "$LOCAL/docker.sh"
 "$LOCAL/images.sh"
+"$LOCAL/kernel.sh"
 "$LOCAL/kafka.sh" start
 # The secured broker (SASL_SSL + SCRAM, TLS, ACLs) of tests/integration/deploy/test_secure_bus.py.
 SANDGUARD_KAFKA_SECURE=1 SANDGUARD_KAFKA_PORT=9192 SANDGUARD_KAFKA_CONTROLLER_PORT=9193 "$LOCAL/kafka.sh" start

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processors.engine.matching import SUSPICIOUS_TOOLS
-from schemas import EscalationResponse, PolicyMode, ResourceLimits, SecurityPolicy
+from schemas import EscalationResponse, NetworkPolicy, PolicyMode, ResourceLimits, SecurityPolicy
 from schemas.policy import MIB, workspace_quota_mb
-from schemas.rules import RULES
+from schemas.rules import HINT_RULES, RULES
 
 # CPU limits are compared with a small slack: a quota of 25000 µs per 100000 µs period is
 # 25 %, but Docker rounds NanoCPUs, so 0.5 percentage points absorb the rounding.
@@ -64,6 +64,8 @@ class CompiledPolicy:
     audit_rules: frozenset[str] = field(default=frozenset())  # recorded, never escalated
     # disk.level: bytes used on /work and /tmp over this share of their quota (resources.py).
     disk_level_bytes: float = field(default=float("inf"))
+    network: NetworkPolicy = NetworkPolicy.NONE
+    allowed_ports: frozenset[int] = frozenset()
 
 
 def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> CompiledPolicy:
@@ -95,13 +97,15 @@ def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> Comp
         throttle_factor=policy.throttle_factor,
         keep_filesystem=policy.keep_filesystem_on_terminate,
         enabled=frozenset(RULES) - policy.disabled_rules,
-        immediate=policy.immediate_rules,
+        immediate=policy.immediate_rules - HINT_RULES,  # a hint never acts alone
         blocked=policy.blocked_commands,
         allowed=policy.allowed_commands,
         suspicious=SUSPICIOUS_TOOLS | policy.suspicious_commands,
         monitoring=policy.enable_monitoring,
         **baseline_fields(policy),
         disk_level_bytes=workspace_quota_mb(lim.disk_mb) * MIB * DISK_LEVEL_RATIO,
+        network=policy.network_policy,
+        allowed_ports=frozenset(policy.allowed_ports),
     )
 
 

@@ -1,5 +1,11 @@
 """Process rules over snapshots and audited execs: blocked, outside the allowlist, suspicious,
-reverse shell.
+and a reverse-shell hint from argv.
+
+The fallback for what kernel events do not tell (``processors.engine.kernel``): a host
+without them, a process older than the tracer. A pid judged from its exec event is not
+judged again here, and once a container has kernel events, audited command lines are not
+judged either (the kernel saw what they really ran). The argv regex is a LOW hint that
+never acts (``schemas.rules.HINT_RULES``), and only where no kernel events come.
 
 Each process (pid and start time) is judged once, when first seen, so the full snapshot
 that lists it again every few seconds is not a new violation; exits and full snapshots
@@ -33,9 +39,10 @@ def on_snapshot(run: Run, snap: ProcessSnapshot) -> None:
         gone = set(snap.exited)
         for k in [k for k, pid in judged.items() if pid in gone]:
             del judged[k]
+    kjudged = run.state.kjudged
     for p in snap.processes:
         key = f"{p.pid}:{p.start_time}"
-        if key in judged:
+        if key in judged or p.pid in kjudged:
             continue
         judged[key] = p.pid
         if len(judged) > MAX_JUDGED:
@@ -55,6 +62,8 @@ def _judge_process(run: Run, p: ProcessInfo, t: int) -> None:
 
 def on_exec(run: Run, ev: AuditEvent, command: str) -> None:
     """An exec that ran (audited by the sandbox API, or a docker exec seen by the collector)."""
+    if run.state.kernel:
+        return
     programs = command_programs(command)
     if not programs:
         return
@@ -67,8 +76,9 @@ def _judge(
     """``aliases``: the names are one process's (any allowed name passes); otherwise they
     are the programs of a command line (each must be allowed)."""
     pol = run.ctx.policy
-    if is_reverse_shell(cmdline):
-        record(run, "process.reverse_shell", names[0], t, message=f"reverse shell: {label}", evidence=ev)
+    if not run.state.kernel and is_reverse_shell(cmdline):
+        message = f"command line looks like a reverse shell (argv only, no evidence): {label}"
+        record(run, "process.reverse_shell_hint", names[0], t, message=message, evidence=ev)
     blocked = first_in(names, pol.blocked)
     if blocked is not None:
         record(

@@ -7,6 +7,7 @@ from typing import Any
 from processors.engine import escalation
 from processors.engine.findings import Build, Run, due, maybe_update, open_or_repeat
 from processors.engine.state import Finding
+from schemas.rules import HINT_RULES
 
 
 def record(run: Run, rule_id: str, subject: str, t: int, *, message: str, evidence: dict[str, Any]) -> None:
@@ -24,8 +25,9 @@ def record_lazy(run: Run, rule_id: str, subject: str, t: int, build: Build, *, e
 
 def settle(run: Run, f: Finding, t: int, build: Build, *, eager: bool = False) -> None:
     """The rest of an occurrence once ``open_or_repeat`` gave its finding: escalation, then
-    the repeat's message and evidence and an update when one is due."""
-    changed = escalation.on_occurrence(run, f, t)
+    the repeat's message and evidence and an update when one is due. A hint never counts
+    towards escalation: it only says where to look."""
+    changed = f.rule_id not in HINT_RULES and escalation.on_occurrence(run, f, t)
     if f.count > 1 and (eager or due(run, f, t, changed)):
         f.message, f.evidence = build()
     maybe_update(run, f, t, changed)

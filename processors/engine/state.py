@@ -30,6 +30,15 @@ MAX_ESCALATION = 1000
 # Samples kept as a finding's evidence.
 MAX_EVIDENCE_SAMPLES = 10
 
+# Live processes known from kernel exec events; 512 > the default max_processes tenfold.
+MAX_KPROCS = 512
+# Pids judged from a kernel exec (a snapshot does not judge them again); a snapshot lags
+# its sample by up to a few seconds, and 1024 execs is ~0.5 s of a busy exec loop.
+MAX_KJUDGED = 1024
+# Connections counted open from kernel events: past max_network_connections (≥ 0, 10 by
+# default) by far; a connection never seen closing leaves with its process.
+MAX_CONNS = 1024
+
 # Bits of a level sample's flags, one per level rule.
 MEM, CPU, PROCS, SOCKS, FDS = 1, 2, 4, 8, 16
 LEVEL_BITS = (MEM, CPU, PROCS, SOCKS, FDS)
@@ -69,6 +78,33 @@ class Finding:
         return cls(*v)
 
 
+@dataclass(slots=True)
+class KProc:
+    """A live process as the kernel events told it (see ``processors.engine.proctable``)."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    time: int  # epoch ms of the exec
+    name: str
+    flags: int
+    stdin: str = ""  # fd 0's target ("pipe:[12]") when the collector gives it
+    stdout: str = ""
+    connected: int = 0  # epoch ms of its latest inet connect, 0: none
+    dest: str = ""  # that connect's destination
+
+    def to_list(self) -> list[object]:
+        return [self.pid, self.ppid, self.pgid, self.time, self.name, self.flags, self.stdin,
+                self.stdout, self.connected, self.dest]  # fmt: skip
+
+    @classmethod
+    def from_list(cls, v: list[object]) -> KProc:
+        return cls(*v)  # type: ignore[arg-type]
+
+    def has(self, bit: int) -> bool:
+        return bool(self.flags & bit)
+
+
 # A level sample: (time, flags, memory bytes, cpu %, processes, connections, open fds).
 LevelSample = tuple[int, int, int, float, int, int, int]
 # A throttling sample: (time, CFS periods elapsed, periods throttled).
@@ -103,6 +139,12 @@ class ContainerState:
     enforced_at: int = 0
     cpu_factor: float = 1.0  # expected share of the policy's CPU (after a throttle)
     judged: dict[str, int] = field(default_factory=dict)  # "pid:start" -> pid
+    # Kernel events: seen at all (then argv hints are off), live processes, judged pids,
+    # open connections (key -> pid).
+    kernel: bool = False
+    procs: dict[int, KProc] = field(default_factory=dict)
+    kjudged: dict[int, int] = field(default_factory=dict)
+    conns: dict[str, int] = field(default_factory=dict)
     # Kept for the wrappers (runner, Faust): last source offset per topic, and outputs not
     # yet known to be delivered (id, topic, key, value), re-sent after a crash.
     offsets: dict[str, int] = field(default_factory=dict)
@@ -118,6 +160,9 @@ class ContainerState:
             "f": [f.to_list() for f in self.findings.values()], "nx": self.next_expiry,
             "e": list(self.escalation), "en": [self.enforced, self.enforced_at, self.cpu_factor],
             "j": self.judged, "o": self.offsets,
+            # Kernel state only where kernel events came (most states on the hot path have none).
+            "k": [self.kernel, [p.to_list() for p in self.procs.values()], list(self.kjudged.items()),
+                  list(self.conns.items())] if self.kernel else None,
             "ob": [[i, t, k, v.decode()] for i, t, k, v in self.outbox],
         })  # fmt: skip
 
@@ -138,6 +183,12 @@ class ContainerState:
         s.escalation = deque(tuple(x) for x in d["e"])
         s.enforced, s.enforced_at, s.cpu_factor = d["en"]
         s.judged = d["j"]
+        if d.get("k"):  # none before kernel events came (or in a state written before them)
+            kernel, procs, kjudged, conns = d["k"]
+            s.kernel = kernel
+            s.procs = {p[0]: KProc.from_list(p) for p in procs}
+            s.kjudged = dict(kjudged)
+            s.conns = dict(conns)
         s.offsets = d["o"]
         s.outbox = [(i, t, k, v.encode()) for i, t, k, v in d["ob"]]
         return s

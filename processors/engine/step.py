@@ -20,20 +20,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from processors.engine import audit, drift, processes, resources
+from processors.engine import audit, drift, kernel, processes, resources
 from processors.engine.findings import Run, close_all, expire
 from processors.engine.policy import PolicyContext
 from processors.engine.state import ContainerState
 from schemas import (
     AuditEvent,
+    ConnectEvent,
     EnforcementCommand,
+    ExecEvent,
+    ExitEvent,
     LimitsSample,
     MetricSample,
     ProcessSnapshot,
     Violation,
 )
 
-EngineEvent = MetricSample | LimitsSample | ProcessSnapshot | AuditEvent
+EngineEvent = (
+    MetricSample | LimitsSample | ProcessSnapshot | AuditEvent | ExecEvent | ExitEvent | ConnectEvent
+)
 
 
 @dataclass(slots=True)
@@ -82,6 +87,8 @@ def _dispatch(run: Run, event: EngineEvent) -> None:
         processes.on_snapshot(run, event)
     elif isinstance(event, LimitsSample):
         drift.on_limits(run, event)
+    elif isinstance(event, ExecEvent | ExitEvent | ConnectEvent):
+        kernel.on_kernel(run, event)
     else:
         audit.on_audit(run, event)
 

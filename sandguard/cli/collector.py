@@ -44,6 +44,12 @@ BUS_RETRY_S = 2.0
 )
 @click.option("--full-snapshot-every", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--tcp-states-every", type=click.IntRange(min=0), default=0, help="0: never (costly)")
+@click.option(
+    "--kernel-events/--no-kernel-events",
+    default=True,
+    show_default=True,
+    help="every exec, exit and connect from the kernel; blocked programs killed at exec",
+)
 @click.option("--buffer", "buffer_capacity", type=click.IntRange(min=1), default=20_000, show_default=True)
 @kafka_options
 @host_option

@@ -34,6 +34,9 @@ TTL_CLASS: dict[str, str] = {
     "actions": "history",
     "deadletters": "history",
     "metrics_1m": "history",
+    "exec_events": "history",
+    "exit_events": "history",
+    "connect_events": "history",
 }
 
 # The time column each table's TTL is computed from.

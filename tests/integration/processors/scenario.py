@@ -6,6 +6,8 @@ from __future__ import annotations
 from schemas import (
     AuditCategory,
     AuditEvent,
+    ConnectEvent,
+    ExecEvent,
     LimitsSample,
     MetricSample,
     PolicyEvent,
@@ -36,7 +38,7 @@ def _denied(cid: str, t_ms: int, command: str) -> tuple[str, str, bytes]:
 
 
 def mixed() -> list[Recorded]:
-    """Four sandboxes, every family of rule, phased: policies, metrics, processes, audit."""
+    """Four sandboxes, every family of rule, phased: policies, metrics, processes, audit, kernel."""
     strict = SecurityPolicy(
         resource_limits=ResourceLimits(memory_mb=64), violation_threshold=3, name="strict"
     )
@@ -73,7 +75,19 @@ def mixed() -> list[Recorded]:
         container_id="D", host="h2", time=T0 + 9000, category=AuditCategory.LIFECYCLE, action="destroy"
     )
     audit.append((t.AUDIT, "D", encode(gone)))
-    return [policies, metrics, processes, audit]
+    return [policies, metrics, processes, audit, _kernel_reverse_shell("B", T0 + 3000)]
+
+
+def _kernel_reverse_shell(cid: str, t_ms: int) -> Recorded:
+    """gawk connects to a listener and runs a shell for what it reads (evidence, not argv:
+    the snapshot's `nc -e /bin/sh` argv above is only a hint)."""
+    gawk = ExecEvent(container_id=cid, host="h1", time=t_ms, pid=60, ppid=1, filename="/usr/bin/gawk",
+                     exe="/usr/bin/gawk", program="gawk", argv=("gawk", "BEGIN{}"))  # fmt: skip
+    conn = ConnectEvent(container_id=cid, host="h1", time=t_ms + 1, pid=60, comm="gawk", daddr="127.0.0.1",
+                        dport=4444, result=0)  # fmt: skip
+    sh = ExecEvent(container_id=cid, host="h1", time=t_ms + 2, pid=61, ppid=60, filename="/bin/sh",
+                   exe="/usr/bin/dash", program="sh", argv=("sh", "-c", "id"))  # fmt: skip
+    return [(t.KERNEL, cid, encode(gawk)), (t.KERNEL, cid, encode(conn)), (t.KERNEL, cid, encode(sh))]
 
 
 def denied_stream(containers: int, per_container: int) -> Recorded:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from processors.engine import ContainerState
+from processors.pipeline import INPUT_TOPICS
 from sandguard.bus import KafkaBus
 from schemas import Record, decode
 from schemas import topics as t
@@ -133,7 +134,9 @@ async def test_a_worker_joining_mid_stream_takes_over_partitions_mid_batches(
     feeding = asyncio.create_task(trickle(bus, stream, chunk=FEED_CHUNK, pause_s=FEED_PAUSE_S))
     await wait_for(lambda: w1.events_in() >= 10_000)
     w2 = workers("w2")  # the group rebalances while w1 is processing batches
-    await wait_for(lambda: w2.metric(owned) > 0 and w1.metric(owned) + w2.metric(owned) == 4 * PARTITIONS)
+    await wait_for(
+        lambda: w2.metric(owned) > 0 and w1.metric(owned) + w2.metric(owned) == len(INPUT_TOPICS) * PARTITIONS
+    )
     assert not feeding.done(), "the partitions should move while the stream still flows"
     await feeding
     got = await collect(out, _has(set(want)), quiet_s=5)
@@ -172,7 +175,7 @@ async def test_two_workers_split_the_partitions(bus: KafkaBus, workers: Callable
     out = await bus.consumer(OUTPUT_TOPICS, group="observer")
     w1, w2 = workers("w1"), workers("w2")
     owned = "sandguard_processor_assigned_partitions"
-    everything = 4 * PARTITIONS  # four input topics
+    everything = len(INPUT_TOPICS) * PARTITIONS  # policies, metrics, processes, audit, kernel
     # Both in the group, sharing all the input partitions, before the events arrive.
     await wait_for(
         lambda: 0 < w1.metric(owned) < everything and w1.metric(owned) + w2.metric(owned) == everything

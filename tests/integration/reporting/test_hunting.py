@@ -19,8 +19,9 @@ _QUERY = re.compile(r"^## (\d+)\. (.+?)\n.*?```sql\n(.*?)```", re.S | re.M)
 
 def hunting_queries() -> dict[int, str]:
     found = {int(n): sql for n, _, sql in _QUERY.findall(DOC.read_text(encoding="utf-8"))}
-    assert sorted(found) == list(range(1, 11)), "docs/hunting.md must hold queries 1 to 10"
-    return found
+    assert sorted(found) == list(range(1, 14)), "docs/hunting.md must hold queries 1 to 13"
+    # 11-13 read the kernel's events: test_hunting_kernel.py runs them on a history of their own.
+    return {n: sql for n, sql in found.items() if n <= 10}
 
 
 QUERIES = hunting_queries()

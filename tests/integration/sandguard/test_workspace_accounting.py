@@ -33,7 +33,9 @@ async def test_a_nearly_full_workspace_is_reported_and_left_running(embedded_dat
     policy = SecurityPolicy(
         # A whole CPU: dd and cat at a 50 % quota are throttled in most periods, and
         # cpu.throttled would then (rightly) act at this threshold of 1.
-        resource_limits=ResourceLimits(memory_mb=64, cpu_percent=100.0, disk_mb=DISK_MB, execution_timeout=300),
+        resource_limits=ResourceLimits(
+            memory_mb=64, cpu_percent=100.0, disk_mb=DISK_MB, execution_timeout=300
+        ),
         violation_threshold=1,  # anything that escalated would act at once
         auto_terminate_on_violation=True,
     )

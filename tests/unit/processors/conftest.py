@@ -14,13 +14,17 @@ from processors.engine.step import EngineEvent
 from schemas import (
     AuditCategory,
     AuditEvent,
+    ConnectEvent,
     DetectionSettings,
     EnforcementCommand,
+    ExecEvent,
+    ExitEvent,
     MetricSample,
     ProcessInfo,
     ProcessSnapshot,
     ResourceLimits,
     SecurityPolicy,
+    StdioKind,
     Violation,
 )
 
@@ -67,6 +71,36 @@ def audit(t_s: float, category: str, action: str, subject: str | None = None, **
         subject=subject,
         **kw,
     )
+
+
+PIPE, INET, TTY, NULL = StdioKind.PIPE, StdioKind.INET, StdioKind.TTY, StdioKind.DEV
+Stdio = tuple[StdioKind, StdioKind, StdioKind]
+
+
+def kexec(t_s: float, pid: int, filename: str, *argv: str, exe: str | None = None, **kw: Any) -> ExecEvent:
+    """An exec event as the kernel collector makes it: ``exe`` defaults to ``filename``,
+    the program to its basename, stdio and the parent's to pipes."""
+    kw.setdefault("ppid", 1)
+    kw.setdefault("stdio", (PIPE, PIPE, PIPE))
+    kw.setdefault("parent_stdio", (PIPE, PIPE, PIPE))
+    return ExecEvent(
+        container_id=CID, host="h1", time=int(t_s * 1000), pid=pid, ns_pid=pid, uid=1000,
+        filename=filename, exe=exe if exe is not None else filename,
+        program=filename.rsplit("/", 1)[-1], argv=argv or (filename,), comm=filename.rsplit("/", 1)[-1][:15],
+        cwd=kw.pop("cwd", "/work"), **kw,
+    )  # fmt: skip
+
+
+def kconnect(t_s: float, pid: int, daddr: str, dport: int, **kw: Any) -> ConnectEvent:
+    kw.setdefault("result", 0)
+    kw.setdefault("family", "inet6" if ":" in daddr else "inet")
+    return ConnectEvent(
+        container_id=CID, host="h1", time=int(t_s * 1000), pid=pid, ns_pid=pid, daddr=daddr, dport=dport, **kw
+    )
+
+
+def kexit(t_s: float, pid: int) -> ExitEvent:
+    return ExitEvent(container_id=CID, host="h1", time=int(t_s * 1000), pid=pid, exit_code=0)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.unit.processors.conftest import Feed, audit, metric, proc, snapshot
+from tests.unit.processors.conftest import INET, Feed, audit, kexec, metric, proc, snapshot
 
 
 def _denied(t: float, cmd: str) -> object:
@@ -76,8 +76,10 @@ def test_immediate_rule_acts_at_once(feed: Callable[..., Feed]) -> None:
     f = feed(auto_terminate_on_violation=True, violation_threshold=100)
     f(metric(1, memory_oom_kills_total=1))
     assert f.commands == []
-    rs = proc(4, "sh", "sh", "-c", "nc -e /bin/sh 127.0.0.1 1", exe="/bin/sh")
-    vs, cs = f(snapshot(2, rs))
+    # A shell with a socket on its stdin/stdout (kernel evidence; argv text alone is a hint
+    # that never acts, see test_processes).
+    rs = kexec(2, 4, "/bin/sh", "sh", "-i", exe="/bin/dash", stdio=(INET, INET, INET))
+    vs, cs = f(rs)
     assert [c.action.value for c in cs] == ["terminate"]
     assert cs[0].rule_ids == ("process.reverse_shell",) and cs[0].violation_ids == (vs[0].violation_id,)
     assert "immediate rule process.reverse_shell" in cs[0].reason

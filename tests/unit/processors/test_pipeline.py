@@ -125,3 +125,22 @@ def test_destroy_with_outputs_in_flight_keeps_only_the_outbox() -> None:
     kept = p.states.get(CID)
     assert kept is not None and [e[0] for e in kept.outbox] == [o.id for o in sent]
     assert kept.findings == {}
+
+
+def test_kernel_events_are_an_input_and_their_state_survives_the_store() -> None:
+    """sandguard.kernel goes through the same path (embedded and Faust): a connect and then a
+    shell under it, in two records, with the state stored as bytes in between."""
+    from processors.pipeline import INPUT_TOPICS
+    from tests.unit.processors.conftest import kconnect, kexec
+
+    assert t.KERNEL in INPUT_TOPICS
+    states: dict[str, bytes] = {}
+    p = _pipeline(states, {}, blocked_commands=set())
+    gawk = encode(kexec(1, 60, "/usr/bin/gawk", "gawk", "BEGIN{}"))
+    assert p.handle(_rec(t.KERNEL, gawk, 0)) == []
+    assert p.handle(_rec(t.KERNEL, encode(kconnect(1.1, 60, "127.0.0.1", 4444, comm="gawk")), 1)) == []
+    p.invalidate()  # the next record reads the state back from its bytes
+    sh = encode(kexec(1.2, 61, "/bin/sh", "sh", "-c", "id", ppid=60))
+    outs = p.handle(_rec(t.KERNEL, sh, 2))
+    rules = [decode(o.topic, o.value).rule_id for o in outs if o.topic == t.VIOLATIONS]
+    assert rules == ["process.reverse_shell"] and states

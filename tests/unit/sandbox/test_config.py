@@ -68,6 +68,16 @@ def test_workspace_volumes_are_tmpfs_sized_and_owned() -> None:
     assert host["ShmSize"] == 25 * MIB
 
 
+def test_workspace_and_tmp_are_noexec_unless_the_policy_allows_it() -> None:
+    def options(policy: SecurityPolicy) -> list[list[str]]:
+        mounts = build(policy)["HostConfig"]["Mounts"]
+        return [m["VolumeOptions"]["DriverConfig"]["Options"]["o"].split(",") for m in mounts]
+
+    assert all("noexec" in o and "exec" not in o for o in options(SecurityPolicy()))
+    allowed = SecurityPolicy(allow_workspace_exec=True)
+    assert all("exec" in o and "noexec" not in o for o in options(allowed))
+
+
 @given(st.integers(min_value=1, max_value=1024 * 1024))
 def test_disk_split_stays_within_disk_mb(disk_mb: int) -> None:
     split = split_disk(disk_mb)

@@ -36,7 +36,7 @@ def test_disk_volumes_are_ext4_on_the_given_devices_nosuid_nodev() -> None:
     got = mounts(DEVICES)
     for target, device in DEVICES.items():
         options = got[target]["DriverConfig"]["Options"]
-        assert options == {"type": "ext4", "device": device, "o": ",".join(VOLUME_FLAGS)}
+        assert options == {"type": "ext4", "device": device, "o": ",".join((*VOLUME_FLAGS, "noexec"))}
         assert got[target]["NoCopy"] is True and got[target]["Labels"]["sandguard.resource"] == "volume"
     assert {"nosuid", "nodev"} <= set(VOLUME_FLAGS)
 

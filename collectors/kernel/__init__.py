@@ -1,0 +1,9 @@
+"""The kernel event source: every exec, exit and connect of sandboxes from the kernel
+(bpftrace; the netlink proc connector where eBPF is missing), blocked programs killed at
+exec in enforce mode. See docs/kernel.md."""
+
+from collectors.kernel.kmetrics import KernelMetrics
+from collectors.kernel.probe import Capabilities, probe
+from collectors.kernel.source import KernelSource
+
+__all__ = ["Capabilities", "KernelMetrics", "KernelSource", "probe"]

@@ -1,0 +1,194 @@
+"""Parsed tracer records -> schema events, with what /proc still tells about the process.
+
+The kernel printed everything the rules judge by (names, stdio kinds, the kill); /proc
+adds the resolved exe path and cwd when the process still lives (a killed or very
+short-lived one is gone: those fields stay empty and ``best_effort`` says so).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+
+from collectors.kernel.parse import NAME_BYTES, Connect, Exec, Exit
+from schemas.events import ActionOutcome, ActionResult, EnforcementAction, stable_id
+from schemas.kernel import ConnectEvent, EventSource, ExecEvent, ExitEvent, kernel_event_id
+
+# Mount points a sandbox can write (policy.py: the workspace and /tmp; Docker's /dev/shm).
+WRITABLE_MOUNTS = ("/work", "/tmp", "/dev/shm")  # noqa: S108 - paths inside the sandbox
+BUSYBOX = "busybox"
+MEMFD = "memfd"
+# The host's clock pair: ktime (CLOCK_MONOTONIC ns) -> epoch ms for the event time.
+
+
+@dataclass(frozen=True, slots=True)
+class Sandbox:
+    """What the source knows of one watched sandbox."""
+
+    container_id: str
+    ns: int
+    enforce: bool
+    blocked: frozenset[str]
+    no_memfd: bool = True  # a program run from memory counts as blocked
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    host: str
+    boot_id: str
+    proc: str
+    mono_to_epoch_ns: int  # epoch ns - monotonic ns, read at start
+
+
+def program_name(filename: str, exe_name: str, argv: tuple[str, ...]) -> str:
+    """The name to judge a program by: a busybox applet by the name it was invoked as."""
+    if exe_name == BUSYBOX and argv:
+        first = posixpath.basename(argv[0])
+        if first == BUSYBOX and len(argv) > 1:
+            return posixpath.basename(argv[1])
+        return first
+    return posixpath.basename(filename)
+
+
+def script_of(filename: str, argv: tuple[str, ...]) -> str | None:
+    """The ``#!`` script an exec ran: the kernel then hands the interpreter argv
+    ``(interpreter, [one option,] script, ...)`` while the exec'd path is the script."""
+    if len(argv) < 2 or posixpath.basename(argv[0]) == posixpath.basename(filename):
+        return None
+    return filename if filename in argv[1:3] else None
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path).removesuffix(" (deleted)")
+    except OSError:
+        return ""
+
+
+def writable_mount(path: str) -> str:
+    """The sandbox-writable mount holding ``path``; "" for the read-only image, "memfd"
+    for a program run from memory (written by the sandbox just the same)."""
+    if path.startswith(("memfd:", "/memfd:")):
+        return MEMFD
+    for mount in WRITABLE_MOUNTS:
+        if path == mount or path.startswith(mount + "/"):
+            return mount
+    return ""
+
+
+def _time_ms(ctx: Context, ktime: int) -> int:
+    return (ktime + ctx.mono_to_epoch_ns) // 1_000_000
+
+
+def exe_of_this_exec(link: str, kernel_name: str) -> str:
+    """/proc is read after the event: the pid may already have exec'd again (``stdbuf sh``
+    reads as dash). The link is this exec's only when its name is the one the kernel saw
+    (a prefix: the kernel's name may be cut)."""
+    if not link or not kernel_name:
+        return link
+    name = posixpath.basename(link)
+    cut = len(kernel_name.encode()) >= NAME_BYTES - 1
+    return link if name == kernel_name or (cut and name.startswith(kernel_name)) else ""
+
+
+def exec_event(ctx: Context, sb: Sandbox, ex: Exec) -> ExecEvent:
+    exe = exe_of_this_exec(_readlink(f"{ctx.proc}/{ex.pid}/exe"), ex.exe_name)
+    cwd = _readlink(f"{ctx.proc}/{ex.pid}/cwd")
+    parent = _readlink(f"{ctx.proc}/{ex.ppid}/exe")
+    fs = writable_mount(exe) or writable_mount(ex.filename) or writable_mount(ex.exe_name)
+    return ExecEvent(
+        event_id=kernel_event_id(ctx.boot_id, ex.pid, ex.ktime, "exec"),
+        time=_time_ms(ctx, ex.ktime), container_id=sb.container_id, host=ctx.host,
+        pid=ex.pid, comm=ex.comm, mnt_ns=ex.ns, ktime_ns=ex.ktime, source=EventSource.BPF,
+        best_effort=not exe, ppid=ex.ppid, uid=ex.uid, filename=ex.filename, exe=exe or ex.exe_name,
+        program=program_name(ex.filename, ex.exe_name, ex.argv), argv=ex.argv,
+        script=script_of(ex.filename, ex.argv),
+        argv_truncated=ex.argv_truncated, cwd=cwd, parent_exe=parent, parent_comm=ex.parent_comm,
+        stdio=ex.stdio, parent_stdio=ex.parent_stdio, exe_writable=bool(fs), exe_fs=fs,
+        blocked=ex.killed, mode="enforce" if sb.enforce else "audit",
+    )  # fmt: skip
+
+
+def block_action(ev: ExecEvent, sb: Sandbox, exec_to_kill_ns: int = 0) -> ActionResult:
+    """The action record of an exec the kernel layer judged blocked (killed, or audit only)."""
+    outcome = ActionOutcome.APPLIED if ev.blocked else ActionOutcome.AUDIT_ONLY
+    verb = "killed at exec" if ev.blocked else "would be killed at exec (audit mode)"
+    what = "program run from memory (memfd)" if ev.exe_fs == MEMFD else "blocked program"
+    return ActionResult(
+        event_id=stable_id("block_exec", ev.event_id), time=ev.time, container_id=ev.container_id,
+        host=ev.host, command_id=stable_id("block_exec", "command", ev.event_id),
+        action=EnforcementAction.BLOCK_EXEC, result=outcome, command_time=ev.time, latency_ms=0,
+        reason=f"{what} {ev.program!r} {verb}, parent {ev.parent_comm!r}",
+        details={"program": ev.program, "exe": ev.exe, "filename": ev.filename, "pid": ev.pid,
+                 "parent": ev.parent_comm, "parent_pid": ev.ppid, "argv": list(ev.argv),
+                 "exec_to_kill_us": exec_to_kill_ns / 1000,
+                 "blocked_names": sorted(sb.blocked & {ev.program, ev.comm, posixpath.basename(ev.exe)})},
+    )  # fmt: skip
+
+
+def exit_event(ctx: Context, sb: Sandbox, ex: Exit) -> ExitEvent:
+    return ExitEvent(
+        event_id=kernel_event_id(ctx.boot_id, ex.pid, ex.ktime, "exit"),
+        time=_time_ms(ctx, ex.ktime), container_id=sb.container_id, host=ctx.host, pid=ex.pid,
+        mnt_ns=ex.ns, ktime_ns=ex.ktime, exit_code=ex.exit_code, signal=ex.signal,
+    )  # fmt: skip
+
+
+def connect_event(ctx: Context, sb: Sandbox, c: Connect) -> ConnectEvent:
+    return ConnectEvent(
+        event_id=kernel_event_id(ctx.boot_id, c.pid, c.ktime, "connect"),
+        time=_time_ms(ctx, c.ktime), container_id=sb.container_id, host=ctx.host, pid=c.pid,
+        comm=c.comm, mnt_ns=c.ns, ktime_ns=c.ktime, exe=_readlink(f"{ctx.proc}/{c.pid}/exe"), uid=c.uid,
+        family="inet" if c.family == "inet" else "inet6",
+        protocol="tcp" if c.protocol == "tcp" else "udp" if c.protocol == "udp" else "other",
+        daddr=c.daddr, dport=c.dport, result=c.result,
+    )  # fmt: skip
+
+
+def _read(path: str, limit: int = 4096) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except OSError:
+        return b""
+
+
+def _status_ids(status: bytes) -> tuple[int, int]:
+    """(PPid, real Uid) from /proc/<pid>/status; zeros when unreadable."""
+    ppid = uid = 0
+    for line in status.splitlines():
+        if line.startswith(b"PPid:"):
+            ppid = int(line.split()[1])
+        elif line.startswith(b"Uid:"):
+            uid = int(line.split()[1])
+    return ppid, uid
+
+
+def proc_exec_event(ctx: Context, sb: Sandbox, pid: int, ktime: int) -> ExecEvent:
+    """An exec seen by the proc connector, completed from /proc (best effort)."""
+    base = f"{ctx.proc}/{pid}"
+    exe, argv = (
+        _readlink(f"{base}/exe"),
+        tuple(a.decode("utf-8", "backslashreplace") for a in _read(f"{base}/cmdline").split(b"\0") if a),
+    )
+    ppid, uid = _status_ids(_read(f"{base}/status"))
+    comm = _read(f"{base}/comm").decode("utf-8", "backslashreplace").strip()
+    fs = writable_mount(exe)
+    return ExecEvent(
+        event_id=kernel_event_id(ctx.boot_id, pid, ktime, "exec"), time=_time_ms(ctx, ktime),
+        container_id=sb.container_id, host=ctx.host, pid=pid, comm=comm, mnt_ns=sb.ns, ktime_ns=ktime,
+        source=EventSource.PROC_CONNECTOR, best_effort=True, ppid=ppid, uid=uid, filename=exe, exe=exe,
+        program=program_name(exe, posixpath.basename(exe), argv), argv=argv, cwd=_readlink(f"{base}/cwd"),
+        parent_exe=_readlink(f"{ctx.proc}/{ppid}/exe"), exe_writable=bool(fs), exe_fs=fs,
+        mode="enforce" if sb.enforce else "audit",
+    )  # fmt: skip
+
+
+def proc_exit_event(ctx: Context, sb: Sandbox, pid: int, ktime: int, status: int) -> ExitEvent:
+    code, sig = (None, status & 0x7F) if status & 0x7F else ((status >> 8) & 0xFF, None)
+    return ExitEvent(
+        event_id=kernel_event_id(ctx.boot_id, pid, ktime, "exit"), time=_time_ms(ctx, ktime),
+        container_id=sb.container_id, host=ctx.host, pid=pid, mnt_ns=sb.ns, ktime_ns=ktime,
+        source=EventSource.PROC_CONNECTOR, best_effort=True, exit_code=code, signal=sig,
+    )  # fmt: skip

@@ -1,0 +1,124 @@
+"""Connections from kernel events: egress the network policy forbids, and connections
+counted against ``max_network_connections``.
+
+Loopback is never egress: a sandbox talking to itself (127.0.0.0/8, ::1) leaves nothing.
+What each policy forbids mirrors what the host's rules hold (DESIGN.md principle 2):
+``none`` any other address; ``internal`` anything outside the private ranges, and
+link-local (cloud metadata); ``restricted`` private ranges, link-local, and ports outside
+``allowed_ports``; ``full`` nothing. A refused or unreachable connect is still an attempt
+and is reported with its result.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from processors.engine import kernel_evidence, proctable, revshell
+from processors.engine.findings import Run
+from processors.engine.record import record
+from processors.engine.state import MAX_CONNS, ContainerState
+from schemas import ConnectEvent, NetworkPolicy
+
+# connect's errno values after which the connection exists (or will): 0, EINPROGRESS (115).
+OPEN_RESULTS = frozenset({0, 115})
+CLOSED_STATES = frozenset({"CLOSE", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK", "FIN_WAIT1", "FIN_WAIT2"})
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def on_connect(run: Run, ev: ConnectEvent) -> None:
+    if ev.phase == "state":
+        _state_change(run.state, ev)
+        return
+    addr = parse(ev.daddr)
+    dest = destination(ev)
+    c = proctable.connected(run.state, ev.pid, ev.comm or ev.exe.rsplit("/", 1)[-1], ev.time, dest)
+    if addr is not None and not is_local(addr):
+        why = forbidden(run, addr, ev.dport)
+        if why is not None:
+            _report_egress(run, ev, dest, why)
+    if ev.result is None or ev.result in OPEN_RESULTS:
+        _count(run, ev)
+    revshell.on_connect(run, ev, c)
+
+
+def parse(text: str) -> Address | None:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def is_local(addr: Address) -> bool:
+    return addr.is_loopback or addr.is_unspecified
+
+
+def destination(ev: ConnectEvent) -> str:
+    host = f"[{ev.daddr}]" if ev.family == "inet6" else ev.daddr
+    return f"{host}:{ev.dport}"
+
+
+def forbidden(run: Run, addr: Address, port: int) -> str | None:
+    """Why the policy forbids this destination, or None."""
+    pol = run.ctx.policy
+    if pol.network is NetworkPolicy.NONE:
+        return "network policy none allows no connection beyond loopback"
+    if addr.is_link_local:
+        return f"network policy {pol.network.value} blocks link-local addresses (cloud metadata)"
+    if pol.network is NetworkPolicy.INTERNAL and not addr.is_private:
+        return "network policy internal allows no route out"
+    if pol.network is NetworkPolicy.RESTRICTED:
+        if addr.is_private:
+            return "network policy restricted blocks private ranges"
+        if port not in pol.allowed_ports:
+            return f"network policy restricted allows ports {sorted(pol.allowed_ports)} only"
+    return None
+
+
+def _report_egress(run: Run, ev: ConnectEvent, dest: str, why: str) -> None:
+    pid = ev.ns_pid if ev.ns_pid is not None else ev.pid
+    result = "" if ev.result is None else f", connect returned {_errno(ev.result)}"
+    message = f"{ev.comm or ev.exe or '?'} (pid {pid}) connected to {dest} ({ev.protocol}): {why}{result}"
+    record(run, "network.egress_denied", dest, ev.time, message=message,
+           evidence=kernel_evidence.of_connect(ev, why))  # fmt: skip
+
+
+def _errno(result: int) -> str:
+    return {0: "0 (connected)", 115: "EINPROGRESS"}.get(result, f"errno {result}")
+
+
+def _key(ev: ConnectEvent) -> str:
+    if ev.sport:
+        return f"{ev.saddr}:{ev.sport}>{ev.daddr}:{ev.dport}"
+    return f"{ev.pid}>{ev.daddr}:{ev.dport}@{ev.ktime_ns or ev.time}"
+
+
+def _count(run: Run, ev: ConnectEvent) -> None:
+    conns = run.state.conns
+    conns[_key(ev)] = ev.pid
+    if len(conns) > MAX_CONNS:
+        del conns[next(iter(conns))]
+    limit = run.ctx.policy.max_connections
+    if len(conns) > limit:
+        message = (
+            f"{len(conns)} connections open, more than max_network_connections ({limit}); "
+            f"latest to {destination(ev)}"
+        )
+        record(run, "network.connections", "connections", ev.time, message=message,
+               evidence=kernel_evidence.of_connect(ev))  # fmt: skip
+
+
+def _state_change(state: ContainerState, ev: ConnectEvent) -> None:
+    new = (ev.new_state or "").removeprefix("TCP_")
+    if new in CLOSED_STATES and ev.sport:
+        state.conns.pop(f"{ev.saddr}:{ev.sport}>{ev.daddr}:{ev.dport}", None)
+
+
+def forget_pid(state: ContainerState, pid: int) -> None:
+    """A process gone: connections only it knew of close with it (sockets it handed to a
+    child are undercounted then, never overcounted)."""
+    for k in [k for k, p in state.conns.items() if p == pid]:
+        del state.conns[k]

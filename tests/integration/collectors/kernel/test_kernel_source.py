@@ -1,0 +1,230 @@
+"""The kernel source against the real kernel and Docker engine: every exec seen, blocked
+programs killed before they run (also from inside allowed programs), kills scoped to
+sandguard's sandboxes, connects seen."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from collectors.docker_port import ContainerInfo
+from collectors.kernel.kmetrics import KernelMetrics
+from collectors.kernel.probe import Capabilities
+from collectors.kernel.source import KernelSource
+from schemas import ActionResult, AuditEvent, ConnectEvent, ExecEvent, decode, labels
+from tests.conftest import PYTHON_IMAGE
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel layer needs root")
+# Mount options of the sandbox's workspace (sandbox/config.py: noexec by default).
+WORK_TMPFS = {"/work": "rw,nosuid,nodev,noexec,size=16m,uid=1000,gid=1000"}
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def __call__(self, out: list[tuple[str, str | None, bytes]]) -> None:
+        self.events.extend(decode(topic, value) for topic, _, value in out)
+
+    def of(self, cid: str, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind) and getattr(e, "container_id", "") == cid]
+
+
+@pytest.fixture
+async def source() -> AsyncIterator[tuple[KernelSource, Seen]]:
+    seen = Seen()
+    src = KernelSource(host="test", emit=seen, metrics=KernelMetrics(CollectorRegistry()))
+    await src.start()
+    assert src.mode == "bpf", src.health()
+    yield src, seen
+    await src.stop()
+
+
+def _watch(src: KernelSource, c: Any, blocked: str = "rm,sh,dash,bash", mode: str = "enforce") -> str:
+    c.reload()
+    info = ContainerInfo(id=c.id, pid=c.attrs["State"]["Pid"],
+                         labels={labels.MODE: mode, labels.BLOCKED: blocked})  # fmt: skip
+    assert src.add(info) is not None
+    return str(c.id)
+
+
+async def _exec(c: Any, *cmd: str) -> tuple[int, str]:
+    res = await asyncio.to_thread(c.exec_run, list(cmd), user="1000")
+    return int(res.exit_code), res.output.decode(errors="replace")
+
+
+async def _until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_thousand_execs_give_a_thousand_events(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
+    src, seen = source
+    c = sandbox(["sleep", "600"])
+    cid = _watch(src, c, blocked="rm")
+    code, out = await _exec(c, "sh", "-c", "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done")
+    assert code == 0, out
+    await src.sync()
+
+    def trues() -> list[ExecEvent]:
+        return [e for e in seen.of(cid, ExecEvent) if e.argv == ("/bin/true",)]
+
+    await _until(lambda: len(trues()) + src.lost >= 1000)
+    assert len(trues()) == 1000 or src.lost > 0  # a loss is counted, never silent
+    assert len({e.event_id for e in trues()}) == len(trues())
+
+
+BYPASSES = {
+    "python os.system": ["python3", "-c", "import os; os.system('rm -f /work/victim')"],
+    "awk system()": ["awk", "BEGIN{system(\"rm -f /work/victim\")}"],
+    "perl exec": ["perl", "-e", "exec '/bin/rm', '-f', '/work/victim'"],
+    "sed e": ["sed", "-n", "1e rm -f /work/victim", "/etc/hosts"],
+    "tar checkpoint": ["tar", "cf", "/dev/null", "/etc/hostname", "--checkpoint=1",
+                       "--checkpoint-action=exec=rm -f /work/victim"],
+    "nsenter": ["nsenter", "rm", "-f", "/work/victim"],
+    "choom": ["choom", "-n", "0", "--", "rm", "-f", "/work/victim"],
+    "run-parts": ["run-parts", "--regex", "^rm$", "--arg=-f", "--arg=/work/victim", "/usr/bin"],
+    "shell via perl": ["perl", "-e", "exec '/bin/sh', '-c', 'echo ran > /work/victim2'"],
+}  # fmt: skip
+
+
+async def test_blocked_programs_never_run_even_from_allowed_ones(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
+    src, seen = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE, tmpfs=WORK_TMPFS)
+    cid = _watch(src, c)
+    await _exec(c, "python3", "-c", "open('/work/victim','w').write('x')")
+    for name, cmd in BYPASSES.items():
+        await _exec(c, *cmd)
+        code, _ = await _exec(c, "test", "-e", "/work/victim")
+        assert code == 0, f"{name}: rm ran and deleted the file"
+    code, _ = await _exec(c, "test", "-e", "/work/victim2")
+    assert code == 1, "a blocked shell ran"
+    await src.sync()
+    await _until(lambda: len([e for e in seen.of(cid, ExecEvent) if e.blocked]) >= len(BYPASSES) - 1)
+    actions = seen.of(cid, ActionResult)
+    assert actions and all(a.details["program"] in {"rm", "sh"} for a in actions)
+
+
+async def test_a_copy_of_rm_in_the_workspace_is_refused_by_noexec(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
+    src, _ = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE, tmpfs=WORK_TMPFS)
+    _watch(src, c, blocked="rm")
+    script = "cp /bin/rm /work/cleaner && touch /work/v && /work/cleaner /work/v"
+    code, out = await _exec(c, "sh", "-c", script)
+    assert code != 0 and "Permission denied" in out
+    code, _ = await _exec(c, "test", "-e", "/work/v")
+    assert code == 0
+
+
+MEMFD_RM = (
+    "import os\nfd = os.memfd_create('cleaner')\nos.write(fd, open('/usr/bin/rm', 'rb').read())\n"
+    "os.execv(f'/proc/self/fd/{fd}', ['cleaner', '-f', '/work/victim'])\n"
+)
+
+
+@pytest.mark.parametrize("workspace_exec", [False, True])
+async def test_a_program_run_from_memory_is_refused_unless_the_policy_allows_it(
+    source: tuple[KernelSource, Seen], sandbox: Any, workspace_exec: bool
+) -> None:
+    src, seen = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE, tmpfs=WORK_TMPFS)
+    c.reload()
+    allowed = "1" if workspace_exec else "0"
+    policy = {labels.MODE: "enforce", labels.BLOCKED: "rm", labels.WORKSPACE_EXEC: allowed}
+    cid = _watch_labels(src, c, policy)
+    await _exec(c, "python3", "-c", "open('/work/victim','w').write('x')")
+    code, _ = await _exec(c, "python3", "-c", MEMFD_RM)
+    assert code == (0 if workspace_exec else 137)
+    code, _ = await _exec(c, "test", "-e", "/work/victim")
+    assert code == (1 if workspace_exec else 0)
+    await src.sync()
+    await _until(lambda: any(e.exe_fs == "memfd" for e in seen.of(cid, ExecEvent)))
+    ev = next(e for e in seen.of(cid, ExecEvent) if e.exe_fs == "memfd")
+    assert ev.exe_writable and ev.blocked is not workspace_exec
+
+
+def _watch_labels(src: KernelSource, c: Any, policy: dict[str, str]) -> str:
+    assert src.add(ContainerInfo(id=c.id, pid=c.attrs["State"]["Pid"], labels=policy)) is not None
+    return str(c.id)
+
+
+async def test_kills_are_scoped_to_sandguard_sandboxes(source: tuple[KernelSource, Seen], sandbox: Any,
+                                                       tmp_path: Any) -> None:  # fmt: skip
+    src, _ = source
+    _watch(src, sandbox(["sleep", "600"], image=PYTHON_IMAGE))
+    foreign = sandbox(["sleep", "600"], image=PYTHON_IMAGE, labels={"sandguard.sandbox": "0"})
+    await src.sync()
+    victim = tmp_path / "host-victim"
+    victim.write_text("x")
+    subprocess.run(["rm", "-f", str(victim)], check=True)
+    assert not victim.exists()
+    code, _ = await _exec(foreign, "sh", "-c", "touch /tmp/v && rm /tmp/v && test ! -e /tmp/v")
+    assert code == 0
+
+
+async def test_a_loopback_connect_is_seen(source: tuple[KernelSource, Seen], sandbox: Any) -> None:
+    src, seen = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE, network_mode="bridge")
+    cid = _watch(src, c)
+    script = ("import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+              "c=socket.create_connection(s.getsockname()); c.close(); s.close()")  # fmt: skip
+    code, out = await _exec(c, "python3", "-c", script)
+    assert code == 0, out
+    await src.sync()
+    await _until(lambda: any(e.daddr == "127.0.0.1" for e in seen.of(cid, ConnectEvent)))
+    ev = next(e for e in seen.of(cid, ConnectEvent) if e.daddr == "127.0.0.1")
+    assert ev.protocol == "tcp" and ev.result == 0 and ev.dport > 0
+
+
+async def test_without_bpf_the_proc_connector_sees_execs_and_kills_late(sandbox: Any) -> None:
+    seen = Seen()
+    caps = Capabilities(bpftrace=None, btf=False, tracefs=False, root=True)
+    src = KernelSource(host="test", emit=seen, metrics=KernelMetrics(CollectorRegistry()), caps=caps)
+    await src.start()
+    try:
+        assert src.mode == "proc_connector" and src.health()["prevention"] == "late (user space)"
+        c = sandbox(["sleep", "600"], image=PYTHON_IMAGE)
+        cid = _watch(src, c, blocked="sleep")
+        started = time.monotonic()
+        code, out = await _exec(c, "sh", "-c", "sleep 5 && echo survived")
+        assert code == 137 and "survived" not in out and time.monotonic() - started < 5
+        await _until(lambda: any(e.program == "sleep" for e in seen.of(cid, ExecEvent)))
+        ev = next(e for e in seen.of(cid, ExecEvent) if e.program == "sleep")
+        assert ev.source == "proc_connector" and ev.best_effort and not ev.blocked
+        await _until(lambda: bool(seen.of(cid, ActionResult)))
+        assert seen.of(cid, ActionResult)[0].details["late"] is True
+    finally:
+        await src.stop()
+
+
+async def test_a_tracer_that_dies_is_said_and_restarted_with_every_sandbox(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
+    src, seen = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE)
+    cid = _watch(src, c, blocked="rm")
+    assert src.tracer_pid is not None
+    os.kill(src.tracer_pid, signal.SIGKILL)  # the tracer this test's source started
+    await _until(lambda: src.restarts == 1, timeout_s=60)
+    actions = {e.action for e in seen.events if isinstance(e, AuditEvent)}
+    assert {"kernel_tracer_exited", "kernel_tracer_restarted"} <= actions and src.mode == "bpf"
+    code, _ = await _exec(c, "sh", "-c", "touch /tmp/v && rm /tmp/v")
+    assert code != 0  # rm killed again: the restarted tracer has the sandbox's blocked names
+    await src.sync()
+    await _until(lambda: any(e.blocked for e in seen.of(cid, ExecEvent)))
