@@ -20,6 +20,9 @@ from schemas import (
     SCHEMA_VERSION,
     AuditCategory,
     AuditEvent,
+    ConnectEvent,
+    ExecEvent,
+    ExitEvent,
     LimitsSample,
     MetricSample,
     ProcessInfo,
@@ -188,4 +191,62 @@ ORDER BY container_id, time, source_offset, event_id"""  # noqa: S608
         return out
 
 
-READERS: Sequence[TableReader] = (MetricsReader(), LimitsReader(), ProcessesReader(), AuditReader())
+class KernelReader:
+    """Exec, exit and connect events (sandguard.kernel): one topic, so one reader whose
+    events keep the order the collector published them in (the kernel's clock)."""
+
+    table: ClassVar[str] = "exec_events"
+    rank: ClassVar[int] = 4
+    EXECS = f"""
+SELECT container_id, toUnixTimestamp64Milli(time), ktime_ns, event_id, host, pid, ppid, ns_pid, uid, program,
+       comm, filename, exe, script, argv, argv_truncated, cwd, parent_exe, parent_comm, stdio, parent_stdio,
+       exe_writable, exe_fs, blocked, mode, mnt_ns, source, best_effort
+FROM exec_events FINAL WHERE {_RANGE}"""  # noqa: S608
+    EXITS = f"""
+SELECT container_id, toUnixTimestamp64Milli(time), ktime_ns, event_id, host, pid, exit_code, signal, source
+FROM exit_events FINAL WHERE {_RANGE}"""  # noqa: S608
+    CONNECTS = f"""
+SELECT container_id, toUnixTimestamp64Milli(time), ktime_ns, event_id, host, pid, comm, exe, uid, phase,
+       family, protocol, daddr, dport, saddr, sport, result, old_state, new_state, source
+FROM connect_events FINAL WHERE {_RANGE}"""  # noqa: S608
+    _EXEC = ("pid", "ppid", "ns_pid", "uid", "program", "comm", "filename", "exe", "script", "argv",
+             "argv_truncated", "cwd", "parent_exe", "parent_comm", "stdio", "parent_stdio", "exe_writable",
+             "exe_fs", "blocked", "mode", "mnt_ns", "source", "best_effort")  # fmt: skip
+    _EXIT = ("pid", "exit_code", "signal", "source")
+    _CONNECT = ("pid", "comm", "exe", "uid", "phase", "family", "protocol", "daddr", "dport", "saddr",
+                "sport", "result", "old_state", "new_state", "source")  # fmt: skip
+
+    def read(self, store: Store, span: Span) -> list[Item]:
+        params = span.params()
+        keyed: list[tuple[str, int, int, Any]] = []
+        for sql, model, names in (
+            (self.EXECS, ExecEvent, self._EXEC),
+            (self.EXITS, ExitEvent, self._EXIT),
+            (self.CONNECTS, ConnectEvent, self._CONNECT),
+        ):
+            for cid, t, ktime, eid, host, *values in store.query(sql, params):
+                d = _kernel_fields(dict(zip(names, values, strict=True)))
+                d.update(event_id=eid, time=t, container_id=cid, host=host, ktime_ns=ktime)
+                keyed.append((cid, t, ktime, model.model_validate(d)))
+        keyed.sort(key=lambda k: (k[0], k[1], k[2]))
+        return [(cid, t, self.rank, ev) for cid, t, _, ev in keyed]
+
+
+def _kernel_fields(d: dict[str, Any]) -> dict[str, Any]:
+    """Columns back to the model's shapes: '' stored for an absent script or state is None."""
+    for name in ("script", "old_state", "new_state"):
+        if name in d and not d[name]:
+            d[name] = None
+    for name in ("argv", "stdio", "parent_stdio"):
+        if name in d:
+            d[name] = tuple(d[name])
+    return d
+
+
+READERS: Sequence[TableReader] = (
+    MetricsReader(),
+    LimitsReader(),
+    ProcessesReader(),
+    AuditReader(),
+    KernelReader(),
+)
