@@ -78,9 +78,11 @@ class Role:
 
 
 ROLES: dict[str, Role] = {
-    "collector": Role(writes=(t.METRICS, t.PROCESSES, t.AUDIT)),
+    # Observations, and the results of the execs its kernel layer killed (block_exec): an
+    # action result reports what was done, it commands nothing.
+    "collector": Role(writes=(t.METRICS, t.PROCESSES, t.AUDIT, t.KERNEL, t.ACTIONS)),
     "processor": Role(
-        reads=(t.METRICS, t.PROCESSES, t.POLICIES, t.AUDIT),
+        reads=(t.METRICS, t.PROCESSES, t.POLICIES, t.AUDIT, t.KERNEL),
         writes=(t.VIOLATIONS, t.ENFORCEMENT, t.DEADLETTER),
         groups=((PROCESSOR_APP, Pattern.LITERAL),),
         owned_prefixes=(PROCESSOR_APP + "-",),
@@ -90,8 +92,11 @@ ROLES: dict[str, Role] = {
         writes=(t.ACTIONS, t.DEADLETTER),
         groups=((ENFORCER_GROUPS, Pattern.PREFIXED),),
     ),
+    # Its watcher follows what is decided and done about its sandboxes (reading gives no power).
     "manager": Role(
-        reads=(t.ACTIONS,), writes=(t.POLICIES, t.AUDIT), groups=((MANAGER_GROUPS, Pattern.PREFIXED),)
+        reads=(t.ENFORCEMENT, t.ACTIONS, t.VIOLATIONS),
+        writes=(t.POLICIES, t.AUDIT),
+        groups=((MANAGER_GROUPS, Pattern.PREFIXED),),
     ),
     "sink": Role(reads=tuple(t.TOPICS), writes=(t.DEADLETTER,), groups=((SINK_GROUP, Pattern.LITERAL),)),
 }

@@ -35,7 +35,8 @@ def test_only_managers_can_set_policies() -> None:
 
 def test_the_collector_writes_only_observations() -> None:
     written = {b.name for b in bindings("collector") if b.operation is Operation.WRITE}
-    assert written == {t.METRICS, t.PROCESSES, t.AUDIT}
+    assert written == {t.METRICS, t.PROCESSES, t.AUDIT, t.KERNEL, t.ACTIONS}
+    assert t.ENFORCEMENT not in written and t.POLICIES not in written
 
 
 def test_the_sink_writes_only_dead_letters() -> None:
