@@ -26,7 +26,9 @@ RUN_S = 12
 
 IN_FORCE = SecurityPolicy(
     name="recorded",
-    resource_limits=ResourceLimits(memory_mb=128, cpu_percent=20.0, max_processes=16),
+    # A whole CPU: at 20 % a benign python3 start on a busy host was throttled now and then
+    # (cpu.throttled), and the benign run stopped being clean. The burner has its own 5 %.
+    resource_limits=ResourceLimits(memory_mb=128, cpu_percent=100.0, max_processes=16),
     network_policy=NetworkPolicy.NONE,
     blocked_commands={"rm", "sudo", "kill"},
     violation_threshold=3,
