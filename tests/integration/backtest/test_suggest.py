@@ -25,7 +25,8 @@ def test_the_suggestion_is_clean_on_its_runs_and_catches_the_held_back_ones(
     s = suggest(history, Selection(recorded.since, recorded.until, image=PYTHON), holdout=HOLDOUT)
     missing = sorted(set(recorded.benign) - set(s.learned_from))
     found = history.query(
-        "SELECT container_id, rule_id, message FROM violations FINAL WHERE container_id IN {ids:Array(String)}",
+        "SELECT container_id, rule_id, message FROM violations FINAL"
+        " WHERE container_id IN {ids:Array(String)}",
         {"ids": missing},
     )
     assert sorted(s.learned_from) == sorted(recorded.benign), found
