@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import signal
 
 from collectors.kernel import program as P
 
@@ -50,3 +51,14 @@ def unblock(ns: int, name: str) -> None:
 def ping(seq: int) -> None:
     """Echoed by the tracer as ``A 5 <seq> 0``: proves its probe is attached and reading."""
     _call(P.OP_PING, seq)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the tracer's child before exec: SIGKILL when the collector (the thread that
+    started it) ends. A tracer outliving its collector keeps killing by stale maps in
+    mount namespaces whose numbers the kernel reuses for new sandboxes."""
+    if _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")

@@ -120,7 +120,12 @@ class KernelSource:
         self._script = f.name
         args = [str(self.caps.bpftrace), "--unsafe", "-f", "json", self._script]
         self._proc_handle = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            preexec_fn=control.die_with_parent,  # noqa: PLW1509 - one prctl, no locks taken
         )
         self._attached = threading.Event()
         self._thread = threading.Thread(target=self._read, name="kernel-reader", daemon=True)
