@@ -110,7 +110,14 @@ def denied(
 
 
 def file_allowed(
-    container_id: str, host: str, action: str, path: str, *, policy_id: str, details: Mapping[str, Any]
+    container_id: str,
+    host: str,
+    action: str,
+    path: str,
+    *,
+    policy_id: str,
+    details: Mapping[str, Any],
+    reason: str | None = None,
 ) -> AuditEvent:
     return AuditEvent(
         container_id=container_id,
@@ -120,6 +127,7 @@ def file_allowed(
         actor=ACTOR,
         allowed=True,
         subject=_subject(path),
+        reason=reason,
         details={"policy_id": policy_id, **details},
     )
 
@@ -135,17 +143,8 @@ def file_failed(
     details: Mapping[str, Any],
 ) -> AuditEvent:
     """An allowed file operation the sandbox could not hold (a write refused for space)."""
-    return AuditEvent(
-        container_id=container_id,
-        host=host,
-        category=AuditCategory.FILE,
-        action=action,
-        actor=ACTOR,
-        allowed=True,
-        subject=_subject(path),
-        reason=reason,
-        details={"policy_id": policy_id, "outcome": "failed", **details},
-    )
+    failed = {"outcome": "failed", **details}
+    return file_allowed(container_id, host, action, path, policy_id=policy_id, details=failed, reason=reason)
 
 
 def lifecycle(
