@@ -37,24 +37,30 @@ build_busybox() {
   rm -rf "$root"
 }
 
+# The python image's packages: a change rebuilds the cached rootfs and the image (the
+# detection tests need gawk, socat and netcat; an image built from an older list lacks them).
+PYTHON_PACKAGES="python3,gawk,socat,netcat-openbsd,bzip2,xz-utils"
+
 build_python() {
-  have_image "$PYTHON_IMAGE" && return 0
+  local built
+  built=$(docker image inspect -f '{{ index .Config.Labels "sandguard.packages" }}' "$PYTHON_IMAGE" 2>/dev/null || true)
+  [ "$built" = "$PYTHON_PACKAGES" ] && return 0
   local root="$CACHE/python-rootfs"
-  if [ ! -f "$root/.complete" ]; then
+  if [ "$(cat "$root/.complete" 2>/dev/null)" != "$PYTHON_PACKAGES" ]; then
     command -v debootstrap >/dev/null || apt_install debootstrap
     rm -rf "$root"
     log "debootstrap (minbase + python3) into $root, about a minute"
-    debootstrap --variant=minbase --include=python3,gawk,socat,netcat-openbsd,bzip2,xz-utils bookworm "$root" >"$CACHE/debootstrap.log" 2>&1 \
+    debootstrap --variant=minbase --include="$PYTHON_PACKAGES" bookworm "$root" >"$CACHE/debootstrap.log" 2>&1 \
       || { tail -20 "$CACHE/debootstrap.log" >&2; die "debootstrap failed"; }
     # Caches and docs are not needed in a sandbox image; this halves it.
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc \
            "$root"/usr/share/man "$root"/usr/share/locale
     add_sandbox_user "$root"
-    touch "$root/.complete"
+    echo "$PYTHON_PACKAGES" > "$root/.complete"
   fi
   log "importing $PYTHON_IMAGE"
   tar -C "$root" --exclude=./.complete --exclude=./proc --exclude=./sys --exclude=./dev -c . \
-    | docker import -c 'CMD ["/bin/sh"]' \
+    | docker import -c 'CMD ["/bin/sh"]' -c "LABEL sandguard.packages=$PYTHON_PACKAGES" \
         -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8' \
         - "$PYTHON_IMAGE" >/dev/null
 }
