@@ -17,13 +17,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, NoReturn, TypeVar
 
-import docker.errors
 import structlog
 
 from sandbox import audit, hostfs
 from sandbox.config import WORKSPACE
 from sandbox.engine import Engine
-from sandbox.engine_http import EngineError
 from sandbox.exceptions import (
     FileTooLargeError,
     InvalidSandboxRequest,
@@ -42,6 +40,7 @@ from sandbox.exec_env import check_env
 from sandbox.execution import ExecOutcome, ExecRequest, shell_argv
 from sandbox.firewall import SandboxRules
 from sandbox.paths import CheckedPath, Operation
+from sandbox.port import ContainerMissing, EngineError
 from sandbox.record import SIGKILL_EXIT, SandboxRecord, denial_violation, observe_pause, observe_stop
 from sandbox.results import ExecResult, FileInfo, SandboxStatus, Termination, utc_now
 from sandbox.validation import check_command, validate_command
@@ -124,8 +123,8 @@ class DockerSandbox:
     async def refresh(self) -> None:
         """Asks the engine how the container is (after an operation failed on its state)."""
         try:
-            info = await self._engine.call(lambda: self._engine.api.inspect_container(self.id))
-        except docker.errors.NotFound:
+            info = await self._engine.port.inspect(self.id)
+        except ContainerMissing:
             observe_stop(self.record, at=utc_now(), exit_code=None, removed=True)
             return
         state = info["State"]
@@ -300,8 +299,8 @@ class DockerSandbox:
             category = AuditCategory.EXEC if action == "exec" else AuditCategory.FILE
             await self._deny(category, action or operation, path, err, _denial_details(err))
             raise
-        except docker.errors.APIError as exc:
-            await self._state_failure(operation, exc.status_code, str(exc.explanation))
+        except EngineError as exc:
+            await self._state_failure(operation, exc.status, exc.message)
 
     async def _storage(self, operation: Operation, checked: CheckedPath, fn: Callable[[str], T]) -> T:
         """Runs ``fn(source)`` on the pool, where source is the host directory behind the
@@ -320,8 +319,6 @@ class DockerSandbox:
             return await self._engine.call(run)
         except hostfs.HostFileError as exc:
             await self._storage_failure(operation, checked, exc)
-        except docker.errors.APIError as exc:
-            await self._state_failure(operation, exc.status_code, str(exc.explanation))
 
     async def _storage_failure(
         self, operation: Operation, checked: CheckedPath, exc: hostfs.HostFileError
@@ -431,11 +428,11 @@ async def remove_container(engine: Engine, container_id: str) -> None:
     removal already in progress (the enforcer terminating it at the same moment: the
     engine answers 409) is waited for, so what follows never races the engine."""
     try:
-        await engine.call(lambda: engine.api.remove_container(container_id, force=True, v=True))
-    except docker.errors.NotFound:
+        await engine.port.remove(container_id)
+    except ContainerMissing:
         log.info("sandbox_already_gone", sandbox_id=container_id)
-    except docker.errors.APIError as exc:
-        if exc.status_code != 409 or "in progress" not in str(exc.explanation):
+    except EngineError as exc:
+        if exc.status != 409 or "in progress" not in exc.message:
             raise
         await _wait_gone(engine, container_id)
 
@@ -443,8 +440,8 @@ async def remove_container(engine: Engine, container_id: str) -> None:
 async def _wait_gone(engine: Engine, container_id: str) -> None:
     for _ in range(REMOVAL_WAIT_POLLS):
         try:
-            await engine.call(lambda: engine.api.inspect_container(container_id))
-        except docker.errors.NotFound:
+            await engine.port.inspect(container_id)
+        except ContainerMissing:
             return
         await asyncio.sleep(REMOVAL_WAIT_POLL_S)
     log.warning("sandbox_removal_still_in_progress", sandbox_id=container_id)

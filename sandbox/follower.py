@@ -12,13 +12,13 @@ import asyncio
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
-import docker.errors
 import structlog
 
 from sandbox import audit
 from sandbox.docker_sandbox import DockerSandbox
 from sandbox.engine import Engine
 from sandbox.engine_events import ContainerEvent
+from sandbox.port import EngineError
 from sandbox.record import (
     DENIAL_RULES,
     apply_action,
@@ -77,12 +77,11 @@ class SandboxFollower:
         await sandbox.refresh()
         if sandbox.record.active:
             log.warning("sandbox_outlived_its_lifetime", sandbox_id=sandbox_id)
-            api = self._engine.api
             try:
-                await self._engine.call(lambda: api.kill(sandbox_id))
-            except docker.errors.APIError as exc:
+                await self._engine.port.kill(sandbox_id)
+            except EngineError as exc:
                 self._engine.metrics.errors.labels("expiry_kill").inc()
-                log.exception("expiry_kill_failed", sandbox_id=sandbox_id, error=str(exc.explanation))
+                log.exception("expiry_kill_failed", sandbox_id=sandbox_id, error=exc.message)
             sandbox.record.status = SandboxStatus.EXPIRED
         self._changed(sandbox, before)
 

@@ -78,5 +78,10 @@ class ExecOutput:
         self.stderr = CappedBuffer(limit)
 
     def feed(self, data: bytes) -> None:
+        """Raw bytes of the multiplexed stream, in any split."""
         for stream, payload in self._decoder.feed(data):
-            (self.stderr if stream == STDERR else self.stdout).append(payload)
+            self.add(stream, payload)
+
+    def add(self, stream: int, payload: bytes) -> None:
+        """One frame already split out of the stream."""
+        (self.stderr if stream == STDERR else self.stdout).append(payload)

@@ -1,4 +1,7 @@
-"""A small asyncio HTTP/1.1 client for the Docker engine API, used for execs only.
+"""The hand-written asyncio HTTP/1.1 Docker client sandbox/engine_http.py held, kept as the
+baseline of bench/docker_client.py (aiodocker replaced it: see that benchmark).
+
+Its original rationale:
 
 The Docker SDK is blocking, and a blocking read of an exec's output can be neither
 cancelled nor bounded in time: a command that runs past its timeout would hold a
@@ -15,7 +18,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from sandbox.exceptions import DockerUnavailable
+
+class DockerUnavailable(Exception):
+    pass
 
 # Long enough for any engine answer on a loaded host; execs bound their own streams.
 REQUEST_TIMEOUT_S = 60.0
@@ -62,12 +67,28 @@ class EngineHTTP:
         except OSError as exc:
             raise DockerUnavailable(str(exc)) from exc
 
-    def _head(self, method: str, path: str, body: bytes, upgrade: bool) -> bytes:
+    def _head(
+        self, method: str, path: str, body: bytes, upgrade: bool, kind: str = "application/json"
+    ) -> bytes:
         conn = "Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else "Connection: close\r\n"
         return (
             f"{method} {self._prefix}{path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: sandguard\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{conn}\r\n"
+            f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n{conn}\r\n"
         ).encode()
+
+    async def request_bytes(self, method: str, path: str, body: bytes = b"") -> bytes:
+        """A raw answer to a raw (tar) body: the archive API."""
+        reader, writer = await self._connect()
+        try:
+            writer.write(self._head(method, path, body, False, "application/x-tar") + body)
+            await writer.drain()
+            status, headers = await _read_head(reader)
+            answer = await _read_body(reader, headers)
+        finally:
+            writer.close()
+        if status >= 400:
+            raise EngineError(status, _message(answer))
+        return answer
 
     async def _send(
         self, method: str, path: str, payload: Any, upgrade: bool
