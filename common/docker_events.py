@@ -43,6 +43,13 @@ def event_time_ns(event: Mapping[str, Any]) -> int:
     return int(ns) if ns else int(event.get("time", 0)) * NS
 
 
+def streaming_url(api: Any) -> str | None:
+    """aiodocker's address for the engine a Docker SDK client talks to: a tcp engine's own,
+    or None (the environment's: DOCKER_HOST or the local socket, as docker.from_env reads)."""
+    base = str(getattr(api, "base_url", ""))
+    return base.replace("http://", "tcp://", 1) if base.startswith("http://") else None
+
+
 async def aiodocker_events(
     client: aiodocker.Docker, since: str, filters: Mapping[str, Sequence[str]]
 ) -> AsyncIterator[Event]:

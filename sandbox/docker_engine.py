@@ -20,22 +20,19 @@ from urllib.parse import quote
 
 import aiodocker
 import aiohttp
+import docker
 import docker.errors
 from aiodocker.execs import Exec
 
-from common.docker_events import aiodocker_events
+from common.docker_events import aiodocker_events, streaming_url
 from sandbox.exceptions import DockerUnavailable
 from sandbox.gc import GcReport, Reclaimer
 from sandbox.port import ContainerMissing, EngineError, ExecSpec, ExecStream, ImageMissing
 
 T = TypeVar("T")
 
-
-def streaming_url(api: Any) -> str | None:
-    """aiodocker's address for the engine the SDK client talks to: a tcp engine's own, or
-    None (the environment's, DOCKER_HOST or the local socket, as docker.from_env reads)."""
-    base = str(getattr(api, "base_url", ""))
-    return base.replace("http://", "tcp://", 1) if base.startswith("http://") else None
+# An SDK call may wait this long for the engine (a create on a loaded host takes seconds).
+SDK_TIMEOUT_S = 120
 
 
 def _sdk_error(exc: docker.errors.APIError, container_id: str = "") -> EngineError:
@@ -76,12 +73,27 @@ class _AioStream:
 
 
 class DockerSandboxEngine:
-    """``client``: a docker.DockerClient (or its APIClient); ``executor`` runs its calls."""
+    """``client``: a docker.DockerClient (or its APIClient); ``executor`` runs its calls;
+    ``own``: close the client with the engine (one made by ``connect``)."""
 
-    def __init__(self, client: Any, *, executor: Executor) -> None:
+    def __init__(self, client: Any, *, executor: Executor, own: bool = False) -> None:
+        self._client = client
         self._api = getattr(client, "api", client)
         self._executor = executor
+        self._own = own
         self._aio: aiodocker.Docker | None = None
+
+    @classmethod
+    async def connect(cls, client: Any | None, *, executor: Executor, pool: int) -> DockerSandboxEngine:
+        """On ``client``, or on the environment's engine (DOCKER_HOST or the local socket)
+        with an HTTP pool of ``pool`` connections (as many as the executor's threads)."""
+        if client is not None:
+            return cls(client, executor=executor)
+        try:
+            made = await asyncio.to_thread(docker.from_env, timeout=SDK_TIMEOUT_S, max_pool_size=pool)
+        except (docker.errors.DockerException, OSError) as exc:
+            raise DockerUnavailable(str(exc)) from exc
+        return cls(made, executor=executor, own=True)
 
     @property
     def _stream_client(self) -> aiodocker.Docker:
@@ -201,3 +213,5 @@ class DockerSandboxEngine:
         aio, self._aio = self._aio, None
         if aio is not None:
             await aio.close()
+        if self._own:
+            self._client.close()

@@ -27,8 +27,6 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
 
-import docker
-import docker.errors
 import structlog
 from prometheus_client import CollectorRegistry
 
@@ -42,7 +40,6 @@ from sandbox.docker_sandbox import DockerSandbox, remove_container
 from sandbox.engine import Engine, SandboxOptions
 from sandbox.engine_events import container_events
 from sandbox.exceptions import (
-    DockerUnavailable,
     ManagerClosed,
     NetworkSetupError,
     SandboxCreateError,
@@ -71,8 +68,6 @@ DEFAULT_LIST_LIMIT = 10_000
 # Threads for blocking SDK calls: 20 concurrent creates use 20; reads and writes of other
 # sandboxes must not wait behind them. Threads are cheap; the engine serialises anyway.
 DEFAULT_WORKERS = 48
-# The SDK's HTTP pool must match, or concurrent calls open and drop connections.
-SDK_TIMEOUT_S = 120
 # Destroyed sandboxes kept for reports and "destroyed" answers: ~1 KB each.
 GRAVEYARD = 1000
 
@@ -124,7 +119,6 @@ class SandboxManager:
         self.host = host or socket.gethostname()
         self._bus = bus
         self._client = docker_client
-        self._own_client = docker_client is None
         self._port = port
         self._reports = reports
         self._user_labels = lb.check_user_labels(labels)
@@ -208,13 +202,8 @@ class SandboxManager:
     async def _connect(self) -> Engine:
         executor = ThreadPoolExecutor(self._workers, thread_name_prefix=f"sandguard-{self.manager_id}")
         if self._port is None:
-            try:
-                self._client = self._client or await asyncio.to_thread(
-                    docker.from_env, timeout=SDK_TIMEOUT_S, max_pool_size=self._workers
-                )
-            except (docker.errors.DockerException, OSError) as exc:
-                raise DockerUnavailable(str(exc)) from exc
-            self._port = DockerSandboxEngine(self._client, executor=executor)
+            pool = self._workers
+            self._port = await DockerSandboxEngine.connect(self._client, executor=executor, pool=pool)
         await self._port.ping()
         return Engine(
             self._port,
@@ -264,8 +253,6 @@ class SandboxManager:
         if engine is not None:
             await engine.port.close()
             engine.close()
-        if self._own_client and self._client is not None:
-            self._client.close()
         self._state = ManagerState.CLOSED
         log.info("sandbox_manager_closed", manager_id=self.manager_id)
 
