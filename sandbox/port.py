@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from sandbox.gc import GcReport
+from sandbox.output import STDERR, STDOUT
 
-# Frame stream ids of an exec's output (the engine's multiplexing without a TTY).
-STDOUT = 1
-STDERR = 2
+__all__ = ["STDERR", "STDOUT", "ContainerMissing", "EngineError", "ExecSpec", "ExecStream", "ImageMissing",
+           "SandboxEngine"]  # fmt: skip
 
 
 class EngineError(Exception):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import structlog
 
+from common.retry import DEPENDENCY, Backoff, log_recovered, log_retry
 from sandbox.metrics import ManagerMetrics
 from schemas import (
     ActionResult,
@@ -34,8 +35,6 @@ log = structlog.get_logger(__name__)
 COMPONENT = "sandbox-manager"
 POLL_MS = 500
 MAX_RECORDS = 500
-# After a failure of the bus itself, wait before polling again (not a hot loop).
-RETRY_S = 1.0
 
 
 class EnforcementWatcher:
@@ -79,6 +78,7 @@ class EnforcementWatcher:
             await consumer.stop()
 
     async def _run(self, consumer: Consumer) -> None:
+        backoff = Backoff(DEPENDENCY)  # after a failure of the bus itself: not a hot loop
         while True:
             try:
                 records = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)
@@ -90,8 +90,11 @@ class EnforcementWatcher:
                 raise
             except Exception as exc:
                 self._metrics.errors.labels("consume").inc()
-                log.exception("watcher_poll_failed", error=repr(exc))
-                await asyncio.sleep(RETRY_S)
+                delay = backoff.failed()
+                log_retry(log, "watcher_poll_failed", backoff, delay, exc)
+                await asyncio.sleep(delay)
+                continue
+            log_recovered(log, "watcher_poll_recovered", backoff)
 
     async def handle(self, record: Record) -> None:
         """One record: ours are applied, others skipped, undecodable ones dead-lettered."""
