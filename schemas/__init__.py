@@ -40,6 +40,7 @@ from schemas.kernel import (
     StdioKind,
     kernel_event_id,
 )
+from schemas.lifecycle import Lifecycle
 from schemas.ocsf import from_ocsf, to_ocsf
 from schemas.policy import (
     DetectionSettings,
@@ -88,6 +89,7 @@ __all__ = [
     "ExecEvent",
     "ExitEvent",
     "KernelEvent",
+    "Lifecycle",
     "LimitsSample",
     "MetricSample",
     "NetworkPolicy",
