@@ -19,6 +19,8 @@ from string import Template
 # (30 days); findings, actions and audit are evidence (400 days: a year plus a quarter).
 METRICS_TTL_DAYS = 30
 HISTORY_TTL_DAYS = 400
+# A server's login when the deployment gives none: ClickHouse's own default user, no password.
+DEFAULT_USER = "default"
 
 # Which retention each table follows (tables absent here keep data forever).
 TTL_CLASS: dict[str, str] = {
@@ -92,6 +94,7 @@ def ttl_expression(table: str, days: int) -> str:
 
 
 __all__ = [
+    "DEFAULT_USER",
     "HISTORY_TTL_DAYS",
     "METRICS_TTL_DAYS",
     "MIGRATIONS_TABLE",
