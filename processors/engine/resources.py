@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.engine.findings import Run
+from processors.engine.findings import StepRun
 from processors.engine.record import record, record_lazy
 from processors.engine.state import (
     CPU,
@@ -49,7 +49,7 @@ _BIT_INDEX = {bit: i for i, bit in enumerate(LEVEL_BITS)}
 _SUBJECT = {bit: rule.split(".", 1)[0] for bit, rule in _LEVEL_RULES.items()}
 
 
-def on_metric(run: Run, m: MetricSample) -> None:
+def on_metric(run: StepRun, m: MetricSample) -> None:
     # Runs for every sample: attribute reads are localised and the arithmetic inlined.
     state = run.state
     t = m.time
@@ -107,7 +107,7 @@ def _cpu_percent(state: ContainerState, used_total: int, t: int, last: int) -> f
     return used / ((t - last) * 1e6) * 100.0
 
 
-def _attempts(run: Run, m: MetricSample) -> None:
+def _attempts(run: StepRun, m: MetricSample) -> None:
     state = run.state
     forks = _delta(m.pids_max_events_total, state.prev_pids_events)
     if forks:
@@ -126,7 +126,7 @@ def _attempts(run: Run, m: MetricSample) -> None:
         record(run, "memory.failcnt", "memory", m.time, message=msg, evidence=ev)
 
 
-def _throttling(run: Run, m: MetricSample, t: int) -> None:
+def _throttling(run: StepRun, m: MetricSample, t: int) -> None:
     state = run.state
     pol = run.ctx.policy
     periods, before = m.cpu_periods_total, state.prev_periods
@@ -155,7 +155,7 @@ def _throttling(run: Run, m: MetricSample, t: int) -> None:
     record(run, "cpu.throttled", "cpu", t, message=msg, evidence=ev)
 
 
-def _levels(run: Run, sample: LevelSample) -> None:
+def _levels(run: StepRun, sample: LevelSample) -> None:
     state = run.state
     pol = run.ctx.policy
     t, flags = sample[0], sample[1]
@@ -178,12 +178,12 @@ def _levels(run: Run, sample: LevelSample) -> None:
                 _level_violation(run, bit, t)
 
 
-def _level_violation(run: Run, bit: int, t: int) -> None:
+def _level_violation(run: StepRun, bit: int, t: int) -> None:
     rule = _LEVEL_RULES[bit]
     record_lazy(run, rule, _SUBJECT[bit], t, lambda: _level_evidence(run, bit))
 
 
-def _level_evidence(run: Run, bit: int) -> tuple[str, dict[str, Any]]:
+def _level_evidence(run: StepRun, bit: int) -> tuple[str, dict[str, Any]]:
     pol = run.ctx.policy
     hits = [s for s in run.state.levels if s[1] & bit][-MAX_EVIDENCE_SAMPLES:]
     i = _BIT_INDEX[bit] + 2  # the value's position in a LevelSample
@@ -210,7 +210,7 @@ def _level_evidence(run: Run, bit: int) -> tuple[str, dict[str, Any]]:
     return msg, ev
 
 
-def _disk_level(run: Run, m: MetricSample, used: int) -> None:
+def _disk_level(run: StepRun, m: MetricSample, used: int) -> None:
     pol = run.ctx.policy
     quota = workspace_quota_mb(pol.limits.disk_mb) * MIB
     ev = _sample(m, disk_usage_bytes=used, quota_bytes=quota, level_bytes=int(pol.disk_level_bytes))
