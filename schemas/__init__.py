@@ -53,7 +53,7 @@ from schemas.policy import (
     parse_policy,
     policy_from_dict,
 )
-from schemas.rules import RULE_IDS, RULES, RuleInfo
+from schemas.rules import RULE_IDS, RULES, RuleInfo, RuleWeight
 from schemas.store import ReportSource, Store
 from schemas.topics import TOPICS, TopicSpec
 from schemas.violations import (
@@ -103,6 +103,7 @@ __all__ = [
     "ReportSource",
     "ResourceLimits",
     "RuleInfo",
+    "RuleWeight",
     "SchemaError",
     "SecurityMetrics",
     "SecurityPolicy",
