@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -108,6 +109,22 @@ class EscalationResponse(StrEnum):
 WIRE_CONTEXT: Final[dict[str, Any]] = {"wire": True}  # read-only by convention
 
 
+def _only(value: frozenset[str], bad_if: Callable[[str], bool], rule: str) -> frozenset[str]:
+    """``value`` when no item is bad, else a ValueError that states ``rule`` and lists them all."""
+    bad = sorted(v for v in value if bad_if(v))
+    if bad:
+        raise ValueError(f"{rule}: {bad}")
+    return value
+
+
+def _not_bare_word(v: str) -> bool:
+    return not v or "/" in v or any(c.isspace() for c in v)
+
+
+def _not_absolute(v: str) -> bool:
+    return not v.startswith("/")
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -178,18 +195,12 @@ class ProgramBaseline(_Frozen):
     @field_validator("programs")
     @classmethod
     def _names(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(v for v in value if not v or "/" in v or any(c.isspace() for c in v))
-        if bad:
-            raise ValueError(f"program names must be bare words without '/' or spaces: {bad}")
-        return value
+        return _only(value, _not_bare_word, "program names must be bare words without '/' or spaces")
 
     @field_validator("paths")
     @classmethod
     def _paths(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(v for v in value if not v.startswith("/"))
-        if bad:
-            raise ValueError(f"executable paths must be absolute: {bad}")
-        return value
+        return _only(value, _not_absolute, "executable paths must be absolute")
 
 
 class SecurityPolicy(_Frozen):
@@ -223,25 +234,22 @@ class SecurityPolicy(_Frozen):
     @field_validator("allowed_commands", "blocked_commands", "suspicious_commands")
     @classmethod
     def _command_names(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(v for v in value if not v or "/" in v or any(c.isspace() for c in v))
-        if bad:
-            raise ValueError(f"command names must be bare words without '/' or spaces: {bad}")
-        return value
+        return _only(value, _not_bare_word, "command names must be bare words without '/' or spaces")
 
     @field_validator("allowed_file_extensions")
     @classmethod
     def _extensions(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(v for v in value if not v.startswith(".") or "/" in v or len(v) < 2)
-        if bad:
-            raise ValueError(f"extensions must look like '.txt': {bad}")
+        _only(
+            value,
+            lambda v: not v.startswith(".") or "/" in v or len(v) < 2,
+            "extensions must look like '.txt'",
+        )
         return frozenset(v.lower() for v in value)
 
     @field_validator("blocked_file_patterns")
     @classmethod
     def _patterns(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(v for v in value if not v.startswith("/"))
-        if bad:
-            raise ValueError(f"blocked patterns must be absolute path prefixes: {bad}")
+        _only(value, _not_absolute, "blocked patterns must be absolute path prefixes")
         # Normalised so '/etc//' and '/etc/./' mean '/etc/'.
         return frozenset(posixpath.normpath(v) + ("/" if v.endswith("/") else "") for v in value)
 

@@ -87,37 +87,21 @@ def _judge(
         message = f"command line looks like a reverse shell (argv only, no evidence): {label}"
         record(run, "process.reverse_shell_hint", names[0], t, message=message, evidence=ev)
     blocked = first_in(names, pol.blocked)
-    if blocked is not None:
-        record(
-            run,
-            "process.blocked",
-            blocked,
-            t,
-            message=f"blocked command {blocked} running: {label}",
-            evidence=ev,
-        )
+    _found(run, "process.blocked", blocked, t, f"blocked command {blocked} running: {label}", ev=ev)
     outside = _outside_allowlist(names, pol.allowed, aliases)
-    if outside is not None:
-        record(
-            run,
-            "process.not_allowed",
-            outside,
-            t,
-            message=f"{outside} is outside the allowlist: {label}",
-            evidence=ev,
-        )
+    _found(run, "process.not_allowed", outside, t, f"{outside} is outside the allowlist: {label}", ev=ev)
     if pol.baseline:
         baseline.judge(run, _outside_allowlist(names, pol.baseline, aliases), t, label=label, ev=ev)
     tool = first_in(names, pol.suspicious)
-    if tool is not None:
-        record(
-            run,
-            "process.suspicious",
-            tool,
-            t,
-            message=f"suspicious tool {tool} running: {label}",
-            evidence=ev,
-        )
+    _found(run, "process.suspicious", tool, t, f"suspicious tool {tool} running: {label}", ev=ev)
+
+
+def _found(
+    run: StepRun, rule_id: str, subject: str | None, t: int, message: str, *, ev: dict[str, Any]
+) -> None:
+    """Records ``subject`` under ``rule_id`` when a rule found one (None: nothing found)."""
+    if subject is not None:
+        record(run, rule_id, subject, t, message=message, evidence=ev)
 
 
 def _outside_allowlist(names: tuple[str, ...], allowed: frozenset[str], aliases: bool) -> str | None:

@@ -19,9 +19,11 @@ it informs and counts toward no escalation (schemas.rules ADVISORY_RULES).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from processors.engine.findings import StepRun
+from processors.engine.policy import CompiledPolicy
 from processors.engine.record import record, record_lazy
 from processors.engine.state import (
     CPU,
@@ -46,6 +48,23 @@ _LEVEL_RULES = {
     FDS: "open_files.level",
 }
 _BIT_INDEX = {bit: i for i, bit in enumerate(LEVEL_BITS)}
+# Per level: the level in force and what crossed it, from the newest sample over it.
+_LEVEL_TEXT: dict[int, Callable[[CompiledPolicy, LevelSample], tuple[float, str]]] = {
+    MEM: lambda p, s: (
+        p.memory_level_bytes,
+        f"memory {_mib(s[2])} over {_mib(int(p.memory_level_bytes))} ({p.limits.memory_mb} MiB × tolerance)",
+    ),
+    CPU: lambda p, s: (
+        p.cpu_level_percent,
+        f"CPU {s[3]:.1f} % over {p.cpu_level_percent:.1f} % ({p.cpu_percent:g} % × tolerance)",
+    ),
+    PROCS: lambda p, s: (p.max_processes, f"{s[4]} processes over max_processes {p.max_processes}"),
+    SOCKS: lambda p, s: (
+        p.max_connections,
+        f"{s[5]} connections over max_network_connections {p.max_connections}",
+    ),
+    FDS: lambda p, s: (p.max_open_files, f"{s[6]} open files over max_open_files {p.max_open_files}"),
+}
 _SUBJECT = {bit: rule.split(".", 1)[0] for bit, rule in _LEVEL_RULES.items()}
 
 
@@ -188,22 +207,7 @@ def _level_evidence(run: StepRun, bit: int) -> tuple[str, dict[str, Any]]:
     hits = [s for s in run.state.levels if s[1] & bit][-MAX_EVIDENCE_SAMPLES:]
     i = _BIT_INDEX[bit] + 2  # the value's position in a LevelSample
     values = [{"time": s[0], "value": round(s[i], 2) if i == 3 else s[i]} for s in hits]
-    limit: float
-    if bit == MEM:
-        limit = pol.memory_level_bytes
-        what = f"memory {_mib(hits[-1][2])} over {_mib(int(limit))} ({pol.limits.memory_mb} MiB × tolerance)"
-    elif bit == CPU:
-        limit = pol.cpu_level_percent
-        what = f"CPU {hits[-1][3]:.1f} % over {limit:.1f} % ({pol.cpu_percent:g} % × tolerance)"
-    elif bit == PROCS:
-        limit = pol.max_processes
-        what = f"{hits[-1][4]} processes over max_processes {pol.max_processes}"
-    elif bit == SOCKS:
-        limit = pol.max_connections
-        what = f"{hits[-1][5]} connections over max_network_connections {pol.max_connections}"
-    else:
-        limit = pol.max_open_files
-        what = f"{hits[-1][6]} open files over max_open_files {pol.max_open_files}"
+    limit, what = _LEVEL_TEXT[bit](pol, hits[-1])
     count = run.state.level_counts[_BIT_INDEX[bit]]
     msg = f"{what} in {count} samples within {pol.window_ms / 1000:g} s (K={pol.min_samples})"
     ev = {"samples": [*values, {"limit": limit, "samples_over": count, "window_ms": pol.window_ms}]}
