@@ -80,17 +80,17 @@ class ClickHouseStore:
         self.path = Path(path) if path is not None else None
         self.url = url
         self.database = database
-        self._username = username
-        self._password = password
         self.metrics_ttl_days = metrics_ttl_days
         self.history_ttl_days = history_ttl_days
         self._migrate = migrate
-        # An https:// server: its certificate checked against ca_file (None: the system's CAs).
-        # The scheme is passed as the interface: clickhouse-connect ignores a DSN's scheme and
-        # would speak plain HTTP (the password in clear) to https://host:8123.
-        self._tls: dict[str, Any] = {"verify": verify, **({"ca_cert": str(ca_file)} if ca_file else {})}
+        # A server's login and transport. An https:// server: its certificate checked against
+        # ca_file (None: the system's CAs). The scheme is passed as the interface: clickhouse-connect
+        # ignores a DSN's scheme and would speak plain HTTP (the password in clear) to https://host:8123.
+        self._server: dict[str, Any] = {"username": username, "password": password, "verify": verify}
+        if ca_file:
+            self._server["ca_cert"] = str(ca_file)
         if url is not None and url.split("://", 1)[0] in ("http", "https"):
-            self._tls["interface"] = url.split("://", 1)[0]
+            self._server["interface"] = url.split("://", 1)[0]
         self._client: Any = None
         self._wanted = False
         self._lock = threading.RLock()
@@ -153,13 +153,11 @@ class ClickHouseStore:
             return clickhouse_connect.get_client(interface="chdb", path=str(self.path), database=database)
         return clickhouse_connect.get_client(
             dsn=self.url,
-            username=self._username,
-            password=self._password,
             database=database,
             connect_timeout=CONNECT_TIMEOUT_S,
             send_receive_timeout=SEND_RECEIVE_TIMEOUT_S,
             autogenerate_session_id=False,
-            **self._tls,
+            **self._server,
         )
 
     def close(self) -> None:

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from importlib import resources
 from string import Template
 
+# A server's login when the deployment gives none: ClickHouse's own default user, no password.
+DEFAULT_USER = "default"
 # Defaults of the retention settings: metrics are high-volume and lose value fast
 # (30 days); findings, actions and audit are evidence (400 days: a year plus a quarter).
 METRICS_TTL_DAYS = 30
 HISTORY_TTL_DAYS = 400
-# A server's login when the deployment gives none: ClickHouse's own default user, no password.
-DEFAULT_USER = "default"
 
 # Which retention each table follows (tables absent here keep data forever).
 TTL_CLASS: dict[str, str] = {
