@@ -15,7 +15,6 @@ has been seen to hang, and an insert is durable once it returns.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from processors.runner import ProcessorRunner
 from reporting import ClickHouseStore, HistoryReports, Sink, open_store
 from sandguard.bus import LocalBus
 from sandguard.datadir import lock_data_dir
+from sandguard.settings import Settings
 from schemas import Bus, Lifecycle, SecurityPolicy, Store, labels
 
 log = structlog.get_logger(__name__)
@@ -95,8 +95,8 @@ class PipelineOptions:
     # The enforcer's command ledger; default data_dir/enforcer. A pipeline per manager
     # keeps its own, since each has its own consumer group.
     enforcer_state_dir: Path | None = None
-    # The kernel layer (collectors/kernel): on unless SANDGUARD_KERNEL_EVENTS=0.
-    kernel_events: bool = field(default_factory=lambda: os.environ.get("SANDGUARD_KERNEL_EVENTS", "1") != "0")
+    # The kernel layer (collectors/kernel): on unless SANDGUARD_KERNEL_EVENTS=0 (Settings).
+    kernel_events: bool = field(default_factory=lambda: Settings().kernel_events)
 
 
 class LazyReports:

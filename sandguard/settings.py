@@ -72,6 +72,7 @@ class Settings(BaseSettings):
         HISTORY_TTL_DAYS, ge=1, description="retention of everything else in ClickHouse"
     )
     data_dir: Path = Path("/var/lib/sandguard/data")
+    kernel_events: bool = Field(True, description="the embedded pipeline's kernel layer; 0: off")
     workspace: Literal["disk", "tmpfs"] = Field(
         "disk", description="/work and /tmp: disk (ext4 images, full is ENOSPC) or tmpfs (memory)"
     )
