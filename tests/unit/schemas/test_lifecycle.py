@@ -9,5 +9,6 @@ def test_the_states_keep_their_strings() -> None:
     assert [s.value for s in Lifecycle] == ["new", "running", "stopping", "stopped", "failed"]
 
 
-def test_a_state_equals_its_string_and_formats_as_it() -> None:
-    assert Lifecycle.STOPPED == "stopped" and f"{Lifecycle.FAILED}" == "failed"
+def test_a_state_is_its_string() -> None:
+    state: str = Lifecycle.STOPPED
+    assert state == "stopped" and f"{Lifecycle.FAILED}" == "failed" and Lifecycle("new") is Lifecycle.NEW
