@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 
 Event = dict[str, Any]
 # since ("seconds.nanoseconds") -> the events from then on, until the stream ends.
-EventSource = Callable[[str], AsyncIterator[Event]]
+DockerEventSource = Callable[[str], AsyncIterator[Event]]
 NS = 1_000_000_000
 
 
@@ -72,7 +72,7 @@ class EventFollower:
 
     def __init__(
         self,
-        source: EventSource,
+        source: DockerEventSource,
         *,
         name: str,
         on_event: Callable[[Event], None],
