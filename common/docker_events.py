@@ -13,16 +13,17 @@ or, in unit tests, any async iterator.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import aiodocker
 import structlog
 
 from common.retry import DEPENDENCY, Backoff, RetryPolicy, log_recovered, log_retry
+from common.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -65,32 +66,27 @@ async def aiodocker_events(
         await client.events.stop()  # type: ignore[no-untyped-call] # raises what broke the stream
 
 
+def _ignore(*args: Any) -> None:
+    """The default of the optional callbacks."""
+
+
+@dataclass(eq=False)
 class EventFollower:
     """Hands each event to ``on_event`` (on the event loop) until stopped; reopens broken
-    streams. ``on_error(kind)`` counts a broken stream ("stream") or a failed handler
-    ("handler"); neither stops the follower."""
+    streams from ``since_ns`` on (now by default). ``on_error(kind)`` counts a broken stream
+    ("stream") or a failed handler ("handler"); neither stops the follower."""
 
-    def __init__(
-        self,
-        source: DockerEventSource,
-        *,
-        name: str,
-        on_event: Callable[[Event], None],
-        on_error: Callable[[str], None] = lambda kind: None,
-        on_reopen: Callable[[], None] = lambda: None,
-        since_ns: int | None = None,
-        policy: RetryPolicy = DEPENDENCY,
-    ) -> None:
-        self._source = source
-        self.name = name
-        self._on_event = on_event
-        self._on_error = on_error
-        self._on_reopen = on_reopen
-        self.since_ns = time.time_ns() if since_ns is None else since_ns
-        self._policy = policy
-        self.reconnects = 0
-        self._task: asyncio.Task[None] | None = None
-        self._stream: asyncio.Task[None] | None = None
+    source: DockerEventSource
+    _: KW_ONLY
+    name: str
+    on_event: Callable[[Event], None]
+    on_error: Callable[[str], None] = _ignore
+    on_reopen: Callable[[], None] = _ignore
+    since_ns: int = field(default_factory=time.time_ns)
+    policy: RetryPolicy = DEPENDENCY
+    reconnects: int = field(default=0, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _stream: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
         if self._task is None:
@@ -98,10 +94,7 @@ class EventFollower:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def break_stream(self) -> None:
         """Cuts the current stream, as a dropped connection would (it is reopened)."""
@@ -109,7 +102,7 @@ class EventFollower:
             self._stream.cancel()
 
     async def _run(self) -> None:
-        backoff = Backoff(self._policy)
+        backoff = Backoff(self.policy)
         while True:
             self._stream = asyncio.create_task(self._follow(backoff))
             try:
@@ -122,16 +115,16 @@ class EventFollower:
                 error = ConnectionError("the events stream was cut")
             except Exception as exc:  # any stream failure: counted, logged, reopened
                 error = exc
-            self._on_error("stream")
+            self.on_error("stream")
             delay = backoff.failed()
             log_retry(log, "docker_events_broken", backoff, delay, error, follower=self.name)
             await asyncio.sleep(delay)
             self.reconnects += 1
 
     async def _follow(self, backoff: Backoff) -> None:
-        events = self._source(since_param(self.since_ns))
+        events = self.source(since_param(self.since_ns))
         if self.reconnects:
-            self._on_reopen()
+            self.on_reopen()
         async for event in events:
             log_recovered(log, "docker_events_recovered", backoff, follower=self.name)
             self.since_ns = max(self.since_ns, event_time_ns(event) + 1)
@@ -139,7 +132,7 @@ class EventFollower:
 
     def _dispatch(self, event: Event) -> None:
         try:
-            self._on_event(event)
+            self.on_event(event)
         except Exception as exc:
-            self._on_error("handler")
+            self.on_error("handler")
             log.exception("docker_event_handler_failed", follower=self.name, error=repr(exc))

@@ -9,10 +9,10 @@ kills sandboxes past their lifetime, whoever made them (sandbox.gc).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
+from common.tasks import cancel_and_wait
 from sandbox.gc import RECLAIM_EVERY_S, GcReport
 from sandbox.lease import HEARTBEAT_S, Lease
 from sandbox.port import SandboxEngine
@@ -61,10 +61,8 @@ class LeaseKeeper:
                 await self.reclaim(port)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         if self.held:
             self.lease.release()
             self.held = False

@@ -29,9 +29,8 @@ class EngineError(Exception):
     """The engine answered with an error status; ``status`` and ``message`` are the engine's."""
 
     def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        self.message = message
         super().__init__(f"{status}: {message}")
+        self.status, self.message = status, message
 
 
 class ContainerMissing(EngineError):

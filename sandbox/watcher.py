@@ -9,12 +9,12 @@ topic with its reason and is counted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 import structlog
 
 from common.retry import DEPENDENCY, Backoff, log_recovered, log_retry
+from common.tasks import cancel_and_wait
 from sandbox.metrics import ManagerMetrics
 from schemas import (
     ActionResult,
@@ -69,10 +69,7 @@ class EnforcementWatcher:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
