@@ -45,10 +45,14 @@ def event_time_ns(event: Mapping[str, Any]) -> int:
 
 
 def streaming_url(api: Any) -> str | None:
-    """aiodocker's address for the engine a Docker SDK client talks to: a tcp engine's own,
-    or None (the environment's: DOCKER_HOST or the local socket, as docker.from_env reads)."""
-    base = str(getattr(api, "base_url", ""))
-    return base.replace("http://", "tcp://", 1) if base.startswith("http://") else None
+    """aiodocker's address for the engine a Docker SDK APIClient talks to: its tcp address
+    or its unix socket (the adapter's public ``socket_path``); None when neither is known
+    (then aiodocker takes the environment's: DOCKER_HOST or the local socket)."""
+    base = str(api.base_url)
+    if base.startswith("http://"):
+        return "tcp://" + base.removeprefix("http://")
+    socket_path = getattr(api.get_adapter(base), "socket_path", None)
+    return f"unix://{socket_path}" if socket_path else None
 
 
 async def aiodocker_events(

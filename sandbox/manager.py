@@ -78,7 +78,8 @@ class SandboxManager:
     enforcer's results back (start and stop it yourself); ``reports`` (optional) is the
     history behind ``get_security_report``; ``docker_client`` defaults to the engine of
     the environment (DOCKER_HOST or the local socket); ``port`` replaces the engine
-    altogether (a ``SandboxEngine``: sandbox.fake's for tests without one). ``workspace`` "disk" (the default:
+    altogether (a ``SandboxEngine``: sandbox.fake's for tests without one; ``cleanup()``
+    closes it). ``workspace`` "disk" (the default:
     /work and /tmp on ext4 images in ``workspace_dir``, needs root on the engine's host)
     or "tmpfs" (charged to the sandbox's memory; for a remote engine).
     """

@@ -7,7 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from common.docker_events import EventFollower, event_time_ns, since_param
+import docker
+
+from common.docker_events import EventFollower, event_time_ns, since_param, streaming_url
 from common.retry import RetryPolicy
 
 FAST = RetryPolicy(first_s=0.001, max_s=0.001)
@@ -39,6 +41,13 @@ async def until(check: Callable[[], bool]) -> None:
     async with asyncio.timeout(DEADLINE_S):
         while not check():
             await asyncio.sleep(0.001)
+
+
+def test_the_streaming_client_talks_to_the_sdk_clients_engine() -> None:
+    unix = docker.APIClient(base_url="unix:///run/other/docker.sock", version="1.41")
+    tcp = docker.APIClient(base_url="tcp://127.0.0.1:2375", version="1.41")
+    assert streaming_url(unix) == "unix:///run/other/docker.sock"
+    assert streaming_url(tcp) == "tcp://127.0.0.1:2375"
 
 
 def test_since_and_times() -> None:
