@@ -17,14 +17,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from common.retry import DEPENDENCY, retry_async
-from sandguard.cli._common import (
-    host_option,
-    kafka_options,
-    service_options,
-    settings_from,
-    start_service,
-    stop_on_signals,
-)
+from sandguard.cli._common import host_service_options, settings_from, start_service, stop_on_signals
 from sandguard.settings import Settings
 from schemas import labels
 
@@ -49,9 +42,7 @@ log = structlog.get_logger(__name__)
     help="every exec, exit and connect from the kernel; blocked programs killed at exec",
 )
 @click.option("--buffer", "buffer_capacity", type=click.IntRange(min=1), default=20_000, show_default=True)
-@kafka_options
-@host_option
-@service_options
+@host_service_options
 def collector(
     *,
     bootstrap: str | None,
