@@ -31,10 +31,6 @@ from pathlib import Path
 
 import psutil
 
-try:
-    from bench import cli
-except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
-    import cli  # type: ignore[import-not-found,no-redef]
 from processors.engine import ContainerState, PolicyContext, compile_policy, step
 from processors.faust_app import FETCH_MAX_RECORDS
 from processors.metrics import ProcessorMetrics
@@ -42,6 +38,11 @@ from processors.pipeline import Pipeline
 from processors.stores import PolicyStore, StateStore
 from schemas import MetricSample, Record, ResourceLimits, SecurityPolicy, SocketCounts, encode
 from schemas import topics as t
+
+try:
+    from bench import cli
+except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
+    import cli  # type: ignore[import-not-found,no-redef]
 
 MIB = 1024 * 1024
 CONTAINERS = 200

@@ -11,7 +11,7 @@ Tree::
 
 from __future__ import annotations
 
-from schemas.exceptions import DetailedError
+from schemas.exceptions import DetailedError, LifecycleError
 
 
 class CollectorError(Exception):
@@ -35,9 +35,7 @@ class ContainerGoneError(CollectorError, DetailedError):
     template = "container {container_id:.12} is gone"
 
 
-class CollectorStateError(CollectorError, DetailedError):
+class CollectorStateError(CollectorError, LifecycleError):
     """Raised when Collector.start is called twice, or a stopped collector is started."""
 
-    state: str
-    operation: str
     template = "cannot {operation} a collector that is {state}"

@@ -18,7 +18,7 @@ Tree::
 
 from __future__ import annotations
 
-from schemas.exceptions import DetailedError
+from schemas.exceptions import DetailedError, LifecycleError
 
 
 class EnforcerError(Exception):
@@ -105,9 +105,7 @@ class ResultPublishError(EnforcerError, DetailedError):
     template = "{count} results not delivered: {reason}"
 
 
-class EnforcerStateError(EnforcerError, DetailedError):
+class EnforcerStateError(EnforcerError, LifecycleError):
     """Raised when a lifecycle method is called in a state that does not allow it."""
 
-    state: str
-    operation: str
     template = "cannot {operation} an enforcer that is {state}"

@@ -7,6 +7,7 @@ Tree::
     └── EventDecodeError        bytes on a topic are not a valid event of that topic (carries the reason)
 
     DetailedError               not a root: the base of an error that carries its data (below)
+    └── LifecycleError          a long-lived object used out of order (carries state, operation)
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ class DetailedError(Exception):
 
     def __post_init__(self) -> None:
         super().__init__(self.template.format_map(vars(self)))
+
+
+class LifecycleError(DetailedError):
+    """Base of the errors raised when a long-lived object (a collector, an enforcer) is used
+    in a state that does not allow it: start twice, wait before start, use after stop."""
+
+    state: str
+    operation: str
+    template = "cannot {operation} it while it is {state}"
 
 
 class SchemaError(ValueError):
