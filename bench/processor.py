@@ -19,7 +19,9 @@ run. Every loop is bounded in count and time; traffic goes to 127.0.0.1 only.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -38,11 +40,6 @@ from processors.pipeline import Pipeline
 from processors.stores import PolicyStore, StateStore
 from schemas import MetricSample, Record, ResourceLimits, SecurityPolicy, SocketCounts, encode
 from schemas import topics as t
-
-try:
-    from bench import cli
-except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
-    import cli  # type: ignore[import-not-found,no-redef]
 
 MIB = 1024 * 1024
 CONTAINERS = 200
@@ -188,10 +185,12 @@ def _time_worker(port: int, n: int, pid: int) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = cli.parser(__doc__, kafka=True)
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--json", action="store_true")
     ap.add_argument("--engine-events", type=int, default=200_000)
     ap.add_argument("--worker-events", type=int, default=100_000)
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     ap.add_argument("--skip-worker", action="store_true")
     ap.add_argument("--containers", type=int, default=CONTAINERS, help="containers the samples spread over")
     ap.add_argument("--profile", type=Path, default=None, help="cProfile stats of the worker to this file")
@@ -207,7 +206,7 @@ def main() -> None:
         out["worker_vs_target"] = round(out["worker_events_per_s"] / WORKER_TARGET, 2)
     out["engine_vs_target"] = round(out["engine_events_per_s"] / ENGINE_TARGET, 2)
     out["load_1m_after"] = round(os.getloadavg()[0], 2)
-    cli.emit(out, args.json)
+    print(json.dumps(out) if args.json else json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":
