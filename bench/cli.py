@@ -1,16 +1,15 @@
 """What every benchmark's command line shares, said once: ``--json`` prints one JSON object
 (the form bench/results keeps), without it the same object indented for a reader; those
-that use Kafka take ``--bootstrap`` (loopback by default, SANDGUARD_KAFKA_BOOTSTRAP)."""
+that use Kafka take ``--bootstrap`` (the settings' default: SANDGUARD_KAFKA_BOOTSTRAP or loopback)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
-LOCAL_KAFKA = "127.0.0.1:9092"
+from sandguard.settings import Settings
 
 
 def parser(doc: str | None, *, kafka: bool = False) -> argparse.ArgumentParser:
@@ -18,8 +17,7 @@ def parser(doc: str | None, *, kafka: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     if kafka:
-        default = os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", LOCAL_KAFKA)
-        p.add_argument("--bootstrap", default=default, help="Kafka bootstrap servers (loopback)")
+        p.add_argument("--bootstrap", default=Settings().kafka_bootstrap, help="Kafka bootstrap servers")
     return p
 
 

@@ -11,7 +11,7 @@ from bench import cli
 
 def test_kafka_benchmarks_take_the_bootstrap_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SANDGUARD_KAFKA_BOOTSTRAP", raising=False)
-    assert cli.parser("doc", kafka=True).parse_args([]).bootstrap == cli.LOCAL_KAFKA
+    assert cli.parser("doc", kafka=True).parse_args([]).bootstrap == "127.0.0.1:9092"
     monkeypatch.setenv("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9192")
     args = cli.parser("doc", kafka=True).parse_args(["--json"])
     assert (args.bootstrap, args.json) == ("127.0.0.1:9192", True)
