@@ -22,7 +22,7 @@ from typing import Any
 import aiodocker
 import structlog
 
-from common.retry import DEPENDENCY, Backoff, RetryPolicy, log_recovered, log_retry
+from common.retry import DEPENDENCY, Backoff, RetryPolicy, log_recovered, pause
 from common.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -120,9 +120,7 @@ class EventFollower:
             except Exception as exc:  # any stream failure: counted, logged, reopened
                 error = exc
             self.on_error("stream")
-            delay = backoff.failed()
-            log_retry(log, "docker_events_broken", backoff, delay, error, follower=self.name)
-            await asyncio.sleep(delay)
+            await pause(log, "docker_events_broken", backoff, error, follower=self.name)
             self.reconnects += 1
 
     async def _follow(self, backoff: Backoff) -> None:

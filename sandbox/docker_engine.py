@@ -38,7 +38,7 @@ SDK_TIMEOUT_S = 120
 def _sdk_error(exc: docker.errors.APIError, container_id: str = "") -> EngineError:
     message = str(exc.explanation or exc)
     if isinstance(exc, docker.errors.NotFound) and container_id:
-        return ContainerMissing(container_id, message)
+        return ContainerMissing(404, message)
     return EngineError(exc.status_code or 500, message)
 
 
@@ -56,7 +56,7 @@ def _aio_errors(container_id: str = "") -> Iterator[None]:
         yield
     except aiodocker.DockerError as exc:
         if exc.status == 404 and container_id:
-            raise ContainerMissing(container_id, str(exc.message)) from exc
+            raise ContainerMissing(404, str(exc.message)) from exc
         raise EngineError(exc.status, str(exc.message)) from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise DockerUnavailable(str(exc)) from exc
@@ -118,7 +118,7 @@ class DockerSandboxEngine:
         try:
             created = await self._call(partial(self._api.create_container_from_config, dict(config), name))
         except docker.errors.ImageNotFound as exc:
-            raise ImageMissing(str(config.get("Image", ""))) from exc
+            raise ImageMissing(404, f"no such image: {config.get('Image', '')}") from exc
         return str(created["Id"])
 
     async def start(self, container_id: str) -> None:
@@ -141,7 +141,7 @@ class DockerSandboxEngine:
         def post() -> None:
             response = api.post(url, json=dict(resources))
             if response.status_code == 404:
-                raise ContainerMissing(container_id, _message(response))
+                raise ContainerMissing(404, _message(response))
             if response.status_code >= 400:
                 raise EngineError(response.status_code, _message(response))
 

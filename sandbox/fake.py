@@ -124,7 +124,7 @@ class FakeSandboxEngine:
         self._enter("create", name)
         image = str(config.get("Image", ""))
         if image in self.missing_images:
-            raise ImageMissing(image)
+            raise ImageMissing(404, f"No such image: {image}")
         if any(c.name == name for c in self.made.values()):
             raise EngineError(409, f'Conflict. The container name "/{name}" is already in use')
         cid = secrets.token_hex(32)
@@ -241,7 +241,7 @@ class FakeSandboxEngine:
         for cid, c in self.made.items():
             if container_id in (cid, c.name) or (len(container_id) >= 12 and cid.startswith(container_id)):
                 return c
-        raise ContainerMissing(container_id, f"No such container: {container_id}")
+        raise ContainerMissing(404, f"No such container: {container_id}")
 
     def _emit(self, c: FakeContainer, action: str, **attributes: str) -> None:
         ns = time.time_ns()

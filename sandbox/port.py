@@ -20,33 +20,26 @@ from typing import Any, Protocol, runtime_checkable
 
 from sandbox.gc import GcReport
 from sandbox.output import STDERR, STDOUT
+from schemas.exceptions import DetailedError
 
 __all__ = ["STDERR", "STDOUT", "ContainerMissing", "EngineError", "ExecSpec", "ExecStream", "ImageMissing",
            "SandboxEngine"]  # fmt: skip
 
 
-class EngineError(Exception):
+class EngineError(DetailedError):
     """The engine answered with an error status; ``status`` and ``message`` are the engine's."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status, self.message = status, message
+    status: int
+    message: str
+    template = "{status}: {message}"
 
 
 class ContainerMissing(EngineError):
     """No such container (404): gone, or never there."""
 
-    def __init__(self, container_id: str, message: str = "no such container") -> None:
-        super().__init__(404, message)
-        self.container_id = container_id
-
 
 class ImageMissing(EngineError):
-    """The image to create from is not on the engine (nothing is pulled)."""
-
-    def __init__(self, image: str) -> None:
-        super().__init__(404, f"no such image: {image}")
-        self.image = image
+    """The image to create from is not on the engine (404: nothing is pulled)."""
 
 
 @dataclass(frozen=True, slots=True)

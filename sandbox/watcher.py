@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from common.retry import DEPENDENCY, Backoff, log_recovered, log_retry
+from common.retry import DEPENDENCY, Backoff, log_recovered, pause
 from common.tasks import cancel_and_wait
 from sandbox.metrics import ManagerMetrics
 from schemas import (
@@ -87,9 +87,7 @@ class EnforcementWatcher:
                 raise
             except Exception as exc:
                 self._metrics.errors.labels("consume").inc()
-                delay = backoff.failed()
-                log_retry(log, "watcher_poll_failed", backoff, delay, exc)
-                await asyncio.sleep(delay)
+                await pause(log, "watcher_poll_failed", backoff, exc)
                 continue
             log_recovered(log, "watcher_poll_recovered", backoff)
 

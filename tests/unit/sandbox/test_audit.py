@@ -177,7 +177,7 @@ async def test_a_publish_on_a_stuck_bus_gives_up_and_is_counted(monkeypatch: pyt
             await asyncio.Event().wait()  # never set
 
     monkeypatch.setattr(audit, "PUBLISH_TIMEOUT_S", 0.05)
-    monkeypatch.setattr(audit, "RETRY", RetryPolicy(first_s=0.01, max_s=0.04, attempts=4))
+    monkeypatch.setattr(audit, "PUBLISH", RetryPolicy(first_s=0.01, max_s=0.04, attempts=4))
     metrics = ManagerMetrics(CollectorRegistry())
     publisher = AuditPublisher(StuckBus(), metrics)
     async with asyncio.timeout(5):
