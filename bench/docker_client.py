@@ -17,10 +17,8 @@ can be run again. Every loop is bounded by --rounds; the container is labelled a
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
-import json
 import tarfile
 import time
 import uuid
@@ -31,9 +29,11 @@ import aiodocker
 import docker
 
 try:
+    from bench import cli
     from bench.baseline_engine_http import EngineHTTP
     from bench.stats import percentile
 except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
+    import cli  # type: ignore[import-not-found,no-redef]
     from baseline_engine_http import EngineHTTP  # type: ignore[import-not-found,no-redef]
     from stats import percentile  # type: ignore[import-not-found,no-redef]
 
@@ -173,9 +173,8 @@ async def main(rounds: int, image: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=30)
+    parser = cli.parser(__doc__)
+    parser.add_argument("--rounds", type=int, default=30, help="rounds per measure (at most 500)")
     parser.add_argument("--image", default="sandguard/busybox:1")
-    parser.add_argument("--json", action="store_true", help="print JSON (the only output format)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(min(args.rounds, 500), args.image)), indent=2))
+    cli.emit(asyncio.run(main(min(args.rounds, 500), args.image)), args.json)
