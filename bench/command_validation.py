@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import bashlex
 
+from common.commandline import clear_caches
 from sandbox.validation import check_command
-from sandbox.validation.commands import _analyse_argv_cached, _analyse_line_cached
 from schemas import SecurityPolicy
 
 try:
@@ -31,11 +31,6 @@ DEFAULT_ROUNDS = 5
 
 
 Command = str | list[str]
-
-
-def _clear() -> None:
-    _analyse_line_cached.cache_clear()
-    _analyse_argv_cached.cache_clear()
 
 
 def _nothing() -> None:
@@ -85,7 +80,7 @@ def run(rounds: int) -> dict[str, object]:
     warm: list[float] = []
     for _ in range(rounds):
         floor += _time_each(parseable, _parse_or_fail, _nothing)
-        cold += _time_each(corpus, check, _clear)
+        cold += _time_each(corpus, check, clear_caches)
         _time_each(corpus, check, _nothing)  # fills the cache
         warm += _time_each(corpus, check, _nothing)
     parse_only, cold_summary = _summary(floor), _summary(cold)

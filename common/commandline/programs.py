@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
-from sandbox.validation.shell_words import Refusal, Word
-from sandbox.validation.steps import EXITS, Handler, Inner, Script, run_argv
+from common.commandline.options import OptionSpec, has, parse_options, static, value_of
+from common.commandline.shell_words import Refusal, Word
+from common.commandline.steps import EXITS, Handler, Inner, Script, run_argv
 
 # Long options (any unambiguous prefix of them works in GNU getopt) that run a command.
 _TAR_RUNS = ("--to-command", "--checkpoint-action", "--use-compress-program", "--info-script",

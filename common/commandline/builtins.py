@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from sandbox.validation.options import OptionSpec, has, parse_options, static
-from sandbox.validation.shell_words import Refusal, Word
-from sandbox.validation.variables import UNSAFE_PREFIXES, UNSAFE_VARIABLES, unsafe_variable_reason
+from common.commandline.options import OptionSpec, has, parse_options, static
+from common.commandline.shell_words import Refusal, Word
+from common.commandline.variables import UNSAFE_PREFIXES, UNSAFE_VARIABLES, unsafe_variable_reason
 
 __all__ = [
     "UNSAFE_PREFIXES",

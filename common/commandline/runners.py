@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
-from sandbox.validation.shell_words import Refusal, Word
-from sandbox.validation.steps import EXITS, GenericWrapper, Handler, Inner, Named, Run, Script, run_argv
+from common.commandline.options import OptionSpec, has, parse_options, static, value_of
+from common.commandline.shell_words import Refusal, Word
+from common.commandline.steps import EXITS, GenericWrapper, Handler, Inner, Named, Run, Script, run_argv
 
 _CHRT = GenericWrapper(
     OptionSpec(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sandbox.validation.shell_words import Refusal, Word
+from common.commandline.shell_words import Refusal, Word
 
 # What a parsed option looks like: its canonical name ('-n', '--signal') and its argument.
 Option = tuple[str, str | None]

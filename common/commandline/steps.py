@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sandbox.validation.options import OptionSpec, has, parse_options, static
-from sandbox.validation.shell_words import Refusal, Word
+from common.commandline.options import OptionSpec, has, parse_options, static
+from common.commandline.shell_words import Refusal, Word
 
 EXITS = ("--help", "--version")
 
@@ -63,3 +63,12 @@ class GenericWrapper:
         if not rest and self.shell_when_empty:
             raise Refusal(prog, f"{prog!r} without a command starts an interactive shell")
         return run_argv(rest)
+
+
+class RefusedButRuns(Refusal):
+    """Validation refuses the program (``bash -l``, ``sudo -i``), but what it runs is
+    known: the lenient reading of what already ran follows ``runs``."""
+
+    def __init__(self, word: str | None, reason: str, runs: Sequence[Inner]) -> None:
+        super().__init__(word, reason)
+        self.runs = tuple(runs)

@@ -10,13 +10,23 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sandbox.validation.builtins import check_assignment
-from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
-from sandbox.validation.programs import PROGRAMS
-from sandbox.validation.runners import RUNNERS
-from sandbox.validation.shell_words import Refusal, Word
-from sandbox.validation.shells import SHELL_HANDLERS
-from sandbox.validation.steps import EXITS, GenericWrapper, Handler, Inner, Named, Run, Script, run_argv
+from common.commandline.builtins import check_assignment
+from common.commandline.options import OptionSpec, has, parse_options, static, value_of
+from common.commandline.programs import PROGRAMS
+from common.commandline.runners import RUNNERS
+from common.commandline.shell_words import Refusal, Word
+from common.commandline.shells import SHELL_HANDLERS
+from common.commandline.steps import (
+    EXITS,
+    GenericWrapper,
+    Handler,
+    Inner,
+    Named,
+    RefusedButRuns,
+    Run,
+    Script,
+    run_argv,
+)
 
 _LEGACY_NICE = re.compile(r"-[+-]?[0-9]+")
 _SPLIT_STRING_SPECIALS = frozenset("\\'\"$#")
@@ -113,16 +123,23 @@ def _command(prog: str, args: Sequence[Word]) -> list[Inner]:
 def _exec(prog: str, args: Sequence[Word]) -> list[Inner]:
     options, k = parse_options(prog, args, OptionSpec(flags="cl", with_arg="a"))
     name = value_of(options, "-a")
-    if has(options, "-l") or (name or "").startswith("-"):
-        raise Refusal(
-            prog, "exec -l or a name starting with '-' starts a login shell, which runs profile files"
-        )
     found: list[Inner] = run_argv(args[k:])
+    if has(options, "-l") or (name or "").startswith("-"):
+        reason = "exec -l or a name starting with '-' starts a login shell, which runs profile files"
+        raise RefusedButRuns(prog, reason, found)
     return [Named(name), *found] if name is not None and found else found
 
 
 def _builtin(prog: str, args: Sequence[Word]) -> list[Inner]:
     return run_argv(args)
+
+
+def _eval(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """Validation refuses eval whatever it runs (``builtins``); what already ran is read
+    as the script its joined arguments make."""
+    script = " ".join(static(prog, w) for w in args)
+    runs: list[Inner] = [Script(script)] if script.strip() else []
+    raise RefusedButRuns(prog, f"{prog!r} runs its arguments as shell code", runs)
 
 
 def _busybox(prog: str, args: Sequence[Word]) -> list[Inner]:
@@ -261,6 +278,7 @@ WRAPPERS: dict[str, Handler] = {
     "xargs": _xargs,
     "command": _command,
     "builtin": _builtin,
+    "eval": _eval,
     "exec": _exec,
     "busybox": _busybox,
     "find": _find,
