@@ -51,7 +51,7 @@ MAX_NESTING = 16
 # 30 ms) and are not counted, so files written with 'cat <<EOF' stay possible.
 MAX_COMMAND_WORDS = 5_000
 # Repeated commands skip the parse (0.3-0.6 ms); only short ones are kept, so each cache
-# (strict and lenient, line and argv) holds at most 4096 entries × 4 KiB = 16 MiB.
+# (strict and lenient; lines and argv share it) holds at most 4096 entries × 4 KiB = 16 MiB.
 CACHE_SIZE = 4096
 CACHEABLE_BYTES = 4096
 # C0 controls other than tab and newline, and DEL: no shell syntax needs them, and a
@@ -88,7 +88,7 @@ Command = str | Sequence[str]
 def analyse(command: Command) -> Analysis:
     """The strict analysis of a shell command line (``str``) or an exec-form argv (a
     sequence of strings: its first word and the wrappers in it); never raises."""
-    return _cached(command, _strict_line, _strict_argv, lenient=False)
+    return _cached(command, lenient=False)
 
 
 def command_programs(command: Command) -> tuple[str, ...]:
@@ -97,45 +97,33 @@ def command_programs(command: Command) -> tuple[str, ...]:
     Lenient: what cannot be resolved is passed over and the rest still read; a line
     that does not parse is read as an argv of its blank-separated words. Never raises.
     """
-    return tuple(dict.fromkeys(_cached(command, _lenient_line, _lenient_argv, lenient=True).words))
+    return tuple(dict.fromkeys(_cached(command, lenient=True).words))
 
 
-def _cached(
-    command: Command,
-    line: Callable[[str], Analysis],
-    argv: Callable[[tuple[str, ...]], Analysis],
-    *,
-    lenient: bool,
-) -> Analysis:
+def _cached(command: Command, *, lenient: bool) -> Analysis:
     if isinstance(command, str):
-        return line(command) if len(command) <= CACHEABLE_BYTES else _run(command, lenient)
-    if not all(isinstance(arg, str) for arg in command):
+        key: str | tuple[str, ...] = command
+    elif all(isinstance(arg, str) for arg in command):
+        key = tuple(command)
+    else:
         return Analysis((), Unresolved(None, "an argv must be a sequence of strings"))
-    args = tuple(command)
-    return argv(args) if sum(map(len, args)) <= CACHEABLE_BYTES else _run(args, lenient)
+    size = len(key) if isinstance(key, str) else sum(map(len, key))
+    if size > CACHEABLE_BYTES:
+        return _run(key, lenient)
+    return _lenient(key) if lenient else _strict(key)
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
-def _strict_line(line: str) -> Analysis:
-    return _run(line, lenient=False)
+def _strict(command: str | tuple[str, ...]) -> Analysis:
+    return _run(command, lenient=False)
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
-def _strict_argv(argv: tuple[str, ...]) -> Analysis:
-    return _run(argv, lenient=False)
+def _lenient(command: str | tuple[str, ...]) -> Analysis:
+    return _run(command, lenient=True)
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
-def _lenient_line(line: str) -> Analysis:
-    return _run(line, lenient=True)
-
-
-@functools.lru_cache(maxsize=CACHE_SIZE)
-def _lenient_argv(argv: tuple[str, ...]) -> Analysis:
-    return _run(argv, lenient=True)
-
-
-CACHES = (_strict_line, _strict_argv, _lenient_line, _lenient_argv)
+CACHES = (_strict, _lenient)
 
 
 def clear_caches() -> None:

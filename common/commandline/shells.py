@@ -12,9 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from common.commandline.builtins import check_assignment
-from common.commandline.options import OptionSpec, has, parse_options, static, value_of
+from common.commandline.options import Option, getopt, has, parse_options, static, value_of
 from common.commandline.shell_words import Refusal, Word
-from common.commandline.steps import EXITS, GenericWrapper, Handler, Inner, RefusedButRuns, Script, run_argv
+from common.commandline.steps import (
+    EXITS,
+    GenericWrapper,
+    Handler,
+    Inner,
+    RefusedButRuns,
+    Script,
+    run_argv,
+    with_options,
+)
 
 POSIX_SHELLS = frozenset(
     ("sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "lksh", "pdksh", "rbash", "posh")
@@ -114,19 +123,16 @@ def _other_shell(prog: str, args: Sequence[Word]) -> list[Inner]:
     raise Refusal(prog, f"{prog!r} is not a POSIX shell; its commands cannot be analysed")
 
 
-_SUDO = OptionSpec(
-    flags="AbBEeHiKklnNPSsVv",
-    with_arg="CDghprRtTUu",
-    long_flags="askpass background bell preserve-env edit set-home login remove-timestamp reset-timestamp"
-    " list non-interactive no-update preserve-groups stdin shell validate",
-    long_with_arg="close-from chdir group host prompt chroot role type command-timeout other-user user",
+_SUDO = getopt(
+    "AbBEeHiKklnNPSsVvC:D:g:h:p:r:R:t:T:U:u:",
+    "askpass background bell preserve-env edit set-home login remove-timestamp reset-timestamp list "
+    "non-interactive no-update preserve-groups stdin shell validate close-from: chdir: group: host: "
+    "prompt: chroot: role: type: command-timeout: other-user: user:",
 )
 
 
-def _sudo(prog: str, args: Sequence[Word]) -> list[Inner]:
-    options, k = parse_options(prog, args, _SUDO)
-    if has(options, *EXITS, "-V", "-l", "--list", "-e", "--edit", "-v", "--validate"):
-        return []
+@with_options(_SUDO, "-V", "-l", "--list", "-e", "--edit", "-v", "--validate")
+def _sudo(prog: str, args: Sequence[Word], options: list[Option], k: int) -> list[Inner]:
     rest = list(args[k:])
     while rest and "=" in static(prog, rest[0]):
         check_assignment(rest.pop(0), prog)
@@ -141,11 +147,10 @@ def _sudo(prog: str, args: Sequence[Word]) -> list[Inner]:
     return run_argv(rest)
 
 
-_SU = OptionSpec(
-    flags="lmpfP",
-    with_arg="csgGw",
-    long_flags="login preserve-environment pty",
-    long_with_arg="command session-command shell group supp-group whitelist-environment",
+_SU = getopt(
+    "lmpfPc:s:g:G:w:",
+    "login preserve-environment pty command: session-command: shell: group: supp-group: "
+    "whitelist-environment:",
 )
 
 
@@ -167,7 +172,7 @@ def _su(prog: str, args: Sequence[Word]) -> list[Inner]:
 
 
 def _doas(prog: str, args: Sequence[Word]) -> list[Inner]:
-    options, k = parse_options(prog, args, OptionSpec(flags="ns", with_arg="uC"))
+    options, k = parse_options(prog, args, getopt("nsu:C:"))
     if has(options, "-C"):
         return []
     if has(options, "-s") or k >= len(args):
@@ -176,7 +181,7 @@ def _doas(prog: str, args: Sequence[Word]) -> list[Inner]:
 
 
 _PKEXEC = GenericWrapper(
-    OptionSpec(long_flags="disable-internal-agent keep-cwd", long_with_arg="user"),
+    getopt("", "disable-internal-agent keep-cwd user:"),
     shell_when_empty=True,
 )
 

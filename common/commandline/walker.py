@@ -27,6 +27,15 @@ if TYPE_CHECKING:
     from common.commandline.analysis import Analyser
 
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
+# bashlex node kinds and the Walker method that walks each.
+_STEPS = {
+    "compound": "compound",
+    "for": "for_loop",
+    "command": "command",
+    "function": "function",
+    "word": "word",
+    "redirect": "redirect",
+}
 
 
 class Walker:
@@ -42,18 +51,8 @@ class Walker:
         kind = node.kind
         if kind in ("list", "pipeline", "if", "while", "until"):
             self.nodes(node.parts)
-        elif kind == "compound":
-            self.compound(node)
-        elif kind == "for":
-            self.for_loop(node)
-        elif kind == "command":
-            self.command(node)
-        elif kind == "function":
-            self.function(node)
-        elif kind == "word":
-            self.word(node)
-        elif kind == "redirect":
-            self.redirect(node)
+        elif kind in _STEPS:
+            getattr(self, _STEPS[kind])(node)
         elif kind not in ("reservedword", "operator", "pipe"):
             raise Refusal(None, f"the shell construct {kind!r} is not analysed")
 
