@@ -17,6 +17,7 @@ import pytest
 
 from common.commandline import CACHE_SIZE, analyse, clear_caches, command_programs
 from common.commandline.analysis import CACHES
+from common.commandline.options import getopt
 from common.commandline.wrappers import WRAPPERS
 from sandbox.validation import check_command
 from schemas import SecurityPolicy
@@ -197,3 +198,14 @@ def test_the_caches_are_bounded() -> None:
     command_programs("ls -l /work")
     command_programs("ls -l /work")
     assert CACHES[1].cache_info().hits >= 1
+
+
+def test_getopt_notation_reads_like_getopt_1() -> None:
+    spec = getopt("fpvk:s:d::", "foreground kill-after: signal: differences::")
+    assert (spec.flags, spec.with_arg, spec.optional_arg) == ("fpv", "ks", "d")
+    assert (spec.long_flags, spec.long_with_arg, spec.long_optional) == (
+        "foreground",
+        "kill-after signal",
+        "differences",
+    )
+    assert spec.long_kind("timeout", "kill") == ("kill-after", "arg")  # an unambiguous prefix
