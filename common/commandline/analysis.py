@@ -50,6 +50,11 @@ MAX_NESTING = 16
 # under 100 words for everyday commands. Here-document bodies parse cheaply (128 KiB in
 # 30 ms) and are not counted, so files written with 'cat <<EOF' stay possible.
 MAX_COMMAND_WORDS = 5_000
+# The lenient reading runs on the processors' hot path, once per new process or exec,
+# where a sandbox chooses how many and how long: 1,000 words ≈ 80 ms at worst. A script
+# longer than that is named by the programs around it (``sh`` of ``sh -c SCRIPT``); what it
+# runs is the kernel layer's to see.
+MAX_RUNTIME_WORDS = 1_000
 # Repeated commands skip the parse (0.3-0.6 ms); only short ones are kept, so each cache
 # (strict and lenient; lines and argv share it) holds at most 4096 entries × 4 KiB = 16 MiB.
 CACHE_SIZE = 4096
@@ -176,7 +181,8 @@ class Analyser:
 
     def __init__(self, *, lenient: bool) -> None:
         self.words: list[str] = []
-        self.word_budget = MAX_COMMAND_WORDS
+        self.word_limit = MAX_RUNTIME_WORDS if lenient else MAX_COMMAND_WORDS
+        self.word_budget = self.word_limit
         self.lenient = lenient
         self.passed_over: list[Refusal] = []
 
@@ -206,7 +212,7 @@ class Analyser:
         _check_text(text, depth, controls=not self.lenient)
         self.word_budget -= _approximate_words(text)
         if self.word_budget < 0:
-            raise Refusal(None, f"the command has more than {MAX_COMMAND_WORDS} shell words to analyse")
+            raise Refusal(None, f"the command has more than {self.word_limit} shell words to analyse")
         try:
             source, nodes = parse(text)
         except Refusal as refusal:

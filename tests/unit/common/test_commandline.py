@@ -11,12 +11,13 @@ blocked program, and what does not parse or breaks the analyser is still read.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from common.commandline import CACHE_SIZE, analyse, clear_caches, command_programs
-from common.commandline.analysis import CACHES
+from common.commandline.analysis import CACHES, MAX_RUNTIME_WORDS
 from common.commandline.options import getopt
 from common.commandline.wrappers import WRAPPERS
 from sandbox.validation import check_command
@@ -209,3 +210,14 @@ def test_getopt_notation_reads_like_getopt_1() -> None:
         "differences",
     )
     assert spec.long_kind("timeout", "kill") == ("kill-after", "arg")  # an unambiguous prefix
+
+
+def test_the_runtime_reading_of_a_huge_script_is_bounded() -> None:
+    """Past the budget, the script is named by the program that runs it (a documented limit)."""
+    script = "echo a; " * (MAX_RUNTIME_WORDS * 2) + "rm x"
+    start = time.perf_counter()
+    programs = command_programs(["sh", "-c", script])
+    # 2,000 words past the budget: stopped at 1,000 (≈ 80 ms at worst), a 10x margin for load.
+    assert time.perf_counter() - start < 1.0
+    assert programs == ("sh",)
+    assert "rm" in command_programs(["sh", "-c", "echo a; " * (MAX_RUNTIME_WORDS // 4) + "rm x"])
