@@ -32,6 +32,7 @@ import docker
 from collectors import Collector, CollectorConfig
 from sandguard.bus import LocalBus, drop_namespace
 from sandguard.logs import configure_logging
+from sandguard.settings import Settings
 
 try:
     from bench.stats import percentile
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--cpu-containers", type=int, default=200)
     parser.add_argument("--cpu-seconds", type=float, default=30.0)
     parser.add_argument("--passes", type=int, default=20)
-    parser.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--bootstrap", default=Settings().kafka_bootstrap)
     parser.add_argument("--json", action="store_true")
     opts = parser.parse_args()
     configure_logging(level="warning")  # logs to stderr: stdout carries only the result

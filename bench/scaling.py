@@ -50,6 +50,7 @@ from reporting.sink import Sink
 from reporting.store import ClickHouseStore
 from sandguard.bus import LocalBus
 from sandguard.logs import configure_logging
+from sandguard.settings import Settings
 from schemas import topics as t
 
 DAY_S = 86_400
@@ -258,7 +259,7 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--cpu-seconds", type=float, default=15.0)
     parser.add_argument("--ch-sandboxes", type=int, default=100)
-    parser.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--bootstrap", default=Settings().kafka_bootstrap)
     parser.add_argument("--json", action="store_true")
     opts = parser.parse_args()
     configure_logging(level="warning")

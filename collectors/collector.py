@@ -37,7 +37,7 @@ from collectors.parsers import parse_btime
 from collectors.processes import fd_counter
 from collectors.publisher import Publisher
 from collectors.sampler import ContainerSampler, SamplerContext
-from schemas import topics
+from schemas import Lifecycle, topics
 from schemas.bus import Bus
 from schemas.codec import encode
 
@@ -91,7 +91,7 @@ class Collector:
         if config.kernel_events:
             self.kernel = KernelSource(host=config.host, emit=self._kernel_out,
                                        metrics=KernelMetrics(registry), proc=config.proc_root)  # fmt: skip
-        self.state = "new"
+        self.state = Lifecycle.NEW
         self.passes = 0
 
     def _context(self) -> SamplerContext:
@@ -116,9 +116,9 @@ class Collector:
     # --- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.state != "new":
+        if self.state is not Lifecycle.NEW:
             raise CollectorStateError(self.state, "start")
-        self.state = "running"
+        self.state = Lifecycle.RUNNING
         self._health("start", details={"interval_s": self.config.interval_s, "ids": self._ids.prefix})
         self._tasks = [
             asyncio.create_task(self._publisher.run(), name="collector-publish"),
@@ -133,9 +133,9 @@ class Collector:
 
     async def stop(self, *, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
         """Stops sampling, publishes what is buffered (bounded in time), releases everything."""
-        if self.state != "running":
+        if self.state is not Lifecycle.RUNNING:
             return
-        self.state = "stopping"
+        self.state = Lifecycle.STOPPING
         await self._discovery.stop()
         if self.kernel is not None:
             await self.kernel.stop()
@@ -151,7 +151,7 @@ class Collector:
         self._executor.shutdown(wait=True)
         if self._own_docker and isinstance(self._docker, DockerSdkPort):
             self._docker.close()
-        self.state = "stopped"
+        self.state = Lifecycle.STOPPED
         log.info("collector_stopped", unpublished=len(self._buffer))
 
     async def _drain(self, timeout_s: float) -> None:

@@ -32,7 +32,7 @@ from enforcer.metrics import EnforcerMetrics
 from enforcer.plans import (
     DEFAULT_FLOOR_PERCENT,
     SANDBOX_LABELS,
-    Operation,
+    ContainerOperation,
     Plan,
     check_container_id,
     check_identity,
@@ -40,7 +40,7 @@ from enforcer.plans import (
     effect_holds,
     plan_action,
 )
-from enforcer.port import ContainerState, DockerPort
+from enforcer.port import DockerPort, ObservedContainer
 from schemas import ActionOutcome, ActionResult, EnforcementCommand, now_ms, stable_id
 from schemas.topics import ACTIONS
 
@@ -187,7 +187,7 @@ class CommandHandler:
             )
         if plan.gone:
             return _Verdict(ActionOutcome.ALREADY_GONE, f"container {state.status}", base, plan)
-        if plan.operation is Operation.NONE:
+        if plan.operation is ContainerOperation.NONE:
             return _Verdict(ActionOutcome.APPLIED, plan.note, base, plan)
         if not recovering:
             await self._ledger.record_intent(
@@ -200,21 +200,21 @@ class CommandHandler:
             )
         return await self._carry_out(command, plan, state, {**base, "recovered": recovering})
 
-    def _plan(self, command: EnforcementCommand, state: ContainerState) -> Plan:
+    def _plan(self, command: EnforcementCommand, state: ObservedContainer) -> Plan:
         return plan_action(
             command, state, floor_percent=self._opt.floor_percent, host_cpus=self._opt.host_cpus
         )
 
     @staticmethod
     def _gone_verdict(entry: LedgerEntry | None, recovering: bool) -> _Verdict:
-        if recovering and entry and entry.plan and entry.plan.get("operation") == Operation.REMOVE:
+        if recovering and entry and entry.plan and entry.plan.get("operation") == ContainerOperation.REMOVE:
             # Our own removal finished before the crash: the command did take effect.
             return _Verdict(ActionOutcome.APPLIED, "", {"recovered": True, "plan": entry.plan})
         details = {"recovered": True} if recovering else {}
         return _Verdict(ActionOutcome.ALREADY_GONE, "no such container on this host", details)
 
     async def _carry_out(
-        self, command: EnforcementCommand, plan: Plan, state: ContainerState, details: Details
+        self, command: EnforcementCommand, plan: Plan, state: ObservedContainer, details: Details
     ) -> _Verdict:
         """Runs the plan until its effect holds: retries 5xx errors, re-reads the state after
         any error (a 409 on pause may mean another actor paused it first)."""
@@ -245,19 +245,19 @@ class CommandHandler:
         *,
         attempt: int,
         details: Details,
-    ) -> ContainerState | _Verdict:
+    ) -> ObservedContainer | _Verdict:
         """The state to try again from, or the final verdict."""
         log.warning("docker_action_error", command_id=command.command_id, attempt=attempt, error=str(exc))
         self._metrics.errors.labels("docker").inc()
         try:
             state = await self._engine(self._port.inspect, container_id)
         except ContainerNotFoundError:
-            if plan.operation is Operation.REMOVE:  # the removal landed despite the error
+            if plan.operation is ContainerOperation.REMOVE:  # the removal landed despite the error
                 return _Verdict(ActionOutcome.APPLIED, "", {**details, "attempts": attempt}, plan)
             return _Verdict(ActionOutcome.ALREADY_GONE, "container removed meanwhile", details, plan)
         if effect_holds(plan, state):
             return state
-        if not state.alive and plan.operation is not Operation.REMOVE:
+        if not state.alive and plan.operation is not ContainerOperation.REMOVE:
             return _Verdict(ActionOutcome.ALREADY_GONE, f"container {state.status}", details, plan)
         if not exc.transient or attempt >= DOCKER_ATTEMPTS:
             return _Verdict(ActionOutcome.FAILED, str(exc), {**details, "attempts": attempt}, plan)
@@ -265,18 +265,18 @@ class CommandHandler:
         return state
 
     def _operation(self, plan: Plan) -> Callable[..., None]:
-        ops: dict[Operation, Callable[..., None]] = {
-            Operation.UPDATE: self._port.update,
-            Operation.PAUSE: self._port.pause,
-            Operation.UNPAUSE: self._port.unpause,
-            Operation.STOP: self._port.stop,
-            Operation.REMOVE: self._port.remove,
+        ops: dict[ContainerOperation, Callable[..., None]] = {
+            ContainerOperation.UPDATE: self._port.update,
+            ContainerOperation.PAUSE: self._port.pause,
+            ContainerOperation.UNPAUSE: self._port.unpause,
+            ContainerOperation.STOP: self._port.stop,
+            ContainerOperation.REMOVE: self._port.remove,
         }
         return ops[plan.operation]
 
     @staticmethod
     def _args(plan: Plan) -> tuple[Any, ...]:
-        return (dict(plan.resources),) if plan.operation is Operation.UPDATE else ()
+        return (dict(plan.resources),) if plan.operation is ContainerOperation.UPDATE else ()
 
     async def _engine(self, fn: Callable[..., T], *args: Any) -> T:
         """Runs a blocking port call in a worker thread; waits out an unreachable engine."""

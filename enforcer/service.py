@@ -25,7 +25,6 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -37,7 +36,7 @@ from enforcer.ledger import DEFAULT_RETENTION_MS, Ledger, Position
 from enforcer.metrics import EnforcerMetrics
 from enforcer.plans import DEFAULT_FLOOR_PERCENT, SANDBOX_LABELS
 from enforcer.port import DockerPort
-from schemas import Bus, Consumer, EventDecodeError, Record, dead_letter, decode, encode, now_ms
+from schemas import Bus, Consumer, EventDecodeError, Lifecycle, Record, dead_letter, decode, encode, now_ms
 from schemas.policy import host_cpus
 from schemas.topics import ACTIONS, DEADLETTER, ENFORCEMENT
 
@@ -61,8 +60,6 @@ PUBLISH_BACKOFF_FIRST_S = 0.5
 PRUNE_INTERVAL_MS = 3600 * 1000
 # A stop lets the batch in hand finish: actions take ~0.1 s; 30 s covers a slow engine.
 STOP_GRACE_S = 30.0
-
-State = Literal["new", "running", "stopping", "stopped", "failed"]
 
 
 def group_for(host: str) -> str:
@@ -117,7 +114,7 @@ class Enforcer:
         self.handler = CommandHandler(
             docker, self.ledger, options, self.metrics, executor=self._docker_pool, stopping=self._is_stopping
         )
-        self.state: State = "new"
+        self.state = Lifecycle.NEW
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_prune = 0
@@ -126,7 +123,7 @@ class Enforcer:
 
     async def start(self) -> None:
         """Opens the ledger, joins the host's group and starts acting."""
-        if self.state != "new":
+        if self.state is not Lifecycle.NEW:
             raise EnforcerStateError(self.state, "start")
         await self.ledger.open()
         try:
@@ -135,20 +132,20 @@ class Enforcer:
         except BaseException:
             await self.ledger.close()
             self._docker_pool.shutdown(wait=False)
-            self.state = "failed"
+            self.state = Lifecycle.FAILED
             raise
-        self.state = "running"
+        self.state = Lifecycle.RUNNING
         self._task = asyncio.create_task(self._loop(), name=f"enforcer-{self.host}")
         log.info("enforcer_started", host=self.host, group=self.group, ledger=str(self.ledger.path))
 
     async def stop(self) -> None:
         """Finishes the batch in hand (committing it), then leaves the group."""
-        if self.state == "new":
+        if self.state is Lifecycle.NEW:
             raise EnforcerStateError(self.state, "stop")
-        if self.state == "stopped":
+        if self.state is Lifecycle.STOPPED:
             return
-        if self.state == "running":
-            self.state = "stopping"
+        if self.state is Lifecycle.RUNNING:
+            self.state = Lifecycle.STOPPING
         if self._task is not None:
             with contextlib.suppress(Exception):  # a failure was logged and is raised by wait()
                 await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_S)
@@ -172,7 +169,7 @@ class Enforcer:
         await self.stop()
 
     def _is_stopping(self) -> bool:
-        return self.state != "running"
+        return self.state is not Lifecycle.RUNNING
 
     async def _close(self) -> None:
         if self._consumer is not None:
@@ -180,8 +177,8 @@ class Enforcer:
             self._consumer = None
         self._docker_pool.shutdown(wait=False, cancel_futures=True)
         await self.ledger.close()
-        if self.state != "failed":
-            self.state = "stopped"
+        if self.state is not Lifecycle.FAILED:
+            self.state = Lifecycle.STOPPED
         log.info("enforcer_stopped", host=self.host, state=self.state)
 
     # --- the loop -----------------------------------------------------------------
@@ -190,14 +187,14 @@ class Enforcer:
         consumer = self._consumer
         assert consumer is not None  # set by start() before the task exists
         try:
-            while self.state == "running":
+            while self.state is Lifecycle.RUNNING:
                 records = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH)
                 if records:
                     await self.process(records, consumer)
                 if now_ms() - self._last_prune > PRUNE_INTERVAL_MS:
                     await self._prune()
         except EngineUnavailableError as exc:
-            if self.state != "stopping":
+            if self.state is not Lifecycle.STOPPING:
                 self._failed()
                 raise
             # Asked to stop while waiting for the engine: the batch stays uncommitted and is
@@ -208,7 +205,7 @@ class Enforcer:
             raise
 
     def _failed(self) -> None:
-        self.state = "failed"
+        self.state = Lifecycle.FAILED
         self.metrics.errors.labels("batch").inc()
         log.exception("enforcer_failed", host=self.host)
 

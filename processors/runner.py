@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from enum import StrEnum
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -26,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from processors.metrics import ProcessorMetrics
 from processors.pipeline import INPUT_TOPICS, Output, Pipeline
 from processors.stores import PolicyStore, StateStore
-from schemas import Bus, Consumer, SecurityPolicy, now_ms
+from schemas import Bus, Consumer, Lifecycle, SecurityPolicy, now_ms
 
 log = structlog.get_logger(__name__)
 
@@ -38,12 +37,6 @@ POLL_TIMEOUT_MS = 200
 # (its collector died with it); its state is closed and dropped, checked every 10,000 events.
 IDLE_EVICT_MS = 3600 * 1000
 EVICT_EVERY = 10_000
-
-
-class RunnerState(StrEnum):
-    NEW = "new"
-    RUNNING = "running"
-    STOPPED = "stopped"
 
 
 class RunnerStateError(RuntimeError):
@@ -75,7 +68,7 @@ class ProcessorRunner:
             metrics=self.metrics,
             clock=clock,
         )
-        self.state = RunnerState.NEW
+        self.state = Lifecycle.NEW
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._since_evict = 0
@@ -83,18 +76,18 @@ class ProcessorRunner:
 
     async def start(self, *, background: bool = True) -> None:
         """Subscribes; ``background=False`` leaves the consuming to ``run_once`` (tests, replay)."""
-        if self.state is not RunnerState.NEW:
+        if self.state is not Lifecycle.NEW:
             raise RunnerStateError(f"cannot start a runner that is {self.state.value}")
         self._consumer = await self.bus.consumer(INPUT_TOPICS, group=self.group)
-        self.state = RunnerState.RUNNING
+        self.state = Lifecycle.RUNNING
         if background:
             self._task = asyncio.create_task(self._loop(), name="sandguard-processor")
 
     async def stop(self) -> None:
-        if self.state is not RunnerState.RUNNING:
-            self.state = RunnerState.STOPPED
+        if self.state is not Lifecycle.RUNNING:
+            self.state = Lifecycle.STOPPED
             return
-        self.state = RunnerState.STOPPED
+        self.state = Lifecycle.STOPPED
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -116,7 +109,7 @@ class ProcessorRunner:
         return len(records)
 
     async def _loop(self) -> None:
-        while self.state is RunnerState.RUNNING:
+        while self.state is Lifecycle.RUNNING:
             try:
                 await self.run_once()
             except asyncio.CancelledError:

@@ -41,10 +41,10 @@ from sandbox.exceptions import (
 from sandbox.exec_env import check_env
 from sandbox.execution import ExecOutcome, ExecRequest, shell_argv
 from sandbox.firewall import SandboxRules
-from sandbox.paths import CheckedPath, Operation
+from sandbox.paths import CheckedPath
 from sandbox.record import SIGKILL_EXIT, SandboxRecord, denial_violation, observe_pause, observe_stop
 from sandbox.results import ExecResult, FileInfo, SandboxStatus, Termination, utc_now
-from sandbox.validation import check_command, validate_command
+from sandbox.validation import Operation, check_command, validate_command
 from sandbox.workspace import Workspace
 from sandbox.workspace import release as release_workspace
 from schemas import AuditCategory, SecurityPolicy

@@ -22,7 +22,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from enum import StrEnum
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
@@ -51,13 +50,13 @@ from sandbox.keeper import LeaseKeeper
 from sandbox.lease import Lease, lease_dir
 from sandbox.metrics import ManagerMetrics
 from sandbox.oom import protect_core
-from sandbox.paths import Operation
 from sandbox.record import SandboxRecord
 from sandbox.report import local_report, manager_stats, merge_reports
 from sandbox.results import ExecResult, FileInfo, utc_now
+from sandbox.validation import Operation
 from sandbox.watcher import EnforcementWatcher
 from sandbox.workspace import DEFAULT_ROOT as DEFAULT_WORKSPACE_ROOT
-from schemas import Bus, ReportSource, SecurityPolicy
+from schemas import Bus, Lifecycle, ReportSource, SecurityPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -72,12 +71,6 @@ DEFAULT_WORKERS = 48
 SDK_TIMEOUT_S = 120
 # Destroyed sandboxes kept for reports and "destroyed" answers: ~1 KB each.
 GRAVEYARD = 1000
-
-
-class ManagerState(StrEnum):
-    NEW = "new"
-    RUNNING = "running"
-    CLOSED = "closed"
 
 
 class SandboxManager:
@@ -131,7 +124,7 @@ class SandboxManager:
         self.metrics = ManagerMetrics(registry)
         self.metrics.active.set_function(lambda: sum(1 for s in self._sandboxes.values() if s.record.active))
         self._publisher = AuditPublisher(bus, self.metrics)
-        self._state = ManagerState.NEW
+        self._state = Lifecycle.NEW
         self._start_lock = asyncio.Lock()
         self._engine: Engine | None = None
         self._events: ContainerEvents | None = None
@@ -146,7 +139,7 @@ class SandboxManager:
     # --- lifecycle --------------------------------------------------------------
 
     @property
-    def state(self) -> ManagerState:
+    def state(self) -> Lifecycle:
         return self._state
 
     @property
@@ -165,10 +158,10 @@ class SandboxManager:
 
     async def start(self) -> None:
         """Connects to the engine and starts following events (idempotent)."""
-        if self._state is ManagerState.CLOSED:
+        if self._state is Lifecycle.STOPPED:
             raise ManagerClosed(self.manager_id)
         async with self._start_lock:
-            if self._state is ManagerState.RUNNING:
+            if self._state is Lifecycle.RUNNING:
                 return
             if await asyncio.to_thread(self._keeper.take):
                 lease = str(self._keeper.lease.directory)
@@ -196,7 +189,7 @@ class SandboxManager:
                 await self._watcher.start()
             await self._keeper.reclaim(engine.api, engine.call)
             self._keeper.start(engine.api, engine.call)
-            self._state = ManagerState.RUNNING
+            self._state = Lifecycle.RUNNING
             log.info("sandbox_manager_started", manager_id=self.manager_id, host=self.host)
 
     async def _connect(self) -> Engine:
@@ -221,7 +214,7 @@ class SandboxManager:
         )
 
     async def _ready(self) -> Engine:
-        if self._state is not ManagerState.RUNNING:
+        if self._state is not Lifecycle.RUNNING:
             await self.start()
         assert self._engine is not None  # set by start()
         return self._engine
@@ -237,7 +230,7 @@ class SandboxManager:
 
     async def cleanup(self) -> None:
         """Destroys every sandbox and removes every resource and host rule this manager made."""
-        if self._state is ManagerState.CLOSED:
+        if self._state is Lifecycle.STOPPED:
             return
         engine = self._engine
         if engine is not None:
@@ -258,7 +251,7 @@ class SandboxManager:
             engine.close()
         if self._own_client and self._client is not None:
             self._client.close()
-        self._state = ManagerState.CLOSED
+        self._state = Lifecycle.STOPPED
         log.info("sandbox_manager_closed", manager_id=self.manager_id)
 
     async def _stop_background(self) -> None:
@@ -424,7 +417,7 @@ class SandboxManager:
 
     def sandbox(self, sandbox_id: str) -> DockerSandbox:
         """The sandbox object (SandboxNotFound when unknown or destroyed)."""
-        if self._state is ManagerState.CLOSED:
+        if self._state is Lifecycle.STOPPED:
             raise ManagerClosed(self.manager_id)
         sandbox = self._sandboxes.get(sandbox_id)
         if sandbox is None:

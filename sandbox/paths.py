@@ -16,16 +16,15 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sandbox import hostfs
 from sandbox.config import ROOTS, WORKSPACE
 from sandbox.exceptions import PathDeniedError, SandboxFileError, SandboxFileNotFound, SymlinkEscapeError
 from sandbox.hostfs import Entry
-from sandbox.validation import resolve_in_root, validate_path
+from sandbox.validation import Operation, resolve_in_root, validate_path
 from schemas import SecurityPolicy
 
-Operation = Literal["read", "write", "list"]
 PathStat = Entry
 
 

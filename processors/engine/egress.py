@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 
 from processors.engine import kernel_evidence, proctable, revshell
-from processors.engine.findings import Run
+from processors.engine.findings import StepRun
 from processors.engine.record import record
 from processors.engine.state import MAX_CONNS, ContainerState
 from schemas import ConnectEvent, NetworkPolicy
@@ -26,7 +26,7 @@ CLOSED_STATES = frozenset({"CLOSE", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK", "FIN_
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def on_connect(run: Run, ev: ConnectEvent) -> None:
+def on_connect(run: StepRun, ev: ConnectEvent) -> None:
     if ev.phase == "state":
         _state_change(run.state, ev)
         return
@@ -61,7 +61,7 @@ def destination(ev: ConnectEvent) -> str:
     return f"{host}:{ev.dport}"
 
 
-def forbidden(run: Run, addr: Address, port: int) -> str | None:
+def forbidden(run: StepRun, addr: Address, port: int) -> str | None:
     """Why the policy forbids this destination, or None."""
     pol = run.ctx.policy
     if pol.network is NetworkPolicy.NONE:
@@ -78,7 +78,7 @@ def forbidden(run: Run, addr: Address, port: int) -> str | None:
     return None
 
 
-def _report_egress(run: Run, ev: ConnectEvent, dest: str, why: str) -> None:
+def _report_egress(run: StepRun, ev: ConnectEvent, dest: str, why: str) -> None:
     pid = ev.ns_pid if ev.ns_pid is not None else ev.pid
     result = "" if ev.result is None else f", connect returned {_errno(ev.result)}"
     message = f"{ev.comm or ev.exe or '?'} (pid {pid}) connected to {dest} ({ev.protocol}): {why}{result}"
@@ -96,7 +96,7 @@ def _key(ev: ConnectEvent) -> str:
     return f"{ev.pid}>{ev.daddr}:{ev.dport}@{ev.ktime_ns or ev.time}"
 
 
-def _count(run: Run, ev: ConnectEvent) -> None:
+def _count(run: StepRun, ev: ConnectEvent) -> None:
     conns = run.state.conns
     conns[_key(ev)] = ev.pid
     if len(conns) > MAX_CONNS:

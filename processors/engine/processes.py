@@ -18,14 +18,14 @@ from typing import Any
 
 from common.commandline import command_programs
 from processors.engine import baseline
-from processors.engine.findings import Run
+from processors.engine.findings import StepRun
 from processors.engine.matching import first_in, is_reverse_shell, process_names
 from processors.engine.record import record
 from processors.engine.state import MAX_JUDGED
 from schemas import AuditEvent, ProcessInfo, ProcessSnapshot
 
 
-def on_snapshot(run: Run, snap: ProcessSnapshot) -> None:
+def on_snapshot(run: StepRun, snap: ProcessSnapshot) -> None:
     judged = run.state.judged
     if snap.full:
         alive = {p.pid for p in snap.processes}
@@ -46,7 +46,7 @@ def on_snapshot(run: Run, snap: ProcessSnapshot) -> None:
         _judge_process(run, p, snap.time)
 
 
-def _judge_process(run: Run, p: ProcessInfo, t: int) -> None:
+def _judge_process(run: StepRun, p: ProcessInfo, t: int) -> None:
     names = process_names(p.exe, p.comm, p.argv[0] if p.argv else None)
     if not names:
         return
@@ -58,7 +58,7 @@ def _judge_process(run: Run, p: ProcessInfo, t: int) -> None:
     _judge(run, names, cmdline, t, label=label, ev=evidence, aliases=True, runs=runs)
 
 
-def on_exec(run: Run, ev: AuditEvent, command: str) -> None:
+def on_exec(run: StepRun, ev: AuditEvent, command: str) -> None:
     """An exec that ran (audited by the sandbox API, or a docker exec seen by the collector)."""
     if run.state.kernel:
         return
@@ -69,7 +69,7 @@ def on_exec(run: Run, ev: AuditEvent, command: str) -> None:
 
 
 def _judge(
-    run: Run,
+    run: StepRun,
     names: tuple[str, ...],
     cmdline: str,
     t: int,
@@ -88,37 +88,21 @@ def _judge(
         message = f"command line looks like a reverse shell (argv only, no evidence): {label}"
         record(run, "process.reverse_shell_hint", names[0], t, message=message, evidence=ev)
     blocked = first_in(names, pol.blocked) or first_in(runs, pol.blocked)
-    if blocked is not None:
-        record(
-            run,
-            "process.blocked",
-            blocked,
-            t,
-            message=f"blocked command {blocked} running: {label}",
-            evidence=ev,
-        )
+    _found(run, "process.blocked", blocked, t, f"blocked command {blocked} running: {label}", ev=ev)
     outside = _outside_allowlist(names, pol.allowed, aliases) or _outside_allowlist(runs, pol.allowed, False)
-    if outside is not None:
-        record(
-            run,
-            "process.not_allowed",
-            outside,
-            t,
-            message=f"{outside} is outside the allowlist: {label}",
-            evidence=ev,
-        )
+    _found(run, "process.not_allowed", outside, t, f"{outside} is outside the allowlist: {label}", ev=ev)
     if pol.baseline:
         baseline.judge(run, _outside_allowlist(names, pol.baseline, aliases), t, label=label, ev=ev)
     tool = first_in(names + runs, pol.suspicious)
-    if tool is not None:
-        record(
-            run,
-            "process.suspicious",
-            tool,
-            t,
-            message=f"suspicious tool {tool} running: {label}",
-            evidence=ev,
-        )
+    _found(run, "process.suspicious", tool, t, f"suspicious tool {tool} running: {label}", ev=ev)
+
+
+def _found(
+    run: StepRun, rule_id: str, subject: str | None, t: int, message: str, *, ev: dict[str, Any]
+) -> None:
+    """Records ``subject`` under ``rule_id`` when a rule found one (None: nothing found)."""
+    if subject is not None:
+        record(run, rule_id, subject, t, message=message, evidence=ev)
 
 
 def _outside_allowlist(names: tuple[str, ...], allowed: frozenset[str], aliases: bool) -> str | None:
