@@ -79,22 +79,26 @@ def test_the_runtime_reading_of_a_shell_line_names_the_hidden_program(line: str,
     assert hidden in command_programs(line), (line, command_programs(line))
 
 
-@pytest.mark.parametrize(
-    ("argv", "hidden"),
-    [
-        (["sh", "-c", "rm -rf /work"], "rm"),
-        (["bash", "-lc", "cd /work; rm x"], "rm"),
-        (["sudo", "-u", "bob", "rm", "x"], "rm"),
-        (["env", "rm", "x"], "rm"),
-        (["nice", "-n", "5", "rm", "x"], "rm"),
-        (["timeout", "5", "rm", "x"], "rm"),
-        (["xargs", "rm"], "rm"),
-        (["find", ".", "-exec", "rm", "{}", ";"], "rm"),
-        (["busybox", "rm", "x"], "rm"),
-        (["bash", "-c", "echo $(kill 1)"], "kill"),
-        (["sh", "-c", "$'\\x72m' x"], "rm"),
-    ],
-)
+# (an argv run by docker exec or seen in a process listing, the blocked program it hides)
+ARGV_HIDDEN: list[tuple[list[str], str]] = [
+    (["sh", "-c", "rm -rf /work"], "rm"),
+    (["bash", "-lc", "cd /work; rm x"], "rm"),
+    (["sudo", "-u", "bob", "rm", "x"], "rm"),
+    (["env", "rm", "x"], "rm"),
+    (["nice", "-n", "5", "rm", "x"], "rm"),
+    (["timeout", "5", "kill", "1"], "kill"),
+    (["xargs", "rm"], "rm"),
+    (["find", ".", "-exec", "rm", "{}", ";"], "rm"),
+    (["busybox", "rm", "x"], "rm"),
+    (["sh", "-c", "r''m x"], "rm"),
+    (["sh", "-c", '"r"m x'], "rm"),
+    (["bash", "-c", "$'\\x72m' x"], "rm"),
+    (["sh", "-c", "\\rm x"], "rm"),
+    (["bash", "-c", "echo $(kill 1)"], "kill"),
+]
+
+
+@pytest.mark.parametrize(("argv", "hidden"), ARGV_HIDDEN)
 def test_a_docker_exec_is_read_as_argv_and_as_its_joined_line(argv: list[str], hidden: str) -> None:
     """A process's argv is exact; Docker's exec_start event joins it with blanks, which
     loses its quotes: both readings must name the hidden program."""

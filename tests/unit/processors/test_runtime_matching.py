@@ -19,26 +19,9 @@ from common.commandline import clear_caches
 from common.commandline.wrappers import WRAPPERS
 from sandbox.validation import check_command
 from schemas import SecurityPolicy
-from tests.unit.common.test_commandline import BENIGN
+from tests.unit.common.test_commandline import ARGV_HIDDEN, BENIGN
 from tests.unit.processors.conftest import Feed, audit, make_policy, proc, snapshot
 
-# (the argv the agent ran, the blocked program it hides)
-ATTACKS: list[tuple[list[str], str]] = [
-    (["sh", "-c", "rm -rf /work"], "rm"),
-    (["bash", "-lc", "cd /work; rm x"], "rm"),
-    (["env", "rm", "x"], "rm"),
-    (["sudo", "-u", "bob", "rm", "x"], "rm"),
-    (["nice", "-n", "5", "rm", "x"], "rm"),
-    (["timeout", "5", "kill", "1"], "kill"),
-    (["xargs", "rm"], "rm"),
-    (["find", ".", "-exec", "rm", "{}", ";"], "rm"),
-    (["busybox", "rm", "x"], "rm"),
-    (["sh", "-c", "r''m x"], "rm"),
-    (["sh", "-c", '"r"m x'], "rm"),
-    (["bash", "-c", "$'\\x72m' x"], "rm"),
-    (["sh", "-c", "\\rm x"], "rm"),
-    (["sh", "-c", "echo $(kill 1)"], "kill"),
-]
 POLICY = SecurityPolicy(blocked_commands={"rm", "kill"})
 # The rules that judge a process or a command line by the programs it names.
 NAMED_RULES = frozenset({"process.blocked", "process.not_allowed", "process.suspicious"})
@@ -66,7 +49,7 @@ def _forms(argv: list[str], pid: int) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize(("argv", "hidden"), ATTACKS)
+@pytest.mark.parametrize(("argv", "hidden"), ARGV_HIDDEN)
 def test_a_hidden_blocked_program_is_flagged_as_validation_denies_it(
     feed: Callable[..., Feed], argv: list[str], hidden: str
 ) -> None:
