@@ -18,7 +18,6 @@ Both depend only on the command, so both are cached.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import posixpath
 import re
@@ -157,15 +156,19 @@ def _run(command: str | tuple[str, ...], lenient: bool) -> Analysis:
     return Analysis(tuple(analyser.words) + _argv_reading(command, analyser.passed_over), None)
 
 
-def _argv_reading(command: str | tuple[str, ...], passed_over: object) -> tuple[str, ...]:
-    """When the lenient shell reading passed something over, the line is also read as the
-    argv of its blank-separated words (what a ``docker exec`` command line is: ``find .
-    -exec rm {} ;`` ran rm), keeping the names that hold no shell syntax."""
-    if not passed_over or not isinstance(command, str):
+def _argv_reading(command: str | tuple[str, ...], wanted: object) -> tuple[str, ...]:
+    """When the lenient shell reading passed something over (``wanted``), the line is also
+    read as the argv of its blank-separated words (what a ``docker exec`` command line is:
+    ``find . -exec rm {} ;`` ran rm), keeping the names that hold no shell syntax."""
+    if not wanted or not isinstance(command, str):
         return ()
     analyser = Analyser(lenient=True)
-    with contextlib.suppress(Refusal):  # the words found before it are kept
+    try:
         analyser.split_script(command, depth=0)
+    except Refusal:
+        pass  # the words found before it are kept
+    except Exception:  # a defect: the shell reading's words stand alone, logged to be fixed
+        log.exception("command_analysis.internal_error", command=command[:200])
     return tuple(w for w in analyser.words if _PLAIN_NAME.fullmatch(w))
 
 

@@ -190,6 +190,8 @@ def test_a_defect_in_the_analyser_still_names_the_first_word(monkeypatch: pytest
     assert command_programs("brokenwrapper rm x") == ("brokenwrapper",)
     assert command_programs(["/usr/bin/brokenwrapper", "rm"]) == ("brokenwrapper",)
     assert analyse("brokenwrapper rm x").unresolved is not None
+    # the argv reading of a line the shell reading passed over meets the defect: no crash either
+    assert command_programs("find . -exec brokenwrapper {} ;") == ("find", "brokenwrapper")
     clear_caches()  # what was read with the fake must not outlive it
 
 
