@@ -91,11 +91,8 @@ def _missing(prog: str, option: str) -> list[Inner]:
 
 # --- sed -----------------------------------------------------------------------
 
-_SED = getopt(
-    "nErsuzbe:f:l:i::",
-    "quiet silent regexp-extended separate unbuffered null-data posix sandbox debug follow-symlinks "
-    "binary expression: file: line-length: in-place::",
-)
+_SED = getopt("nErsuzbe:f:l:i::", "quiet silent regexp-extended separate unbuffered null-data posix sandbox "
+    "debug follow-symlinks binary expression: file: line-length: in-place::")  # fmt: skip
 
 
 @with_options(_SED)

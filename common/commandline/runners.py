@@ -34,11 +34,9 @@ _CHRT = GenericWrapper(
     operands=1,  # the priority
     no_command=("-p", "--pid", "-m", "--max", "-h", "-V"),
 )
-_PERSONALITY = getopt(
-    "BFILRSTXZ3vhV",
-    "32bit fdpic-funcptrs short-inode addr-compat-layout addr-no-randomize whole-seconds sticky-timeouts "
-    "read-implies-exec mmap-page-zero 3gb 4gb uname-2.6 verbose list",
-)
+_PERSONALITY = getopt("BFILRSTXZ3vhV", "32bit fdpic-funcptrs short-inode addr-compat-layout "
+    "addr-no-randomize whole-seconds sticky-timeouts read-implies-exec mmap-page-zero 3gb 4gb uname-2.6 "
+    "verbose list")  # fmt: skip
 # linux32, linux64, i386 and x86_64 are setarch with the architecture as the name.
 _LINUX32 = GenericWrapper(_PERSONALITY, no_command=("--list", "-h", "-V"), shell_when_empty=True)
 _SETARCH = GenericWrapper(_PERSONALITY, operands=1, no_command=("--list", "-h", "-V"), shell_when_empty=True)
@@ -112,11 +110,8 @@ def _sg(prog: str, args: Sequence[Word]) -> list[Inner]:
     return [Script(" ".join(static(prog, w) for w in script))]
 
 
-_SCRIPT = getopt(
-    "aefqhVc:E:B:I:O:T:m:o:t::",
-    "append return flush quiet command: echo: log-io: log-in: log-out: log-timing: logging-format: "
-    "output-limit: timing::",
-)
+_SCRIPT = getopt("aefqhVc:E:B:I:O:T:m:o:t::", "append return flush quiet command: echo: log-io: log-in: "
+    "log-out: log-timing: logging-format: output-limit: timing::")  # fmt: skip
 
 
 @with_options(_SCRIPT, "-h", "-V")
@@ -127,12 +122,10 @@ def _script(prog: str, args: Sequence[Word], options: list[Option], _: int) -> l
     return [Script(command)]
 
 
-_SSD = getopt(
-    "SKTHVtoqvbCmO:x:n:u:p:a:c:g:s:r:d:N:P:I:k:R:",
-    "start stop status help version test oknodo quiet verbose background no-close make-pidfile "
-    "remove-pidfile notify-await output: exec: name: user: pidfile: startas: chuid: group: signal: "
-    "chroot: chdir: nicelevel: procsched: iosched: umask: retry: ppid: notify-timeout:",
-)
+_SSD = getopt("SKTHVtoqvbCmO:x:n:u:p:a:c:g:s:r:d:N:P:I:k:R:", "start stop status help version test oknodo "
+    "quiet verbose background no-close make-pidfile remove-pidfile notify-await output: exec: name: user: "
+    "pidfile: startas: chuid: group: signal: chroot: chdir: nicelevel: procsched: iosched: umask: retry: "
+    "ppid: notify-timeout:")  # fmt: skip
 
 
 def _start_stop_daemon(prog: str, args: Sequence[Word]) -> list[Inner]:
@@ -146,11 +139,8 @@ def _start_stop_daemon(prog: str, args: Sequence[Word]) -> list[Inner]:
     return [Run((Word.literal(program), *args[k:]))]
 
 
-_LD_SO = getopt(
-    "",
-    "list verify inhibit-cache list-tunables list-diagnostics library-path: inhibit-rpath: audit: "
-    "preload: argv0: glibc-hwcaps-prepend: glibc-hwcaps-mask:",
-)
+_LD_SO = getopt("", "list verify inhibit-cache list-tunables list-diagnostics library-path: inhibit-rpath: "
+    "audit: preload: argv0: glibc-hwcaps-prepend: glibc-hwcaps-mask:")  # fmt: skip
 
 
 @with_options(_LD_SO)

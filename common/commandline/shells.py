@@ -123,12 +123,10 @@ def _other_shell(prog: str, args: Sequence[Word]) -> list[Inner]:
     raise Refusal(prog, f"{prog!r} is not a POSIX shell; its commands cannot be analysed")
 
 
-_SUDO = getopt(
-    "AbBEeHiKklnNPSsVvC:D:g:h:p:r:R:t:T:U:u:",
-    "askpass background bell preserve-env edit set-home login remove-timestamp reset-timestamp list "
-    "non-interactive no-update preserve-groups stdin shell validate close-from: chdir: group: host: "
-    "prompt: chroot: role: type: command-timeout: other-user: user:",
-)
+_SUDO = getopt("AbBEeHiKklnNPSsVvC:D:g:h:p:r:R:t:T:U:u:", "askpass background bell preserve-env edit "
+    "set-home login remove-timestamp reset-timestamp list non-interactive no-update preserve-groups stdin "
+    "shell validate close-from: chdir: group: host: prompt: chroot: role: type: command-timeout: "
+    "other-user: user:")  # fmt: skip
 
 
 @with_options(_SUDO, "-V", "-l", "--list", "-e", "--edit", "-v", "--validate")
@@ -147,11 +145,8 @@ def _sudo(prog: str, args: Sequence[Word], options: list[Option], k: int) -> lis
     return run_argv(rest)
 
 
-_SU = getopt(
-    "lmpfPc:s:g:G:w:",
-    "login preserve-environment pty command: session-command: shell: group: supp-group: "
-    "whitelist-environment:",
-)
+_SU = getopt("lmpfPc:s:g:G:w:", "login preserve-environment pty command: session-command: shell: group: "
+    "supp-group: whitelist-environment:")  # fmt: skip
 
 
 def _su(prog: str, args: Sequence[Word]) -> list[Inner]:

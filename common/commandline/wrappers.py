@@ -41,11 +41,8 @@ def _nice(prog: str, args: Sequence[Word]) -> list[Inner]:
 
 _NICE = GenericWrapper(getopt("n:", "adjustment:"))
 
-_ENV = getopt(
-    "i0vu:C:S:",
-    "ignore-environment null debug list-signal-handling unset: chdir: split-string: block-signal:: "
-    "default-signal:: ignore-signal::",
-)
+_ENV = getopt("i0vu:C:S:", "ignore-environment null debug list-signal-handling unset: chdir: split-string: "
+    "block-signal:: default-signal:: ignore-signal::")  # fmt: skip
 
 
 def _env(prog: str, args: Sequence[Word]) -> list[Inner]:
@@ -75,11 +72,9 @@ _TIMEOUT = GenericWrapper(
     operands=1,
 )
 
-_XARGS = getopt(
-    "0oprtxa:d:E:I:L:n:P:s:e::i::l::",
-    "null open-tty interactive no-run-if-empty verbose exit show-limits arg-file: delimiter: max-args: "
-    "max-procs: max-chars: process-slot-var: eof:: replace:: max-lines::",
-)
+_XARGS = getopt("0oprtxa:d:E:I:L:n:P:s:e::i::l::", "null open-tty interactive no-run-if-empty verbose exit "
+    "show-limits arg-file: delimiter: max-args: max-procs: max-chars: process-slot-var: eof:: replace:: "
+    "max-lines::")  # fmt: skip
 
 
 @with_options(_XARGS)
@@ -169,11 +164,8 @@ def _find_terminator(values: list[str], start: int) -> int:
     raise Refusal("find", "find -exec without its ';' or '{} +' terminator")
 
 
-_WATCH = getopt(
-    "bcCegprtwxn:q:d::",
-    "beep color no-color errexit chgexit precise no-rerun no-title no-wrap exec no-linewrap interval: "
-    "equexit: differences::",
-)
+_WATCH = getopt("bcCegprtwxn:q:d::", "beep color no-color errexit chgexit precise no-rerun no-title no-wrap "
+    "exec no-linewrap interval: equexit: differences::")  # fmt: skip
 
 
 @with_options(_WATCH)
@@ -185,10 +177,8 @@ def _watch(prog: str, args: Sequence[Word], options: list[Option], k: int) -> li
     return [Script(" ".join(static(prog, w) for w in rest))] if rest else []
 
 
-_FLOCK = getopt(
-    "sexnuoFhVw:E:c:",
-    "shared exclusive unlock nonblock nb close no-fork verbose wait: timeout: conflict-exit-code: command:",
-)
+_FLOCK = getopt("sexnuoFhVw:E:c:", "shared exclusive unlock nonblock nb close no-fork verbose wait: "
+    "timeout: conflict-exit-code: command:")  # fmt: skip
 
 
 @with_options(_FLOCK, "-h", "-V")
