@@ -29,6 +29,7 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry
 
+from common.retry import DELIVERY, retry_async
 from enforcer.exceptions import EnforcerStateError, EngineUnavailableError, ResultPublishError
 from enforcer.handler import CommandHandler, Handled, HandlerOptions, Inbound
 from enforcer.lanes import run_in_lanes
@@ -52,10 +53,8 @@ POLL_MS = 200
 # 100 commands per batch: one flush and one commit for up to 100 actions, while a batch
 # (~0.1 s per lane) stays short enough that a restart replays little.
 MAX_BATCH = 100
-# Delivery of results is retried 5 times, 0.5 s doubling (~15 s in all), then the
-# enforcer stops without committing and the batch is replayed on restart.
-PUBLISH_ATTEMPTS = 5
-PUBLISH_BACKOFF_FIRST_S = 0.5
+# Delivery of results is retried per common.retry.DELIVERY, then the enforcer stops
+# without committing and the batch is replayed on restart.
 # The ledger forgets expired commands once an hour (pruning is one indexed DELETE).
 PRUNE_INTERVAL_MS = 3600 * 1000
 # A stop lets the batch in hand finish: actions take ~0.1 s; 30 s covers a slow engine.
@@ -265,21 +264,28 @@ class Enforcer:
     async def _deliver(self, handled: list[Handled]) -> None:
         """Flushes; on a delivery failure publishes the batch's results again (their event
         ids are stable, so a consumer that got one twice stores it once)."""
-        delay = PUBLISH_BACKOFF_FIRST_S
-        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-            try:
-                await self._bus.flush()
-            except Exception as exc:
-                self.metrics.errors.labels("publish").inc()
-                log.warning("results_not_delivered", attempt=attempt, count=len(handled), error=str(exc))
-                if attempt == PUBLISH_ATTEMPTS:
-                    raise ResultPublishError(len(handled), str(exc)) from exc
-                await asyncio.sleep(delay)
-                delay *= 2
+        tries = 0
+
+        async def attempt() -> None:
+            nonlocal tries
+            tries += 1
+            if tries > 1:
                 for h in handled:
                     await self._bus.publish(ACTIONS, h.result.container_id, encode(h.result))
-            else:
-                return
+            await self._bus.flush()
+
+        try:
+            await retry_async(
+                attempt,
+                policy=DELIVERY,
+                retry_on=(Exception,),
+                log=log,
+                event="results_not_delivered",
+                on_error=lambda _: self.metrics.errors.labels("publish").inc(),
+                count=len(handled),
+            )
+        except Exception as exc:
+            raise ResultPublishError(len(handled), str(exc)) from exc
 
     async def _prune(self) -> None:
         now = now_ms()

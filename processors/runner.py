@@ -22,6 +22,7 @@ from collections.abc import Callable
 import structlog
 from prometheus_client import CollectorRegistry
 
+from common.retry import DEPENDENCY, Backoff, log_recovered, pause
 from processors.metrics import ProcessorMetrics
 from processors.pipeline import INPUT_TOPICS, Output, Pipeline
 from processors.stores import PolicyStore, StateStore
@@ -109,15 +110,15 @@ class ProcessorRunner:
         return len(records)
 
     async def _loop(self) -> None:
+        backoff = Backoff(DEPENDENCY)
         while self.state is Lifecycle.RUNNING:
             try:
                 await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the bus failed: log, count, retry after a pause
-                log.exception("processor_batch_failed")
+            except Exception as exc:  # the bus failed: count, log, retry per the policy
                 self.metrics.errors.labels("bus").inc()
-                await asyncio.sleep(1)
+                await pause(log, "processor_batch_failed", backoff, exc)
+            else:
+                log_recovered(log, "processor_batch_recovered", backoff)
 
     async def _maybe_evict(self, n: int, newest: int) -> None:
         self._since_evict += n
