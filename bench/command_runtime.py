@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from bench.stats import percentile
 from common.commandline import clear_caches
 from processors.engine import ContainerState, PolicyContext, compile_policy, step
 from processors.engine import audit as audit_rules
@@ -133,12 +133,12 @@ def _modes(stream: list[ProcessSnapshot | AuditEvent], module: ModuleType | None
             with heuristic(module):
                 samples["before"].append(throughput(stream, _nothing))
     out: dict[str, float] = {
-        f"{mode}_events_per_s": round(statistics.median(v)) for mode, v in samples.items() if v
+        f"{mode}_events_per_s": round(percentile(v, 50)) for mode, v in samples.items() if v
     }
     if module is not None:
-        before = statistics.median(samples["before"])
-        out["after_over_before"] = round(statistics.median(samples["after"]) / before, 3)
-        out["after_uncached_over_before"] = round(statistics.median(samples["after_uncached"]) / before, 3)
+        before = percentile(samples["before"], 50)
+        out["after_over_before"] = round(percentile(samples["after"], 50) / before, 3)
+        out["after_uncached_over_before"] = round(percentile(samples["after_uncached"], 50) / before, 3)
     return out
 
 

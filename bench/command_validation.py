@@ -16,8 +16,6 @@ not analysed then), ``after`` (the analyser, its bounded cache warm as in a long
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Callable
 
@@ -28,9 +26,10 @@ from sandbox.validation import check_command
 from schemas import SecurityPolicy
 
 try:
-    from bench import command_runtime
+    from bench import cli, command_runtime
     from bench.stats import percentile
 except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
+    import cli  # type: ignore[import-not-found,no-redef]
     import command_runtime  # type: ignore[import-not-found,no-redef]
     from stats import percentile  # type: ignore[import-not-found,no-redef]
 from tests.unit.sandbox.validation.test_commands import ARGV_CASES, CASES
@@ -104,18 +103,13 @@ def run(rounds: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = cli.parser(__doc__)
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--before-rev", default=command_runtime.BEFORE_REV, help="git rev of the heuristic")
     args = parser.parse_args()
     result = run(max(1, min(args.rounds, 100)))
     result["runtime"] = command_runtime.run(args.before_rev)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:24} {value}")
+    cli.emit(result, args.json)
 
 
 if __name__ == "__main__":
