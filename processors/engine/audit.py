@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import posixpath
 
+from common.commandline import command_programs
 from processors.engine.findings import StepRun
-from processors.engine.matching import command_programs
 from processors.engine.processes import on_exec
 from processors.engine.record import record
 from schemas import AuditCategory, AuditEvent

@@ -16,14 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.commandline import command_programs
 from processors.engine import baseline
 from processors.engine.findings import StepRun
-from processors.engine.matching import (
-    command_programs,
-    first_in,
-    is_reverse_shell,
-    process_names,
-)
+from processors.engine.matching import first_in, is_reverse_shell, process_names
 from processors.engine.record import record
 from processors.engine.state import MAX_JUDGED
 from schemas import AuditEvent, ProcessInfo, ProcessSnapshot
@@ -57,7 +53,9 @@ def _judge_process(run: StepRun, p: ProcessInfo, t: int) -> None:
     cmdline = " ".join(p.argv) if p.argv else p.comm
     evidence = {"process": p.model_dump(mode="json")}
     label = f"{names[0]} (pid {p.ns_pid if p.ns_pid is not None else p.pid}): {cmdline[:200]}"
-    _judge(run, names, cmdline, t, label=label, ev=evidence, aliases=True)
+    # What its argv runs next (sh -c 'rm x', sudo rm x): judged as the shared analyser reads it.
+    runs = tuple(n for n in command_programs(p.argv) if n not in names) if p.argv else ()
+    _judge(run, names, cmdline, t, label=label, ev=evidence, aliases=True, runs=runs)
 
 
 def on_exec(run: StepRun, ev: AuditEvent, command: str) -> None:
@@ -79,20 +77,23 @@ def _judge(
     label: str,
     ev: dict[str, Any],
     aliases: bool,
+    runs: tuple[str, ...] = (),
 ) -> None:
     """``aliases``: the names are one process's (any allowed name passes); otherwise they
-    are the programs of a command line (each must be allowed)."""
+    are the programs of a command line (each must be allowed). ``runs``: the programs a
+    process's argv runs next, each judged like a command line's (not by the baseline,
+    which is learned from processes' own names)."""
     pol = run.ctx.policy
     if not run.state.kernel and is_reverse_shell(cmdline):
         message = f"command line looks like a reverse shell (argv only, no evidence): {label}"
         record(run, "process.reverse_shell_hint", names[0], t, message=message, evidence=ev)
-    blocked = first_in(names, pol.blocked)
+    blocked = first_in(names, pol.blocked) or first_in(runs, pol.blocked)
     _found(run, "process.blocked", blocked, t, f"blocked command {blocked} running: {label}", ev=ev)
-    outside = _outside_allowlist(names, pol.allowed, aliases)
+    outside = _outside_allowlist(names, pol.allowed, aliases) or _outside_allowlist(runs, pol.allowed, False)
     _found(run, "process.not_allowed", outside, t, f"{outside} is outside the allowlist: {label}", ev=ev)
     if pol.baseline:
         baseline.judge(run, _outside_allowlist(names, pol.baseline, aliases), t, label=label, ev=ev)
-    tool = first_in(names, pol.suspicious)
+    tool = first_in(names + runs, pol.suspicious)
     _found(run, "process.suspicious", tool, t, f"suspicious tool {tool} running: {label}", ev=ev)
 
 

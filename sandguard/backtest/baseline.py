@@ -10,8 +10,9 @@ from typing import Any
 
 import orjson
 
+from common.commandline import command_programs
 from processors.engine.audit import EXEC_ACTIONS
-from processors.engine.matching import command_programs, process_names
+from processors.engine.matching import process_names
 from schemas import Store
 
 # Resources learned per run, each as (p50, p99, max) over the run's samples.
