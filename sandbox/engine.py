@@ -37,12 +37,11 @@ class Engine:
     def __init__(
         self,
         port: SandboxEngine,
-        *,
         executor: ThreadPoolExecutor,
+        *,
         manager_id: str,
         labels: Mapping[str, str],
         publisher: AuditPublisher,
-        metrics: ManagerMetrics,
         options: SandboxOptions,
         workspaces: WorkspaceStore | None = None,
     ) -> None:
@@ -52,7 +51,7 @@ class Engine:
         self.paths = PathChecker(MountSources(port), self.call)
         self.networks = Networks(port, manager_id=manager_id, labels=labels)
         self.publisher = publisher
-        self.metrics = metrics
+        self.metrics: ManagerMetrics = publisher.metrics  # the manager's, which its events count in
         self.options = options
         self.workspaces = workspaces  # None: /work and /tmp are tmpfs (sandbox.config)
         self.totals: Counter[str] = Counter()

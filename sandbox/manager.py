@@ -201,11 +201,10 @@ class SandboxManager:
         await self._port.ping()
         return Engine(
             self._port,
-            executor=executor,
+            executor,
             manager_id=self.manager_id,
             labels=self._labels,
             publisher=self._publisher,
-            metrics=self.metrics,
             options=self._options,
             workspaces=self._workspaces,
         )
