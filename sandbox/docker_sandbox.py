@@ -26,13 +26,9 @@ from sandbox.exceptions import (
     FileTooLargeError,
     InvalidSandboxRequest,
     PathDeniedError,
-    SandboxExpired,
     SandboxFileError,
     SandboxFileNotFound,
-    SandboxNotFound,
     SandboxOperationError,
-    SandboxPaused,
-    SandboxTerminated,
     ValidationDenied,
     WorkspaceFullError,
 )
@@ -41,8 +37,15 @@ from sandbox.execution import ExecOutcome, ExecRequest, shell_argv
 from sandbox.firewall import SandboxRules
 from sandbox.paths import CheckedPath
 from sandbox.port import ContainerMissing, EngineError
-from sandbox.record import SIGKILL_EXIT, SandboxRecord, denial_violation, observe_pause, observe_stop
-from sandbox.results import ExecResult, FileInfo, SandboxStatus, Termination, utc_now
+from sandbox.record import (
+    SIGKILL_EXIT,
+    SandboxRecord,
+    denial_violation,
+    observe_pause,
+    observe_stop,
+    unusable,
+)
+from sandbox.results import ExecResult, FileInfo, SandboxStatus, utc_now
 from sandbox.validation import Operation, check_command, validate_command
 from sandbox.workspace import Workspace
 from sandbox.workspace import release as release_workspace
@@ -106,19 +109,9 @@ class DockerSandbox:
 
     def ensure_usable(self) -> None:
         """Raises the reason this sandbox cannot run anything now (nothing when it can)."""
-        r = self.record
-        if r.status is SandboxStatus.RUNNING:
-            return
-        if r.status is SandboxStatus.DESTROYED:
-            raise SandboxNotFound(self.id, "destroyed")
-        if r.status is SandboxStatus.EXPIRED:
-            raise SandboxExpired(self.id, r.expires_at, r.policy.resource_limits.execution_timeout)
-        if r.status is SandboxStatus.PAUSED:
-            pause = r.pause or Termination(at=utc_now(), reason="paused", source="engine", action="pause")
-            raise SandboxPaused(self.id, pause.at, pause.reason)
-        raise SandboxTerminated(
-            self.id, r.termination or Termination(at=utc_now(), reason="unknown", source="manager")
-        )
+        refusal = unusable(self.record)
+        if refusal is not None:
+            raise refusal
 
     async def refresh(self) -> None:
         """Asks the engine how the container is (after an operation failed on its state)."""
