@@ -6,7 +6,8 @@ document; each container's /work and /tmp are real directories under ``root`` (t
 engine (sandbox.hostfs); events (die, destroy, pause, unpause) for every change, to the
 streams opened with ``events``; engine refusals as the engine words them (404 for a gone
 container, 409 for an exec in a paused one or a taken network name); ``fail`` makes the
-next call of an operation fail with a status of the test's choosing.
+next call of an operation fail with a status of the test's choosing, ``unavailable`` as if
+no engine answered.
 
 What it does not simulate: it runs no process. An exec's output and exit code come from
 ``on_exec`` (argv -> exit code, stdout, stderr; by default 0 and nothing), so an exec
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.config import ROOTS
+from sandbox.exceptions import DockerUnavailable
 from sandbox.gc import GcReport
 from sandbox.port import STDERR, STDOUT, ContainerMissing, EngineError, ExecSpec, ExecStream, ImageMissing
 
@@ -93,7 +95,7 @@ class FakeSandboxEngine:
         self.missing_images: set[str] = set()
         self.calls: list[tuple[str, str]] = []
         self.execs: dict[str, tuple[str, ExecSpec, int | None]] = {}
-        self._faults: dict[str, EngineError] = {}
+        self._faults: dict[str, Exception] = {}
         self._streams: list[tuple[Mapping[str, Sequence[str]], asyncio.Queue[dict[str, Any] | None]]] = []
         self.closed = False
 
@@ -102,6 +104,10 @@ class FakeSandboxEngine:
     def fail(self, operation: str, status: int = 500, message: str = "injected") -> None:
         """The next call of ``operation`` is refused with ``status``."""
         self._faults[operation] = EngineError(status, message)
+
+    def unavailable(self, operation: str) -> None:
+        """The next call of ``operation`` finds no engine (refused connection)."""
+        self._faults[operation] = DockerUnavailable("connection refused")
 
     def stop(self, container_id: str, exit_code: int = 137) -> None:
         """The container stops as if killed from outside (the enforcer, its lifetime)."""

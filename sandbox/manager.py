@@ -195,10 +195,14 @@ class SandboxManager:
 
     async def _connect(self) -> Engine:
         executor = ThreadPoolExecutor(self._workers, thread_name_prefix=f"sandguard-{self.manager_id}")
-        if self._port is None:
-            pool = self._workers
-            self._port = await DockerSandboxEngine.connect(self._client, executor=executor, pool=pool)
-        await self._port.ping()
+        try:
+            if self._port is None:
+                pool = self._workers
+                self._port = await DockerSandboxEngine.connect(self._client, executor=executor, pool=pool)
+            await self._port.ping()
+        except BaseException:
+            executor.shutdown(wait=False)  # a start that failed leaves no threads behind
+            raise
         return Engine(
             self._port,
             executor,

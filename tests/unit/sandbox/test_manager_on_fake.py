@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from sandbox import (
     CommandDeniedError,
+    DockerUnavailable,
     PathDeniedError,
     SandboxCreateError,
     SandboxManager,
@@ -179,3 +180,16 @@ async def test_every_call_reaches_the_port(manager: SandboxManager, fake: FakeSa
     await manager.create_sandbox()
     operations = [op for op, _ in fake.calls[before:]]
     assert operations[:3] == ["create", "start", "inspect"]
+
+
+async def test_an_engine_that_does_not_answer_fails_the_start_clearly(
+    fake: FakeSandboxEngine, bus: LocalBus, tmp_path: Path
+) -> None:
+    fake.unavailable("ping")
+    leases = str(tmp_path / "leases")
+    registry = CollectorRegistry()
+    m = SandboxManager(bus=bus, port=fake, workspace="tmpfs", lease_directory=leases, registry=registry)
+    with pytest.raises(DockerUnavailable, match="connection refused"):
+        await m.create_sandbox()
+    await m.cleanup()
+    assert fake.made == {} and not any(Path(leases).iterdir())
