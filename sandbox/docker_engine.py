@@ -4,7 +4,8 @@ pool (it blocks), and aiodocker for what streams (an exec's output, the events).
 Streams are read on the event loop, so a command's timeout or a cancelled task acts at
 once instead of waiting for a blocked thread. aiodocker replaced a hand-written HTTP
 client here: it is as fast (bench/docker_client.py, bench/results/docker_client.json:
-exec and a 1 MiB round trip within 5 % of each other) and one less client to keep.
+exec and a 1 MiB round trip within about 6 % of each other, either way) and one less
+client to keep.
 """
 
 from __future__ import annotations
