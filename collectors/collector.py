@@ -24,7 +24,7 @@ from collectors.cgroups import CgroupLocator
 from collectors.clock import Clock, SystemClock, next_tick
 from collectors.config import CollectorConfig
 from collectors.discovery import RESYNC, Discovery
-from collectors.docker_port import ContainerInfo, DockerPort, DockerSdkPort
+from collectors.docker_port import ContainerInfo, ContainerLister, DockerSdkPort
 from collectors.errors import ErrorReporter
 from collectors.exceptions import CgroupNotFoundError, CollectorStateError, ContainerGoneError
 from collectors.files import FdBudget, read_once
@@ -55,14 +55,14 @@ class Collector:
         bus: Bus,
         *,
         config: CollectorConfig,
-        docker: DockerPort | None = None,
+        docker: ContainerLister | None = None,
         registry: CollectorRegistry | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.config = config
         self._bus = bus
         self._own_docker = docker is None
-        self._docker: DockerPort = docker if docker is not None else DockerSdkPort()
+        self._docker: ContainerLister = docker if docker is not None else DockerSdkPort()
         registry = registry if registry is not None else CollectorRegistry()
         self.metrics = CollectorMetrics(registry)
         self._clock = clock or SystemClock()

@@ -212,7 +212,7 @@ class AuditPublisher:
 
     def __init__(self, bus: Bus, metrics: ManagerMetrics) -> None:
         self._bus = bus
-        self._metrics = metrics
+        self.metrics = metrics
         self._spill: deque[tuple[str, str, bytes | None]] = deque()
 
     @property
@@ -241,7 +241,7 @@ class AuditPublisher:
                 retry_on=(Exception,),  # any bus failure: counted, retried, then spilled
                 log=log,
                 event="event_publish_failed",
-                on_error=lambda _: self._metrics.errors.labels("publish_retry").inc(),
+                on_error=lambda _: self.metrics.errors.labels("publish_retry").inc(),
                 topic=topic,
                 key=key,
             )
@@ -264,13 +264,13 @@ class AuditPublisher:
 
     async def _send(self, topic: str, key: str, value: bytes | None) -> None:
         await asyncio.wait_for(self._bus.publish(topic, key, value), PUBLISH_TIMEOUT_S)
-        self._metrics.events_out.labels(topic).inc()
+        self.metrics.events_out.labels(topic).inc()
 
     def _spill_one(self, topic: str, key: str, value: bytes | None) -> None:
-        self._metrics.errors.labels("publish").inc()
-        self._metrics.errors.labels("publish_spilled").inc()
+        self.metrics.errors.labels("publish").inc()
+        self.metrics.errors.labels("publish_spilled").inc()
         if len(self._spill) >= SPILL_MAX:
             self._spill.popleft()
-            self._metrics.errors.labels("publish_dropped").inc()
+            self.metrics.errors.labels("publish_dropped").inc()
             log.error("event_spill_full", max=SPILL_MAX)
         self._spill.append((topic, key, value))

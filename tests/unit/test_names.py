@@ -22,11 +22,7 @@ ALIAS_FORMS = frozenset({"Literal", "Callable", "Union", "Optional", "Annotated"
 
 # Names that may be defined more than once, each with the reason. Keep it short: an entry
 # no longer defined twice fails too, so the list never outlives its reason.
-ALLOWED: dict[str, str] = {
-    # The enforcer keeps ``DockerPort``; the collectors' one (collectors/docker_port.py) is
-    # renamed by the Docker-port work of issue 14, on another branch: remove this entry then.
-    "DockerPort": "collectors/docker_port.py's is renamed by issue 14's Docker-port work",
-}
+ALLOWED: dict[str, str] = {}
 
 
 def _alias_name(node: ast.stmt) -> str | None:

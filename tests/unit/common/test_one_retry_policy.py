@@ -14,11 +14,7 @@ THE_POLICY = ROOT / "common" / "retry.py"
 SKIP_DIRS = {"tests", ".venv", ".git", "build", "dist", "node_modules"}
 # Still carry their own reconnect loop on this branch; engineer "dockerport" moves them to
 # common.retry. The coordinator empties this list once that branch is merged.
-NOT_YET_CONVERTED = {
-    "collectors/discovery.py",
-    "sandbox/engine_events.py",
-    "sandbox/watcher.py",
-}
+NOT_YET_CONVERTED: set[str] = set()
 # A backoff constant: *BACKOFF*, or a retry/reconnect interval (*RETRY*_S, *RECONNECT*_MS).
 CONSTANT = re.compile(r"^(?=[A-Z0-9_]+$).*(BACKOFF|(RETRY|RECONNECT)[A-Z0-9_]*_M?S$)")
 GROWING = re.compile(r"delay|backoff|wait", re.IGNORECASE)
