@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[3]
 # A module that breaks the fence on purpose, for the checker's own test.
 BAD = Path(__file__).with_name("fence_breaker.py")
 FENCE = ROOT / "processors" / "faust_internals.py"
-LIBRARIES = ("faust", "mode", "aiokafka")
+# docker and aiodocker have no fence: the grep below allows none of their private members.
+LIBRARIES = ("faust", "mode", "aiokafka", "docker", "aiodocker")
 DISTRIBUTIONS = ("faust-streaming", "mode-streaming", "aiokafka")
 # Names our modules import the fenced classes from count as the libraries' own.
 FENCED_MODULES = ("processors.faust_internals",)
@@ -159,7 +160,7 @@ def test_our_subclasses_shadow_nothing_of_the_library(ours: type, theirs: type) 
     assert clash == set(), f"{ours.__name__} shadows {theirs.__name__}.{clash} in {versions()}"
 
 
-# --- the grep: no private member of faust, mode or aiokafka outside the fence ---
+# --- the grep: no private member of faust, mode or aiokafka outside the fence, of docker nowhere ---
 
 
 @cache
@@ -232,11 +233,16 @@ def private_uses(module: str, tree: ast.Module, *, fence: bool = False) -> Itera
                 yield node.attr, node.lineno
     libnames = library_private_names()
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Attribute) or root_name(node) in ("self", "cls"):
+        if not isinstance(node, ast.Attribute) or _on_self(node):
             continue
         if node.attr in libnames and (fence or not own_attribute(tree, node.attr)):
             yield node.attr, node.lineno
     yield from by_name(tree, libnames)
+
+
+def _on_self(node: ast.Attribute) -> bool:
+    """``self._x`` is our own member; ``self._api._url`` is the library's (checked)."""
+    return isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
 
 
 def by_name(tree: ast.Module, libnames: frozenset[str]) -> Iterator[tuple[str, int]]:
@@ -272,7 +278,8 @@ def repo_modules() -> Iterator[Path]:
                 yield path
 
 
-def test_no_private_member_of_faust_mode_or_aiokafka_outside_the_fence() -> None:
+def test_no_private_member_of_faust_mode_aiokafka_or_docker_outside_the_fence() -> None:
+    """Docker's SDKs have no fence: none of their private members is used anywhere (issue 14)."""
     found = []
     for path in repo_modules():
         tree = ast.parse(path.read_text())
@@ -281,8 +288,9 @@ def test_no_private_member_of_faust_mode_or_aiokafka_outside_the_fence() -> None
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
         found += [f"{path.relative_to(ROOT)}:{line} {name}" for name, line in private_uses(module, tree)]
     assert found == [], (
-        "private members of faust/mode/aiokafka outside processors/faust_internals.py "
-        f"(move them behind the fence, with a comment and an INTERNALS entry): {found}"
+        "private members of faust/mode/aiokafka outside processors/faust_internals.py (move them "
+        "behind the fence, with a comment and an INTERNALS entry), or of docker/aiodocker anywhere "
+        f"(use their public API): {found}"
     )
 
 
