@@ -66,6 +66,22 @@ class EventSource(StrEnum):
     PROC_CONNECTOR = "proc_connector"
 
 
+BUSYBOX = "busybox"
+
+
+def busybox_applet(argv: tuple[str, ...]) -> str:
+    """The applet busybox runs for this argv, as busybox picks it: argv[0] without one
+    leading '-' (a login shell's mark), then its basename; after a literal ``busybox``,
+    the basename of argv[1]. Only for an exec whose file is busybox: any other program's
+    argv[0] is the caller's text and names nothing (the kernel layer judges the same way)."""
+    if not argv:
+        return BUSYBOX
+    first = argv[0].removeprefix("-").rsplit("/", 1)[-1]
+    if first == BUSYBOX and len(argv) > 1:
+        return argv[1].rsplit("/", 1)[-1]
+    return first
+
+
 def kernel_event_id(boot_id: str, pid: int, ktime_ns: int, kind: str) -> str:
     """Stable id of one kernel event: overlapping tracers and replays derive the same id."""
     return stable_id("kernel", boot_id, pid, ktime_ns, kind)
@@ -134,6 +150,7 @@ class ConnectEvent(KernelEvent):
 KernelEventUnion: TypeAlias = Annotated[ExecEvent | ExitEvent | ConnectEvent, Field(discriminator="kind")]
 
 __all__ = [
+    "BUSYBOX",
     "ConnectEvent",
     "EventSource",
     "ExecEvent",
@@ -141,5 +158,6 @@ __all__ = [
     "KernelEvent",
     "KernelEventUnion",
     "StdioKind",
+    "busybox_applet",
     "kernel_event_id",
 ]

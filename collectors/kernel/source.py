@@ -34,6 +34,7 @@ from collectors.kernel.parse import (
     Exit,
     Lost,
     ParseError,
+    State,
     parse_json_line,
     record_of,
 )
@@ -188,7 +189,7 @@ class KernelSource:
         mode = info.labels.get(labels.MODE, "enforce")
         blocked = frozenset(n for n in info.labels.get(labels.BLOCKED, "").split(",") if n)
         no_memfd = info.labels.get(labels.WORKSPACE_EXEC, "0") != "1"
-        sb = E.Sandbox(info.id, ns, mode == "enforce", blocked, no_memfd)
+        sb = E.Sandbox(info.id, ns, mode == "enforce", blocked, no_memfd, self._own_netns(info.pid))
         if self.mode == "bpf":
             self._register(sb)
         self._by_ns[ns], self._by_cid[info.id] = sb, sb
@@ -196,10 +197,22 @@ class KernelSource:
         self.metrics.sandboxes.set(len(self._by_cid))
         return sb
 
+    def _own_netns(self, pid: int) -> int:
+        """The sandbox's network namespace, or 0 when it is the collector's (the host's: a
+        sandbox on the host network would claim every TCP state change of the host)."""
+        try:
+            netns = os.stat(f"{self._proc}/{pid}/ns/net").st_ino
+            own = os.stat(f"{self._proc}/self/ns/net").st_ino
+        except OSError:
+            return 0
+        return 0 if netns == own else netns
+
     @staticmethod
     def _register(sb: E.Sandbox) -> None:
         for name in sorted(sb.blocked):
             control.block(sb.ns, name)
+        if sb.netns:
+            control.net(sb.netns, sb.ns)
         control.watch(sb.ns, enforce=sb.enforce, no_memfd=sb.no_memfd)
 
     def remove(self, cid: str) -> None:
@@ -210,6 +223,8 @@ class KernelSource:
         self._by_ns.pop(sb.ns, None)
         if self.mode == "bpf":
             control.unwatch(sb.ns)
+            if sb.netns:
+                control.unnet(sb.netns)
             for name in sb.blocked:
                 control.unblock(sb.ns, name)
         self.metrics.sandboxes.set(len(self._by_cid))
@@ -340,7 +355,7 @@ class KernelSource:
         if b'"attached_probes"' in line:
             self._attached.set()
 
-    def _record(self, rec: Exit | Connect | Ack, ctx: E.Context) -> list[Out]:
+    def _record(self, rec: Exit | Connect | State | Ack, ctx: E.Context) -> list[Out]:
         if isinstance(rec, Ack):
             self._ack(rec)
             return []
@@ -350,6 +365,9 @@ class KernelSource:
         if isinstance(rec, Exit):
             self.metrics.events.labels("exit").inc()
             return [(topics.KERNEL, sb.container_id, encode(E.exit_event(ctx, sb, rec)))]
+        if isinstance(rec, State):
+            self.metrics.events.labels("tcp_state").inc()
+            return [(topics.KERNEL, sb.container_id, encode(E.state_event(ctx, sb, rec)))]
         self.metrics.events.labels("connect").inc()
         return [(topics.KERNEL, sb.container_id, encode(E.connect_event(ctx, sb, rec)))]
 

@@ -19,6 +19,7 @@ from typing import Any
 from processors.engine import baseline
 from processors.engine.findings import Run
 from processors.engine.matching import (
+    basename,
     command_programs,
     first_in,
     is_reverse_shell,
@@ -27,6 +28,7 @@ from processors.engine.matching import (
 from processors.engine.record import record
 from processors.engine.state import MAX_JUDGED
 from schemas import AuditEvent, ProcessInfo, ProcessSnapshot
+from schemas.kernel import BUSYBOX, busybox_applet
 
 
 def on_snapshot(run: Run, snap: ProcessSnapshot) -> None:
@@ -51,13 +53,21 @@ def on_snapshot(run: Run, snap: ProcessSnapshot) -> None:
 
 
 def _judge_process(run: Run, p: ProcessInfo, t: int) -> None:
-    names = process_names(p.exe, p.comm, p.argv[0] if p.argv else None)
+    names = process_names(p.exe, p.comm, _argv0_name(p))
     if not names:
         return
     cmdline = " ".join(p.argv) if p.argv else p.comm
     evidence = {"process": p.model_dump(mode="json")}
     label = f"{names[0]} (pid {p.ns_pid if p.ns_pid is not None else p.pid}): {cmdline[:200]}"
     _judge(run, names, cmdline, t, label=label, ev=evidence, aliases=True)
+
+
+def _argv0_name(p: ProcessInfo) -> str | None:
+    """argv[0] names a program only when busybox runs it (busybox picks its applet by it);
+    any other program's argv[0] is the caller's text, as the kernel layer judges it."""
+    if not p.argv or p.exe is None or basename(p.exe) != BUSYBOX:
+        return None
+    return busybox_applet(p.argv)
 
 
 def on_exec(run: Run, ev: AuditEvent, command: str) -> None:
