@@ -7,8 +7,10 @@ never another container's).
 Field semantics (for rule writers):
 
 - ``pid``/``ppid`` are host pids; ``ns_pid`` is the pid inside the sandbox (None when
-  unknown). ``uid`` is the real uid as seen from the host (no user namespaces here, so the
-  same number as inside).
+  unknown); ``pgid``/``sid`` (exec) are the process group and session, host numbers like
+  ``pid``. A TCP state change (connect, phase ``state``) may run where no process of the
+  sandbox does (softirq): its ``pid`` is 0 then. ``uid`` is the real uid as seen from the
+  host (no user namespaces here, so the same number as inside).
 - ``ExecEvent.filename`` is the path handed to execve (``/bin/sh``, ``./x``, ``sh`` via
   PATH lookup as resolved by the caller's libc). ``exe`` is the file actually executed,
   resolved inside the sandbox (absolute, symlinks followed): for a ``#!`` script it is the

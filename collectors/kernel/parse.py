@@ -8,6 +8,7 @@ update. Strings printed with
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -22,11 +23,12 @@ STDIO_KINDS = (
 )  # fmt: skip
 _HEX = re.compile(rb"\\x([0-9a-fA-F]{2})")
 NAME_BYTES = 16  # program.NAME_LEN
-ARGV_CHUNK = 64  # program.ARGV_CHUNK, printed 3 times
-# An N line after the pid: three %r names of 16 bytes (an escape is one byte), the filename.
+ARGV_CHUNK = 64  # program.ARGV_CHUNK, printed 3 times, each only as long as argv fills it
+ARGV_CHUNKS = 3
+# An N line: nine numbers (the last is argv's length), three %r names of 16 bytes (an
+# escape is one byte), argv's %r chunks (their sizes follow from its length), the filename.
 _NAME = r"((?:\\x[0-9a-fA-F]{2}|.){16})"
-_CHUNK = f"((?:\\\\x[0-9a-fA-F]{{2}}|.){{{ARGV_CHUNK}}})"
-_N_LINE = re.compile(f"((?:\\d+ ){{8}}\\d+) {_NAME} {_NAME} {_NAME} {_CHUNK} {_CHUNK} {_CHUNK} (.*)", re.S)
+_N_HEAD = re.compile(r"((?:\d+ ){8}(\d+)) ")
 AF_INET = 2
 SOCK_STREAM, SOCK_DGRAM = 1, 2
 ID_BITS = 21  # program.ID_BITS: ns pid, pgid, sid packed in one number, 0 unknown
@@ -174,20 +176,32 @@ def _kinds(packed: int, shift: int) -> tuple[StdioKind, StdioKind, StdioKind]:
     return stdio_of([str((packed >> (shift + 4 * i)) & 0xF) for i in range(3)])
 
 
+def chunk_sizes(arglen: int) -> tuple[int, ...]:
+    """The bytes of argv each chunk holds (the program prints no padding past argv's end)."""
+    return tuple(max(0, min(ARGV_CHUNK, arglen - i * ARGV_CHUNK)) for i in range(ARGV_CHUNKS))
+
+
+@functools.lru_cache(maxsize=256)
+def _n_tail(sizes: tuple[int, ...]) -> re.Pattern[str]:
+    chunks = " ".join(f"((?:\\\\x[0-9a-fA-F]{{2}}|.){{{n}}})" for n in sizes)
+    return re.compile(f"{_NAME} {_NAME} {_NAME} {chunks} (.*)", re.S)
+
+
 def _exec(text: str) -> Exec:
-    m = _N_LINE.fullmatch(text)
-    if m is None:
+    head = _N_HEAD.match(text)
+    m = _n_tail(chunk_sizes(int(head.group(2)))).fullmatch(text, head.end()) if head else None
+    if head is None or m is None:
         raise ParseError("N line: not an exec's numbers, names, argv and filename")
-    ktime, pid, ppid, ns, uid, ids, packed, lat, arglen = (int(x) for x in m.group(1).split(" "))
+    ktime, pid, ppid, ns, uid, ids, packed, lat, arglen = (int(x) for x in head.group(1).split(" "))
     killed = bool(packed & 4)
-    raw = b"".join(unescape(m.group(i)) for i in (5, 6, 7))
+    raw = b"".join(unescape(m.group(i)) for i in (4, 5, 6))
     argv, truncated = split_argv(raw, arglen, len(raw))
-    comm, exe, parent = (_text(unescape(m.group(i))) for i in (2, 3, 4))
+    comm, exe, parent = (_text(unescape(m.group(i))) for i in (1, 2, 3))
     return Exec(
         ktime=ktime, pid=pid, ppid=ppid, ns=ns, uid=uid, mode=packed & 3, hit=(packed >> 3) & 31,
         killed=killed, exec_to_kill_ns=lat if killed else 0, stdio=_kinds(packed, 8),
         parent_stdio=_kinds(packed, 20), comm=comm, exe_name=exe, parent_comm=parent,
-        filename=m.group(8), argv=argv, argv_truncated=truncated, ns_pid=_id(ids, 0), pgid=_id(ids, 1),
+        filename=m.group(7), argv=argv, argv_truncated=truncated, ns_pid=_id(ids, 0), pgid=_id(ids, 1),
         sid=_id(ids, 2),
     )  # fmt: skip
 

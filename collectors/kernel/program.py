@@ -17,6 +17,9 @@ new sandbox or policy is covered without restarting the tracer (a restart would 
   symlinks resolved) or, when that file is busybox, the applet argv[0] (argv[1] after a
   literal busybox) names is in it.
 
+- ``@net[net ns inum] = mnt ns inum``: each sandbox's network namespace, by which TCP
+  state changes (often in softirq, where the current task is anyone's) are attributed.
+
 Every attacker-controlled string (comm, names, filename, argv) is printed with ``%r``
 (non-printable bytes hex-escaped), so a file name holding a tab or newline cannot forge a
 field or a line.
@@ -157,8 +160,12 @@ _EXEC_PRINT = """
 {ids}
   @lat[tid] = @t0[tid] > 0 ? nsecs - @t0[tid] : 0;
   delete(@t0[tid]);
+  $n = $mm->arg_end - $mm->arg_start;
+  $l0 = $n < {chunk} ? $n : {chunk};
+  $l1 = $n < {chunk} ? 0 : ($n < 2 * {chunk} ? $n - {chunk} : {chunk});
+  $l2 = $n < 2 * {chunk} ? 0 : ($n < 3 * {chunk} ? $n - 2 * {chunk} : {chunk});
   @judged[tid] = ($mode & 3) | ($kill << 2) | (($hit & 31) << 3) | ($s0 << 8) | ($s1 << 12) | ($s2 << 16)
-    | ($q0 << 20) | ($q1 << 24) | ($q2 << 28);
+    | ($q0 << 20) | ($q1 << 24) | ($q2 << 28) | ($l0 << 32) | ($l1 << 39) | ($l2 << 46);
 }}
 """
 
@@ -173,11 +180,13 @@ tracepoint:sched:sched_process_exec
   if (@ns[$ns] == 0) {{ return; }}
   $mm = curtask->mm;
   $a = $mm->arg_start;
+  $j = @judged[tid];
   printf("N %llu %d %d %u %u %llu %llu %llu %llu %r %r %r %r %r %r %s\\n", nsecs, pid,
-    curtask->real_parent->tgid, $ns, uid, @ids[tid], @judged[tid], @lat[tid], $mm->arg_end - $a,
+    curtask->real_parent->tgid, $ns, uid, @ids[tid], $j & 0xffffffff, @lat[tid], $mm->arg_end - $a,
     buf(comm, {name_len}), buf($mm->exe_file->f_path.dentry->d_name.name, {name_len}),
     buf(curtask->real_parent->comm, {name_len}),
-    buf(uptr($a), {chunk}), buf(uptr($a + {chunk}), {chunk}), buf(uptr($a + 2 * {chunk}), {chunk}),
+    buf(uptr($a), ($j >> 32) & 127), buf(uptr($a + {chunk}), ($j >> 39) & 127),
+    buf(uptr($a + 2 * {chunk}), ($j >> 46) & 127),
     str(args->filename, {filename_bytes}));
   delete(@judged[tid]);
   delete(@lat[tid]);
@@ -295,7 +304,7 @@ def render(collector_pid: int) -> str:
     scan = _SCAN.format(scan=SCAN_BYTES)
     judge = _EXEC_JUDGE.format(scan0=scan, enforce=MODE_ENFORCE, name_len=NAME_LEN, no_memfd=FLAG_NO_MEMFD,
                                memf=MEMFD_HEAD, d_colon=MEMFD_TAIL)  # fmt: skip
-    tail = _EXEC_PRINT.format(ids=_IDS.format(bits=ID_BITS)) + _EXEC_STRINGS.format(
+    tail = _EXEC_PRINT.format(ids=_IDS.format(bits=ID_BITS), chunk=ARGV_CHUNK) + _EXEC_STRINGS.format(
         name_len=NAME_LEN, filename_bytes=FILENAME_BYTES, chunk=ARGV_CHUNK
     )
     stdio = _fd_kinds("curtask", "s") + _fd_kinds("curtask->real_parent", "q")
