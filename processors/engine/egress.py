@@ -10,7 +10,11 @@ and is reported with its result.
 
 TCP state changes (phase ``state``) tell what became of a connect: SYN_SENT ->
 ESTABLISHED is a connection the far end accepted (a forbidden destination is then
-reported again as established: egress that happened, not only tried), CLOSE ends it.
+reported again as established: egress that happened, not only tried), CLOSE ends it, and
+SYN_SENT -> CLOSE is a non-blocking connect that failed. Only a connection that may exist
+(connect returned 0 or EINPROGRESS, and did not fail since) marks its process as
+connected for the reverse-shell evidence: a refused connect followed by a shell is not a
+shell over a connection.
 Connections are counted by their local port and destination, from the connect or the
 ESTABLISHED change, whichever comes first (the tracer may deliver them in either order),
 and uncounted at CLOSE.
@@ -40,13 +44,14 @@ def on_connect(run: Run, ev: ConnectEvent) -> None:
         return
     addr = parse(ev.daddr)
     dest = destination(ev)
-    c = proctable.connected(run.state, ev.pid, ev.comm or ev.exe.rsplit("/", 1)[-1], ev.time, dest)
     if addr is not None and not is_local(addr):
         why = forbidden(run, addr, ev.dport)
         if why is not None:
             _report_egress(run, ev, dest, why)
-    if ev.result is None or ev.result in OPEN_RESULTS:
-        _count(run, ev)
+    if ev.result is not None and ev.result not in OPEN_RESULTS:
+        return  # refused, unreachable...: an attempt, but no connection to run a shell over
+    _count(run, ev)
+    c = proctable.connected(run.state, ev.pid, ev.comm or ev.exe.rsplit("/", 1)[-1], ev.time, dest)
     revshell.on_connect(run, ev, c)
 
 
@@ -132,7 +137,9 @@ def _count(run: Run, ev: ConnectEvent) -> None:
 def _state_change(run: Run, ev: ConnectEvent) -> None:
     new = (ev.new_state or "").removeprefix("TCP_")
     if new in CLOSED_STATES and ev.sport:
-        run.state.conns.pop(_key(ev), None)
+        pid = run.state.conns.pop(_key(ev), None)
+        if (ev.old_state or "").removeprefix("TCP_") == SYN_SENT:  # the connect failed after all
+            proctable.not_connected(run.state, pid or ev.pid, destination(ev))
     elif (
         new == ESTABLISHED and (ev.old_state or "").removeprefix("TCP_") == SYN_SENT
     ):  # outgoing: the far end accepted
