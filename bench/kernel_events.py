@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,12 +112,12 @@ async def run(n: int, rounds: int) -> dict[str, Any]:
         "exec_events_per_s": round(n / best[0], 1),
         "exec_events_seen": len(execs), "exec_events_expected": rounds * n,
         "exec_events_lost": r.lost + max(0, rounds * n - len(execs)),
-        "exec_overhead_ratio": round(statistics.median(ratios), 3),
+        "exec_overhead_ratio": round(percentile(ratios, 50), 3),
         "exec_overhead_ratio_spread": [round(ratios[0], 3), round(ratios[-1], 3)],
         "exec_overhead_ratio_best_of_each": round(best[0] / min(untraced), 3),
         "untraced_s": [round(u, 3) for u in untraced], "traced_s": [round(t[0], 3) for t in traced],
-        "tracer_cpu_us_per_exec": round(statistics.median(t[1] for t in traced) / n * 1e6, 1),
-        "reader_cpu_us_per_exec": round(statistics.median(t[2] for t in traced) / n * 1e6, 1),
+        "tracer_cpu_us_per_exec": round(percentile((t[1] for t in traced), 50) / n * 1e6, 1),
+        "reader_cpu_us_per_exec": round(percentile((t[2] for t in traced), 50) / n * 1e6, 1),
         "blocked_runs": BLOCKED_RUNS, "blocked_killed": len(kills),
         "exec_to_kill_us_p50": round(percentile(kills, 50)) if kills else None,
         "exec_to_kill_us_p99": round(percentile(kills, 99)) if kills else None,
