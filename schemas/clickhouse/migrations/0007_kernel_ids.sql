@@ -4,8 +4,8 @@
 -- changes (phase 'state') already fit connect_events (saddr, sport, old_state, new_state).
 
 ALTER TABLE $db.exec_events
-    ADD COLUMN IF NOT EXISTS pgid Nullable(UInt32) CODEC(T64, ZSTD(1)) AFTER ns_pid,
-    ADD COLUMN IF NOT EXISTS sid Nullable(UInt32) CODEC(T64, ZSTD(1)) AFTER pgid;
+    ADD COLUMN IF NOT EXISTS pgid Nullable(UInt32) CODEC(T64, ZSTD(1)),
+    ADD COLUMN IF NOT EXISTS sid Nullable(UInt32) CODEC(T64, ZSTD(1));
 
 ALTER TABLE $db.connect_events
-    ADD COLUMN IF NOT EXISTS ns_pid Nullable(UInt32) CODEC(T64, ZSTD(1)) AFTER pid;
+    ADD COLUMN IF NOT EXISTS ns_pid Nullable(UInt32) CODEC(T64, ZSTD(1));
