@@ -222,9 +222,9 @@ def engine_only(store: ClickHouseStore, ids: list[str], lo: int, hi: int) -> tup
 
 
 def _dummy() -> Any:
-    from sandguard.backtest.selection import Sandbox
+    from sandguard.backtest.selection import RecordedSandbox
 
-    return Sandbox("x", image=IMAGE)
+    return RecordedSandbox("x", image=IMAGE)
 
 
 def run(sandboxes: int, samples: int, runs: int) -> dict[str, Any]:

@@ -14,9 +14,7 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -34,8 +32,10 @@ from sandguard.bus import LocalBus, drop_namespace
 from sandguard.logs import configure_logging
 
 try:
+    from bench import cli
     from bench.stats import percentile
 except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
+    import cli  # type: ignore[import-not-found,no-redef]
     from stats import percentile  # type: ignore[import-not-found,no-redef]
 
 IMAGE = "sandguard/busybox:1"
@@ -150,15 +150,11 @@ def collector_cpu(run_id: str, containers: int, seconds: float, bootstrap: str) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__, kafka=True)
     parser.add_argument("--containers", type=int, default=50)
     parser.add_argument("--cpu-containers", type=int, default=200)
     parser.add_argument("--cpu-seconds", type=float, default=30.0)
     parser.add_argument("--passes", type=int, default=20)
-    parser.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
-    parser.add_argument("--json", action="store_true")
     opts = parser.parse_args()
     configure_logging(level="warning")  # logs to stderr: stdout carries only the result
 
@@ -187,11 +183,7 @@ def main() -> None:
         "collector_rss_mb_at_200": round(cpu["rss_mb"], 1),
         "events_published_per_s_at_200": round(cpu["published_per_s"], 1),
     }
-    if opts.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:34s} {value}")
+    cli.emit(result, opts.json)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,36 @@
-"""How long check_command takes per call, over the command corpus of the unit tests.
+"""How long command analysis takes: in validation, and in the processors' runtime rules.
 
-It runs on every exec, so its cost is compared side by side, in one run, with
+check_command runs on every exec, so its cost is compared side by side, in one run, with
 bashlex.parse alone (the floor: what parsing costs before any analysis), cold (the
 analysis cache cleared before each call) and warm (a repeated command).
+
+``runtime``: the processors judge process listings (1 Hz per sandbox) and exec command
+lines with the same analyser (common.commandline). Their engine throughput over such
+events is measured three ways in one run: ``before``, the shlex heuristic the processors
+had (loaded from git at ``--before-rev``, the commit before the change; process argv were
+not analysed then), ``after`` (the analyser, its bounded cache warm as in a long run) and
+``after_uncached`` (every command line new), with the ratios to ``before``.
 
     .venv/bin/python -m bench.command_validation --json
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Callable
 
 import bashlex
 
+from common.commandline import clear_caches
 from sandbox.validation import check_command
-from sandbox.validation.commands import _analyse_argv_cached, _analyse_line_cached
 from schemas import SecurityPolicy
 
 try:
+    from bench import cli, command_runtime
     from bench.stats import percentile
 except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
+    import cli  # type: ignore[import-not-found,no-redef]
+    import command_runtime  # type: ignore[import-not-found,no-redef]
     from stats import percentile  # type: ignore[import-not-found,no-redef]
 from tests.unit.sandbox.validation.test_commands import ARGV_CASES, CASES
 
@@ -31,11 +39,6 @@ DEFAULT_ROUNDS = 5
 
 
 Command = str | list[str]
-
-
-def _clear() -> None:
-    _analyse_line_cached.cache_clear()
-    _analyse_argv_cached.cache_clear()
 
 
 def _nothing() -> None:
@@ -85,7 +88,7 @@ def run(rounds: int) -> dict[str, object]:
     warm: list[float] = []
     for _ in range(rounds):
         floor += _time_each(parseable, _parse_or_fail, _nothing)
-        cold += _time_each(corpus, check, _clear)
+        cold += _time_each(corpus, check, clear_caches)
         _time_each(corpus, check, _nothing)  # fills the cache
         warm += _time_each(corpus, check, _nothing)
     parse_only, cold_summary = _summary(floor), _summary(cold)
@@ -100,16 +103,13 @@ def run(rounds: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = cli.parser(__doc__)
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    parser.add_argument("--before-rev", default=command_runtime.BEFORE_REV, help="git rev of the heuristic")
     args = parser.parse_args()
     result = run(max(1, min(args.rounds, 100)))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:24} {value}")
+    result["runtime"] = command_runtime.run(args.before_rev)
+    cli.emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from bench.e2e_stack import PARTITIONS, Stack
 from bench.stats import percentile
 from sandguard import SandboxManager
 from sandguard.bus import KafkaBus, drop_namespace
+from sandguard.settings import Settings
 from schemas import (
     ActionOutcome,
     DetectionSettings,
@@ -270,7 +271,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--rounds", type=int, default=2, help="rounds per mode (each runs all five)")
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--bootstrap", default=Settings().kafka_bootstrap)
     parser.add_argument("--modes", default="embedded,kafka")
     args = parser.parse_args()
     import structlog

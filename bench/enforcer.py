@@ -44,6 +44,7 @@ import docker
 from aiokafka.admin import AIOKafkaAdminClient
 
 from sandguard.bus import KafkaBus, drop_namespace, ensure_topics
+from sandguard.settings import Settings
 from schemas import ActionResult, Consumer, EnforcementAction, EnforcementCommand, decode, encode
 from schemas.topics import ACTIONS, DEADLETTER, ENFORCEMENT
 
@@ -296,7 +297,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--samples", type=int, default=40, help="commands per action (bounded: 1..500)")
-    parser.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    parser.add_argument("--bootstrap", default=Settings().kafka_bootstrap)
     args = parser.parse_args()
     if not 1 <= args.samples <= 500:
         parser.error("--samples must be within 1..500")

@@ -35,6 +35,7 @@ from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.source import KernelSource
 from sandguard.bus import drop_namespace
 from sandguard.logs import configure_logging
+from sandguard.settings import Settings
 from schemas import ActionResult, ExecEvent, decode, labels, topics
 
 IMAGE = "sandguard/busybox:1"
@@ -226,7 +227,7 @@ def main() -> None:
     ap.add_argument("--findings", type=int, default=len(FINDING_PROGRAMS), help="exec_to_finding samples")
     ap.add_argument("--cpu-containers", type=int, default=0, help="also collector CPU at N sandboxes")
     ap.add_argument("--cpu-seconds", type=float, default=30.0)
-    ap.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    ap.add_argument("--bootstrap", default=Settings().kafka_bootstrap)
     args = ap.parse_args()
     configure_logging(level="error")  # logs to stderr (the blocked-exec warnings too): stdout is the result
     result = asyncio.run(run(args.execs, args.rounds))

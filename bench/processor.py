@@ -38,6 +38,7 @@ from processors.faust_app import FETCH_MAX_RECORDS
 from processors.metrics import ProcessorMetrics
 from processors.pipeline import Pipeline
 from processors.stores import PolicyStore, StateStore
+from sandguard.settings import Settings
 from schemas import MetricSample, Record, ResourceLimits, SecurityPolicy, SocketCounts, encode
 from schemas import topics as t
 
@@ -190,7 +191,7 @@ def main() -> None:
     ap.add_argument("--engine-events", type=int, default=200_000)
     ap.add_argument("--worker-events", type=int, default=100_000)
     ap.add_argument("--partitions", type=int, default=4)
-    ap.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    ap.add_argument("--bootstrap", default=Settings().kafka_bootstrap)
     ap.add_argument("--skip-worker", action="store_true")
     ap.add_argument("--containers", type=int, default=CONTAINERS, help="containers the samples spread over")
     ap.add_argument("--profile", type=Path, default=None, help="cProfile stats of the worker to this file")

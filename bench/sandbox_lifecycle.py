@@ -24,10 +24,8 @@ bounded by --iterations; everything made is labelled and removed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
-import json
 import subprocess
 import tarfile
 import tempfile
@@ -44,8 +42,10 @@ from sandguard.bus import LocalBus
 from schemas import ResourceLimits, SecurityPolicy
 
 try:
+    from bench import cli
     from bench.stats import percentile
 except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
+    import cli  # type: ignore[import-not-found,no-redef]
     from stats import percentile  # type: ignore[import-not-found,no-redef]
 
 MIB = 1024 * 1024
@@ -312,12 +312,8 @@ async def main(iterations: int, image: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser = cli.parser(__doc__)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--image", default="sandguard/busybox:1")
     args = parser.parse_args()
-    result = asyncio.run(main(args.iterations, args.image))
-    print(json.dumps(result, indent=None if args.json else 2))
+    cli.emit(asyncio.run(main(args.iterations, args.image)), args.json)

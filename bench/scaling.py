@@ -44,6 +44,7 @@ import lz4.frame  # type: ignore[import-untyped]
 import orjson
 from prometheus_client import CollectorRegistry
 
+from bench import cli
 from bench.collector import RUN_LABEL, collector_cpu, ours, remove_containers, start_containers
 from collectors import Collector, CollectorConfig
 from reporting.sink import Sink
@@ -250,16 +251,12 @@ def project(measured: dict[str, Any], sizes: list[int]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__, kafka=True)
     parser.add_argument("--sizes", default="50,200,500")
     parser.add_argument("--project", default="1000")
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--cpu-seconds", type=float, default=15.0)
     parser.add_argument("--ch-sandboxes", type=int, default=100)
-    parser.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
-    parser.add_argument("--json", action="store_true")
     opts = parser.parse_args()
     configure_logging(level="warning")
     sizes = sorted(int(s) for s in opts.sizes.split(","))
@@ -283,7 +280,7 @@ def main() -> None:
         remove_containers(client, run_id)
     result["clickhouse"] = clickhouse(by_topic, rates, opts.ch_sandboxes)
     result["load_1m_after"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(result, indent=None if opts.json else 1))
+    cli.emit(result, opts.json)
 
 
 if __name__ == "__main__":

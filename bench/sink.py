@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from reporting.sink import MAX_BATCH_ROWS, RAW_INSERT_SETTINGS, RAW_METRICS_TABL
 from reporting.store import ClickHouseStore
 from reporting.tables import SANDBOXES
 from sandguard.bus import KafkaBus, drop_namespace
+from sandguard.settings import Settings
 from schemas import MetricSample, PolicyEvent, SecurityPolicy, SocketCounts, encode, now_ms
 from schemas import topics as t
 
@@ -214,7 +214,7 @@ def main() -> None:
     ap.add_argument("--batch-rows", type=int, default=MAX_BATCH_ROWS, help="the sink's batch size")
     ap.add_argument("--skip-report", action="store_true")
     ap.add_argument("--dense", action="store_true", help="all report rows in the one reported sandbox")
-    ap.add_argument("--bootstrap", default=os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    ap.add_argument("--bootstrap", default=Settings().kafka_bootstrap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="sg-bench-") as tmp:
         result = {

@@ -19,8 +19,6 @@ filesystem holding the workspace directory (``prjquota`` mount option) and overl
 
 from __future__ import annotations
 
-import argparse
-import json
 import subprocess
 import tempfile
 import time
@@ -37,8 +35,10 @@ from sandbox.workspace import DEFAULT_ROOT, Workspace, WorkspaceStore, release
 from schemas import ResourceLimits, SecurityPolicy
 
 try:
+    from bench import cli
     from bench.stats import percentile
 except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
+    import cli  # type: ignore[import-not-found,no-redef]
     from stats import percentile  # type: ignore[import-not-found,no-redef]
 
 POLICY = SecurityPolicy(resource_limits=ResourceLimits(memory_mb=512, disk_mb=1024, execution_timeout=600))
@@ -172,11 +172,8 @@ def main(iterations: int, image: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser = cli.parser(__doc__)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--image", default="sandguard/busybox:1")
     args = parser.parse_args()
-    print(json.dumps(main(args.iterations, args.image), indent=None if args.json else 2))
+    cli.emit(main(args.iterations, args.image), args.json)

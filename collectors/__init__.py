@@ -6,7 +6,7 @@ from collectors.cgroups import CgroupLocator, CgroupPaths
 from collectors.clock import Clock, SystemClock
 from collectors.collector import Collector
 from collectors.config import SANDBOX_LABEL, CollectorConfig
-from collectors.docker_port import ContainerInfo, DockerPort, DockerSdkPort
+from collectors.docker_port import ContainerInfo, ContainerLister, DockerSdkPort
 from collectors.exceptions import (
     CgroupNotFoundError,
     CollectorError,
@@ -27,7 +27,7 @@ __all__ = [
     "CollectorStateError",
     "ContainerGoneError",
     "ContainerInfo",
-    "DockerPort",
+    "ContainerLister",
     "DockerSdkPort",
     "SystemClock",
     "lifecycle_event",

@@ -24,7 +24,7 @@ from collectors.cgroups import CgroupLocator
 from collectors.clock import Clock, SystemClock, next_tick
 from collectors.config import CollectorConfig
 from collectors.discovery import RESYNC, Discovery
-from collectors.docker_port import ContainerInfo, DockerPort, DockerSdkPort
+from collectors.docker_port import ContainerInfo, ContainerLister, DockerSdkPort
 from collectors.errors import ErrorReporter
 from collectors.exceptions import CgroupNotFoundError, CollectorStateError, ContainerGoneError
 from collectors.files import FdBudget, read_once
@@ -37,7 +37,7 @@ from collectors.parsers import parse_btime
 from collectors.processes import fd_counter
 from collectors.publisher import Publisher
 from collectors.sampler import ContainerSampler, SamplerContext
-from schemas import topics
+from schemas import Lifecycle, topics
 from schemas.bus import Bus
 from schemas.codec import encode
 
@@ -55,14 +55,14 @@ class Collector:
         bus: Bus,
         *,
         config: CollectorConfig,
-        docker: DockerPort | None = None,
+        docker: ContainerLister | None = None,
         registry: CollectorRegistry | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.config = config
         self._bus = bus
         self._own_docker = docker is None
-        self._docker: DockerPort = docker if docker is not None else DockerSdkPort()
+        self._docker: ContainerLister = docker if docker is not None else DockerSdkPort()
         registry = registry if registry is not None else CollectorRegistry()
         self.metrics = CollectorMetrics(registry)
         self._clock = clock or SystemClock()
@@ -91,7 +91,7 @@ class Collector:
         if config.kernel_events:
             self.kernel = KernelSource(host=config.host, emit=self._kernel_out,
                                        metrics=KernelMetrics(registry), proc=config.proc_root)  # fmt: skip
-        self.state = "new"
+        self.state = Lifecycle.NEW
         self.passes = 0
 
     def _context(self) -> SamplerContext:
@@ -116,9 +116,9 @@ class Collector:
     # --- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.state != "new":
+        if self.state is not Lifecycle.NEW:
             raise CollectorStateError(self.state, "start")
-        self.state = "running"
+        self.state = Lifecycle.RUNNING
         self._health("start", details={"interval_s": self.config.interval_s, "ids": self._ids.prefix})
         self._tasks = [
             asyncio.create_task(self._publisher.run(), name="collector-publish"),
@@ -133,9 +133,9 @@ class Collector:
 
     async def stop(self, *, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
         """Stops sampling, publishes what is buffered (bounded in time), releases everything."""
-        if self.state != "running":
+        if self.state is not Lifecycle.RUNNING:
             return
-        self.state = "stopping"
+        self.state = Lifecycle.STOPPING
         await self._discovery.stop()
         if self.kernel is not None:
             await self.kernel.stop()
@@ -151,7 +151,7 @@ class Collector:
         self._executor.shutdown(wait=True)
         if self._own_docker and isinstance(self._docker, DockerSdkPort):
             self._docker.close()
-        self.state = "stopped"
+        self.state = Lifecycle.STOPPED
         log.info("collector_stopped", unpublished=len(self._buffer))
 
     async def _drain(self, timeout_s: float) -> None:

@@ -1,21 +1,28 @@
-"""The one seam between the collector and the Docker engine.
+"""The one seam between the collector and the Docker engine: ``ContainerLister``.
 
 The collector only needs to list running containers, inspect one, and follow the
-events stream; ``DockerSdkPort`` does that with the (blocking) Docker SDK and is
-always called from threads, never on the event loop.
+events stream; ``DockerSdkPort`` lists and inspects with the (blocking) Docker SDK,
+always called from threads, never on the event loop, and streams the events with
+aiodocker (the one streaming client, common.docker_events).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import aiodocker
+from docker.transport import UnixHTTPAdapter
+
+from common.docker_events import aiodocker_events, streaming_url
 
 # docker-py keeps one connection pool per URL, i.e. per container id, in an LRU of 25:
 # inspecting hundreds of short-lived containers keeps 25 sockets open to the engine.
 # 4 pools cover the listing and an inspect or two (the events stream holds its own).
 # APIClient's num_pools argument is ignored for unix sockets (an operator-precedence
-# slip in docker-py 7.x makes it 25 whatever is passed), so the LRU is replaced.
+# slip in docker-py 7.x makes it 25 whatever is passed), so the adapter is replaced by one
+# with NUM_POOLS pools, mounted with requests' public Session.mount.
 NUM_POOLS = 4
 # Mount kinds whose use counts as the container's disk use (a bind mount is the host's disk).
 DISK_MOUNT_TYPES = ("tmpfs", "volume")
@@ -34,13 +41,9 @@ class ContainerInfo:
     running: bool = True
 
 
-class EventStream(Protocol):
-    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+class ContainerLister(Protocol):
+    """What the collector asks of the engine: running containers, one's details, events."""
 
-    def close(self) -> None: ...
-
-
-class DockerPort(Protocol):
     def running(self, label: str | None) -> list[str]:
         """Ids of running (and paused) containers, with ``label`` ("k=v") when given."""
         ...
@@ -49,17 +52,22 @@ class DockerPort(Protocol):
         """None when the container no longer exists."""
         ...
 
-    def events(self, *, since: str | None, label: str | None, actions: Sequence[str]) -> EventStream:
-        """Container events from ``since`` ("seconds.nanoseconds") on, until closed."""
+    def events(
+        self, *, since: str, label: str | None, actions: Sequence[str]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Container events from ``since`` ("seconds.nanoseconds") on, until the stream ends."""
         ...
 
 
 def _limit_pools(client: Any) -> None:
-    from urllib3._collections import RecentlyUsedContainer
-
-    adapter = getattr(client.api, "_custom_adapter", None)
-    if adapter is not None and hasattr(adapter, "pools"):
-        adapter.pools = RecentlyUsedContainer(NUM_POOLS, dispose_func=lambda pool: pool.close())
+    api = client.api
+    old = api.get_adapter(api.base_url)
+    if isinstance(old, UnixHTTPAdapter):
+        limited = UnixHTTPAdapter(
+            old.socket_path, old.timeout, pool_connections=NUM_POOLS, max_pool_size=old.max_pool_size
+        )
+        api.mount("http+docker://", limited)
+        old.close()
 
 
 def container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
@@ -85,7 +93,8 @@ def container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
 
 
 class DockerSdkPort:
-    """DockerPort on docker-py's low-level API client (blocking: call from threads)."""
+    """ContainerLister on docker-py's low-level API client (blocking: call ``running`` and
+    ``inspect`` from threads) and aiodocker for the events."""
 
     def __init__(self, client: Any | None = None, *, timeout_s: int = 30) -> None:
         if client is None:
@@ -109,12 +118,13 @@ class DockerSdkPort:
         except docker.errors.NotFound:
             return None
 
-    def events(self, *, since: str | None, label: str | None, actions: Sequence[str]) -> EventStream:
-        filters: dict[str, Any] = {"type": "container", "event": list(actions)}
-        if label:
-            filters["label"] = label
-        stream: EventStream = self._client.api.events(since=since, filters=filters, decode=True)
-        return stream
+    async def events(
+        self, *, since: str, label: str | None, actions: Sequence[str]
+    ) -> AsyncIterator[dict[str, Any]]:
+        filters = {"type": ["container"], "event": list(actions), **({"label": [label]} if label else {})}
+        async with aiodocker.Docker(url=streaming_url(self._client.api)) as client:
+            async for event in aiodocker_events(client, since, filters):
+                yield event
 
     def close(self) -> None:
         self._client.close()

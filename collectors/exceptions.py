@@ -11,34 +11,31 @@ Tree::
 
 from __future__ import annotations
 
+from schemas.exceptions import DetailedError, LifecycleError
+
 
 class CollectorError(Exception):
     """Root of the collector's errors."""
 
 
-class CgroupNotFoundError(CollectorError):
+class CgroupNotFoundError(CollectorError, DetailedError):
     """Raised by CgroupLocator.locate when /proc/<pid>/cgroup cannot be read or names no
     cgroup the collector can read (for instance the process already exited)."""
 
-    def __init__(self, container_id: str, pid: int, reason: str) -> None:
-        self.container_id = container_id
-        self.pid = pid
-        self.reason = reason
-        super().__init__(f"container {container_id[:12]} (pid {pid}): {reason}")
+    container_id: str
+    pid: int
+    reason: str
+    template = "container {container_id:.12} (pid {pid}): {reason}"
 
 
-class ContainerGoneError(CollectorError):
+class ContainerGoneError(CollectorError, DetailedError):
     """Raised by a sampler when the container's cgroup or init process disappeared."""
 
-    def __init__(self, container_id: str) -> None:
-        self.container_id = container_id
-        super().__init__(f"container {container_id[:12]} is gone")
+    container_id: str
+    template = "container {container_id:.12} is gone"
 
 
-class CollectorStateError(CollectorError):
+class CollectorStateError(CollectorError, LifecycleError):
     """Raised when Collector.start is called twice, or a stopped collector is started."""
 
-    def __init__(self, state: str, operation: str) -> None:
-        self.state = state
-        self.operation = operation
-        super().__init__(f"cannot {operation} a collector that is {state}")
+    template = "cannot {operation} a collector that is {state}"

@@ -1,6 +1,7 @@
 """Drains the buffer to the bus in batches: publish, flush, and only then forget.
 
-A batch that fails (broker down, delivery timed out) is retried whole after a backoff,
+A batch that fails (broker down, delivery timed out) is retried whole, waiting out the
+bus per the one retry policy (``common.retry.DEPENDENCY``),
 so an event leaves the collector only once the bus acknowledged it; a retried batch
 may deliver some events twice, which their ids make harmless. While the broker is
 away the buffer absorbs new events and drops the oldest past its bound; when a
@@ -19,16 +20,12 @@ from collectors.clock import Clock
 from collectors.ids import EventIds
 from collectors.lifecycle import collector_audit
 from collectors.metrics import CollectorMetrics
+from common.retry import DEPENDENCY, retry_async
 from schemas import topics
 from schemas.bus import Bus
 from schemas.codec import encode
 
 log = structlog.get_logger(__name__)
-
-# Backoff after a failed batch: 0.5 s doubling to 8 s, so a broker that is back is
-# used within seconds and one that is down is not hammered.
-BACKOFF_FIRST_S = 0.5
-BACKOFF_MAX_S = 8.0
 
 
 class Publisher:
@@ -50,7 +47,6 @@ class Publisher:
         self._ids = ids
         self._clock = clock
         self._batch = batch
-        self._failing_since: float | None = None
         self.in_flight = 0
         self._drained = asyncio.Event()
 
@@ -69,36 +65,28 @@ class Publisher:
     async def deliver_once(self) -> None:
         batch = self._buffer.take(self._batch)
         self.in_flight = len(batch)
-        backoff = BACKOFF_FIRST_S
-        while batch:
-            try:
-                for topic, key, value in batch:
-                    await self._bus.publish(topic, key, value)
-                await self._bus.flush()
-            except Exception as exc:  # any bus failure: counted, logged, retried
-                self._failed(exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-                continue
+        if batch:
+            await retry_async(
+                lambda: self._send(batch),
+                policy=DEPENDENCY,
+                retry_on=(Exception,),  # any bus failure: counted, logged, retried
+                log=log,
+                event="publish_failed",
+                on_error=lambda _: self._metrics.publish_errors.inc(),
+            )
             self._delivered(batch)
-            break
         self.in_flight = 0
         if not len(self._buffer):
             self._drained.set()
 
-    def _failed(self, exc: Exception) -> None:
-        self._metrics.publish_errors.inc()
-        now = self._clock.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
-            log.warning("publish_failed", error=f"{type(exc).__name__}: {exc}", buffered=len(self._buffer))
+    async def _send(self, batch: list[Out]) -> None:
+        for topic, key, value in batch:
+            await self._bus.publish(topic, key, value)
+        await self._bus.flush()
 
     def _delivered(self, batch: list[Out]) -> None:
         for topic, n in Counter(t for t, _, _ in batch).items():
             self._metrics.published.labels(topic).inc(n)
-        if self._failing_since is not None:
-            log.info("publish_recovered", after_s=round(self._clock.monotonic() - self._failing_since, 1))
-            self._failing_since = None
         drops = self._buffer.take_drops()
         if drops is not None:
             self._report(drops)

@@ -4,6 +4,19 @@ Every loop that waits out a broken dependency (a broker, the Docker engine, the 
 takes a ``Backoff`` from one of the named policies, and reports through ``log_retry`` so a
 failing dependency reads the same in every component's logs: one warning when it starts
 failing (and every ``LOG_EVERY`` attempts after), one info line when it recovers.
+
+Which piece to use:
+
+- one call to repeat until it succeeds (or a bounded policy gives up): ``retry_async``;
+- a loop that never gives up and resets on success (a consumer's poll): a ``Backoff``,
+  ``pause`` after a failed turn and ``log_recovered`` after a good one;
+- a loop with its own decisions between attempts (the enforcer re-reads the container):
+  a ``Backoff``, ``failed()`` for the delay and ``exhausted`` for when to stop;
+- a thread: the same ``Backoff``, waiting with ``stop_event.wait(backoff.failed())`` so a
+  stop is not held up by the delay.
+
+A test (tests/unit/common/test_one_retry_policy.py) fails on a backoff constant or a
+hand-grown delay anywhere else in the tree.
 """
 
 from __future__ import annotations
@@ -41,6 +54,9 @@ STORE = RetryPolicy(first_s=0.2, max_s=10.0, jitter=0.1)
 DOCKER_OPERATION = RetryPolicy(first_s=0.05, max_s=0.2, factor=4.0, attempts=3)
 # One bus publish of an audit event, before it is spilled: 50, 100, 200 ms.
 PUBLISH = RetryPolicy(first_s=0.05, max_s=0.2, attempts=4)
+# The delivery (flush) of a batch's results, before the component stops without committing
+# and the batch is replayed on restart: 5 attempts, 0.5, 1, 2, 4 s apart (7.5 s in all).
+DELIVERY = RetryPolicy(first_s=0.5, max_s=4.0, attempts=5)
 
 
 class Backoff:
@@ -97,6 +113,19 @@ def log_recovered(log: Any, event: str, backoff: Backoff, **fields: Any) -> None
     backoff.reset()
 
 
+async def pause(log: Any, event: str, backoff: Backoff, error: BaseException, **fields: Any) -> float:
+    """After a failed turn of a loop that never gives up (a consumer's poll, say): counts the
+    failure, logs it the one way and waits the policy's delay; returns the delay."""
+    delay = backoff.failed()
+    log_retry(log, event, backoff, delay, error, **fields)
+    await asyncio.sleep(delay)
+    return delay
+
+
+def _ignore(_: BaseException) -> None:
+    return None
+
+
 async def retry_async(
     fn: Callable[[], Awaitable[T]],
     *,
@@ -105,17 +134,20 @@ async def retry_async(
     log: Any,
     event: str,
     stopping: Callable[[], bool] = lambda: False,
+    on_error: Callable[[BaseException], None] = _ignore,
     **fields: Any,
 ) -> T:
     """``await fn()`` until it succeeds; errors in ``retry_on`` are waited out per ``policy``.
 
-    The last error is raised when the policy's attempts are used up or ``stopping()`` is true.
+    ``on_error`` sees every failure first (to count it in a metric). The last error is raised
+    when the policy's attempts are used up or ``stopping()`` is true.
     """
     backoff = Backoff(policy)
     while True:
         try:
             result = await fn()
         except retry_on as exc:
+            on_error(exc)
             delay = backoff.failed()
             if backoff.exhausted or stopping():
                 raise

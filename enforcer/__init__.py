@@ -24,15 +24,15 @@ from enforcer.fake import FakeDocker
 from enforcer.handler import CommandHandler, Handled, HandlerOptions, Inbound
 from enforcer.ledger import Ledger, LedgerEntry, Position
 from enforcer.metrics import EnforcerMetrics
-from enforcer.plans import Operation, Plan, plan_action, throttle_resources
-from enforcer.port import ContainerState, DockerPort
+from enforcer.plans import ContainerOperation, Plan, plan_action, throttle_resources
+from enforcer.port import DockerPort, ObservedContainer
 from enforcer.service import Enforcer, group_for
 
 __all__ = [
     "CommandHandler",
     "CommandRefusedError",
     "ContainerNotFoundError",
-    "ContainerState",
+    "ContainerOperation",
     "DockerActionError",
     "DockerEngine",
     "DockerPort",
@@ -51,7 +51,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerError",
     "NotASandboxError",
-    "Operation",
+    "ObservedContainer",
     "Plan",
     "Position",
     "ResultPublishError",

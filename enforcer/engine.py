@@ -10,7 +10,7 @@ import docker
 from docker.errors import APIError, NotFound
 
 from enforcer.exceptions import ContainerNotFoundError, DockerActionError, EngineUnavailableError
-from enforcer.port import API_FIELDS, ContainerState
+from enforcer.port import API_FIELDS, ObservedContainer
 
 T = TypeVar("T")
 
@@ -37,7 +37,7 @@ class DockerEngine:
     def close(self) -> None:
         self._api.close()
 
-    def inspect(self, container_id: str) -> ContainerState:
+    def inspect(self, container_id: str) -> ObservedContainer:
         raw = self._call(container_id, "inspect", lambda: self._api.inspect_container(container_id))
         return state_from_inspect(raw)
 
@@ -96,7 +96,7 @@ def _api_error(response: Any) -> APIError:
     return cls(message, response=response, explanation=message)
 
 
-def state_from_inspect(raw: Mapping[str, Any]) -> ContainerState:
+def state_from_inspect(raw: Mapping[str, Any]) -> ObservedContainer:
     """The fields the enforcer uses from ``GET /containers/{id}/json``."""
     state = raw.get("State") or {}
     host = raw.get("HostConfig") or {}
@@ -104,7 +104,7 @@ def state_from_inspect(raw: Mapping[str, Any]) -> ContainerState:
     status = str(state.get("Status") or "unknown")
     if state.get("Paused") and status == "running":
         status = "paused"
-    return ContainerState(
+    return ObservedContainer(
         id=str(raw["Id"]),
         name=str(raw.get("Name") or "").lstrip("/"),
         status=status,

@@ -18,19 +18,20 @@ Tree::
 
 from __future__ import annotations
 
+from schemas.exceptions import DetailedError, LifecycleError
+
 
 class EnforcerError(Exception):
     """Root of the enforcer's errors."""
 
 
-class DockerPortError(EnforcerError):
+class DockerPortError(EnforcerError, DetailedError):
     """Raised by a ``DockerPort`` when the engine could not carry out an operation."""
 
-    def __init__(self, container_id: str, operation: str, reason: str) -> None:
-        self.container_id = container_id
-        self.operation = operation
-        self.reason = reason
-        super().__init__(f"{operation} {container_id[:12]}: {reason}")
+    container_id: str
+    operation: str
+    reason: str
+    template = "{operation} {container_id:.12}: {reason}"
 
 
 class ContainerNotFoundError(DockerPortError):
@@ -57,13 +58,12 @@ class DockerActionError(DockerPortError):
         return self.status is None or self.status >= 500
 
 
-class CommandRefusedError(EnforcerError):
+class CommandRefusedError(EnforcerError, DetailedError):
     """Raised when a command is not carried out by design; reported as a failed action."""
 
-    def __init__(self, container_id: str, reason: str) -> None:
-        self.container_id = container_id
-        self.reason = reason
-        super().__init__(f"{container_id[:12]}: {reason}")
+    container_id: str
+    reason: str
+    template = "{container_id:.12}: {reason}"
 
 
 class InvalidCommandError(CommandRefusedError):
@@ -89,28 +89,23 @@ class NotASandboxError(CommandRefusedError):
         super().__init__(container_id, f"not a sandguard sandbox: lacks label {wanted}")
 
 
-class LedgerError(EnforcerError):
+class LedgerError(EnforcerError, DetailedError):
     """Raised when the ledger's database cannot be opened, read or written."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"ledger {path}: {reason}")
+    path: str
+    reason: str
+    template = "ledger {path}: {reason}"
 
 
-class ResultPublishError(EnforcerError):
+class ResultPublishError(EnforcerError, DetailedError):
     """Raised when result events could not be delivered after retries; offsets stay uncommitted."""
 
-    def __init__(self, count: int, reason: str) -> None:
-        self.count = count
-        self.reason = reason
-        super().__init__(f"{count} results not delivered: {reason}")
+    count: int
+    reason: str
+    template = "{count} results not delivered: {reason}"
 
 
-class EnforcerStateError(EnforcerError):
+class EnforcerStateError(EnforcerError, LifecycleError):
     """Raised when a lifecycle method is called in a state that does not allow it."""
 
-    def __init__(self, state: str, operation: str) -> None:
-        self.state = state
-        self.operation = operation
-        super().__init__(f"cannot {operation} an enforcer that is {state}")
+    template = "cannot {operation} an enforcer that is {state}"

@@ -22,19 +22,19 @@ from enforcer.exceptions import (
     DockerPortError,
     EngineUnavailableError,
 )
-from enforcer.port import API_FIELDS, ContainerState
+from enforcer.port import API_FIELDS, ObservedContainer
 
 
 class FakeDocker:
     """Containers by full id; ``calls`` records every operation that reached the engine."""
 
-    def __init__(self, containers: Mapping[str, ContainerState] | None = None) -> None:
-        self.containers: dict[str, ContainerState] = dict(containers or {})
+    def __init__(self, containers: Mapping[str, ObservedContainer] | None = None) -> None:
+        self.containers: dict[str, ObservedContainer] = dict(containers or {})
         self.calls: list[tuple[str, str]] = []
         self._faults: list[tuple[str, DockerPortError, bool]] = []
         self._lock = threading.Lock()
 
-    def add(self, state: ContainerState) -> ContainerState:
+    def add(self, state: ObservedContainer) -> ObservedContainer:
         self.containers[state.id] = state
         return state
 
@@ -51,7 +51,7 @@ class FakeDocker:
                 (operation, EngineUnavailableError("", operation, "connection refused"), False)
             )
 
-    def inspect(self, container_id: str) -> ContainerState:
+    def inspect(self, container_id: str) -> ObservedContainer:
         self._enter("inspect", container_id)
         return self._find(container_id, "inspect")
 
@@ -105,14 +105,14 @@ class FakeDocker:
                     raise exc
         return None
 
-    def _find(self, container_id: str, operation: str) -> ContainerState:
+    def _find(self, container_id: str, operation: str) -> ObservedContainer:
         with self._lock:
             for cid, state in self.containers.items():
                 if cid.startswith(container_id) and len(container_id) >= 12:
                     return state
         raise ContainerNotFoundError(container_id, operation)
 
-    def _set(self, state: ContainerState, late: DockerActionError | None = None) -> None:
+    def _set(self, state: ObservedContainer, late: DockerActionError | None = None) -> None:
         """Stores the new state; then raises a fault injected to come after the effect."""
         with self._lock:
             self.containers[state.id] = state

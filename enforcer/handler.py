@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from common.retry import DEPENDENCY, DOCKER_OPERATION, Backoff, retry_async
 from enforcer.exceptions import (
     CommandRefusedError,
     ContainerNotFoundError,
@@ -32,7 +33,7 @@ from enforcer.metrics import EnforcerMetrics
 from enforcer.plans import (
     DEFAULT_FLOOR_PERCENT,
     SANDBOX_LABELS,
-    Operation,
+    ContainerOperation,
     Plan,
     check_container_id,
     check_identity,
@@ -40,7 +41,7 @@ from enforcer.plans import (
     effect_holds,
     plan_action,
 )
-from enforcer.port import ContainerState, DockerPort
+from enforcer.port import DockerPort, ObservedContainer
 from schemas import ActionOutcome, ActionResult, EnforcementCommand, now_ms, stable_id
 from schemas.topics import ACTIONS
 
@@ -48,16 +49,10 @@ T = TypeVar("T")
 Details = dict[str, Any]
 log = structlog.get_logger("enforcer")
 
-# An engine error answered with 5xx is retried: 3 attempts, 50 ms then 200 ms apart,
-# ~0.25 s at worst, well inside the 0.5 s budget of a terminate.
-DOCKER_ATTEMPTS = 3
-DOCKER_BACKOFF_S = (0.05, 0.2)
-# An engine that does not answer is waited for (the command stays valid): 0.5 s doubling
-# to 10 s, so a restarting dockerd is picked up within seconds and not hammered meanwhile.
-ENGINE_RETRY_FIRST_S = 0.5
-ENGINE_RETRY_MAX_S = 10.0
-# Logged on the first failure, then every 6th: once a minute at the 10 s ceiling.
-ENGINE_LOG_EVERY = 6
+# An engine error answered with 5xx is retried per common.retry.DOCKER_OPERATION (3 attempts,
+# ~0.25 s at worst, inside the 0.5 s budget of a terminate); an engine that does not answer
+# is waited for per DEPENDENCY (the command stays valid; a restarting dockerd is picked up
+# within seconds).
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +182,7 @@ class CommandHandler:
             )
         if plan.gone:
             return _Verdict(ActionOutcome.ALREADY_GONE, f"container {state.status}", base, plan)
-        if plan.operation is Operation.NONE:
+        if plan.operation is ContainerOperation.NONE:
             return _Verdict(ActionOutcome.APPLIED, plan.note, base, plan)
         if not recovering:
             await self._ledger.record_intent(
@@ -200,41 +195,40 @@ class CommandHandler:
             )
         return await self._carry_out(command, plan, state, {**base, "recovered": recovering})
 
-    def _plan(self, command: EnforcementCommand, state: ContainerState) -> Plan:
+    def _plan(self, command: EnforcementCommand, state: ObservedContainer) -> Plan:
         return plan_action(
             command, state, floor_percent=self._opt.floor_percent, host_cpus=self._opt.host_cpus
         )
 
     @staticmethod
     def _gone_verdict(entry: LedgerEntry | None, recovering: bool) -> _Verdict:
-        if recovering and entry and entry.plan and entry.plan.get("operation") == Operation.REMOVE:
+        if recovering and entry and entry.plan and entry.plan.get("operation") == ContainerOperation.REMOVE:
             # Our own removal finished before the crash: the command did take effect.
             return _Verdict(ActionOutcome.APPLIED, "", {"recovered": True, "plan": entry.plan})
         details = {"recovered": True} if recovering else {}
         return _Verdict(ActionOutcome.ALREADY_GONE, "no such container on this host", details)
 
     async def _carry_out(
-        self, command: EnforcementCommand, plan: Plan, state: ContainerState, details: Details
+        self, command: EnforcementCommand, plan: Plan, state: ObservedContainer, details: Details
     ) -> _Verdict:
         """Runs the plan until its effect holds: retries 5xx errors, re-reads the state after
         any error (a 409 on pause may mean another actor paused it first)."""
-        attempt = 0
+        backoff = Backoff(DOCKER_OPERATION)
         while not effect_holds(plan, state):
-            attempt += 1
             try:
                 await self._engine(self._operation(plan), state.id, *self._args(plan))
             except ContainerNotFoundError:
                 return _Verdict(ActionOutcome.ALREADY_GONE, "container removed meanwhile", details, plan)
             except DockerActionError as exc:
                 after = await self._after_error(
-                    command, plan, state.id, exc, attempt=attempt, details=details
+                    command, plan, state.id, exc, backoff=backoff, details=details
                 )
                 if isinstance(after, _Verdict):
                     return after
                 state = after
             else:
-                break
-        return _Verdict(ActionOutcome.APPLIED, "", {**details, "attempts": attempt}, plan)
+                return _Verdict(ActionOutcome.APPLIED, "", {**details, "attempts": backoff.attempt + 1}, plan)
+        return _Verdict(ActionOutcome.APPLIED, "", {**details, "attempts": backoff.attempt}, plan)
 
     async def _after_error(
         self,
@@ -243,60 +237,54 @@ class CommandHandler:
         container_id: str,
         exc: DockerActionError,
         *,
-        attempt: int,
+        backoff: Backoff,
         details: Details,
-    ) -> ContainerState | _Verdict:
+    ) -> ObservedContainer | _Verdict:
         """The state to try again from, or the final verdict."""
+        delay, attempt = backoff.failed(), backoff.attempt
         log.warning("docker_action_error", command_id=command.command_id, attempt=attempt, error=str(exc))
         self._metrics.errors.labels("docker").inc()
         try:
             state = await self._engine(self._port.inspect, container_id)
         except ContainerNotFoundError:
-            if plan.operation is Operation.REMOVE:  # the removal landed despite the error
+            if plan.operation is ContainerOperation.REMOVE:  # the removal landed despite the error
                 return _Verdict(ActionOutcome.APPLIED, "", {**details, "attempts": attempt}, plan)
             return _Verdict(ActionOutcome.ALREADY_GONE, "container removed meanwhile", details, plan)
         if effect_holds(plan, state):
             return state
-        if not state.alive and plan.operation is not Operation.REMOVE:
+        if not state.alive and plan.operation is not ContainerOperation.REMOVE:
             return _Verdict(ActionOutcome.ALREADY_GONE, f"container {state.status}", details, plan)
-        if not exc.transient or attempt >= DOCKER_ATTEMPTS:
+        if not exc.transient or backoff.exhausted:
             return _Verdict(ActionOutcome.FAILED, str(exc), {**details, "attempts": attempt}, plan)
-        await asyncio.sleep(DOCKER_BACKOFF_S[attempt - 1])
+        await asyncio.sleep(delay)
         return state
 
     def _operation(self, plan: Plan) -> Callable[..., None]:
-        ops: dict[Operation, Callable[..., None]] = {
-            Operation.UPDATE: self._port.update,
-            Operation.PAUSE: self._port.pause,
-            Operation.UNPAUSE: self._port.unpause,
-            Operation.STOP: self._port.stop,
-            Operation.REMOVE: self._port.remove,
+        ops: dict[ContainerOperation, Callable[..., None]] = {
+            ContainerOperation.UPDATE: self._port.update,
+            ContainerOperation.PAUSE: self._port.pause,
+            ContainerOperation.UNPAUSE: self._port.unpause,
+            ContainerOperation.STOP: self._port.stop,
+            ContainerOperation.REMOVE: self._port.remove,
         }
         return ops[plan.operation]
 
     @staticmethod
     def _args(plan: Plan) -> tuple[Any, ...]:
-        return (dict(plan.resources),) if plan.operation is Operation.UPDATE else ()
+        return (dict(plan.resources),) if plan.operation is ContainerOperation.UPDATE else ()
 
     async def _engine(self, fn: Callable[..., T], *args: Any) -> T:
         """Runs a blocking port call in a worker thread; waits out an unreachable engine."""
         loop = asyncio.get_running_loop()
-        delay = ENGINE_RETRY_FIRST_S
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await loop.run_in_executor(self._executor, fn, *args)
-            except EngineUnavailableError as exc:
-                self._metrics.errors.labels("engine_unavailable").inc()
-                if attempt % ENGINE_LOG_EVERY == 1:
-                    log.warning(
-                        "engine_unavailable", operation=exc.operation, error=exc.reason, attempt=attempt
-                    )
-                if self._stopping():
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, ENGINE_RETRY_MAX_S)
+        return await retry_async(
+            lambda: loop.run_in_executor(self._executor, fn, *args),
+            policy=DEPENDENCY,
+            retry_on=(EngineUnavailableError,),
+            log=log,
+            event="engine_unavailable",
+            stopping=self._stopping,
+            on_error=lambda _: self._metrics.errors.labels("engine_unavailable").inc(),
+        )
 
     # --- results ------------------------------------------------------------------
 

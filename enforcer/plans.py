@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from enforcer.exceptions import InvalidCommandError, NotASandboxError, RelaxRefusedError
-from enforcer.port import ContainerState
+from enforcer.port import ObservedContainer
 from schemas import EnforcementAction, EnforcementCommand, ResourceLimits, SecurityPolicy, labels
 from schemas.policy import MIB, MIN_CPU_QUOTA_US, cpu_quota_us
 
@@ -36,7 +36,7 @@ SANDBOX_LABELS: Mapping[str, str | None] = {labels.SANDBOX: "1"}
 CONTAINER_ID_RE = re.compile(r"[0-9a-f]{12,64}")
 
 
-class Operation(StrEnum):
+class ContainerOperation(StrEnum):
     UPDATE = "update"
     PAUSE = "pause"
     UNPAUSE = "unpause"
@@ -47,7 +47,7 @@ class Operation(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    operation: Operation
+    operation: ContainerOperation
     resources: Mapping[str, int] = field(default_factory=dict)
     note: str = ""
     gone: bool = False  # the container is not running: nothing left to act on
@@ -62,7 +62,9 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
-        return cls(Operation(data["operation"]), dict(data.get("resources", {})), data.get("note", ""))
+        return cls(
+            ContainerOperation(data["operation"]), dict(data.get("resources", {})), data.get("note", "")
+        )
 
 
 def check_container_id(command: EnforcementCommand) -> None:
@@ -72,13 +74,13 @@ def check_container_id(command: EnforcementCommand) -> None:
         )
 
 
-def check_identity(command: EnforcementCommand, state: ContainerState) -> None:
+def check_identity(command: EnforcementCommand, state: ObservedContainer) -> None:
     """The engine resolved the id we asked for, not a name or another container's prefix."""
     if not state.id.startswith(command.container_id):
         raise InvalidCommandError(command.container_id, f"engine resolved it to another container {state.id}")
 
 
-def check_labels(state: ContainerState, required: Mapping[str, str | None]) -> None:
+def check_labels(state: ObservedContainer, required: Mapping[str, str | None]) -> None:
     """Each required label is present (with its value, when one is given)."""
     missing = {
         k: v for k, v in required.items() if k not in state.labels or (v is not None and state.labels[k] != v)
@@ -89,16 +91,16 @@ def check_labels(state: ContainerState, required: Mapping[str, str | None]) -> N
 
 def plan_action(
     command: EnforcementCommand,
-    state: ContainerState,
+    state: ObservedContainer,
     *,
     floor_percent: float = DEFAULT_FLOOR_PERCENT,
     host_cpus: int = 1,
 ) -> Plan:
     """The operation that brings the container to what the command asks."""
     if command.action is EnforcementAction.TERMINATE and not command.keep_filesystem:
-        return Plan(Operation.REMOVE, note="" if state.alive else f"container {state.status}")
+        return Plan(ContainerOperation.REMOVE, note="" if state.alive else f"container {state.status}")
     if not state.alive:
-        return Plan(Operation.NONE, note=f"container {state.status}", gone=True)
+        return Plan(ContainerOperation.NONE, note=f"container {state.status}", gone=True)
     if command.action is EnforcementAction.REAPPLY_LIMITS:
         if command.limits is None:
             raise InvalidCommandError(command.container_id, "reapply_limits needs limits")
@@ -112,17 +114,23 @@ def plan_action(
     return _state_plan(command.action, state)
 
 
-def _state_plan(action: EnforcementAction, state: ContainerState) -> Plan:
+def _state_plan(action: EnforcementAction, state: ObservedContainer) -> Plan:
     """Terminate keeping the filesystem, pause, unpause: a change of the running state."""
     if action is EnforcementAction.TERMINATE:
-        return Plan(Operation.STOP)
+        return Plan(ContainerOperation.STOP)
     if action is EnforcementAction.PAUSE:
-        return Plan(Operation.NONE, note="already paused") if state.paused else Plan(Operation.PAUSE)
-    return Plan(Operation.UNPAUSE) if state.paused else Plan(Operation.NONE, note="not paused")
+        return (
+            Plan(ContainerOperation.NONE, note="already paused")
+            if state.paused
+            else Plan(ContainerOperation.PAUSE)
+        )
+    return (
+        Plan(ContainerOperation.UNPAUSE) if state.paused else Plan(ContainerOperation.NONE, note="not paused")
+    )
 
 
 def _throttle_plan(
-    command: EnforcementCommand, state: ContainerState, floor_percent: float, cpus: int
+    command: EnforcementCommand, state: ObservedContainer, floor_percent: float, cpus: int
 ) -> Plan:
     factor = DEFAULT_THROTTLE_FACTOR if command.throttle_factor is None else command.throttle_factor
     if not 0 < factor < 1:
@@ -132,15 +140,15 @@ def _throttle_plan(
     return _update_plan(state, resources, "CPU already at the throttle floor")
 
 
-def _update_plan(state: ContainerState, resources: Mapping[str, int], noop: str) -> Plan:
+def _update_plan(state: ObservedContainer, resources: Mapping[str, int], noop: str) -> Plan:
     return (
-        Plan(Operation.NONE, resources, note=noop)
+        Plan(ContainerOperation.NONE, resources, note=noop)
         if in_force(state, resources)
-        else Plan(Operation.UPDATE, resources)
+        else Plan(ContainerOperation.UPDATE, resources)
     )
 
 
-def limits_resources(limits: ResourceLimits, state: ContainerState) -> dict[str, int]:
+def limits_resources(limits: ResourceLimits, state: ObservedContainer) -> dict[str, int]:
     """The policy's limits as ``docker update`` fields, in the CPU form the container uses
     (Docker refuses CpuQuota on a container created with NanoCpus, and the reverse)."""
     memory = limits.memory_mb * MIB
@@ -158,7 +166,7 @@ def _unlimited(value: int) -> bool:
     return value <= 0  # Docker: 0 is unset, -1 unlimited
 
 
-def relaxed(state: ContainerState, resources: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+def relaxed(state: ObservedContainer, resources: Mapping[str, int]) -> dict[str, tuple[int, int]]:
     """The fields of ``resources`` that would loosen what the container holds, as
     (in force, wanted): a higher memory, swap, pids or CPU limit, or none where one is held."""
     out: dict[str, tuple[int, int]] = {}
@@ -178,7 +186,7 @@ def relaxed(state: ContainerState, resources: Mapping[str, int]) -> dict[str, tu
 
 
 def throttle_resources(
-    state: ContainerState, factor: float, *, floor_percent: float, unlimited_percent: float
+    state: ObservedContainer, factor: float, *, floor_percent: float, unlimited_percent: float
 ) -> dict[str, int]:
     """The CPU limit in force times ``factor``, never under the floor and never raised.
 
@@ -196,21 +204,21 @@ def throttle_resources(
     return {"CpuQuota": min(target, current), "CpuPeriod": period}
 
 
-def in_force(state: ContainerState, resources: Mapping[str, int]) -> bool:
+def in_force(state: ObservedContainer, resources: Mapping[str, int]) -> bool:
     """Every field of ``resources`` already has that value in the container."""
     held = state.resources()
     held["CpuPeriod"] = state.period_us  # 0 in inspect means Docker's default period
     return all(held.get(k) == v for k, v in resources.items())
 
 
-def effect_holds(plan: Plan, state: ContainerState) -> bool:
+def effect_holds(plan: Plan, state: ObservedContainer) -> bool:
     """The plan's effect is already in the container (a replay after a crash, or a race)."""
-    if plan.operation is Operation.UPDATE:
+    if plan.operation is ContainerOperation.UPDATE:
         return in_force(state, plan.resources)
-    if plan.operation is Operation.PAUSE:
+    if plan.operation is ContainerOperation.PAUSE:
         return state.paused
-    if plan.operation is Operation.UNPAUSE:
+    if plan.operation is ContainerOperation.UNPAUSE:
         return state.alive and not state.paused
-    if plan.operation is Operation.STOP:
+    if plan.operation is ContainerOperation.STOP:
         return not state.alive
-    return plan.operation is Operation.NONE
+    return plan.operation is ContainerOperation.NONE

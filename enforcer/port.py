@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from schemas.policy import CPU_PERIOD_US
 
-# Docker API resource fields (HostConfig, ``docker update``) and the ContainerState fields
+# Docker API resource fields (HostConfig, ``docker update``) and the ObservedContainer fields
 # that hold them, in the order result details list them.
 API_FIELDS: Mapping[str, str] = {
     "NanoCpus": "nano_cpus",
@@ -29,7 +29,7 @@ ALIVE_STATUSES = frozenset({"running", "paused", "restarting"})
 
 
 @dataclass(frozen=True, slots=True)
-class ContainerState:
+class ObservedContainer:
     """What the enforcer needs to know of a container, read by one inspect."""
 
     id: str
@@ -64,7 +64,7 @@ class ContainerState:
 class DockerPort(Protocol):
     """Operations on the containers of one Docker engine (blocking)."""
 
-    def inspect(self, container_id: str) -> ContainerState:
+    def inspect(self, container_id: str) -> ObservedContainer:
         """The container's state; ContainerNotFoundError when it does not exist."""
         ...
 

@@ -25,11 +25,11 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
 
 import structlog
 from prometheus_client import CollectorRegistry
 
+from common.retry import DELIVERY, retry_async
 from enforcer.exceptions import EnforcerStateError, EngineUnavailableError, ResultPublishError
 from enforcer.handler import CommandHandler, Handled, HandlerOptions, Inbound
 from enforcer.lanes import run_in_lanes
@@ -37,7 +37,7 @@ from enforcer.ledger import DEFAULT_RETENTION_MS, Ledger, Position
 from enforcer.metrics import EnforcerMetrics
 from enforcer.plans import DEFAULT_FLOOR_PERCENT, SANDBOX_LABELS
 from enforcer.port import DockerPort
-from schemas import Bus, Consumer, EventDecodeError, Record, dead_letter, decode, encode, now_ms
+from schemas import Bus, Consumer, EventDecodeError, Lifecycle, Record, dead_letter, decode, encode, now_ms
 from schemas.policy import host_cpus
 from schemas.topics import ACTIONS, DEADLETTER, ENFORCEMENT
 
@@ -53,16 +53,12 @@ POLL_MS = 200
 # 100 commands per batch: one flush and one commit for up to 100 actions, while a batch
 # (~0.1 s per lane) stays short enough that a restart replays little.
 MAX_BATCH = 100
-# Delivery of results is retried 5 times, 0.5 s doubling (~15 s in all), then the
-# enforcer stops without committing and the batch is replayed on restart.
-PUBLISH_ATTEMPTS = 5
-PUBLISH_BACKOFF_FIRST_S = 0.5
+# Delivery of results is retried per common.retry.DELIVERY, then the enforcer stops
+# without committing and the batch is replayed on restart.
 # The ledger forgets expired commands once an hour (pruning is one indexed DELETE).
 PRUNE_INTERVAL_MS = 3600 * 1000
 # A stop lets the batch in hand finish: actions take ~0.1 s; 30 s covers a slow engine.
 STOP_GRACE_S = 30.0
-
-State = Literal["new", "running", "stopping", "stopped", "failed"]
 
 
 def group_for(host: str) -> str:
@@ -117,7 +113,7 @@ class Enforcer:
         self.handler = CommandHandler(
             docker, self.ledger, options, self.metrics, executor=self._docker_pool, stopping=self._is_stopping
         )
-        self.state: State = "new"
+        self.state = Lifecycle.NEW
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_prune = 0
@@ -126,7 +122,7 @@ class Enforcer:
 
     async def start(self) -> None:
         """Opens the ledger, joins the host's group and starts acting."""
-        if self.state != "new":
+        if self.state is not Lifecycle.NEW:
             raise EnforcerStateError(self.state, "start")
         await self.ledger.open()
         try:
@@ -135,20 +131,20 @@ class Enforcer:
         except BaseException:
             await self.ledger.close()
             self._docker_pool.shutdown(wait=False)
-            self.state = "failed"
+            self.state = Lifecycle.FAILED
             raise
-        self.state = "running"
+        self.state = Lifecycle.RUNNING
         self._task = asyncio.create_task(self._loop(), name=f"enforcer-{self.host}")
         log.info("enforcer_started", host=self.host, group=self.group, ledger=str(self.ledger.path))
 
     async def stop(self) -> None:
         """Finishes the batch in hand (committing it), then leaves the group."""
-        if self.state == "new":
+        if self.state is Lifecycle.NEW:
             raise EnforcerStateError(self.state, "stop")
-        if self.state == "stopped":
+        if self.state is Lifecycle.STOPPED:
             return
-        if self.state == "running":
-            self.state = "stopping"
+        if self.state is Lifecycle.RUNNING:
+            self.state = Lifecycle.STOPPING
         if self._task is not None:
             with contextlib.suppress(Exception):  # a failure was logged and is raised by wait()
                 await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_S)
@@ -172,7 +168,7 @@ class Enforcer:
         await self.stop()
 
     def _is_stopping(self) -> bool:
-        return self.state != "running"
+        return self.state is not Lifecycle.RUNNING
 
     async def _close(self) -> None:
         if self._consumer is not None:
@@ -180,8 +176,8 @@ class Enforcer:
             self._consumer = None
         self._docker_pool.shutdown(wait=False, cancel_futures=True)
         await self.ledger.close()
-        if self.state != "failed":
-            self.state = "stopped"
+        if self.state is not Lifecycle.FAILED:
+            self.state = Lifecycle.STOPPED
         log.info("enforcer_stopped", host=self.host, state=self.state)
 
     # --- the loop -----------------------------------------------------------------
@@ -190,14 +186,14 @@ class Enforcer:
         consumer = self._consumer
         assert consumer is not None  # set by start() before the task exists
         try:
-            while self.state == "running":
+            while self.state is Lifecycle.RUNNING:
                 records = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH)
                 if records:
                     await self.process(records, consumer)
                 if now_ms() - self._last_prune > PRUNE_INTERVAL_MS:
                     await self._prune()
         except EngineUnavailableError as exc:
-            if self.state != "stopping":
+            if self.state is not Lifecycle.STOPPING:
                 self._failed()
                 raise
             # Asked to stop while waiting for the engine: the batch stays uncommitted and is
@@ -208,7 +204,7 @@ class Enforcer:
             raise
 
     def _failed(self) -> None:
-        self.state = "failed"
+        self.state = Lifecycle.FAILED
         self.metrics.errors.labels("batch").inc()
         log.exception("enforcer_failed", host=self.host)
 
@@ -268,21 +264,28 @@ class Enforcer:
     async def _deliver(self, handled: list[Handled]) -> None:
         """Flushes; on a delivery failure publishes the batch's results again (their event
         ids are stable, so a consumer that got one twice stores it once)."""
-        delay = PUBLISH_BACKOFF_FIRST_S
-        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-            try:
-                await self._bus.flush()
-            except Exception as exc:
-                self.metrics.errors.labels("publish").inc()
-                log.warning("results_not_delivered", attempt=attempt, count=len(handled), error=str(exc))
-                if attempt == PUBLISH_ATTEMPTS:
-                    raise ResultPublishError(len(handled), str(exc)) from exc
-                await asyncio.sleep(delay)
-                delay *= 2
+        tries = 0
+
+        async def attempt() -> None:
+            nonlocal tries
+            tries += 1
+            if tries > 1:
                 for h in handled:
                     await self._bus.publish(ACTIONS, h.result.container_id, encode(h.result))
-            else:
-                return
+            await self._bus.flush()
+
+        try:
+            await retry_async(
+                attempt,
+                policy=DELIVERY,
+                retry_on=(Exception,),
+                log=log,
+                event="results_not_delivered",
+                on_error=lambda _: self.metrics.errors.labels("publish").inc(),
+                count=len(handled),
+            )
+        except Exception as exc:
+            raise ResultPublishError(len(handled), str(exc)) from exc
 
     async def _prune(self) -> None:
         now = now_ms()

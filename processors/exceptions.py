@@ -9,28 +9,28 @@ Tree::
 
 from __future__ import annotations
 
+from schemas.exceptions import DetailedError
+
 
 class ProcessorError(Exception):
     """Root of the processor errors."""
 
 
-class StateVersionError(ProcessorError):
+class StateVersionError(ProcessorError, DetailedError):
     """Raised when a container's stored state has a version this engine cannot read.
 
     The wrappers count it and start the container afresh (its windows refill within W).
     """
 
-    def __init__(self, container_id: str, found: object, expected: int) -> None:
-        self.container_id = container_id
-        self.found = found
-        self.expected = expected
-        super().__init__(f"state of {container_id!r} has version {found!r}, this engine reads {expected}")
+    container_id: str
+    found: object
+    expected: int
+    template = "state of {container_id!r} has version {found!r}, this engine reads {expected}"
 
 
-class WorkerError(ProcessorError):
+class WorkerError(ProcessorError, DetailedError):
     """Raised when the Faust worker cannot be built or run (bad settings, broker unreachable)."""
 
-    def __init__(self, app_id: str, reason: str) -> None:
-        self.app_id = app_id
-        self.reason = reason
-        super().__init__(f"processor worker {app_id!r}: {reason}")
+    app_id: str
+    reason: str
+    template = "processor worker {app_id!r}: {reason}"

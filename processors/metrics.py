@@ -3,8 +3,9 @@ process in the embedded mode and in tests, so nothing goes to the global registr
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
+from common.metrics import Metrics
 from schemas import topics as t
 
 _INPUTS = (t.METRICS, t.PROCESSES, t.AUDIT, t.POLICIES, t.KERNEL)
@@ -15,37 +16,19 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 
 class ProcessorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        reg = registry if registry is not None else CollectorRegistry()
-        self.registry = reg
-        self.events = Counter("sandguard_processor_events", "events in, by topic", ["topic"], registry=reg)
-        self.outputs = Counter("sandguard_processor_outputs", "events out, by topic", ["topic"], registry=reg)
-        self.deadletters = Counter(
-            "sandguard_processor_deadletters",
-            "messages dead-lettered",
-            ["topic"],
-            registry=reg,
+        m = Metrics(registry if registry is not None else CollectorRegistry(), "sandguard_processor")
+        self.registry = m.registry
+        self.events = m.counter("events", "events in, by topic", "topic")
+        self.outputs = m.counter("outputs", "events out, by topic", "topic")
+        self.deadletters = m.counter("deadletters", "messages dead-lettered", "topic")
+        self.errors = m.counter("errors", "errors, by kind", "kind")
+        self.replayed = m.counter("replayed", "redelivered events already in the state")
+        self.resent = m.counter("resent", "outputs re-sent, delivery unconfirmed")
+        self.latency = m.histogram(
+            "detection_latency_seconds", "triggering sample to decision", buckets=_LATENCY_BUCKETS
         )
-        self.errors = Counter("sandguard_processor_errors", "errors, by kind", ["kind"], registry=reg)
-        self.replayed = Counter(
-            "sandguard_processor_replayed",
-            "redelivered events already in the state",
-            registry=reg,
-        )
-        self.resent = Counter(
-            "sandguard_processor_resent",
-            "outputs re-sent, delivery unconfirmed",
-            registry=reg,
-        )
-        self.latency = Histogram(
-            "sandguard_processor_detection_latency_seconds",
-            "triggering sample to decision",
-            buckets=_LATENCY_BUCKETS,
-            registry=reg,
-        )
-        self.containers = Gauge("sandguard_processor_containers", "containers with state", registry=reg)
-        self.assigned = Gauge(
-            "sandguard_processor_assigned_partitions", "input partitions this worker owns", registry=reg
-        )
+        self.containers = m.gauge("containers", "containers with state")
+        self.assigned = m.gauge("assigned_partitions", "input partitions this worker owns")
         self.in_by_topic = {name: self.events.labels(name) for name in _INPUTS}
         self.out_by_topic = {name: self.outputs.labels(name) for name in _OUTPUTS}
 

@@ -34,11 +34,7 @@ def in_force(base: ResourceLimits, sample: object) -> ResourceLimits | None:
 
 
 def _from_limits(s: LimitsSample) -> dict[str, object]:
-    update: dict[str, object] = {}
-    if s.memory_limit_bytes is not None:
-        update["memory_mb"] = s.memory_limit_bytes // MIB
-    if s.pids_max is not None:
-        update["max_processes"] = s.pids_max
+    update = _from_metric(s)
     if s.cpu_quota_us is not None and s.cpu_quota_us > 0 and s.cpu_period_us:
         update["cpu_percent"] = round(s.cpu_quota_us / s.cpu_period_us * 100.0, 3)
     if s.nofile_soft is not None:
@@ -46,7 +42,8 @@ def _from_limits(s: LimitsSample) -> dict[str, object]:
     return update
 
 
-def _from_metric(s: MetricSample) -> dict[str, object]:
+def _from_metric(s: MetricSample | LimitsSample) -> dict[str, object]:
+    """The limits both samples carry (a metric sample has no CPU quota or ulimit)."""
     update: dict[str, object] = {}
     if s.memory_limit_bytes is not None:
         update["memory_mb"] = s.memory_limit_bytes // MIB

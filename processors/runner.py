@@ -18,15 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from enum import StrEnum
 
 import structlog
 from prometheus_client import CollectorRegistry
 
+from common.retry import DEPENDENCY, Backoff, log_recovered, pause
 from processors.metrics import ProcessorMetrics
 from processors.pipeline import INPUT_TOPICS, Output, Pipeline
 from processors.stores import PolicyStore, StateStore
-from schemas import Bus, Consumer, SecurityPolicy, now_ms
+from schemas import Bus, Consumer, Lifecycle, SecurityPolicy, now_ms
 
 log = structlog.get_logger(__name__)
 
@@ -38,12 +38,6 @@ POLL_TIMEOUT_MS = 200
 # (its collector died with it); its state is closed and dropped, checked every 10,000 events.
 IDLE_EVICT_MS = 3600 * 1000
 EVICT_EVERY = 10_000
-
-
-class RunnerState(StrEnum):
-    NEW = "new"
-    RUNNING = "running"
-    STOPPED = "stopped"
 
 
 class RunnerStateError(RuntimeError):
@@ -75,7 +69,7 @@ class ProcessorRunner:
             metrics=self.metrics,
             clock=clock,
         )
-        self.state = RunnerState.NEW
+        self.state = Lifecycle.NEW
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._since_evict = 0
@@ -83,18 +77,18 @@ class ProcessorRunner:
 
     async def start(self, *, background: bool = True) -> None:
         """Subscribes; ``background=False`` leaves the consuming to ``run_once`` (tests, replay)."""
-        if self.state is not RunnerState.NEW:
+        if self.state is not Lifecycle.NEW:
             raise RunnerStateError(f"cannot start a runner that is {self.state.value}")
         self._consumer = await self.bus.consumer(INPUT_TOPICS, group=self.group)
-        self.state = RunnerState.RUNNING
+        self.state = Lifecycle.RUNNING
         if background:
             self._task = asyncio.create_task(self._loop(), name="sandguard-processor")
 
     async def stop(self) -> None:
-        if self.state is not RunnerState.RUNNING:
-            self.state = RunnerState.STOPPED
+        if self.state is not Lifecycle.RUNNING:
+            self.state = Lifecycle.STOPPED
             return
-        self.state = RunnerState.STOPPED
+        self.state = Lifecycle.STOPPED
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -116,15 +110,15 @@ class ProcessorRunner:
         return len(records)
 
     async def _loop(self) -> None:
-        while self.state is RunnerState.RUNNING:
+        backoff = Backoff(DEPENDENCY)
+        while self.state is Lifecycle.RUNNING:
             try:
                 await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the bus failed: log, count, retry after a pause
-                log.exception("processor_batch_failed")
+            except Exception as exc:  # the bus failed: count, log, retry per the policy
                 self.metrics.errors.labels("bus").inc()
-                await asyncio.sleep(1)
+                await pause(log, "processor_batch_failed", backoff, exc)
+            else:
+                log_recovered(log, "processor_batch_recovered", backoff)
 
     async def _maybe_evict(self, n: int, newest: int) -> None:
         self._since_evict += n

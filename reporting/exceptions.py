@@ -12,54 +12,51 @@ Tree::
 
 from __future__ import annotations
 
+from schemas.exceptions import DetailedError
+
 
 class ReportingError(Exception):
     """Root of the reporting errors."""
 
 
-class StoreUnavailableError(ReportingError):
+class StoreUnavailableError(ReportingError, DetailedError):
     """Raised by the store when it is closed or cannot reach its engine; retry later."""
 
-    def __init__(self, target: str, reason: str) -> None:
-        self.target = target
-        self.reason = reason
-        super().__init__(f"store {target} unavailable: {reason}")
+    target: str
+    reason: str
+    template = "store {target} unavailable: {reason}"
 
 
-class StoreQueryError(ReportingError):
+class StoreQueryError(ReportingError, DetailedError):
     """Raised by the store when the engine rejects a statement (a bug or bad data, not an outage)."""
 
-    def __init__(self, sql: str, reason: str) -> None:
-        self.sql = sql
-        self.reason = reason
-        super().__init__(f"{reason}\n  in: {sql[:300]}")
+    sql: str
+    reason: str
+    template = "{reason}\n  in: {sql:.300}"
 
 
-class MigrationError(ReportingError):
+class MigrationError(ReportingError, DetailedError):
     """Raised at start when a migration already applied was changed after its release."""
 
-    def __init__(self, version: int, name: str, reason: str) -> None:
-        self.version = version
-        self.name = name
-        self.reason = reason
-        super().__init__(f"migration {version:04d}_{name}: {reason}")
+    version: int
+    name: str
+    reason: str
+    template = "migration {version:04d}_{name}: {reason}"
 
 
-class SinkAbandonedError(ReportingError):
+class SinkAbandonedError(ReportingError, DetailedError):
     """Raised by ``Sink.flush`` when asked to stop while the store is unavailable.
 
     The batch's offsets are not committed, so on Kafka its records are delivered again
     to the next sink of the group; nothing is lost.
     """
 
-    def __init__(self, records: int) -> None:
-        self.records = records
-        super().__init__(f"stopped with {records} records not stored (not committed)")
+    records: int
+    template = "stopped with {records} records not stored (not committed)"
 
 
-class UnknownSandboxError(ReportingError):
+class UnknownSandboxError(ReportingError, DetailedError):
     """Raised by reports that need a sandbox's history when there is none at all."""
 
-    def __init__(self, container_id: str) -> None:
-        self.container_id = container_id
-        super().__init__(f"no history for sandbox {container_id}")
+    container_id: str
+    template = "no history for sandbox {container_id}"

@@ -8,7 +8,7 @@ stored. Re-delivered events keep their ``event_id``, the tables dedupe on it
 (ReplacingMergeTree keys end with it) and every query reads them with FINAL, so a
 retry or a replay stores and counts each event once.
 
-When the store is unavailable the insert retries with capped exponential backoff and
+When the store is unavailable the insert is retried per ``common.retry.STORE`` and
 the loop stops consuming once the next batch is full: the buffer never grows past
 ``max_inflight + 1`` batches and the broker keeps the rest. Messages that do not decode go to the
 dead-letter topic.
@@ -17,7 +17,6 @@ dead-letter topic.
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import time
 from bisect import bisect_right
@@ -29,8 +28,9 @@ import orjson
 import structlog
 from prometheus_client import CollectorRegistry
 
+from common.retry import STORE, Backoff, RetryPolicy, log_recovered, pause
 from reporting import rows as R
-from reporting.exceptions import SinkAbandonedError, StoreQueryError, StoreUnavailableError
+from reporting.exceptions import ReportingError, SinkAbandonedError, StoreQueryError, StoreUnavailableError
 from reporting.sink_metrics import SinkMetrics
 from reporting.tables import COLUMNS
 from schemas import (
@@ -79,9 +79,6 @@ COMMIT_INTERVAL_S = 5.0
 # Records per getmany: a fifth of a batch, so a batch fills in a few polls.
 POLL_RECORDS = 20_000
 POLL_TIMEOUT_MS = 200
-# Backoff while the store is down: 0.2 s doubling to 10 s (+-20 % jitter), forever.
-RETRY_INITIAL_S = 0.2
-RETRY_MAX_S = 10.0
 # A statement the engine rejects is retried this often before the batch is split
 # record by record to isolate the rows it refuses (those go to the dead-letter topic).
 QUERY_RETRIES = 3
@@ -179,8 +176,7 @@ class Sink:
         from_beginning: bool = True,
         max_rows: int = MAX_BATCH_ROWS,
         max_delay_s: float = MAX_BATCH_DELAY_S,
-        retry_initial_s: float = RETRY_INITIAL_S,
-        retry_max_s: float = RETRY_MAX_S,
+        retry: RetryPolicy = STORE,
         max_inflight: int = INSERTS_IN_FLIGHT,
     ) -> None:
         if max_inflight < 1:
@@ -193,7 +189,7 @@ class Sink:
         self.max_rows = max_rows
         self.max_delay_s = max_delay_s
         self.max_inflight = max_inflight
-        self._retry = (retry_initial_s, retry_max_s)
+        self._retry = retry
         self.metrics = SinkMetrics(registry)
         self._consumer: Consumer | None = None
         self._batch = _Batch()
@@ -426,9 +422,9 @@ class Sink:
 
     async def _retrying(self, table: str, insert: Any, rows: int, *, query_retries: int) -> bool:
         """Runs ``insert`` until it succeeds (True) or the engine refused it ``query_retries`` times
-        (False); while the store is unavailable it waits with capped exponential backoff."""
-        delay, cap = self._retry
-        refused = 0
+        (False); while the store is unavailable it waits per the retry policy (STORE by default)."""
+        backoff, refused = Backoff(self._retry), 0
+        error: ReportingError
         while True:
             started = time.perf_counter()
             try:
@@ -436,24 +432,23 @@ class Sink:
             except StoreQueryError as exc:
                 refused += 1
                 self.metrics.retries.labels("rejected").inc()
-                log.warning("insert_rejected", table=table, attempt=refused, error=exc.reason[:300])
                 if refused >= query_retries:
+                    log.warning("insert_rejected", table=table, attempt=refused, error=exc.reason[:300])
                     return False
+                error, event = exc, "insert_rejected"
             except StoreUnavailableError as exc:
                 self.metrics.store_up.set(0)
                 self.metrics.retries.labels("unavailable").inc()
-                log.warning(
-                    "store_unavailable", table=table, retry_in_s=round(delay, 2), error=exc.reason[:200]
-                )
+                error, event = exc, "store_unavailable"
             else:
                 self.metrics.store_up.set(1)
                 self.metrics.insert_seconds.labels(table).observe(time.perf_counter() - started)
                 self.metrics.rows.labels(table).inc(rows)
+                log_recovered(log, "store_recovered", backoff, table=table)
                 return True
             if self._stopping.is_set():
                 raise SinkAbandonedError(sum(b.size for b in (*self._uncommitted, self._batch)))
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
-            delay = min(cap, delay * 2)
+            await pause(log, event, backoff, error, table=table)
 
     async def _isolate(self, b: _Batch, table: str) -> None:
         """Inserts the table's rows record by record; a record whose rows are refused is dead-lettered."""

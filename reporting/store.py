@@ -14,7 +14,6 @@ engine. A closed store, or a server that does not answer, raises
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,7 +26,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from reporting.exceptions import StoreQueryError, StoreUnavailableError
 from reporting.migrate import apply_migrations
-from schemas.clickhouse import HISTORY_TTL_DAYS, METRICS_TTL_DAYS
+from schemas.clickhouse import DEFAULT_USER, HISTORY_TTL_DAYS, METRICS_TTL_DAYS
 
 log = structlog.get_logger(__name__)
 
@@ -37,9 +36,6 @@ DEFAULT_DATA_DIR = Path("/var/lib/sandguard/data/clickhouse")  # under Settings.
 # a large insert still has 300 s to complete.
 CONNECT_TIMEOUT_S = 2
 SEND_RECEIVE_TIMEOUT_S = 300
-# Environment variables that hold server credentials (never put them in the URL on a command line).
-USER_ENV = "SANDGUARD_CLICKHOUSE_USER"
-PASSWORD_ENV = "SANDGUARD_CLICKHOUSE_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 # Two insert connections: while one insert parses its JSON the other sorts and writes its
 # part, so the engine uses both cores (measured: 4 x 100k metric rows, 250k rows/s on one
 # connection, up to 400k rows/s on two with idle cores; the sink keeps two inserts in flight).
@@ -57,7 +53,10 @@ class _Lane:
 
 
 class ClickHouseStore:
-    """``schemas.Store`` on ClickHouse. Keyword-only options; call ``open()`` before use."""
+    """``schemas.Store`` on ClickHouse. Keyword-only options; call ``open()`` before use.
+
+    A server's credentials are given (sandguard's Settings reads them from the
+    environment); the store reads no environment of its own."""
 
     def __init__(
         self,
@@ -65,8 +64,8 @@ class ClickHouseStore:
         path: str | Path | None = None,
         url: str | None = None,
         database: str = DEFAULT_DATABASE,
-        username: str | None = None,
-        password: str | None = None,
+        username: str = DEFAULT_USER,
+        password: str = "",
         metrics_ttl_days: int = METRICS_TTL_DAYS,
         history_ttl_days: int = HISTORY_TTL_DAYS,
         migrate: bool = True,
@@ -81,17 +80,17 @@ class ClickHouseStore:
         self.path = Path(path) if path is not None else None
         self.url = url
         self.database = database
-        self._username = username if username is not None else os.environ.get(USER_ENV, "default")
-        self._password = password if password is not None else os.environ.get(PASSWORD_ENV, "")
         self.metrics_ttl_days = metrics_ttl_days
         self.history_ttl_days = history_ttl_days
         self._migrate = migrate
-        # An https:// server: its certificate checked against ca_file (None: the system's CAs).
-        # The scheme is passed as the interface: clickhouse-connect ignores a DSN's scheme and
-        # would speak plain HTTP (the password in clear) to https://host:8123.
-        self._tls: dict[str, Any] = {"verify": verify, **({"ca_cert": str(ca_file)} if ca_file else {})}
+        # A server's login and transport. An https:// server: its certificate checked against
+        # ca_file (None: the system's CAs). The scheme is passed as the interface: clickhouse-connect
+        # ignores a DSN's scheme and would speak plain HTTP (the password in clear) to https://host:8123.
+        self._server: dict[str, Any] = {"username": username, "password": password, "verify": verify}
+        if ca_file:
+            self._server["ca_cert"] = str(ca_file)
         if url is not None and url.split("://", 1)[0] in ("http", "https"):
-            self._tls["interface"] = url.split("://", 1)[0]
+            self._server["interface"] = url.split("://", 1)[0]
         self._client: Any = None
         self._wanted = False
         self._lock = threading.RLock()
@@ -154,13 +153,11 @@ class ClickHouseStore:
             return clickhouse_connect.get_client(interface="chdb", path=str(self.path), database=database)
         return clickhouse_connect.get_client(
             dsn=self.url,
-            username=self._username,
-            password=self._password,
             database=database,
             connect_timeout=CONNECT_TIMEOUT_S,
             send_receive_timeout=SEND_RECEIVE_TIMEOUT_S,
             autogenerate_session_id=False,
-            **self._tls,
+            **self._server,
         )
 
     def close(self) -> None:

@@ -35,7 +35,7 @@ from sandbox.exceptions import (
     ValidationDenied,
     WorkspaceFullError,
 )
-from sandbox.manager import ManagerState, SandboxManager
+from sandbox.manager import SandboxManager
 from sandbox.results import ExecResult, FileInfo, FileType, SandboxStatus, Termination
 from sandbox.security import SandboxSecurityManager
 
@@ -52,7 +52,6 @@ __all__ = [
     "FileType",
     "InvalidSandboxRequest",
     "ManagerClosed",
-    "ManagerState",
     "NetworkSetupError",
     "PathDeniedError",
     "PolicyApplication",

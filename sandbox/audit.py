@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
+from common.retry import PUBLISH, retry_async
 from sandbox.metrics import ManagerMetrics
 from sandbox.results import ExecResult
 from schemas import (
@@ -43,14 +44,12 @@ ACTOR = "sandbox-manager"
 # Subjects (commands, paths) are capped in events: a 1 MB command line is the caller's
 # problem, not every consumer's. 4 KiB keeps any realistic command whole.
 MAX_SUBJECT_CHARS = 4096
-# Retries of one publish before it is spilled: 3 waits of 50, 100, 200 ms ride out a
-# broker's leader change without holding an operation for long.
-PUBLISH_RETRIES = 3
+# One publish is retried per common.retry.PUBLISH before it is spilled: 3 waits of 50, 100,
+# 200 ms ride out a broker's leader change without holding an operation for long.
 # One attempt that takes longer is abandoned (then retried or spilled, counted): a healthy
 # bus takes a record in microseconds (in-process) or a few ms (Kafka's buffer); 2 s is far
 # past either, and bounds an operation on a stuck bus to ~9 s (4 attempts and the waits).
 PUBLISH_TIMEOUT_S = 2.0
-RETRY_BASE_S = 0.05
 # Events kept through an outage: 10,000 × ~1 KB = 10 MB at most; past it the oldest go,
 # counted.
 SPILL_MAX = 10_000
@@ -213,7 +212,7 @@ class AuditPublisher:
 
     def __init__(self, bus: Bus, metrics: ManagerMetrics) -> None:
         self._bus = bus
-        self._metrics = metrics
+        self.metrics = metrics
         self._spill: deque[tuple[str, str, bytes | None]] = deque()
 
     @property
@@ -235,39 +234,43 @@ class AuditPublisher:
         if self._spill and not await self.flush():
             self._spill_one(topic, key, value)  # still out: keep the order, do not wait again
             return
-        for attempt in range(PUBLISH_RETRIES + 1):
-            if await self._send(topic, key, value, last=attempt == PUBLISH_RETRIES):
-                return
-            self._metrics.errors.labels("publish_retry").inc()
-            await asyncio.sleep(RETRY_BASE_S * 2**attempt)
-        self._spill_one(topic, key, value)
+        try:
+            await retry_async(
+                lambda: self._send(topic, key, value),
+                policy=PUBLISH,
+                retry_on=(Exception,),  # any bus failure: counted, retried, then spilled
+                log=log,
+                event="event_publish_failed",
+                on_error=lambda _: self.metrics.errors.labels("publish_retry").inc(),
+                topic=topic,
+                key=key,
+            )
+        except Exception:
+            self._spill_one(topic, key, value)
 
     async def flush(self) -> bool:
         """Delivers the spilled events in order; False when the bus still refuses."""
         while self._spill:
             topic, key, value = self._spill[0]
-            if not await self._send(topic, key, value, last=True):
+            try:
+                await self._send(topic, key, value)
+            except Exception as exc:
+                log.warning(
+                    "event_publish_failed", topic=topic, key=key, error=repr(exc), spilled=len(self._spill)
+                )
                 return False
             self._spill.popleft()
         return True
 
-    async def _send(self, topic: str, key: str, value: bytes | None, *, last: bool) -> bool:
-        try:
-            await asyncio.wait_for(self._bus.publish(topic, key, value), PUBLISH_TIMEOUT_S)
-        except Exception as exc:
-            if last:
-                log.warning(
-                    "event_publish_failed", topic=topic, key=key, error=repr(exc), spilled=len(self._spill)
-                )
-            return False
-        self._metrics.events_out.labels(topic).inc()
-        return True
+    async def _send(self, topic: str, key: str, value: bytes | None) -> None:
+        await asyncio.wait_for(self._bus.publish(topic, key, value), PUBLISH_TIMEOUT_S)
+        self.metrics.events_out.labels(topic).inc()
 
     def _spill_one(self, topic: str, key: str, value: bytes | None) -> None:
-        self._metrics.errors.labels("publish").inc()
-        self._metrics.errors.labels("publish_spilled").inc()
+        self.metrics.errors.labels("publish").inc()
+        self.metrics.errors.labels("publish_spilled").inc()
         if len(self._spill) >= SPILL_MAX:
             self._spill.popleft()
-            self._metrics.errors.labels("publish_dropped").inc()
+            self.metrics.errors.labels("publish_dropped").inc()
             log.error("event_spill_full", max=SPILL_MAX)
         self._spill.append((topic, key, value))

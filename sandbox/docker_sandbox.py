@@ -17,34 +17,36 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, NoReturn, TypeVar
 
-import docker.errors
 import structlog
 
 from sandbox import audit, hostfs
 from sandbox.config import WORKSPACE
 from sandbox.engine import Engine
-from sandbox.engine_http import EngineError
 from sandbox.exceptions import (
     FileTooLargeError,
     InvalidSandboxRequest,
     PathDeniedError,
-    SandboxExpired,
     SandboxFileError,
     SandboxFileNotFound,
-    SandboxNotFound,
     SandboxOperationError,
-    SandboxPaused,
-    SandboxTerminated,
     ValidationDenied,
     WorkspaceFullError,
 )
 from sandbox.exec_env import check_env
 from sandbox.execution import ExecOutcome, ExecRequest, shell_argv
 from sandbox.firewall import SandboxRules
-from sandbox.paths import CheckedPath, Operation
-from sandbox.record import SIGKILL_EXIT, SandboxRecord, denial_violation, observe_pause, observe_stop
-from sandbox.results import ExecResult, FileInfo, SandboxStatus, Termination, utc_now
-from sandbox.validation import check_command, validate_command
+from sandbox.paths import CheckedPath
+from sandbox.port import ContainerMissing, EngineError
+from sandbox.record import (
+    SIGKILL_EXIT,
+    SandboxRecord,
+    denial_violation,
+    observe_pause,
+    observe_stop,
+    unusable,
+)
+from sandbox.results import ExecResult, FileInfo, SandboxStatus, utc_now
+from sandbox.validation import Operation, check_command, validate_command
 from sandbox.workspace import Workspace
 from sandbox.workspace import release as release_workspace
 from schemas import AuditCategory, SecurityPolicy
@@ -107,25 +109,15 @@ class DockerSandbox:
 
     def ensure_usable(self) -> None:
         """Raises the reason this sandbox cannot run anything now (nothing when it can)."""
-        r = self.record
-        if r.status is SandboxStatus.RUNNING:
-            return
-        if r.status is SandboxStatus.DESTROYED:
-            raise SandboxNotFound(self.id, "destroyed")
-        if r.status is SandboxStatus.EXPIRED:
-            raise SandboxExpired(self.id, r.expires_at, r.policy.resource_limits.execution_timeout)
-        if r.status is SandboxStatus.PAUSED:
-            pause = r.pause or Termination(at=utc_now(), reason="paused", source="engine", action="pause")
-            raise SandboxPaused(self.id, pause.at, pause.reason)
-        raise SandboxTerminated(
-            self.id, r.termination or Termination(at=utc_now(), reason="unknown", source="manager")
-        )
+        refusal = unusable(self.record)
+        if refusal is not None:
+            raise refusal
 
     async def refresh(self) -> None:
         """Asks the engine how the container is (after an operation failed on its state)."""
         try:
-            info = await self._engine.call(lambda: self._engine.api.inspect_container(self.id))
-        except docker.errors.NotFound:
+            info = await self._engine.port.inspect(self.id)
+        except ContainerMissing:
             observe_stop(self.record, at=utc_now(), exit_code=None, removed=True)
             return
         state = info["State"]
@@ -300,8 +292,8 @@ class DockerSandbox:
             category = AuditCategory.EXEC if action == "exec" else AuditCategory.FILE
             await self._deny(category, action or operation, path, err, _denial_details(err))
             raise
-        except docker.errors.APIError as exc:
-            await self._state_failure(operation, exc.status_code, str(exc.explanation))
+        except EngineError as exc:
+            await self._state_failure(operation, exc.status, exc.message)
 
     async def _storage(self, operation: Operation, checked: CheckedPath, fn: Callable[[str], T]) -> T:
         """Runs ``fn(source)`` on the pool, where source is the host directory behind the
@@ -320,8 +312,6 @@ class DockerSandbox:
             return await self._engine.call(run)
         except hostfs.HostFileError as exc:
             await self._storage_failure(operation, checked, exc)
-        except docker.errors.APIError as exc:
-            await self._state_failure(operation, exc.status_code, str(exc.explanation))
 
     async def _storage_failure(
         self, operation: Operation, checked: CheckedPath, exc: hostfs.HostFileError
@@ -431,11 +421,11 @@ async def remove_container(engine: Engine, container_id: str) -> None:
     removal already in progress (the enforcer terminating it at the same moment: the
     engine answers 409) is waited for, so what follows never races the engine."""
     try:
-        await engine.call(lambda: engine.api.remove_container(container_id, force=True, v=True))
-    except docker.errors.NotFound:
+        await engine.port.remove(container_id)
+    except ContainerMissing:
         log.info("sandbox_already_gone", sandbox_id=container_id)
-    except docker.errors.APIError as exc:
-        if exc.status_code != 409 or "in progress" not in str(exc.explanation):
+    except EngineError as exc:
+        if exc.status != 409 or "in progress" not in exc.message:
             raise
         await _wait_gone(engine, container_id)
 
@@ -443,8 +433,8 @@ async def remove_container(engine: Engine, container_id: str) -> None:
 async def _wait_gone(engine: Engine, container_id: str) -> None:
     for _ in range(REMOVAL_WAIT_POLLS):
         try:
-            await engine.call(lambda: engine.api.inspect_container(container_id))
-        except docker.errors.NotFound:
+            await engine.port.inspect(container_id)
+        except ContainerMissing:
             return
         await asyncio.sleep(REMOVAL_WAIT_POLL_S)
     log.warning("sandbox_removal_still_in_progress", sandbox_id=container_id)

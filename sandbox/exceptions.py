@@ -49,6 +49,7 @@ from sandbox.validation import (
     ValidationDenied,
 )
 from schemas import SecurityViolationType
+from schemas.exceptions import DetailedError
 
 __all__ = [
     "CommandDeniedError",
@@ -101,22 +102,21 @@ class SandboxError(Exception):
     """Root of the sandbox package's own errors (denials are PermissionErrors, see above)."""
 
 
-class SandboxNotFound(SandboxError, LookupError):
+class SandboxNotFound(SandboxError, LookupError, DetailedError):
     """Raised when an id names no sandbox of this manager; ``reason`` says if it was destroyed."""
 
-    def __init__(self, sandbox_id: str, reason: str = "no sandbox with this id in this manager") -> None:
-        self.sandbox_id = sandbox_id
-        self.reason = reason
-        super().__init__(f"sandbox {sandbox_id[:12]}: {reason}")
+    sandbox_id: str
+    reason: str = "no sandbox with this id in this manager"
+    template = "sandbox {sandbox_id:.12}: {reason}"
 
 
-class SandboxUnavailable(SandboxError):
+class SandboxUnavailable(SandboxError, DetailedError):
     """Raised when an operation targets a sandbox that cannot run anything now."""
 
-    def __init__(self, sandbox_id: str, state: str, message: str) -> None:
-        self.sandbox_id = sandbox_id
-        self.state = state
-        super().__init__(message)
+    sandbox_id: str
+    state: str
+    message: str
+    template = "{message}"
 
 
 class SandboxTerminated(SandboxUnavailable):
@@ -159,24 +159,22 @@ class SandboxPaused(SandboxUnavailable):
         )
 
 
-class SandboxCreateError(SandboxError):
+class SandboxCreateError(SandboxError, DetailedError):
     """Raised by create_sandbox() when the engine refuses or fails; nothing is left behind."""
 
-    def __init__(self, image: str, reason: str) -> None:
-        self.image = image
-        self.reason = reason
-        super().__init__(f"cannot create a sandbox from {image}: {reason}")
+    image: str
+    reason: str
+    template = "cannot create a sandbox from {image}: {reason}"
 
 
-class SandboxOperationError(SandboxError):
+class SandboxOperationError(SandboxError, DetailedError):
     """Raised when the engine fails an exec or file operation for a reason other than the
     sandbox's state (which raises SandboxUnavailable) or a denial (a PermissionError)."""
 
-    def __init__(self, sandbox_id: str, operation: str, reason: str) -> None:
-        self.sandbox_id = sandbox_id
-        self.operation = operation
-        self.reason = reason
-        super().__init__(f"sandbox {sandbox_id[:12]}: {operation} failed: {reason}")
+    sandbox_id: str
+    operation: str
+    reason: str
+    template = "sandbox {sandbox_id:.12}: {operation} failed: {reason}"
 
 
 class WorkspaceFullError(SandboxOperationError, OSError):
@@ -189,14 +187,13 @@ class WorkspaceFullError(SandboxOperationError, OSError):
         self.path = path
 
 
-class SandboxFileError(SandboxError):
+class SandboxFileError(SandboxError, DetailedError):
     """Raised when a file operation cannot be done as asked: a directory where a file is
     needed or the reverse (never done by replacing what is there)."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
+    path: str
+    reason: str
+    template = "{path}: {reason}"
 
 
 class SandboxFileNotFound(SandboxFileError, FileNotFoundError):
@@ -206,36 +203,32 @@ class SandboxFileNotFound(SandboxFileError, FileNotFoundError):
         super().__init__(path, "no such file or directory")
 
 
-class NetworkSetupError(SandboxError):
+class NetworkSetupError(SandboxError, DetailedError):
     """Raised when a network policy cannot be put in force (host rules, Docker networks);
     the sandbox is not started without its network policy."""
 
-    def __init__(self, network_policy: str, reason: str) -> None:
-        self.network_policy = network_policy
-        self.reason = reason
-        super().__init__(f"cannot enforce network policy {network_policy}: {reason}")
+    network_policy: str
+    reason: str
+    template = "cannot enforce network policy {network_policy}: {reason}"
 
 
-class DockerUnavailable(SandboxError, ConnectionError):
+class DockerUnavailable(SandboxError, ConnectionError, DetailedError):
     """Raised when the Docker engine does not answer."""
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"Docker engine unavailable: {reason}")
+    reason: str
+    template = "Docker engine unavailable: {reason}"
 
 
-class InvalidSandboxRequest(SandboxError, ValueError):
+class InvalidSandboxRequest(SandboxError, ValueError, DetailedError):
     """Raised for arguments that can never succeed, naming the argument and the reason."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
+    field: str
+    reason: str
+    template = "{field}: {reason}"
 
 
-class ManagerClosed(SandboxError):
+class ManagerClosed(SandboxError, DetailedError):
     """Raised when a manager is used after cleanup()."""
 
-    def __init__(self, manager_id: str) -> None:
-        self.manager_id = manager_id
-        super().__init__(f"sandbox manager {manager_id} was cleaned up; create a new one")
+    manager_id: str
+    template = "sandbox manager {manager_id} was cleaned up; create a new one"

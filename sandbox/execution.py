@@ -1,6 +1,6 @@
 """One command run in a sandbox: create the exec, stream its output, bound it in time.
 
-The stream is read on the event loop (sandbox.engine_http). When the timeout strikes,
+The stream is read on the event loop (the port's ``exec_start``). When the timeout strikes,
 every process of the sandbox but its init, its lifetime timer and the other running
 execs' is killed from the host (sandbox.proctree): what the command hid from its tree
 goes too. The rest of the output is drained for a moment, and the stream is closed
@@ -16,18 +16,16 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from sandbox.config import SANDBOX_USER
-from sandbox.engine_http import EngineHTTP, path_param
 from sandbox.output import ExecOutput
+from sandbox.port import ExecSpec, ExecStream, SandboxEngine
 from sandbox.proctree import TOKEN_VAR, ProcTable, kill_exec
 
 log = structlog.get_logger(__name__)
 
-READ_CHUNK = 64 * 1024
 # After the kill, what is still in the pipe is read for this long, then the stream is cut
 # (a process that escaped the kill may hold it open).
 DRAIN_GRACE_S = 2.0
@@ -56,55 +54,40 @@ class ExecOutcome:
 
 
 class ExecRunner:
-    def __init__(self, http: EngineHTTP, *, executor: Executor, proc: ProcTable | None = None) -> None:
-        self._http = http
+    def __init__(self, port: SandboxEngine, *, executor: Executor, proc: ProcTable | None = None) -> None:
+        self._port = port
         self._executor = executor
         self._proc = proc or ProcTable()
 
     async def run(self, container_id: str, req: ExecRequest) -> ExecOutcome:
-        """Raises sandbox.engine_http.EngineError when the engine refuses the exec (for a
+        """Raises sandbox.port.EngineError when the engine refuses the exec (for a
         stopped, paused or missing container: the caller maps it to the sandbox's state)."""
         token = secrets.token_hex(8)
         started = time.monotonic()
         exec_id = await self._create(container_id, req, token)
-        reader, writer = await self._http.upgrade(f"/exec/{exec_id}/start", {"Detach": False, "Tty": False})
         output = ExecOutput(req.output_limit)
         timed_out, killed = False, 0
-        try:
+        async with self._port.exec_start(exec_id) as stream:
             try:
                 async with asyncio.timeout(req.timeout):
-                    await _pump(reader, output)
+                    await _pump(stream, output)
             except TimeoutError:
                 timed_out = True
                 killed = await self._kill(container_id, exec_id, token)
-                await _drain(reader, output)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._kill(container_id, exec_id, token))
-            raise
-        finally:
-            writer.close()
+                await _drain(stream, output)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._kill(container_id, exec_id, token))
+                raise
         exit_code = await self._exit_code(exec_id)
         return ExecOutcome(exit_code, output, timed_out, (time.monotonic() - started) * 1000, killed)
 
     async def _create(self, container_id: str, req: ExecRequest, token: str) -> str:
-        env = [f"{k}={v}" for k, v in req.env.items()] + [f"{TOKEN_VAR}={token}"]
-        body = {
-            "AttachStdin": False,
-            "AttachStdout": True,
-            "AttachStderr": True,
-            "Tty": False,
-            "Cmd": list(req.argv),
-            "Env": env,
-            "WorkingDir": req.workdir,
-            "User": SANDBOX_USER,
-            "Privileged": False,
-        }
-        answer = await self._http.request("POST", f"/containers/{path_param(container_id)}/exec", body)
-        return str(answer["Id"])
+        env = (*(f"{k}={v}" for k, v in req.env.items()), f"{TOKEN_VAR}={token}")
+        return await self._port.exec_create(container_id, ExecSpec(req.argv, env, req.workdir, SANDBOX_USER))
 
     async def _exit_code(self, exec_id: str) -> int | None:
         for _ in range(EXIT_POLLS):
-            state: dict[str, Any] = await self._http.request("GET", f"/exec/{exec_id}/json")
+            state = await self._port.exec_inspect(exec_id)
             if not state.get("Running"):
                 code = state.get("ExitCode")
                 return int(code) if code is not None else None
@@ -115,8 +98,8 @@ class ExecRunner:
         """Kills the exec's processes; returns how many. Failures are logged, never raised:
         the stream is cut anyway and the sandbox's lifetime bounds what survives."""
         try:
-            state = await self._http.request("GET", f"/exec/{exec_id}/json")
-            info = await self._http.request("GET", f"/containers/{path_param(container_id)}/json")
+            state = await self._port.exec_inspect(exec_id)
+            info = await self._port.inspect(container_id)
             root_pid = int(state.get("Pid") or 0) or None
             ns_pid = int(info["State"]["Pid"])
             if not ns_pid:
@@ -130,15 +113,15 @@ class ExecRunner:
             return 0
 
 
-async def _pump(reader: asyncio.StreamReader, output: ExecOutput) -> None:
-    while data := await reader.read(READ_CHUNK):
-        output.feed(data)
+async def _pump(stream: ExecStream, output: ExecOutput) -> None:
+    while frame := await stream.read():
+        output.add(*frame)
 
 
-async def _drain(reader: asyncio.StreamReader, output: ExecOutput) -> None:
+async def _drain(stream: ExecStream, output: ExecOutput) -> None:
     try:
         async with asyncio.timeout(DRAIN_GRACE_S):
-            await _pump(reader, output)
+            await _pump(stream, output)
     except TimeoutError:
         log.warning("exec_stream_held_open_after_kill")
 

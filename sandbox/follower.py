@@ -9,16 +9,16 @@ Each change of status is published once as a lifecycle audit event.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-import docker.errors
 import structlog
 
 from sandbox import audit
 from sandbox.docker_sandbox import DockerSandbox
 from sandbox.engine import Engine
 from sandbox.engine_events import ContainerEvent
+from sandbox.port import EngineError
 from sandbox.record import (
     DENIAL_RULES,
     apply_action,
@@ -77,22 +77,20 @@ class SandboxFollower:
         await sandbox.refresh()
         if sandbox.record.active:
             log.warning("sandbox_outlived_its_lifetime", sandbox_id=sandbox_id)
-            api = self._engine.api
             try:
-                await self._engine.call(lambda: api.kill(sandbox_id))
-            except docker.errors.APIError as exc:
+                await self._engine.port.kill(sandbox_id)
+            except EngineError as exc:
                 self._engine.metrics.errors.labels("expiry_kill").inc()
-                log.exception("expiry_kill_failed", sandbox_id=sandbox_id, error=str(exc.explanation))
+                log.exception("expiry_kill_failed", sandbox_id=sandbox_id, error=exc.message)
             sandbox.record.status = SandboxStatus.EXPIRED
         self._changed(sandbox, before)
 
     # --- events -----------------------------------------------------------------
 
     def on_engine_event(self, event: ContainerEvent) -> None:
-        sandbox = self._sandboxes.get(event.container_id)
-        if sandbox is None:
-            return
-        before = sandbox.status
+        self._apply(event.container_id, lambda sandbox: self._observe(sandbox, event))
+
+    def _observe(self, sandbox: DockerSandbox, event: ContainerEvent) -> None:
         at = utc_from_ms(event.time_ns // 1_000_000)
         if event.action == "die":
             observe_stop(sandbox.record, at=at, exit_code=event.exit_code)
@@ -101,16 +99,21 @@ class SandboxFollower:
             self._spawn(sandbox.release_storage())  # removed by the enforcer or by hand
         elif event.action in ("pause", "unpause"):
             observe_pause(sandbox.record, at=at, paused=event.action == "pause")
-        self._changed(sandbox, before)
 
     def on_action(self, result: ActionResult) -> None:
-        sandbox = self._sandboxes.get(result.container_id)
-        if sandbox is None:
-            return
-        before = sandbox.status
-        apply_action(sandbox.record, result)
-        self._engine.totals["actions"] += 1
-        self._changed(sandbox, before)
+        def act(sandbox: DockerSandbox) -> None:
+            apply_action(sandbox.record, result)
+            self._engine.totals["actions"] += 1
+
+        self._apply(result.container_id, act)
+
+    def _apply(self, container_id: str, change: Callable[[DockerSandbox], None]) -> None:
+        """``change`` to one of our sandboxes (others are ignored), then its status audited."""
+        sandbox = self._sandboxes.get(container_id)
+        if sandbox is not None:
+            before = sandbox.status
+            change(sandbox)
+            self._changed(sandbox, before)
 
     def on_command(self, command: EnforcementCommand) -> None:
         sandbox = self._sandboxes.get(command.container_id)

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from sandbox.config import SANDBOX_GID, SANDBOX_UID
 from sandbox.openat2 import openat2
 from sandbox.results import FileInfo, FileType
+from schemas.exceptions import DetailedError
 
 DIR_MODE = 0o755
 READ_CHUNK = 1024 * 1024
@@ -36,15 +37,15 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_N
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
-class HostFileError(Exception):
+class HostFileError(DetailedError):
     """A file operation the storage refused; ``kind`` says why: ``symlink`` (a link on
     the way: swapped in after the check, or never allowed), ``not_regular``, ``too_large``,
     ``not_found``, ``not_dir``, ``is_dir``, ``unmounted``."""
 
-    def __init__(self, kind: str, message: str, size: int = 0) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.size = size
+    kind: str
+    message: str
+    size: int = 0
+    template = "{message}"
 
 
 @dataclass(frozen=True, slots=True)

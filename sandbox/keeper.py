@@ -9,18 +9,15 @@ kills sandboxes past their lifetime, whoever made them (sandbox.gc).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 
-from sandbox.gc import RECLAIM_EVERY_S, GcReport, Reclaimer
+from common.tasks import cancel_and_wait
+from sandbox.gc import RECLAIM_EVERY_S, GcReport
 from sandbox.lease import HEARTBEAT_S, Lease
+from sandbox.port import SandboxEngine
 
 log = structlog.get_logger(__name__)
-
-Call = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
 class LeaseKeeper:
@@ -40,22 +37,19 @@ class LeaseKeeper:
         self.held = True
         return True
 
-    def reclaimer(self, api: Any) -> Reclaimer:
-        return Reclaimer(api, self.lease.directory, self.host, frozenset({self.lease.manager_id}))
+    def start(self, port: SandboxEngine) -> None:
+        self._task = asyncio.create_task(self._loop(port), name=f"lease-{self.lease.manager_id}")
 
-    def start(self, api: Any, call: Call) -> None:
-        self._task = asyncio.create_task(self._loop(api, call), name=f"lease-{self.lease.manager_id}")
-
-    async def reclaim(self, api: Any, call: Call) -> GcReport | None:
+    async def reclaim(self, port: SandboxEngine) -> GcReport | None:
         """One reclaim round; failures are logged (the next round tries again)."""
         try:
-            report: GcReport = await call(lambda: self.reclaimer(api).run())
+            report = await port.reclaim(self.lease.directory, self.host, frozenset({self.lease.manager_id}))
         except Exception as exc:
             log.exception("lease_reclaim_failed", error=repr(exc))
             return None
         return report
 
-    async def _loop(self, api: Any, call: Call) -> None:
+    async def _loop(self, port: SandboxEngine) -> None:
         beats_per_reclaim = max(1, round(RECLAIM_EVERY_S / HEARTBEAT_S))
         beat = 0
         while True:
@@ -64,13 +58,11 @@ class LeaseKeeper:
                 await asyncio.to_thread(self.lease.beat)
             beat += 1
             if beat % beats_per_reclaim == 0:
-                await self.reclaim(api, call)
+                await self.reclaim(port)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         if self.held:
             self.lease.release()
             self.held = False

@@ -21,26 +21,24 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from enum import StrEnum
-from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
-import docker
-import docker.errors
 import structlog
 from prometheus_client import CollectorRegistry
 
+from common.docker_events import EventFollower
 from sandbox import audit, workspaces
 from sandbox import labels as lb
 from sandbox.audit import AuditPublisher
 from sandbox.config import DEFAULT_IMAGE, check_policy_fits, container_config
+from sandbox.docker_engine import DockerSandboxEngine
 from sandbox.docker_sandbox import DockerSandbox, remove_container
 from sandbox.engine import Engine, SandboxOptions
-from sandbox.engine_events import ContainerEvents
+from sandbox.engine_events import container_events
 from sandbox.exceptions import (
-    DockerUnavailable,
     ManagerClosed,
     NetworkSetupError,
     SandboxCreateError,
@@ -51,13 +49,14 @@ from sandbox.keeper import LeaseKeeper
 from sandbox.lease import Lease, lease_dir
 from sandbox.metrics import ManagerMetrics
 from sandbox.oom import protect_core
-from sandbox.paths import Operation
+from sandbox.port import EngineError, ImageMissing, SandboxEngine
 from sandbox.record import SandboxRecord
 from sandbox.report import local_report, manager_stats, merge_reports
 from sandbox.results import ExecResult, FileInfo, utc_now
+from sandbox.validation import Operation
 from sandbox.watcher import EnforcementWatcher
 from sandbox.workspace import DEFAULT_ROOT as DEFAULT_WORKSPACE_ROOT
-from schemas import Bus, ReportSource, SecurityPolicy
+from schemas import Bus, Lifecycle, ReportSource, SecurityPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -68,16 +67,8 @@ DEFAULT_LIST_LIMIT = 10_000
 # Threads for blocking SDK calls: 20 concurrent creates use 20; reads and writes of other
 # sandboxes must not wait behind them. Threads are cheap; the engine serialises anyway.
 DEFAULT_WORKERS = 48
-# The SDK's HTTP pool must match, or concurrent calls open and drop connections.
-SDK_TIMEOUT_S = 120
 # Destroyed sandboxes kept for reports and "destroyed" answers: ~1 KB each.
 GRAVEYARD = 1000
-
-
-class ManagerState(StrEnum):
-    NEW = "new"
-    RUNNING = "running"
-    CLOSED = "closed"
 
 
 class SandboxManager:
@@ -86,7 +77,9 @@ class SandboxManager:
     ``bus`` receives the policies, lifecycle and audit events and carries the
     enforcer's results back (start and stop it yourself); ``reports`` (optional) is the
     history behind ``get_security_report``; ``docker_client`` defaults to the engine of
-    the environment (DOCKER_HOST or the local socket). ``workspace`` "disk" (the default:
+    the environment (DOCKER_HOST or the local socket); ``port`` replaces the engine
+    altogether (a ``SandboxEngine``: sandbox.fake's for tests without one; ``cleanup()``
+    closes it). ``workspace`` "disk" (the default:
     /work and /tmp on ext4 images in ``workspace_dir``, needs root on the engine's host)
     or "tmpfs" (charged to the sandbox's memory; for a remote engine).
     """
@@ -97,6 +90,7 @@ class SandboxManager:
         *,
         bus: Bus,
         docker_client: Any | None = None,
+        port: SandboxEngine | None = None,
         reports: ReportSource | None = None,
         host: str | None = None,
         image: str = DEFAULT_IMAGE,
@@ -119,7 +113,7 @@ class SandboxManager:
         self.host = host or socket.gethostname()
         self._bus = bus
         self._client = docker_client
-        self._own_client = docker_client is None
+        self._port = port
         self._reports = reports
         self._user_labels = lb.check_user_labels(labels)
         self._labels = lb.manager_labels(self.manager_id, self.host, self._user_labels)
@@ -131,10 +125,10 @@ class SandboxManager:
         self.metrics = ManagerMetrics(registry)
         self.metrics.active.set_function(lambda: sum(1 for s in self._sandboxes.values() if s.record.active))
         self._publisher = AuditPublisher(bus, self.metrics)
-        self._state = ManagerState.NEW
+        self._state = Lifecycle.NEW
         self._start_lock = asyncio.Lock()
         self._engine: Engine | None = None
-        self._events: ContainerEvents | None = None
+        self._events: EventFollower | None = None
         self._watcher: EnforcementWatcher | None = None
         self._sandboxes: dict[str, DockerSandbox] = {}
         self._graveyard: OrderedDict[str, SandboxRecord] = OrderedDict()
@@ -146,7 +140,7 @@ class SandboxManager:
     # --- lifecycle --------------------------------------------------------------
 
     @property
-    def state(self) -> ManagerState:
+    def state(self) -> Lifecycle:
         return self._state
 
     @property
@@ -165,10 +159,10 @@ class SandboxManager:
 
     async def start(self) -> None:
         """Connects to the engine and starts following events (idempotent)."""
-        if self._state is ManagerState.CLOSED:
+        if self._state is Lifecycle.STOPPED:
             raise ManagerClosed(self.manager_id)
         async with self._start_lock:
-            if self._state is ManagerState.RUNNING:
+            if self._state is Lifecycle.RUNNING:
                 return
             if await asyncio.to_thread(self._keeper.take):
                 lease = str(self._keeper.lease.directory)
@@ -176,13 +170,13 @@ class SandboxManager:
             engine = await self._connect()
             self._engine = engine
             follower = self._follower = SandboxFollower(self._sandboxes, engine)
-            self._events = ContainerEvents(
-                engine.http,
+            self._events = container_events(
+                engine.port,
                 label=lb.manager_selector(self.manager_id),
                 on_event=follower.on_engine_event,
                 metrics=self.metrics,
             )
-            await self._events.start()
+            self._events.start()
             if self._watch_enforcement:
                 self._watcher = EnforcementWatcher(
                     self._bus,
@@ -194,34 +188,33 @@ class SandboxManager:
                     wanted=self._sandboxes.__contains__,
                 )
                 await self._watcher.start()
-            await self._keeper.reclaim(engine.api, engine.call)
-            self._keeper.start(engine.api, engine.call)
-            self._state = ManagerState.RUNNING
+            await self._keeper.reclaim(engine.port)
+            self._keeper.start(engine.port)
+            self._state = Lifecycle.RUNNING
             log.info("sandbox_manager_started", manager_id=self.manager_id, host=self.host)
 
     async def _connect(self) -> Engine:
-        def connect() -> Any:
-            client = self._client or docker.from_env(timeout=SDK_TIMEOUT_S, max_pool_size=self._workers)
-            client.ping()
-            return client
-
+        executor = ThreadPoolExecutor(self._workers, thread_name_prefix=f"sandguard-{self.manager_id}")
         try:
-            self._client = await asyncio.to_thread(connect)
-        except (docker.errors.DockerException, OSError) as exc:
-            raise DockerUnavailable(str(exc)) from exc
+            if self._port is None:
+                pool = self._workers
+                self._port = await DockerSandboxEngine.connect(self._client, executor=executor, pool=pool)
+            await self._port.ping()
+        except BaseException:
+            executor.shutdown(wait=False)  # a start that failed leaves no threads behind
+            raise
         return Engine(
-            self._client,
-            workers=self._workers,
+            self._port,
+            executor,
             manager_id=self.manager_id,
             labels=self._labels,
             publisher=self._publisher,
-            metrics=self.metrics,
             options=self._options,
             workspaces=self._workspaces,
         )
 
     async def _ready(self) -> Engine:
-        if self._state is not ManagerState.RUNNING:
+        if self._state is not Lifecycle.RUNNING:
             await self.start()
         assert self._engine is not None  # set by start()
         return self._engine
@@ -237,7 +230,7 @@ class SandboxManager:
 
     async def cleanup(self) -> None:
         """Destroys every sandbox and removes every resource and host rule this manager made."""
-        if self._state is ManagerState.CLOSED:
+        if self._state is Lifecycle.STOPPED:
             return
         engine = self._engine
         if engine is not None:
@@ -250,15 +243,14 @@ class SandboxManager:
             await self._remove_leftovers(engine)
             await workspaces.close(engine)
             await engine.networks.close()
-            await self._keeper.reclaim(engine.api, engine.call)
+            await self._keeper.reclaim(engine.port)
         if not await self._publisher.flush():
             log.error("audit_events_undelivered_at_close", spilled=self._publisher.spilled)
         await self._stop_background()
         if engine is not None:
+            await engine.port.close()
             engine.close()
-        if self._own_client and self._client is not None:
-            self._client.close()
-        self._state = ManagerState.CLOSED
+        self._state = Lifecycle.STOPPED
         log.info("sandbox_manager_closed", manager_id=self.manager_id)
 
     async def _stop_background(self) -> None:
@@ -272,16 +264,7 @@ class SandboxManager:
 
     async def _remove_leftovers(self, engine: Engine) -> None:
         """Anything with our label the bookkeeping lost (a create interrupted mid-way)."""
-        label = {"label": lb.manager_selector(self.manager_id)}
-        api = engine.api
-        found = await engine.call(lambda: api.containers(all=True, filters=label))
-        for cid in [str(c["Id"]) for c in found]:
-            log.warning("removing_leftover_container", container_id=cid)
-            await remove_container(engine, cid)
-        volumes = (await engine.call(lambda: api.volumes(filters=label))).get("Volumes") or []
-        for name in [str(v["Name"]) for v in volumes]:
-            log.warning("removing_leftover_volume", volume=name)
-            await engine.call(partial(api.remove_volume, name, force=True))
+        await workspaces.remove_labelled(engine, lb.manager_selector(self.manager_id), "leftover")
 
     # --- sandboxes --------------------------------------------------------------
 
@@ -366,22 +349,21 @@ class SandboxManager:
 
     async def _start_container(self, engine: Engine, body: dict[str, Any], name: str, image: str) -> str:
         try:
-            created = await engine.call(lambda: engine.api.create_container_from_config(body, name))
-        except docker.errors.ImageNotFound as exc:
+            container_id = await engine.port.create(body, name)
+        except ImageMissing as exc:
             self.metrics.create_failures.inc()
             raise SandboxCreateError(image, "image not found (nothing is pulled: build it locally)") from exc
-        except docker.errors.APIError as exc:
+        except EngineError as exc:
             self.metrics.create_failures.inc()
-            raise SandboxCreateError(image, str(exc.explanation)) from exc
-        container_id = str(created["Id"])
+            raise SandboxCreateError(image, exc.message) from exc
         try:
-            await engine.call(lambda: engine.api.start(container_id))
-            info = await engine.call(lambda: engine.api.inspect_container(container_id))
-        except docker.errors.APIError as exc:
+            await engine.port.start(container_id)
+            info = await engine.port.inspect(container_id)
+        except EngineError as exc:
             self.metrics.create_failures.inc()
             await remove_container(engine, container_id)
-            raise SandboxCreateError(image, f"start failed: {exc.explanation}") from exc
-        await engine.call(partial(protect_core, int(info["State"]["Pid"])))
+            raise SandboxCreateError(image, f"start failed: {exc.message}") from exc
+        await engine.call(lambda: protect_core(int(info["State"]["Pid"])))
         return container_id
 
     async def _await_gate(self, sandbox: DockerSandbox) -> None:
@@ -424,7 +406,7 @@ class SandboxManager:
 
     def sandbox(self, sandbox_id: str) -> DockerSandbox:
         """The sandbox object (SandboxNotFound when unknown or destroyed)."""
-        if self._state is ManagerState.CLOSED:
+        if self._state is Lifecycle.STOPPED:
             raise ManagerClosed(self.manager_id)
         sandbox = self._sandboxes.get(sandbox_id)
         if sandbox is None:

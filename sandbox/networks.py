@@ -10,20 +10,17 @@ joins it and per sandbox as soon as its address is known. FULL: Docker's ordinar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
-from typing import Any, TypeVar
+from collections.abc import Mapping
 
 import structlog
-from docker.errors import APIError
 
 from sandbox.exceptions import NetworkSetupError
 from sandbox.firewall import BridgeRules, IptablesRunner, SandboxRules, dispatch_chain, sandbox_chain
 from sandbox.labels import RESOURCE
+from sandbox.port import EngineError, SandboxEngine
 from schemas import NetworkPolicy
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 FULL_NETWORK = "bridge"
 _SUFFIX = {NetworkPolicy.INTERNAL: "i", NetworkPolicy.RESTRICTED: "r"}
@@ -32,23 +29,18 @@ _SUFFIX = {NetworkPolicy.INTERNAL: "i", NetworkPolicy.RESTRICTED: "r"}
 class Networks:
     def __init__(
         self,
-        api: Any,
+        port: SandboxEngine,
         *,
-        executor: Executor,
         manager_id: str,
         labels: Mapping[str, str],
         runner: IptablesRunner | None = None,
     ) -> None:
-        self._api = api
-        self._executor = executor
+        self._port = port
         self._manager_id = manager_id
         self._labels = {**labels, RESOURCE: "network"}
         self._runner = runner or IptablesRunner()
         self._made: dict[NetworkPolicy, tuple[str, BridgeRules]] = {}
         self._lock = asyncio.Lock()
-
-    async def _call(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     def name(self, policy: NetworkPolicy) -> str:
         return f"sandguard-{self._manager_id}-{policy.value}"
@@ -72,19 +64,11 @@ class Networks:
         )
         options = {"com.docker.network.bridge.name": bridge, "com.docker.network.bridge.enable_icc": "false"}
         try:
-            await self._call(
-                lambda: self._api.create_network(
-                    name,
-                    driver="bridge",
-                    internal=policy is NetworkPolicy.INTERNAL,
-                    options=options,
-                    labels=self._labels,
-                    enable_ipv6=False,
-                    check_duplicate=True,
-                )
+            await self._port.create_network(
+                name, internal=policy is NetworkPolicy.INTERNAL, options=options, labels=self._labels
             )
-        except APIError as exc:
-            raise NetworkSetupError(policy.value, f"creating network {name}: {exc.explanation}") from exc
+        except EngineError as exc:
+            raise NetworkSetupError(policy.value, f"creating network {name}: {exc.message}") from exc
         try:
             await self._runner.apply(rules.install(), network_policy=policy.value)
         except NetworkSetupError:
@@ -100,7 +84,7 @@ class Networks:
         if policy is not NetworkPolicy.RESTRICTED:
             return None
         name = self.name(policy)
-        info = await self._call(lambda: self._api.inspect_container(container_id))
+        info = await self._port.inspect(container_id)
         address = info["NetworkSettings"]["Networks"].get(name, {}).get("IPAddress")
         if not address:
             raise NetworkSetupError(policy.value, f"sandbox {container_id[:12]} has no address on {name}")
@@ -133,8 +117,7 @@ class Networks:
 
     async def _remove_network(self, name: str) -> None:
         try:
-            await self._call(lambda: self._api.remove_network(name))
-        except APIError as exc:
-            if exc.status_code != 404:
-                log.exception("network_removal_failed", network=name, error=str(exc))
-                raise NetworkSetupError("cleanup", f"removing network {name}: {exc.explanation}") from exc
+            await self._port.remove_network(name)
+        except EngineError as exc:
+            log.exception("network_removal_failed", network=name, error=str(exc))
+            raise NetworkSetupError("cleanup", f"removing network {name}: {exc.message}") from exc

@@ -16,16 +16,16 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sandbox import hostfs
 from sandbox.config import ROOTS, WORKSPACE
 from sandbox.exceptions import PathDeniedError, SandboxFileError, SandboxFileNotFound, SymlinkEscapeError
 from sandbox.hostfs import Entry
-from sandbox.validation import resolve_in_root, validate_path
+from sandbox.port import SandboxEngine
+from sandbox.validation import Operation, resolve_in_root, validate_path
 from schemas import SecurityPolicy
 
-Operation = Literal["read", "write", "list"]
 PathStat = Entry
 
 
@@ -57,19 +57,22 @@ class CheckedPath:
 
 class MountSources:
     """Where each root of a container lives on the host, from the engine's inspect
-    (a volume's or a bind mount's source); cached per container."""
+    (a volume's or a bind mount's source); ``load`` asks once per container, ``source``
+    (blocking code on the pool) reads what was loaded."""
 
-    def __init__(self, api: Any) -> None:
-        self._api = api
+    def __init__(self, port: SandboxEngine) -> None:
+        self._port = port
         self._cache: dict[str, dict[str, str]] = {}
 
-    def source(self, container_id: str, root: str) -> str:
-        """Blocking: the host directory behind ``root`` in the container."""
-        sources = self._cache.get(container_id)
-        if sources is None:
-            mounts = self._api.inspect_container(container_id).get("Mounts") or []
+    async def load(self, container_id: str) -> None:
+        if container_id not in self._cache:
+            mounts = (await self._port.inspect(container_id)).get("Mounts") or []
             sources = {str(m["Destination"]): str(m["Source"]) for m in mounts if m.get("Source")}
             self._cache[container_id] = sources
+
+    def source(self, container_id: str, root: str) -> str:
+        """The host directory behind ``root`` in the container (loaded first)."""
+        sources = self._cache.get(container_id, {})
         if root not in sources:
             raise hostfs.HostFileError(
                 "unmounted", f"{root} of {container_id[:12]} has no storage of its own"
@@ -114,6 +117,7 @@ class PathChecker:
         normalized = validate_path(
             path, policy, operation=operation, size=size, workspace=WORKSPACE, roots=ROOTS
         )
+        await self.sources.load(container_id)
         resolved, stats = await self._call(lambda: self._resolve(container_id, normalized))
         if resolved != normalized:
             try:

@@ -13,7 +13,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sandbox.results import SandboxStatus, Termination, utc_from_ms
+from sandbox.exceptions import SandboxError, SandboxExpired, SandboxNotFound, SandboxPaused, SandboxTerminated
+from sandbox.results import SandboxStatus, Termination, utc_from_ms, utc_now
 from schemas import (
     RULES,
     ActionOutcome,
@@ -251,3 +252,19 @@ def observe_pause(record: SandboxRecord, *, at: datetime, paused: bool) -> None:
     elif not paused and record.status is SandboxStatus.PAUSED:
         record.status = SandboxStatus.RUNNING
         record.pause = None
+
+
+def unusable(r: SandboxRecord) -> SandboxError | None:
+    """Why the sandbox cannot run anything now, as the error to raise (None when it can)."""
+    if r.status is SandboxStatus.RUNNING:
+        return None
+    if r.status is SandboxStatus.DESTROYED:
+        return SandboxNotFound(r.sandbox_id, "destroyed")
+    if r.status is SandboxStatus.EXPIRED:
+        return SandboxExpired(r.sandbox_id, r.expires_at, r.policy.resource_limits.execution_timeout)
+    if r.status is SandboxStatus.PAUSED:
+        pause = r.pause or Termination(at=utc_now(), reason="paused", source="engine", action="pause")
+        return SandboxPaused(r.sandbox_id, pause.at, pause.reason)
+    return SandboxTerminated(
+        r.sandbox_id, r.termination or Termination(at=utc_now(), reason="unknown", source="manager")
+    )

@@ -18,9 +18,9 @@ import structlog
 from sandbox import audit
 from sandbox.compliance import PolicyApplication, config_gaps
 from sandbox.config import ROOTS, WORKSPACE, live_limits
-from sandbox.engine_http import EngineError, path_param
 from sandbox.exceptions import InvalidSandboxRequest, SandboxNotFound, SandboxOperationError
 from sandbox.manager import SandboxManager
+from sandbox.port import ContainerMissing, EngineError
 from sandbox.report import merge_reports, policy_report
 from sandbox.results import utc_now
 from sandbox.validation import check_command, check_path
@@ -83,11 +83,11 @@ class SandboxSecurityManager:
         engine = await self.manager.engine()
         body = live_limits(policy)
         try:
-            await engine.http.request("POST", f"/containers/{path_param(cid)}/update", body)
-            info: dict[str, Any] = await engine.http.request("GET", f"/containers/{path_param(cid)}/json")
+            await engine.port.update(cid, body)
+            info = await engine.port.inspect(cid)
+        except ContainerMissing as exc:
+            raise SandboxNotFound(cid, "no such container") from exc
         except EngineError as exc:
-            if exc.status == 404:
-                raise SandboxNotFound(cid, "no such container") from exc
             raise SandboxOperationError(cid, "apply_security_policy", exc.message) from exc
         internal = bool(info.get("HostConfig", {}).get("NetworkMode", "").endswith("-internal"))
         result = PolicyApplication(

@@ -9,11 +9,12 @@ topic with its reason and is counted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 import structlog
 
+from common.retry import DEPENDENCY, Backoff, log_recovered, pause
+from common.tasks import cancel_and_wait
 from sandbox.metrics import ManagerMetrics
 from schemas import (
     ActionResult,
@@ -34,8 +35,6 @@ log = structlog.get_logger(__name__)
 COMPONENT = "sandbox-manager"
 POLL_MS = 500
 MAX_RECORDS = 500
-# After a failure of the bus itself, wait before polling again (not a hot loop).
-RETRY_S = 1.0
 
 
 class EnforcementWatcher:
@@ -70,15 +69,13 @@ class EnforcementWatcher:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
 
     async def _run(self, consumer: Consumer) -> None:
+        backoff = Backoff(DEPENDENCY)  # after a failure of the bus itself: not a hot loop
         while True:
             try:
                 records = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS)
@@ -90,8 +87,9 @@ class EnforcementWatcher:
                 raise
             except Exception as exc:
                 self._metrics.errors.labels("consume").inc()
-                log.exception("watcher_poll_failed", error=repr(exc))
-                await asyncio.sleep(RETRY_S)
+                await pause(log, "watcher_poll_failed", backoff, exc)
+                continue
+            log_recovered(log, "watcher_poll_recovered", backoff)
 
     async def handle(self, record: Record) -> None:
         """One record: ours are applied, others skipped, undecodable ones dead-lettered."""

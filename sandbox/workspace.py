@@ -29,6 +29,8 @@ from pathlib import Path
 
 import structlog
 
+from schemas.exceptions import DetailedError
+
 log = structlog.get_logger(__name__)
 
 DEFAULT_ROOT = "/var/lib/sandguard/workspaces"
@@ -54,13 +56,12 @@ PROC = Path("/proc")
 STAT_START_FIELD = 22
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(DetailedError):
     """The workspace storage could not be made (the tool and its message say why)."""
 
-    def __init__(self, step: str, reason: str) -> None:
-        super().__init__(f"workspace {step}: {reason}")
-        self.step = step
-        self.reason = reason
+    step: str
+    reason: str
+    template = "workspace {step}: {reason}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import docker.errors
 import structlog
 
 from sandbox.config import SANDBOX_GID, SANDBOX_UID, volume_sizes
@@ -68,19 +67,16 @@ async def reclaim_crashed(engine: Engine, store: WorkspaceStore) -> list[str]:
     crashed = await engine.call(store.orphans)
     for manager_id in crashed:
         log.warning("reclaiming_crashed_manager", manager_id=manager_id)
-        await _remove_resources(engine, manager_id)
+        await remove_labelled(engine, manager_selector(manager_id), "crashed_manager")
         await engine.call(partial(store.reclaim_orphan, manager_id))
     return crashed
 
 
-async def _remove_resources(engine: Engine, manager_id: str) -> None:
-    api = engine.api
-    label = {"label": manager_selector(manager_id)}
-    for found in await engine.call(lambda: api.containers(all=True, filters=label)):
-        await remove_container(engine, str(found["Id"]))
-    volumes = (await engine.call(lambda: api.volumes(filters=label))).get("Volumes") or []
-    for name in [str(v["Name"]) for v in volumes]:
-        try:
-            await engine.call(partial(api.remove_volume, name, force=True))
-        except docker.errors.NotFound:
-            log.info("volume_already_gone", volume=name)
+async def remove_labelled(engine: Engine, selector: str, why: str) -> None:
+    """Removes the containers and volumes with the label ``selector`` (each one logged)."""
+    for container_id in await engine.port.containers(selector):
+        log.warning("removing_container", container_id=container_id, why=why)
+        await remove_container(engine, container_id)
+    for name in await engine.port.volumes(selector):
+        log.warning("removing_volume", volume=name, why=why)
+        await engine.port.remove_volume(name)

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     )
     from sandguard.bus import KafkaBus, LocalBus
     from sandguard.embedded import EmbeddedPipeline, PipelineOptions
-    from sandguard.facade import SandboxManager, SandboxSecurityManager
+    from sandguard.facade import EmbeddedSandboxManager as SandboxManager
+    from sandguard.facade import EmbeddedSecurityManager as SandboxSecurityManager
     from sandguard.settings import Settings
     from schemas import (
         DetectionSettings,
@@ -97,11 +98,18 @@ _LAZY: dict[str, str] = {
 }
 
 
+# The seed's public names for the classes that say what they are (embedded defaults).
+_RENAMED: dict[str, str] = {
+    "SandboxManager": "EmbeddedSandboxManager",
+    "SandboxSecurityManager": "EmbeddedSecurityManager",
+}
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'sandguard' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
     globals()[name] = value
     return value
 

@@ -19,7 +19,7 @@ from reporting import HistoryReports
 from reporting.html import render_html
 from reporting.render_text import render_fleet
 from sandbox import CommandDeniedError, PathDeniedError, SandboxTerminated, ValidationDenied
-from sandguard.facade import SandboxManager
+from sandguard.facade import EmbeddedSandboxManager
 from schemas import DetectionSettings, NetworkPolicy, ResourceLimits, SecurityPolicy, Store, now_ms
 
 BUSYBOX = "sandguard/busybox:1"
@@ -84,7 +84,7 @@ def miner_policy(policy: SecurityPolicy) -> SecurityPolicy:
 
 
 class Demo:
-    def __init__(self, manager: SandboxManager, say: Callable[[str], None]) -> None:
+    def __init__(self, manager: EmbeddedSandboxManager, say: Callable[[str], None]) -> None:
         self.m = manager
         self.say = say
         self.summary: dict[str, Any] = {"refused_commands": 0, "refused_paths": 0}
@@ -157,7 +157,7 @@ class Demo:
 async def run_demo(*, data_dir: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Runs the scenario; returns the summary (also printed as JSON by the CLI)."""
     started, started_ms = time.monotonic(), now_ms()
-    manager = SandboxManager(demo_policy(), data_dir=data_dir)
+    manager = EmbeddedSandboxManager(demo_policy(), data_dir=data_dir)
     demo = Demo(manager, say)
     try:
         worker = await demo.well_behaved()

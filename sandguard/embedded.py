@@ -15,11 +15,9 @@ has been seen to hang, and an insert is durable once it returns.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,8 @@ from processors.runner import ProcessorRunner
 from reporting import ClickHouseStore, HistoryReports, Sink, open_store
 from sandguard.bus import LocalBus
 from sandguard.datadir import lock_data_dir
-from schemas import Bus, SecurityPolicy, Store, labels
+from sandguard.settings import Settings
+from schemas import Bus, Lifecycle, SecurityPolicy, Store, labels
 
 log = structlog.get_logger(__name__)
 
@@ -77,12 +76,6 @@ def shared_store(data_dir: Path) -> ClickHouseStore:
         return store
 
 
-class PipelineState(StrEnum):
-    NEW = "new"
-    RUNNING = "running"
-    STOPPED = "stopped"
-
-
 # A new sandbox is covered by the kernel layer ~10-50 ms after its start (Docker's event,
 # an inspect, two prctl calls); 10 s covers a loaded engine. Past it, creation fails closed.
 KERNEL_COVER_TIMEOUT_S = 10.0
@@ -102,8 +95,8 @@ class PipelineOptions:
     # The enforcer's command ledger; default data_dir/enforcer. A pipeline per manager
     # keeps its own, since each has its own consumer group.
     enforcer_state_dir: Path | None = None
-    # The kernel layer (collectors/kernel): on unless SANDGUARD_KERNEL_EVENTS=0.
-    kernel_events: bool = field(default_factory=lambda: os.environ.get("SANDGUARD_KERNEL_EVENTS", "1") != "0")
+    # The kernel layer (collectors/kernel): on unless SANDGUARD_KERNEL_EVENTS=0 (Settings).
+    kernel_events: bool = field(default_factory=lambda: Settings().kernel_events)
 
 
 class LazyReports:
@@ -134,7 +127,7 @@ class EmbeddedPipeline:
         self.bus: Bus = bus if bus is not None else LocalBus()
         self.reports = LazyReports()
         self.store: Store | None = store
-        self.state = PipelineState.NEW
+        self.state = Lifecycle.NEW
         self._sink: Sink | None = None
         self._sink_task: asyncio.Task[None] | None = None
         self._processor: ProcessorRunner | None = None
@@ -144,12 +137,12 @@ class EmbeddedPipeline:
 
     @property
     def is_new(self) -> bool:
-        return self.state is PipelineState.NEW
+        return self.state is Lifecycle.NEW
 
     async def start(self) -> None:
-        if self.state is not PipelineState.NEW:
+        if self.state is not Lifecycle.NEW:
             raise RuntimeError(f"pipeline is {self.state.value}; a pipeline starts once")
-        self.state = PipelineState.RUNNING
+        self.state = Lifecycle.RUNNING
         o = self.options
         await self.bus.start()
         if self.store is None:
@@ -214,10 +207,10 @@ class EmbeddedPipeline:
 
     async def stop(self) -> None:
         """Stops producers first, then consumers, so what was observed is judged and stored."""
-        if self.state is not PipelineState.RUNNING:
-            self.state = PipelineState.STOPPED
+        if self.state is not Lifecycle.RUNNING:
+            self.state = Lifecycle.STOPPED
             return
-        self.state = PipelineState.STOPPED
+        self.state = Lifecycle.STOPPED
         if self._collector is not None:
             await self._collector.stop()
         await self._drain()

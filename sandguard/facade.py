@@ -1,4 +1,7 @@
-"""The public classes with embedded defaults: ``SandboxManager(security_policy=policy)``
+"""The public classes with embedded defaults. ``sandguard.SandboxManager`` is
+``EmbeddedSandboxManager`` (and ``sandguard.SandboxSecurityManager`` is
+``EmbeddedSecurityManager``): the seed's names, kept by the package's exports, for the
+component's classes with a pipeline of their own. ``SandboxManager(security_policy=policy)``
 gives hardened sandboxes with monitoring, detection, enforcement and history on, in
 this process, with no service to run besides the Docker engine.
 
@@ -17,15 +20,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from sandbox import SandboxManager as _SandboxManager
-from sandbox import SandboxSecurityManager as _SandboxSecurityManager
+from sandbox import SandboxManager, SandboxSecurityManager
 from sandguard.bus import LocalBus
 from sandguard.embedded import EmbeddedPipeline, PipelineOptions
 from sandguard.settings import Settings
 from schemas import Bus, ReportSource, SecurityPolicy, labels
 
 
-class SandboxManager(_SandboxManager):
+class EmbeddedSandboxManager(SandboxManager):
     """Hardened sandboxes, watched live, judged and enforced (see ``sandbox.SandboxManager``).
 
     Embedded by default: a pipeline of its own (collector, processor, enforcer, sink)
@@ -126,21 +128,21 @@ class SandboxManager(_SandboxManager):
             await self._own_bus.stop()
 
 
-class SandboxSecurityManager(_SandboxSecurityManager):
+class EmbeddedSecurityManager(SandboxSecurityManager):
     """The original API's security manager; without a manager or bus it makes an
-    embedded ``SandboxManager`` of its own (removed by ``cleanup``)."""
+    ``EmbeddedSandboxManager`` of its own (removed by ``cleanup``)."""
 
     def __init__(
         self,
         security_policy: SecurityPolicy | None = None,
         *,
-        manager: _SandboxManager | None = None,
+        manager: SandboxManager | None = None,
         bus: Bus | None = None,
         **options: Any,
     ) -> None:
         owns = manager is None and bus is None
         if owns:
-            manager = SandboxManager(security_policy, **options)
+            manager = EmbeddedSandboxManager(security_policy, **options)
             options = {}
         super().__init__(security_policy, manager=manager, bus=bus, **options)
         self._owns_manager = owns or self._owns_manager

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import SecurityPolicy, load_policy
+from schemas.clickhouse import DEFAULT_USER, HISTORY_TTL_DAYS, METRICS_TTL_DAYS
 
 
 class Mode(StrEnum):
@@ -58,13 +59,20 @@ class Settings(BaseSettings):
     kafka_key_file: Path | None = None
     kafka_check_hostname: bool = Field(True, description="the broker's name must match its certificate")
     clickhouse_url: str | None = Field(None, description="http(s)://host:port/db; None: embedded engine")
-    clickhouse_user: str = "default"
+    # The one place the server's credentials are read (SANDGUARD_CLICKHOUSE_USER, _PASSWORD);
+    # the store is given them, it reads no environment.
+    clickhouse_user: str = DEFAULT_USER
     clickhouse_password: str = ""
     clickhouse_ca_file: Path | None = Field(None, description="PEM CA of an https:// server")
     clickhouse_verify: bool = Field(True, description="verify an https:// server's certificate")
-    metrics_ttl_days: int = Field(30, ge=1, description="retention of raw metric samples in ClickHouse")
-    history_ttl_days: int = Field(400, ge=1, description="retention of everything else in ClickHouse")
+    metrics_ttl_days: int = Field(
+        METRICS_TTL_DAYS, ge=1, description="retention of raw metric samples in ClickHouse"
+    )
+    history_ttl_days: int = Field(
+        HISTORY_TTL_DAYS, ge=1, description="retention of everything else in ClickHouse"
+    )
     data_dir: Path = Path("/var/lib/sandguard/data")
+    kernel_events: bool = Field(True, description="the embedded pipeline's kernel layer; 0: off")
     workspace: Literal["disk", "tmpfs"] = Field(
         "disk", description="/work and /tmp: disk (ext4 images, full is ENOSPC) or tmpfs (memory)"
     )

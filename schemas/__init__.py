@@ -40,6 +40,7 @@ from schemas.kernel import (
     StdioKind,
     kernel_event_id,
 )
+from schemas.lifecycle import Lifecycle
 from schemas.ocsf import from_ocsf, to_ocsf
 from schemas.policy import (
     DetectionSettings,
@@ -52,7 +53,7 @@ from schemas.policy import (
     parse_policy,
     policy_from_dict,
 )
-from schemas.rules import RULE_IDS, RULES, RuleInfo
+from schemas.rules import RULE_IDS, RULES, RuleInfo, RuleWeight
 from schemas.store import ReportSource, Store
 from schemas.topics import TOPICS, TopicSpec
 from schemas.violations import (
@@ -88,6 +89,7 @@ __all__ = [
     "ExecEvent",
     "ExitEvent",
     "KernelEvent",
+    "Lifecycle",
     "LimitsSample",
     "MetricSample",
     "NetworkPolicy",
@@ -101,6 +103,7 @@ __all__ = [
     "ReportSource",
     "ResourceLimits",
     "RuleInfo",
+    "RuleWeight",
     "SchemaError",
     "SecurityMetrics",
     "SecurityPolicy",

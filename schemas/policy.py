@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,6 +34,51 @@ from schemas.rules import RULE_IDS
 
 # Sets serialise sorted, so the same policy always has the same JSON and policy_id.
 StrSet = Annotated[frozenset[str], PlainSerializer(sorted, return_type=list[str])]
+
+
+def _each(bad_if: Callable[[str], bool], rule: str) -> AfterValidator:
+    """Every item of the set passes, or a ValueError states ``rule`` and lists all that fail."""
+
+    def check(value: frozenset[str]) -> frozenset[str]:
+        bad = sorted(v for v in value if bad_if(v))
+        if bad:
+            raise ValueError(f"{rule}: {bad}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _not_bare_word(v: str) -> bool:
+    return not v or "/" in v or any(c.isspace() for c in v)
+
+
+def _not_absolute(v: str) -> bool:
+    return not v.startswith("/")
+
+
+def _not_extension(v: str) -> bool:
+    return not v.startswith(".") or "/" in v or len(v) < 2
+
+
+def _prefix(v: str) -> str:
+    """Normalised so '/etc//' and '/etc/./' mean '/etc/'."""
+    return posixpath.normpath(v) + ("/" if v.endswith("/") else "")
+
+
+_BARE = "must be bare words without '/' or spaces"
+ProgramNames = Annotated[StrSet, _each(_not_bare_word, f"program names {_BARE}")]
+CommandNames = Annotated[StrSet, _each(_not_bare_word, f"command names {_BARE}")]
+ExecutablePaths = Annotated[StrSet, _each(_not_absolute, "executable paths must be absolute")]
+FileExtensions = Annotated[
+    StrSet,
+    _each(_not_extension, "extensions must look like '.txt'"),
+    AfterValidator(lambda value: frozenset(v.lower() for v in value)),
+]
+PathPrefixes = Annotated[
+    StrSet,
+    _each(_not_absolute, "blocked patterns must be absolute path prefixes"),
+    AfterValidator(lambda value: frozenset(_prefix(v) for v in value)),
+]
 
 # Docker refuses memory limits under 6 MiB.
 MIN_MEMORY_MB = 6
@@ -168,37 +215,23 @@ class ProgramBaseline(_Frozen):
     A program outside it raises ``process.new_program``, explained with this baseline;
     in audit mode (the default) the finding is recorded and never escalates."""
 
-    programs: StrSet = frozenset()
-    paths: StrSet = Field(frozenset(), description="executables seen (absolute paths); empty: judged by name")
+    programs: ProgramNames = frozenset()
+    paths: ExecutablePaths = Field(
+        frozenset(), description="executables seen (absolute paths); empty: judged by name"
+    )
     image: str = Field("", max_length=512, description="the image it was learned from")
     runs: int = Field(0, ge=0, description="clean runs it was learned from")
     learned: str = Field("", max_length=128, description="the window it was learned over")
     mode: PolicyMode = PolicyMode.AUDIT
 
-    @field_validator("programs")
-    @classmethod
-    def _names(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(v for v in value if not v or "/" in v or any(c.isspace() for c in v))
-        if bad:
-            raise ValueError(f"program names must be bare words without '/' or spaces: {bad}")
-        return value
-
-    @field_validator("paths")
-    @classmethod
-    def _paths(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(v for v in value if not v.startswith("/"))
-        if bad:
-            raise ValueError(f"executable paths must be absolute: {bad}")
-        return value
-
 
 class SecurityPolicy(_Frozen):
     resource_limits: ResourceLimits = Field(default_factory=ResourceLimits)
     network_policy: NetworkPolicy = NetworkPolicy.NONE
-    allowed_commands: StrSet = frozenset()
-    blocked_commands: StrSet = DEFAULT_BLOCKED_COMMANDS
-    allowed_file_extensions: StrSet = DEFAULT_EXTENSIONS
-    blocked_file_patterns: StrSet = DEFAULT_BLOCKED_PATTERNS
+    allowed_commands: CommandNames = frozenset()
+    blocked_commands: CommandNames = DEFAULT_BLOCKED_COMMANDS
+    allowed_file_extensions: FileExtensions = DEFAULT_EXTENSIONS
+    blocked_file_patterns: PathPrefixes = DEFAULT_BLOCKED_PATTERNS
     max_file_size_mb: float = Field(10, gt=0)
     enable_monitoring: bool = True
     violation_threshold: int = Field(5, ge=1)
@@ -210,7 +243,7 @@ class SecurityPolicy(_Frozen):
     escalation_response: EscalationResponse = EscalationResponse.ALERT
     immediate_rules: StrSet = frozenset({"process.reverse_shell"})
     disabled_rules: StrSet = frozenset()
-    suspicious_commands: StrSet = frozenset()
+    suspicious_commands: CommandNames = frozenset()
     allowed_ports: tuple[int, ...] = (53, 80, 443)
     throttle_factor: float = Field(0.5, gt=0, lt=1, description="CPU quota multiplier of a throttle")
     keep_filesystem_on_terminate: bool = False
@@ -219,31 +252,6 @@ class SecurityPolicy(_Frozen):
     )
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     baseline: ProgramBaseline | None = None
-
-    @field_validator("allowed_commands", "blocked_commands", "suspicious_commands")
-    @classmethod
-    def _command_names(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(v for v in value if not v or "/" in v or any(c.isspace() for c in v))
-        if bad:
-            raise ValueError(f"command names must be bare words without '/' or spaces: {bad}")
-        return value
-
-    @field_validator("allowed_file_extensions")
-    @classmethod
-    def _extensions(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(v for v in value if not v.startswith(".") or "/" in v or len(v) < 2)
-        if bad:
-            raise ValueError(f"extensions must look like '.txt': {bad}")
-        return frozenset(v.lower() for v in value)
-
-    @field_validator("blocked_file_patterns")
-    @classmethod
-    def _patterns(cls, value: frozenset[str]) -> frozenset[str]:
-        bad = sorted(v for v in value if not v.startswith("/"))
-        if bad:
-            raise ValueError(f"blocked patterns must be absolute path prefixes: {bad}")
-        # Normalised so '/etc//' and '/etc/./' mean '/etc/'.
-        return frozenset(posixpath.normpath(v) + ("/" if v.endswith("/") else "") for v in value)
 
     @field_validator("immediate_rules", "disabled_rules")
     @classmethod

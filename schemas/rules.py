@@ -8,8 +8,17 @@ an unknown id in a policy is a validation error, not a silent no-op.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from schemas.violations import SecurityViolationType, Severity
+
+
+class RuleWeight(StrEnum):
+    """How a rule's findings count towards escalation (the policy's violation threshold)."""
+
+    COUNTS = "counts"  # every finding counts; immediate_rules makes one finding enough
+    ADVISORY = "advisory"  # informs (a violation in the history); counts only if immediate
+    HINT = "hint"  # says where to look: never counts, even if the policy names it immediate
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,11 +27,12 @@ class RuleInfo:
     violation_type: SecurityViolationType
     severity: Severity
     title: str
-    # False: the rule informs (a violation in the history) and counts toward no escalation,
-    # unless the policy names it in immediate_rules.
-    escalates: bool = True
-    # False: a hint, reported but never counted towards escalation, even if named immediate.
-    acts: bool = True
+    weight: RuleWeight = RuleWeight.COUNTS
+
+    @property
+    def escalates(self) -> bool:
+        """Counts towards escalation without the policy asking."""
+        return self.weight is RuleWeight.COUNTS
 
 
 _R = SecurityViolationType.RESOURCE_LIMIT_EXCEEDED
@@ -31,6 +41,8 @@ _N = SecurityViolationType.NETWORK_VIOLATION
 _F = SecurityViolationType.FILE_ACCESS_VIOLATION
 _PERM = SecurityViolationType.PERMISSION_VIOLATION
 _S = SecurityViolationType.SUSPICIOUS_ACTIVITY
+_ADVISORY = RuleWeight.ADVISORY
+_HINT = RuleWeight.HINT
 
 RULES: dict[str, RuleInfo] = {
     r.rule_id: r
@@ -46,7 +58,7 @@ RULES: dict[str, RuleInfo] = {
         RuleInfo("processes.level", _R, Severity.MEDIUM, "Too many processes"),
         RuleInfo("sockets.level", _N, Severity.MEDIUM, "Too many network connections"),
         RuleInfo("open_files.level", _R, Severity.LOW, "Too many open files"),
-        RuleInfo("disk.level", _R, Severity.LOW, "Workspace nearly full", escalates=False),
+        RuleInfo("disk.level", _R, Severity.LOW, "Workspace nearly full", weight=_ADVISORY),
         # Processes.
         RuleInfo("process.blocked", _P, Severity.HIGH, "Blocked command running"),
         RuleInfo("process.not_allowed", _P, Severity.MEDIUM, "Command outside the allowlist running"),
@@ -61,7 +73,7 @@ RULES: dict[str, RuleInfo] = {
             _S,
             Severity.LOW,
             "Command line looks like a reverse shell",
-            acts=False,
+            weight=_HINT,
         ),
         RuleInfo("network.egress_denied", _N, Severity.HIGH, "Connection the network policy forbids"),
         RuleInfo("network.connections", _N, Severity.MEDIUM, "Too many network connections opened"),
@@ -74,6 +86,6 @@ RULES: dict[str, RuleInfo] = {
 }
 
 RULE_IDS: frozenset[str] = frozenset(RULES)
-ADVISORY_RULES: frozenset[str] = frozenset(r.rule_id for r in RULES.values() if not r.escalates)
+ADVISORY_RULES: frozenset[str] = frozenset(r.rule_id for r in RULES.values() if r.weight is _ADVISORY)
 # Rules that only hint: never immediate, never counted towards the violation threshold.
-HINT_RULES: frozenset[str] = frozenset(r.rule_id for r in RULES.values() if not r.acts)
+HINT_RULES: frozenset[str] = frozenset(r.rule_id for r in RULES.values() if r.weight is _HINT)

@@ -59,8 +59,9 @@ READ_CHUNK = 1 << 16
 READ_COALESCE_S = 0.002
 STOP_TIMEOUT_S = 5.0
 STOP_GRACE_S = 0.3
-# A ping is repeated every 0.2 s until echoed (the first may precede the probe's attach).
-PING_RETRY_S = 0.2
+# A ping is repeated every 0.2 s until echoed (the first may precede the probe's attach):
+# a resend on a fixed beat within the caller's deadline, not a retry of a failure.
+PING_EVERY_S = 0.2
 
 Emit = Callable[[list[Out]], None]
 
@@ -155,7 +156,7 @@ class KernelSource:
                     raise TimeoutError(f"the tracer did not answer a ping within {timeout_s}s")
                 control.ping(seq)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), PING_RETRY_S)
+                    await asyncio.wait_for(done.wait(), PING_EVERY_S)
         finally:
             self._acks.pop(seq, None)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import posixpath
 
-from processors.engine.findings import Run
-from processors.engine.matching import command_programs
+from common.commandline import command_programs
+from processors.engine.findings import StepRun
 from processors.engine.processes import on_exec
 from processors.engine.record import record
 from schemas import AuditCategory, AuditEvent
@@ -26,7 +26,7 @@ def is_gone(ev: AuditEvent) -> bool:
     return ev.category is AuditCategory.LIFECYCLE and ev.action in GONE_ACTIONS
 
 
-def on_audit(run: Run, ev: AuditEvent) -> None:
+def on_audit(run: StepRun, ev: AuditEvent) -> None:
     command = ev.subject or str(ev.details.get("command", "") or "")
     lifecycle_exec = ev.category is AuditCategory.LIFECYCLE and ev.action in EXEC_ACTIONS
     if ev.category is AuditCategory.EXEC or lifecycle_exec:
@@ -38,7 +38,7 @@ def on_audit(run: Run, ev: AuditEvent) -> None:
         _denied_file(run, ev)
 
 
-def _denied_command(run: Run, ev: AuditEvent, command: str) -> None:
+def _denied_command(run: StepRun, ev: AuditEvent, command: str) -> None:
     programs = command_programs(command)
     subject = programs[0] if programs else (command[:64] or "?")
     why = f" ({ev.reason})" if ev.reason else ""
@@ -53,7 +53,7 @@ def _denied_command(run: Run, ev: AuditEvent, command: str) -> None:
     )
 
 
-def _denied_file(run: Run, ev: AuditEvent) -> None:
+def _denied_file(run: StepRun, ev: AuditEvent) -> None:
     path = ev.subject or "?"
     # One finding per directory: an agent probing /etc/* is one finding with a count.
     subject = f"{ev.action}:{posixpath.dirname(path) or path}"

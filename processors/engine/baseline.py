@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.engine.findings import Run, maybe_update, open_or_repeat
+from processors.engine.findings import StepRun, maybe_update, open_or_repeat
 from processors.engine.policy import NEW_PROGRAM
 from processors.engine.record import record
 
@@ -18,7 +18,7 @@ from processors.engine.record import record
 MAX_LISTED = 50
 
 
-def judge(run: Run, unknown_name: str | None, t: int, *, label: str, ev: dict[str, Any]) -> None:
+def judge(run: StepRun, unknown_name: str | None, t: int, *, label: str, ev: dict[str, Any]) -> None:
     """A process is judged by the file it executes when the baseline has paths (a known
     name on a new file, e.g. a tool copied to /work/python3, is new); an exec or a process
     whose executable is unreadable, by its names."""
@@ -32,7 +32,9 @@ def judge(run: Run, unknown_name: str | None, t: int, *, label: str, ev: dict[st
         new_program(run, unknown_name, t, label=label, ev=ev, known=sorted(pol.baseline))
 
 
-def new_program(run: Run, program: str, t: int, *, label: str, ev: dict[str, Any], known: list[str]) -> None:
+def new_program(
+    run: StepRun, program: str, t: int, *, label: str, ev: dict[str, Any], known: list[str]
+) -> None:
     pol = run.ctx.policy
     listed = known[:MAX_LISTED]
     message = f"{program} was never seen before for this image (baseline: {pol.baseline_note}): {label}"

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from processors.engine import escalation
-from processors.engine.findings import Run, open_or_repeat
+from processors.engine.findings import StepRun, open_or_repeat
 from processors.engine.policy import CPU_DRIFT_SLACK_PERCENT
 from processors.engine.record import settle
 from schemas import EnforcementAction, LimitsSample
 
 
-def differences(run: Run, s: LimitsSample) -> dict[str, dict[str, Any]]:
+def differences(run: StepRun, s: LimitsSample) -> dict[str, dict[str, Any]]:
     pol = run.ctx.policy
     out: dict[str, dict[str, Any]] = {}
     if s.memory_limit_bytes != pol.memory_limit_bytes:
@@ -38,7 +38,7 @@ def differences(run: Run, s: LimitsSample) -> dict[str, dict[str, Any]]:
     return out
 
 
-def on_limits(run: Run, s: LimitsSample) -> None:
+def on_limits(run: StepRun, s: LimitsSample) -> None:
     diff = differences(run, s)
     if not diff:
         return

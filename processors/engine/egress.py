@@ -25,7 +25,7 @@ from __future__ import annotations
 import ipaddress
 
 from processors.engine import kernel_evidence, proctable, revshell
-from processors.engine.findings import Run
+from processors.engine.findings import StepRun
 from processors.engine.record import record
 from processors.engine.state import MAX_CONNS, ContainerState
 from schemas import ConnectEvent, NetworkPolicy
@@ -38,7 +38,7 @@ ESTABLISHED, SYN_SENT = "ESTABLISHED", "SYN_SENT"
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def on_connect(run: Run, ev: ConnectEvent) -> None:
+def on_connect(run: StepRun, ev: ConnectEvent) -> None:
     if ev.phase == "state":
         _state_change(run, ev)
         return
@@ -74,7 +74,7 @@ def destination(ev: ConnectEvent) -> str:
     return f"{host}:{ev.dport}"
 
 
-def forbidden(run: Run, addr: Address, port: int) -> str | None:
+def forbidden(run: StepRun, addr: Address, port: int) -> str | None:
     """Why the policy forbids this destination, or None."""
     pol = run.ctx.policy
     if pol.network is NetworkPolicy.NONE:
@@ -91,7 +91,7 @@ def forbidden(run: Run, addr: Address, port: int) -> str | None:
     return None
 
 
-def _report_egress(run: Run, ev: ConnectEvent, dest: str, why: str) -> None:
+def _report_egress(run: StepRun, ev: ConnectEvent, dest: str, why: str) -> None:
     pid = ev.ns_pid if ev.ns_pid is not None else ev.pid
     result = "" if ev.result is None else f", connect returned {_errno(ev.result)}"
     if ev.phase == "state":
@@ -114,7 +114,7 @@ def _key(ev: ConnectEvent) -> str:
     return f"{ev.pid}>{ev.daddr}:{ev.dport}@{ev.ktime_ns or ev.time}"
 
 
-def _count(run: Run, ev: ConnectEvent) -> None:
+def _count(run: StepRun, ev: ConnectEvent) -> None:
     conns = run.state.conns
     key = _key(ev)
     if key in conns:
@@ -134,7 +134,7 @@ def _count(run: Run, ev: ConnectEvent) -> None:
                evidence=kernel_evidence.of_connect(ev))  # fmt: skip
 
 
-def _state_change(run: Run, ev: ConnectEvent) -> None:
+def _state_change(run: StepRun, ev: ConnectEvent) -> None:
     new = (ev.new_state or "").removeprefix("TCP_")
     if new in CLOSED_STATES and ev.sport:
         pid = run.state.conns.pop(_key(ev), None)

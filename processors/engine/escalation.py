@@ -10,7 +10,7 @@ nothing follows a terminate.
 
 from __future__ import annotations
 
-from processors.engine.findings import Run
+from processors.engine.findings import StepRun
 from processors.engine.state import MAX_ESCALATION, Finding
 from schemas import Disposition, EnforcementAction, EnforcementCommand, EscalationResponse, stable_id
 from schemas.rules import ADVISORY_RULES
@@ -27,14 +27,14 @@ _DISPOSITION = {
 }
 
 
-def escalation_action(run: Run) -> EnforcementAction | None:
+def escalation_action(run: StepRun) -> EnforcementAction | None:
     pol = run.ctx.policy
     if pol.auto_terminate:
         return EnforcementAction.TERMINATE
     return _RESPONSE_ACTION.get(pol.response)
 
 
-def on_occurrence(run: Run, f: Finding, t: int) -> bool:
+def on_occurrence(run: StepRun, f: Finding, t: int) -> bool:
     """Counts one violation; issues a command when due. Returns True if the finding's
     disposition changed."""
     state = run.state
@@ -67,7 +67,7 @@ def on_occurrence(run: Run, f: Finding, t: int) -> bool:
     return not pol.audit
 
 
-def issue(run: Run, action: EnforcementAction, t: int, only: list[Finding] | None = None) -> None:
+def issue(run: StepRun, action: EnforcementAction, t: int, only: list[Finding] | None = None) -> None:
     """Emits a command for the violations in the escalation window (or ``only`` those)."""
     state = run.state
     pol = run.ctx.policy
@@ -105,7 +105,7 @@ def issue(run: Run, action: EnforcementAction, t: int, only: list[Finding] | Non
     )
 
 
-def _reason(run: Run, action: EnforcementAction, rules: tuple[str, ...], immediate: bool) -> str:
+def _reason(run: StepRun, action: EnforcementAction, rules: tuple[str, ...], immediate: bool) -> str:
     pol = run.ctx.policy
     if action is EnforcementAction.REAPPLY_LIMITS:
         return f"limits in force differ from policy {pol.name} ({', '.join(rules)})"
@@ -118,7 +118,7 @@ def _reason(run: Run, action: EnforcementAction, rules: tuple[str, ...], immedia
     )
 
 
-def _factor(run: Run, action: EnforcementAction) -> float | None:
+def _factor(run: StepRun, action: EnforcementAction) -> float | None:
     """A throttle's factor; a re-apply keeps a throttle in force rather than undoing it."""
     if action is EnforcementAction.THROTTLE:
         return run.ctx.policy.throttle_factor

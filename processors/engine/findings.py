@@ -28,7 +28,7 @@ from schemas.rules import RULES
 
 
 @dataclass(slots=True)
-class Run:
+class StepRun:
     """One step's working set: the state it changes and the outputs it collects."""
 
     state: ContainerState
@@ -42,7 +42,7 @@ class Run:
 Build = Callable[[], tuple[str, dict[str, Any]]]
 
 
-def open_or_repeat(run: Run, rule_id: str, subject: str, t: int, build: Build) -> Finding | None:
+def open_or_repeat(run: StepRun, rule_id: str, subject: str, t: int, build: Build) -> Finding | None:
     """Records one occurrence; returns the finding (new when ``count == 1``), None if disabled.
 
     ``build`` makes the message and evidence; a repeat calls it only when the finding is
@@ -68,7 +68,7 @@ def open_or_repeat(run: Run, rule_id: str, subject: str, t: int, build: Build) -
     return f
 
 
-def due(run: Run, f: Finding, t: int, changed: bool) -> bool:
+def due(run: StepRun, f: Finding, t: int, changed: bool) -> bool:
     """Whether this occurrence gets published (see ``maybe_update``)."""
     return (
         f.emitted_count == 0
@@ -77,7 +77,7 @@ def due(run: Run, f: Finding, t: int, changed: bool) -> bool:
     )
 
 
-def _open(run: Run, key: str, f: Finding) -> Finding:
+def _open(run: StepRun, key: str, f: Finding) -> Finding:
     state = run.state
     if len(state.findings) >= MAX_FINDINGS:
         oldest = min(state.findings.values(), key=lambda x: (x.last_seen, x.violation_id))
@@ -91,13 +91,13 @@ def _open(run: Run, key: str, f: Finding) -> Finding:
     return f
 
 
-def publish(run: Run, f: Finding, activity: ViolationActivity, t: int) -> None:
+def publish(run: StepRun, f: Finding, activity: ViolationActivity, t: int) -> None:
     f.emitted_count = f.count
     f.emitted_at = t
     run.violations.append(render(run, f, activity))
 
 
-def maybe_update(run: Run, f: Finding, t: int, changed: bool) -> None:
+def maybe_update(run: StepRun, f: Finding, t: int, changed: bool) -> None:
     """Publishes a new finding, or a repeat when the disposition changed or the update
     interval has passed."""
     if f.emitted_count == 0:
@@ -106,7 +106,7 @@ def maybe_update(run: Run, f: Finding, t: int, changed: bool) -> None:
         publish(run, f, ViolationActivity.UPDATE, t)
 
 
-def close(run: Run, f: Finding, t: int) -> None:
+def close(run: StepRun, f: Finding, t: int) -> None:
     """Removes a finding; publishes CLOSE when it has repeats nobody has seen yet."""
     run.state.findings.pop(finding_key(f.rule_id, f.subject), None)
     if f.count > f.emitted_count:
@@ -114,7 +114,7 @@ def close(run: Run, f: Finding, t: int) -> None:
         run.violations.append(render(run, f, ViolationActivity.CLOSE))
 
 
-def expire(run: Run, t: int) -> None:
+def expire(run: StepRun, t: int) -> None:
     """Closes the findings whose dedup window ended before ``t``."""
     state = run.state
     if state.next_expiry == 0 or t < state.next_expiry:
@@ -127,13 +127,13 @@ def expire(run: Run, t: int) -> None:
     state.next_expiry = min(ends) if ends else 0
 
 
-def close_all(run: Run, t: int) -> None:
+def close_all(run: StepRun, t: int) -> None:
     for f in sorted(run.state.findings.values(), key=lambda x: (x.first_seen, x.violation_id)):
         close(run, f, t)
     run.state.next_expiry = 0
 
 
-def render(run: Run, f: Finding, activity: ViolationActivity) -> Violation:
+def render(run: StepRun, f: Finding, activity: ViolationActivity) -> Violation:
     info = RULES[f.rule_id]
     pol = run.ctx.policy
     detected = f.sample_time if run.now is None else run.now

@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 
 from processors.engine import egress, kernel_evidence, proctable, revshell
-from processors.engine.findings import Run
+from processors.engine.findings import StepRun
 from processors.engine.matching import first_in
 from processors.engine.programs import Identity, allowed_by, identify, is_writable_path
 from processors.engine.record import record
@@ -24,7 +24,7 @@ KernelEngineEvent = ExecEvent | ExitEvent | ConnectEvent
 PREVENTED = "prevented (killed in the kernel at exec, before it ran)"
 
 
-def on_kernel(run: Run, ev: KernelEngineEvent) -> None:
+def on_kernel(run: StepRun, ev: KernelEngineEvent) -> None:
     run.state.kernel = True
     if isinstance(ev, ExecEvent):
         on_exec(run, ev)
@@ -39,7 +39,7 @@ def on_exit(state: ContainerState, ev: ExitEvent) -> None:
     egress.forget_pid(state, ev.pid)
 
 
-def on_exec(run: Run, ev: ExecEvent) -> None:
+def on_exec(run: StepRun, ev: ExecEvent) -> None:
     ident = identify(ev)
     _mark_judged(run.state, ev.pid, ev.time)
     if ev.blocked:
@@ -73,7 +73,7 @@ def _mark_judged(state: ContainerState, pid: int, t: int) -> None:
         del judged[next(iter(judged))]
 
 
-def _judge_names(run: Run, ev: ExecEvent, ident: Identity) -> None:
+def _judge_names(run: StepRun, ev: ExecEvent, ident: Identity) -> None:
     pol = run.ctx.policy
     names = ident.names
     blocked = first_in(names, pol.blocked)
@@ -87,7 +87,7 @@ def _judge_names(run: Run, ev: ExecEvent, ident: Identity) -> None:
         _record(run, "process.suspicious", tool, ev, f"suspicious tool {tool} ran", label=ident.label)
 
 
-def _prevented(run: Run, ev: ExecEvent, ident: Identity) -> None:
+def _prevented(run: StepRun, ev: ExecEvent, ident: Identity) -> None:
     """The kernel killed it at exec, before its first instruction: reported, not run."""
     pol = run.ctx.policy
     blocked = first_in(ident.names, pol.blocked)
@@ -99,6 +99,6 @@ def _prevented(run: Run, ev: ExecEvent, ident: Identity) -> None:
     _record(run, "process.blocked", name, ev, f"blocked program {name}: {PREVENTED}", label=ident.label)
 
 
-def _record(run: Run, rule_id: str, subject: str, ev: ExecEvent, what: str, *, label: str) -> None:
+def _record(run: StepRun, rule_id: str, subject: str, ev: ExecEvent, what: str, *, label: str) -> None:
     message = f"{what}: {kernel_evidence.describe(ev, label)}"
     record(run, rule_id, subject, ev.time, message=message, evidence=kernel_evidence.of_exec(ev))

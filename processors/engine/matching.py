@@ -9,7 +9,6 @@ name list matches when any of the three is in it; an allowlist passes when any i
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
 
 # Network tools that a sandbox running agent code has no business with.
@@ -78,29 +77,3 @@ def first_in(names: Iterable[str], listed: frozenset[str]) -> str | None:
 
 def is_reverse_shell(cmdline: str) -> bool:
     return _REVERSE_SHELL.search(cmdline) is not None
-
-
-def command_words(command: str) -> list[str]:
-    """Words of a shell command line; an unbalanced quote falls back to a plain split."""
-    try:
-        return shlex.split(command)
-    except ValueError:
-        return command.split()
-
-
-def command_programs(command: str) -> tuple[str, ...]:
-    """The programs a command line runs: the first word and each word after a pipe or ; && ||.
-
-    Good enough to name what an audited exec started; the sandbox's own validator parses
-    shell syntax fully before anything runs.
-    """
-    out: list[str] = []
-    expect = True
-    for word in command_words(command):
-        if word in {"|", ";", "&&", "||", "&", "|&"}:
-            expect = True
-            continue
-        if expect and "=" not in word.split("/", 1)[0]:  # skip VAR=value prefixes
-            out.append(basename(word))
-            expect = word in {"sudo", "env", "nohup", "exec", "time", "nice", "timeout", "busybox"}
-    return tuple(dict.fromkeys(out))

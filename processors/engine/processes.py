@@ -16,22 +16,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.commandline import command_programs
 from processors.engine import baseline
-from processors.engine.findings import Run
-from processors.engine.matching import (
-    basename,
-    command_programs,
-    first_in,
-    is_reverse_shell,
-    process_names,
-)
+from processors.engine.findings import StepRun
+from processors.engine.matching import basename, first_in, is_reverse_shell, process_names
 from processors.engine.record import record
 from processors.engine.state import MAX_JUDGED
 from schemas import AuditEvent, ProcessInfo, ProcessSnapshot
 from schemas.kernel import BUSYBOX, busybox_applet
 
 
-def on_snapshot(run: Run, snap: ProcessSnapshot) -> None:
+def on_snapshot(run: StepRun, snap: ProcessSnapshot) -> None:
     judged = run.state.judged
     if snap.full:
         alive = {p.pid for p in snap.processes}
@@ -52,14 +47,18 @@ def on_snapshot(run: Run, snap: ProcessSnapshot) -> None:
         _judge_process(run, p, snap.time)
 
 
-def _judge_process(run: Run, p: ProcessInfo, t: int) -> None:
+def _judge_process(run: StepRun, p: ProcessInfo, t: int) -> None:
     names = process_names(p.exe, p.comm, _argv0_name(p))
     if not names:
         return
     cmdline = " ".join(p.argv) if p.argv else p.comm
     evidence = {"process": p.model_dump(mode="json")}
     label = f"{names[0]} (pid {p.ns_pid if p.ns_pid is not None else p.pid}): {cmdline[:200]}"
-    _judge(run, names, cmdline, t, label=label, ev=evidence, aliases=True)
+    # What its argv runs next (sh -c 'rm x', sudo rm x): judged as the shared analyser reads it,
+    # with argv[0] replaced by the program it is (argv[0] names nothing but a busybox applet).
+    argv = (_argv0_name(p) or names[0], *p.argv[1:]) if p.argv else ()
+    runs = tuple(n for n in command_programs(argv) if n not in names) if argv else ()
+    _judge(run, names, cmdline, t, label=label, ev=evidence, aliases=True, runs=runs)
 
 
 def _argv0_name(p: ProcessInfo) -> str | None:
@@ -70,7 +69,7 @@ def _argv0_name(p: ProcessInfo) -> str | None:
     return busybox_applet(p.argv)
 
 
-def on_exec(run: Run, ev: AuditEvent, command: str) -> None:
+def on_exec(run: StepRun, ev: AuditEvent, command: str) -> None:
     """An exec that ran (audited by the sandbox API, or a docker exec seen by the collector)."""
     if run.state.kernel:
         return
@@ -81,46 +80,40 @@ def on_exec(run: Run, ev: AuditEvent, command: str) -> None:
 
 
 def _judge(
-    run: Run, names: tuple[str, ...], cmdline: str, t: int, *, label: str, ev: dict[str, Any], aliases: bool
+    run: StepRun,
+    names: tuple[str, ...],
+    cmdline: str,
+    t: int,
+    *,
+    label: str,
+    ev: dict[str, Any],
+    aliases: bool,
+    runs: tuple[str, ...] = (),
 ) -> None:
     """``aliases``: the names are one process's (any allowed name passes); otherwise they
-    are the programs of a command line (each must be allowed)."""
+    are the programs of a command line (each must be allowed). ``runs``: the programs a
+    process's argv runs next, each judged like a command line's (not by the baseline,
+    which is learned from processes' own names)."""
     pol = run.ctx.policy
     if not run.state.kernel and is_reverse_shell(cmdline):
         message = f"command line looks like a reverse shell (argv only, no evidence): {label}"
         record(run, "process.reverse_shell_hint", names[0], t, message=message, evidence=ev)
-    blocked = first_in(names, pol.blocked)
-    if blocked is not None:
-        record(
-            run,
-            "process.blocked",
-            blocked,
-            t,
-            message=f"blocked command {blocked} running: {label}",
-            evidence=ev,
-        )
-    outside = _outside_allowlist(names, pol.allowed, aliases)
-    if outside is not None:
-        record(
-            run,
-            "process.not_allowed",
-            outside,
-            t,
-            message=f"{outside} is outside the allowlist: {label}",
-            evidence=ev,
-        )
+    blocked = first_in(names, pol.blocked) or first_in(runs, pol.blocked)
+    _found(run, "process.blocked", blocked, t, f"blocked command {blocked} running: {label}", ev=ev)
+    outside = _outside_allowlist(names, pol.allowed, aliases) or _outside_allowlist(runs, pol.allowed, False)
+    _found(run, "process.not_allowed", outside, t, f"{outside} is outside the allowlist: {label}", ev=ev)
     if pol.baseline:
         baseline.judge(run, _outside_allowlist(names, pol.baseline, aliases), t, label=label, ev=ev)
-    tool = first_in(names, pol.suspicious)
-    if tool is not None:
-        record(
-            run,
-            "process.suspicious",
-            tool,
-            t,
-            message=f"suspicious tool {tool} running: {label}",
-            evidence=ev,
-        )
+    tool = first_in(names + runs, pol.suspicious)
+    _found(run, "process.suspicious", tool, t, f"suspicious tool {tool} running: {label}", ev=ev)
+
+
+def _found(
+    run: StepRun, rule_id: str, subject: str | None, t: int, message: str, *, ev: dict[str, Any]
+) -> None:
+    """Records ``subject`` under ``rule_id`` when a rule found one (None: nothing found)."""
+    if subject is not None:
+        record(run, rule_id, subject, t, message=message, evidence=ev)
 
 
 def _outside_allowlist(names: tuple[str, ...], allowed: frozenset[str], aliases: bool) -> str | None:

@@ -19,9 +19,11 @@ it informs and counts toward no escalation (schemas.rules ADVISORY_RULES).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from processors.engine.findings import Run
+from processors.engine.findings import StepRun
+from processors.engine.policy import CompiledPolicy
 from processors.engine.record import record, record_lazy
 from processors.engine.state import (
     CPU,
@@ -46,10 +48,27 @@ _LEVEL_RULES = {
     FDS: "open_files.level",
 }
 _BIT_INDEX = {bit: i for i, bit in enumerate(LEVEL_BITS)}
+# Per level: the level in force and what crossed it, from the newest sample over it.
+_LEVEL_TEXT: dict[int, Callable[[CompiledPolicy, LevelSample], tuple[float, str]]] = {
+    MEM: lambda p, s: (
+        p.memory_level_bytes,
+        f"memory {_mib(s[2])} over {_mib(int(p.memory_level_bytes))} ({p.limits.memory_mb} MiB × tolerance)",
+    ),
+    CPU: lambda p, s: (
+        p.cpu_level_percent,
+        f"CPU {s[3]:.1f} % over {p.cpu_level_percent:.1f} % ({p.cpu_percent:g} % × tolerance)",
+    ),
+    PROCS: lambda p, s: (p.max_processes, f"{s[4]} processes over max_processes {p.max_processes}"),
+    SOCKS: lambda p, s: (
+        p.max_connections,
+        f"{s[5]} connections over max_network_connections {p.max_connections}",
+    ),
+    FDS: lambda p, s: (p.max_open_files, f"{s[6]} open files over max_open_files {p.max_open_files}"),
+}
 _SUBJECT = {bit: rule.split(".", 1)[0] for bit, rule in _LEVEL_RULES.items()}
 
 
-def on_metric(run: Run, m: MetricSample) -> None:
+def on_metric(run: StepRun, m: MetricSample) -> None:
     # Runs for every sample: attribute reads are localised and the arithmetic inlined.
     state = run.state
     t = m.time
@@ -107,7 +126,7 @@ def _cpu_percent(state: ContainerState, used_total: int, t: int, last: int) -> f
     return used / ((t - last) * 1e6) * 100.0
 
 
-def _attempts(run: Run, m: MetricSample) -> None:
+def _attempts(run: StepRun, m: MetricSample) -> None:
     state = run.state
     forks = _delta(m.pids_max_events_total, state.prev_pids_events)
     if forks:
@@ -126,7 +145,7 @@ def _attempts(run: Run, m: MetricSample) -> None:
         record(run, "memory.failcnt", "memory", m.time, message=msg, evidence=ev)
 
 
-def _throttling(run: Run, m: MetricSample, t: int) -> None:
+def _throttling(run: StepRun, m: MetricSample, t: int) -> None:
     state = run.state
     pol = run.ctx.policy
     periods, before = m.cpu_periods_total, state.prev_periods
@@ -155,7 +174,7 @@ def _throttling(run: Run, m: MetricSample, t: int) -> None:
     record(run, "cpu.throttled", "cpu", t, message=msg, evidence=ev)
 
 
-def _levels(run: Run, sample: LevelSample) -> None:
+def _levels(run: StepRun, sample: LevelSample) -> None:
     state = run.state
     pol = run.ctx.policy
     t, flags = sample[0], sample[1]
@@ -178,39 +197,24 @@ def _levels(run: Run, sample: LevelSample) -> None:
                 _level_violation(run, bit, t)
 
 
-def _level_violation(run: Run, bit: int, t: int) -> None:
+def _level_violation(run: StepRun, bit: int, t: int) -> None:
     rule = _LEVEL_RULES[bit]
     record_lazy(run, rule, _SUBJECT[bit], t, lambda: _level_evidence(run, bit))
 
 
-def _level_evidence(run: Run, bit: int) -> tuple[str, dict[str, Any]]:
+def _level_evidence(run: StepRun, bit: int) -> tuple[str, dict[str, Any]]:
     pol = run.ctx.policy
     hits = [s for s in run.state.levels if s[1] & bit][-MAX_EVIDENCE_SAMPLES:]
     i = _BIT_INDEX[bit] + 2  # the value's position in a LevelSample
     values = [{"time": s[0], "value": round(s[i], 2) if i == 3 else s[i]} for s in hits]
-    limit: float
-    if bit == MEM:
-        limit = pol.memory_level_bytes
-        what = f"memory {_mib(hits[-1][2])} over {_mib(int(limit))} ({pol.limits.memory_mb} MiB × tolerance)"
-    elif bit == CPU:
-        limit = pol.cpu_level_percent
-        what = f"CPU {hits[-1][3]:.1f} % over {limit:.1f} % ({pol.cpu_percent:g} % × tolerance)"
-    elif bit == PROCS:
-        limit = pol.max_processes
-        what = f"{hits[-1][4]} processes over max_processes {pol.max_processes}"
-    elif bit == SOCKS:
-        limit = pol.max_connections
-        what = f"{hits[-1][5]} connections over max_network_connections {pol.max_connections}"
-    else:
-        limit = pol.max_open_files
-        what = f"{hits[-1][6]} open files over max_open_files {pol.max_open_files}"
+    limit, what = _LEVEL_TEXT[bit](pol, hits[-1])
     count = run.state.level_counts[_BIT_INDEX[bit]]
     msg = f"{what} in {count} samples within {pol.window_ms / 1000:g} s (K={pol.min_samples})"
     ev = {"samples": [*values, {"limit": limit, "samples_over": count, "window_ms": pol.window_ms}]}
     return msg, ev
 
 
-def _disk_level(run: Run, m: MetricSample, used: int) -> None:
+def _disk_level(run: StepRun, m: MetricSample, used: int) -> None:
     pol = run.ctx.policy
     quota = workspace_quota_mb(pol.limits.disk_mb) * MIB
     ev = _sample(m, disk_usage_bytes=used, quota_bytes=quota, level_bytes=int(pol.disk_level_bytes))

@@ -19,7 +19,7 @@ connection. The kernel events show that connection in one of a few ways, one per
 from __future__ import annotations
 
 from processors.engine import kernel_evidence
-from processors.engine.findings import Run
+from processors.engine.findings import StepRun
 from processors.engine.proctable import (
     AWK,
     INET_STDIO,
@@ -42,13 +42,13 @@ RULE = "process.reverse_shell"
 LAUNCHERS = SHELL | AWK | NETCLIENT
 
 
-def on_exec(run: Run, ev: ExecEvent, p: KProc) -> None:
+def on_exec(run: StepRun, ev: ExecEvent, p: KProc) -> None:
     why = exec_evidence(run, ev, p)
     if why is not None:
         report(run, p, ev.time, why, kernel_evidence.of_exec(ev, why))
 
 
-def exec_evidence(run: Run, ev: ExecEvent, p: KProc) -> str | None:
+def exec_evidence(run: StepRun, ev: ExecEvent, p: KProc) -> str | None:
     runs_code = p.has(SHELL) or p.has(INTERP)
     if runs_code and p.has(INET_STDIO):
         return f"{p.name} runs with a network socket on its stdin/stdout"
@@ -70,7 +70,7 @@ def _piped_why(shell: KProc, client: KProc) -> str:
     return f"{shell.name} reads commands through a pipe joined to {client.name}, connected to {client.dest}"
 
 
-def on_connect(run: Run, ev: ConnectEvent, c: KProc) -> None:
+def on_connect(run: StepRun, ev: ConnectEvent, c: KProc) -> None:
     """The connect may come after the shell it serves (the client of a pipeline starts and
     connects in any order with the shell): look for that shell now."""
     for s in list(run.state.procs.values()):
@@ -80,7 +80,7 @@ def on_connect(run: Run, ev: ConnectEvent, c: KProc) -> None:
             return
 
 
-def _pipe_partner(run: Run, shell: KProc) -> KProc | None:
+def _pipe_partner(run: StepRun, shell: KProc) -> KProc | None:
     for c in run.state.procs.values():
         if c is not shell and c.connected and _joined(shell, c):
             return c
@@ -95,5 +95,5 @@ def _joined(shell: KProc, client: KProc) -> bool:
     return client.has(NETCLIENT) and same_pipeline(shell, client)
 
 
-def report(run: Run, p: KProc, t: int, why: str, evidence: dict[str, object]) -> None:
+def report(run: StepRun, p: KProc, t: int, why: str, evidence: dict[str, object]) -> None:
     record(run, RULE, p.name, t, message=f"reverse shell: {why} (pid {p.pid})", evidence=evidence)

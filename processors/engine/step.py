@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from processors.engine import audit, drift, kernel, processes, resources
-from processors.engine.findings import Run, close_all, expire
+from processors.engine.findings import StepRun, close_all, expire
 from processors.engine.policy import PolicyContext
 from processors.engine.state import ContainerState
 from schemas import (
@@ -58,7 +58,7 @@ def step(
     if state is None:
         state = ContainerState(container_id=event.container_id)
     host = event.host
-    run = Run(state, ctx, host or state.host, now)
+    run = StepRun(state, ctx, host or state.host, now)
     t = event.time
     if t > state.last_time:  # noqa: PLR1730 - max() is a call, 0.1 µs on every event
         state.last_time = t
@@ -80,7 +80,7 @@ def step(
     return StepResult(run.violations, run.commands, state)
 
 
-def _dispatch(run: Run, event: EngineEvent) -> None:
+def _dispatch(run: StepRun, event: EngineEvent) -> None:
     if isinstance(event, MetricSample):
         resources.on_metric(run, event)
     elif isinstance(event, ProcessSnapshot):
@@ -95,6 +95,6 @@ def _dispatch(run: Run, event: EngineEvent) -> None:
 
 def close(state: ContainerState, ctx: PolicyContext, t: int, *, now: int | None = None) -> list[Violation]:
     """CLOSE events for every finding with unreported repeats (before the state is dropped)."""
-    run = Run(state, ctx, state.host, now)
+    run = StepRun(state, ctx, state.host, now)
     close_all(run, t)
     return run.violations

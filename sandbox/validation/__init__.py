@@ -1,14 +1,16 @@
 """Validation of commands and paths before they reach a sandbox: pure logic, no I/O.
 
-``check_command``/``validate_command`` resolve every command word that a shell command
-line (or an exec-form argv) would run and check each against the policy.
+``check_command``/``validate_command`` check every command word that a shell command
+line (or an exec-form argv) would run against the policy; which words those are is the
+shared analyser's answer (``common.commandline``, also used by the processors' runtime
+rules).
 ``check_path``/``validate_path`` normalise a path against the workspace and the allowed
 roots and check it against the policy; ``resolve_in_root`` follows symlinks through a
 callback that reads them inside the sandbox, so the caller can validate where a path
 really leads. Denials raise ``PermissionError`` subclasses (see ``errors``).
 """
 
-from sandbox.validation.builtins import unsafe_variable_reason
+from common.commandline import unsafe_variable_reason
 from sandbox.validation.commands import (
     MAX_COMMAND_BYTES,
     MAX_COMMAND_WORDS,

@@ -11,7 +11,7 @@ from sandguard.backtest.exceptions import NoHistoryError
 from sandguard.backtest.gaps import Gap, collector_gaps
 from sandguard.backtest.policies import Policies
 from sandguard.backtest.replay import Outcome, replay
-from sandguard.backtest.selection import Sandbox, Selection, sandboxes
+from sandguard.backtest.selection import RecordedSandbox, Selection, sandboxes
 from schemas import SecurityPolicy, Store
 
 
@@ -26,7 +26,12 @@ def backtest(
 
 
 def backtest_sandboxes(
-    store: Store, sel: Selection, boxes: list[Sandbox], policy: SecurityPolicy | None, *, source: str = ""
+    store: Store,
+    sel: Selection,
+    boxes: list[RecordedSandbox],
+    policy: SecurityPolicy | None,
+    *,
+    source: str = "",
 ) -> dict[str, Any]:
     """``backtest`` over these sandboxes (e.g. the runs a suggestion learned from)."""
     started = time.perf_counter()
@@ -59,7 +64,7 @@ def backtest_sandboxes(
     }
 
 
-def warmup(boxes: list[Sandbox], policies: Policies) -> int:
+def warmup(boxes: list[RecordedSandbox], policies: Policies) -> int:
     """How far before the window to start reading, so windows open at its start are warm:
     the longest rule, dedup or escalation window of the policies involved."""
     longest = 0
@@ -79,7 +84,7 @@ def _policy(policy: SecurityPolicy | None, source: str) -> dict[str, Any]:
     return {"source": source, "policy_id": policy.policy_id, "name": policy.name, "mode": policy.mode.value}
 
 
-def _gaps(store: Store, sel: Selection, boxes: list[Sandbox], outcome: Outcome) -> list[Gap]:
+def _gaps(store: Store, sel: Selection, boxes: list[RecordedSandbox], outcome: Outcome) -> list[Gap]:
     ids = {sb.container_id for sb in boxes}
     hosts = {v.host for vs in outcome.violations.values() for v in vs} | _hosts(store, ids)
     host_gaps = collector_gaps(store, sel.since, sel.until, ids, hosts)
@@ -88,7 +93,7 @@ def _gaps(store: Store, sel: Selection, boxes: list[Sandbox], outcome: Outcome) 
     return sorted(found, key=lambda g: (g.start, g.container_id))
 
 
-def _overlaps(sb: Sandbox, g: Gap) -> bool:
+def _overlaps(sb: RecordedSandbox, g: Gap) -> bool:
     """A host's gap matters to a sandbox alive during it (not one destroyed before it)."""
     return sb.created <= g.end and (sb.destroyed is None or sb.destroyed > g.start)
 
@@ -99,7 +104,7 @@ def _hosts(store: Store, ids: set[str]) -> set[str]:
     return {str(r[0]) for r in rows if r[0]}
 
 
-def _sandbox(sb: Sandbox, before: compare.Side, outcome: Outcome, gaps: list[Gap]) -> dict[str, Any]:
+def _sandbox(sb: RecordedSandbox, before: compare.Side, outcome: Outcome, gaps: list[Gap]) -> dict[str, Any]:
     cid = sb.container_id
     after = compare.backtested(outcome.violations.get(cid, ()), outcome.commands.get(cid, ()))
     row = {"container_id": cid, "name": sb.name, "image": sb.image, "created": sb.created,

@@ -10,8 +10,9 @@ from typing import Any
 
 import orjson
 
+from common.commandline import command_programs
 from processors.engine.audit import EXEC_ACTIONS
-from processors.engine.matching import command_programs, process_names
+from processors.engine.matching import process_names
 from schemas import Store
 
 # Resources learned per run, each as (p50, p99, max) over the run's samples.
@@ -42,7 +43,7 @@ class RunUsage:
 
 
 @dataclass(slots=True)
-class Evidence:
+class BaselineEvidence:
     """What the runs did: per program, the runs that ran it; per run, its resource use."""
 
     runs: list[str]
@@ -73,8 +74,8 @@ def findings_per_run(store: Store, ids: list[str]) -> dict[str, int]:
     return {str(c): int(n) for c, n in store.query(_FINDINGS, {"ids": ids})}
 
 
-def learn(store: Store, ids: list[str]) -> Evidence:
-    ev = Evidence(runs=ids)
+def learn(store: Store, ids: list[str]) -> BaselineEvidence:
+    ev = BaselineEvidence(runs=ids)
     if not ids:
         return ev
     _usage(store, ids, ev)
@@ -82,7 +83,7 @@ def learn(store: Store, ids: list[str]) -> Evidence:
     return ev
 
 
-def _usage(store: Store, ids: list[str], ev: Evidence) -> None:
+def _usage(store: Store, ids: list[str], ev: BaselineEvidence) -> None:
     for cid, *values, n in store.query(_USAGE, {"ids": ids}):
         u = ev.usage[str(cid)] = RunUsage(samples=int(n))
         for i, name in enumerate(RESOURCES):
@@ -90,7 +91,7 @@ def _usage(store: Store, ids: list[str], ev: Evidence) -> None:
             u.stats[name] = (float(p50), float(p99), float(top))
 
 
-def _programs(store: Store, ids: list[str], ev: Evidence) -> None:
+def _programs(store: Store, ids: list[str], ev: BaselineEvidence) -> None:
     seen: dict[str, set[str]] = {}
     files: dict[str, set[str]] = {}
     for cid, exe, comm, argv0 in store.query(_PROCESSES, {"ids": ids}):
@@ -115,7 +116,7 @@ def listable(name: str) -> bool:
     return bool(name) and "/" not in name and not any(c.isspace() for c in name)
 
 
-def describe(evidence: Evidence) -> dict[str, Any]:
+def describe(evidence: BaselineEvidence) -> dict[str, Any]:
     """The evidence as JSON (for --format json and the tests)."""
     return {
         "runs": len(evidence.runs),

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from processors.engine import CompiledPolicy, PolicyContext, compile_policy
 from processors.engine.drift import differences
-from processors.engine.findings import Run
+from processors.engine.findings import StepRun
 from processors.engine.state import ContainerState
-from sandguard.backtest.selection import Sandbox
+from sandguard.backtest.selection import RecordedSandbox
 from sandguard.backtest.trusted import Builder
 from schemas import LimitsSample, SecurityPolicy
 from schemas.policy import CPU_PERIOD_US, MIB, WIRE_CONTEXT, cpu_quota_us
@@ -34,13 +34,13 @@ class Policies:
     def recorded(self) -> bool:
         return self._trial is None
 
-    def timeline(self, sb: Sandbox) -> list[tuple[int, PolicyContext]]:
+    def timeline(self, sb: RecordedSandbox) -> list[tuple[int, PolicyContext]]:
         """(from time, context) in time order; the first applies from the beginning."""
         if self._trial is not None:
             return [(0, self._context(self._trial, sb))]
         return [(t, self._context(self._compile(pid, raw), sb)) for t, pid, raw in sb.policies]
 
-    def recorded_at(self, sb: Sandbox, t: int) -> PolicyContext:
+    def recorded_at(self, sb: RecordedSandbox, t: int) -> PolicyContext:
         pid, raw = sb.policies[0][1:]
         for when, p, r in sb.policies:
             if when <= t:
@@ -55,14 +55,14 @@ class Policies:
         return c
 
     @staticmethod
-    def _context(c: CompiledPolicy, sb: Sandbox) -> PolicyContext:
+    def _context(c: CompiledPolicy, sb: RecordedSandbox) -> PolicyContext:
         return PolicyContext(c, sb.name, sb.image, dict(sb.labels))
 
 
 def as_if(s: LimitsSample, recorded: PolicyContext, trial: PolicyContext, cpu_factor: float) -> LimitsSample:
     """The limits a sandbox would have shown had it been created under ``trial``: limits
     that matched the policy it ran under become the trial's own; a drift stays a drift."""
-    probe = Run(ContainerState(s.container_id, cpu_factor=cpu_factor), recorded, s.host, None)
+    probe = StepRun(ContainerState(s.container_id, cpu_factor=cpu_factor), recorded, s.host, None)
     if differences(probe, s):
         return s
     lim = trial.policy.limits

@@ -26,7 +26,7 @@ from processors.runner import IDLE_EVICT_MS
 from sandguard.backtest.gaps import SampleGaps
 from sandguard.backtest.policies import Policies, as_if
 from sandguard.backtest.readers import READERS, Item, Span, TableReader
-from sandguard.backtest.selection import Sandbox
+from sandguard.backtest.selection import RecordedSandbox
 from schemas import EnforcementCommand, LimitsSample, MetricSample, Store, Violation
 
 # ~200,000 samples per read: ~60 MB of rows and events at a time, one read per table.
@@ -60,7 +60,7 @@ TOMBSTONE = _Tombstone()
 
 def replay(
     store: Store,
-    boxes: Sequence[Sandbox],
+    boxes: Sequence[RecordedSandbox],
     policies: Policies,
     *,
     since: int,
@@ -91,7 +91,7 @@ def _no_gc() -> Iterator[None]:
 
 
 def _replay(
-    store: Store, boxes: Sequence[Sandbox], policies: Policies, *, since: int, until: int, lo: int,
+    store: Store, boxes: Sequence[RecordedSandbox], policies: Policies, *, since: int, until: int, lo: int,
     readers: Sequence[TableReader],
 ) -> Outcome:  # fmt: skip
     out = Outcome()
@@ -148,7 +148,7 @@ def _read(store: Store, span: Span, readers: Sequence[TableReader], out: Outcome
     return items
 
 
-def _markers(span: Span, by_id: dict[str, Sandbox], policies: Policies) -> list[Item]:
+def _markers(span: Span, by_id: dict[str, RecordedSandbox], policies: Policies) -> list[Item]:
     """Policy switches and tombstones of the span's sandboxes that fall inside it."""
     items: list[Item] = []
     for cid in span.ids:
@@ -165,14 +165,14 @@ def _markers(span: Span, by_id: dict[str, Sandbox], policies: Policies) -> list[
 class _Box:
     """One sandbox while its events go through the engine."""
 
-    sandbox: Sandbox
+    sandbox: RecordedSandbox
     ctx: PolicyContext
     state: ContainerState | None = None
     violations: list[Violation] = field(default_factory=list)
     commands: list[EnforcementCommand] = field(default_factory=list)
 
 
-def _start(sb: Sandbox, policies: Policies, t: int) -> _Box:
+def _start(sb: RecordedSandbox, policies: Policies, t: int) -> _Box:
     ctx = policies.timeline(sb)[0][1]
     if policies.recorded:
         ctx = policies.recorded_at(sb, t)
@@ -180,7 +180,11 @@ def _start(sb: Sandbox, policies: Policies, t: int) -> _Box:
 
 
 def _run(
-    items: list[Item], boxes: dict[str, _Box], by_id: dict[str, Sandbox], policies: Policies, gaps: SampleGaps
+    items: list[Item],
+    boxes: dict[str, _Box],
+    by_id: dict[str, RecordedSandbox],
+    policies: Policies,
+    gaps: SampleGaps,
 ) -> None:
     box: _Box | None = None
     for cid, t, rank, ev in items:

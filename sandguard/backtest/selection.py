@@ -57,7 +57,7 @@ class Selection:
 
 
 @dataclass(slots=True)
-class Sandbox:
+class RecordedSandbox:
     container_id: str
     name: str = ""
     image: str = ""
@@ -77,16 +77,16 @@ def parse_label(text: str) -> tuple[str, str]:
     return key, value
 
 
-def sandboxes(store: Store, sel: Selection) -> list[Sandbox]:
+def sandboxes(store: Store, sel: Selection) -> list[RecordedSandbox]:
     """The sandboxes of the selection alive in its window, in container id order."""
     where, params = sel.where()
-    out: dict[str, Sandbox] = {}
+    out: dict[str, RecordedSandbox] = {}
     for cid, t, destroyed, pid, policy, name, image, labels in store.query(
         _SANDBOXES.format(where=where), params
     ):
         sb = out.get(cid)
         if sb is None:
-            sb = out[cid] = Sandbox(cid, created=t)
+            sb = out[cid] = RecordedSandbox(cid, created=t)
         if destroyed:
             sb.destroyed = t
             continue

@@ -16,9 +16,9 @@ from typing import Any
 from reporting.timeaxis import DAY
 from sandbox.config import MIN_PROCESSES
 from sandguard.backtest.backtest import backtest_sandboxes
-from sandguard.backtest.baseline import Evidence, findings_per_run, learn
+from sandguard.backtest.baseline import BaselineEvidence, findings_per_run, learn
 from sandguard.backtest.exceptions import NoHistoryError, SelectionError
-from sandguard.backtest.selection import Sandbox, Selection, sandboxes
+from sandguard.backtest.selection import RecordedSandbox, Selection, sandboxes
 from sandguard.backtest.suggest_yaml import render_yaml
 from schemas import SecurityPolicy, Store, policy_from_dict
 from schemas.policy import MIB, MIN_MEMORY_MB, WIRE_CONTEXT, host_cpus
@@ -55,7 +55,7 @@ class Limit:
 class Suggestion:
     image: str
     policy: SecurityPolicy
-    evidence: Evidence
+    evidence: BaselineEvidence
     limits: dict[str, Limit]
     learned_from: list[str]
     held_back: list[str]
@@ -68,7 +68,7 @@ def _n(v: float) -> str:
     return f"{v:,.1f}".removesuffix(".0")
 
 
-def split(runs: list[Sandbox], holdout: float) -> tuple[list[Sandbox], list[Sandbox]]:
+def split(runs: list[RecordedSandbox], holdout: float) -> tuple[list[RecordedSandbox], list[RecordedSandbox]]:
     """Oldest runs to learn from, the latest ``holdout`` share held back (none of 1 run)."""
     ordered = sorted(runs, key=lambda sb: (sb.created, sb.container_id))
     held = math.ceil(len(ordered) * holdout) if len(ordered) > 1 else 0
@@ -102,13 +102,13 @@ def suggest(
     return s
 
 
-def _base_policy(clean: list[Sandbox]) -> SecurityPolicy:
+def _base_policy(clean: list[RecordedSandbox]) -> SecurityPolicy:
     """The policy the latest clean run ran under: what is not learned is kept from it."""
     raw = sorted(clean, key=lambda sb: sb.created)[-1].policies[-1][2]
     return SecurityPolicy.model_validate_json(raw, context=WIRE_CONTEXT)
 
 
-def _limit(ev: Evidence, resource: str, headroom: float, scale: float = 1.0, unit: str = "") -> Limit:
+def _limit(ev: BaselineEvidence, resource: str, headroom: float, scale: float = 1.0, unit: str = "") -> Limit:
     a = ev.across(resource)
     value = max(a["p99"] * headroom, a["max"] * MAX_MARGIN) / scale
     return Limit(value, a["p50"] / scale, a["p99"] / scale, a["max"] / scale, int(a["runs"]), unit)
@@ -118,9 +118,9 @@ def _build(
     sel: Selection,
     base: SecurityPolicy,
     *,
-    ev: Evidence,
-    clean: list[Sandbox],
-    held: list[Sandbox],
+    ev: BaselineEvidence,
+    clean: list[RecordedSandbox],
+    held: list[RecordedSandbox],
     headroom: float,
 ) -> Suggestion:
     limits = {
@@ -176,8 +176,8 @@ def _proof(
     sel: Selection,
     s: Suggestion,
     *,
-    clean: list[Sandbox],
-    held: list[Sandbox],
+    clean: list[RecordedSandbox],
+    held: list[RecordedSandbox],
     findings: dict[str, int],
 ) -> dict[str, Any]:
     same = backtest_sandboxes(store, sel, clean, s.policy, source="suggestion")

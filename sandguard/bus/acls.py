@@ -51,7 +51,7 @@ class Pattern(IntEnum):
     PREFIXED = 4
 
 
-class Operation(IntEnum):
+class AclOperation(IntEnum):
     ALL = 2
     READ = 3
     WRITE = 4
@@ -66,7 +66,7 @@ class Binding:
     resource: Resource
     name: str
     pattern: Pattern
-    operation: Operation
+    operation: AclOperation
 
 
 @dataclass(frozen=True)
@@ -107,11 +107,11 @@ def bindings(role: str, namespace: str = "") -> list[Binding]:
     if role not in ROLES:
         raise ValueError(f"role {role!r}: expected one of {sorted(ROLES)}")
     r, ns = ROLES[role], namespace
-    out = [Binding(Resource.TOPIC, ns + TOPIC_PREFIX, Pattern.PREFIXED, Operation.DESCRIBE)]
-    out += [Binding(Resource.TOPIC, ns + name, Pattern.LITERAL, Operation.READ) for name in r.reads]
-    out += [Binding(Resource.TOPIC, ns + name, Pattern.LITERAL, Operation.WRITE) for name in r.writes]
-    out += [Binding(Resource.TOPIC, ns + p, Pattern.PREFIXED, Operation.ALL) for p in r.owned_prefixes]
-    out += [Binding(Resource.GROUP, ns + g, pattern, Operation.READ) for g, pattern in r.groups]
+    out = [Binding(Resource.TOPIC, ns + TOPIC_PREFIX, Pattern.PREFIXED, AclOperation.DESCRIBE)]
+    out += [Binding(Resource.TOPIC, ns + name, Pattern.LITERAL, AclOperation.READ) for name in r.reads]
+    out += [Binding(Resource.TOPIC, ns + name, Pattern.LITERAL, AclOperation.WRITE) for name in r.writes]
+    out += [Binding(Resource.TOPIC, ns + p, Pattern.PREFIXED, AclOperation.ALL) for p in r.owned_prefixes]
+    out += [Binding(Resource.GROUP, ns + g, pattern, AclOperation.READ) for g, pattern in r.groups]
     return out
 
 

@@ -17,38 +17,37 @@ Tree::
 
 from __future__ import annotations
 
+from schemas.exceptions import DetailedError
+
 
 class BusError(RuntimeError):
     """Root of the bus errors."""
 
 
-class BusClosedError(BusError):
+class BusClosedError(BusError, DetailedError):
     """Raised by publish after stop()."""
 
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-        super().__init__(f"bus stopped; cannot publish to {topic}")
+    topic: str
+    template = "bus stopped; cannot publish to {topic}"
 
 
-class BusNotStartedError(BusError):
+class BusNotStartedError(BusError, DetailedError):
     """Raised when a bus is used before start()."""
 
-    def __init__(self, operation: str) -> None:
-        self.operation = operation
-        super().__init__(f"{operation}: call start() first")
+    operation: str
+    template = "{operation}: call start() first"
 
 
-class BusUnavailableError(BusError):
+class BusUnavailableError(BusError, DetailedError):
     """Raised by start() when the brokers do not answer within its timeout."""
 
-    def __init__(self, bootstrap: str, cause: str, timeout_s: float) -> None:
-        self.bootstrap = bootstrap
-        self.cause = cause
-        self.timeout_s = timeout_s
-        super().__init__(
-            f"Kafka at {bootstrap} cannot be reached (waited up to {timeout_s:g} s): {cause}; "
-            "check the bootstrap servers (SANDGUARD_KAFKA_BOOTSTRAP) and that the broker is up"
-        )
+    bootstrap: str
+    cause: str
+    timeout_s: float
+    template = (
+        "Kafka at {bootstrap} cannot be reached (waited up to {timeout_s:g} s): {cause}; "
+        "check the bootstrap servers (SANDGUARD_KAFKA_BOOTSTRAP) and that the broker is up"
+    )
 
 
 class DeliveryError(BusError):
@@ -70,14 +69,13 @@ class TopicCreationError(BusError):
         super().__init__(f"cannot create topic {topic}: error {code} {message or ''}".rstrip())
 
 
-class KafkaSecurityError(BusError):
+class KafkaSecurityError(BusError, DetailedError):
     """Raised at start when the Kafka security settings cannot work: a setting missing or
     unreadable, the broker's certificate not trusted, or the SASL login refused. Carries what
     failed (``what``: "settings", "tls" or "sasl") and where (``endpoint``: host:port or the
     setting's variable); a retry cannot help, so components fail instead of retrying."""
 
-    def __init__(self, what: str, endpoint: str, reason: str) -> None:
-        self.what = what
-        self.endpoint = endpoint
-        self.reason = reason
-        super().__init__(f"Kafka {what} failed ({endpoint}): {reason}")
+    what: str
+    endpoint: str
+    reason: str
+    template = "Kafka {what} failed ({endpoint}): {reason}"

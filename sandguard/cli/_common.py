@@ -45,6 +45,11 @@ def service_options(fn: F) -> F:
     )(fn)
 
 
+def host_service_options(fn: F) -> F:
+    """Everything a long-running service of one host takes: Kafka, ``--host``, metrics, logs."""
+    return kafka_options(host_option(service_options(fn)))
+
+
 def settings_from(**overrides: Any) -> Settings:
     """The settings with the options the user gave (None: not given) on top."""
     names = {"bootstrap": "kafka_bootstrap", "namespace": "kafka_namespace"}

@@ -16,21 +16,12 @@ import click
 import structlog
 from prometheus_client import CollectorRegistry
 
-from sandguard.cli._common import (
-    host_option,
-    kafka_options,
-    service_options,
-    settings_from,
-    start_service,
-    stop_on_signals,
-)
+from common.retry import DEPENDENCY, retry_async
+from sandguard.cli._common import host_service_options, settings_from, start_service, stop_on_signals
 from sandguard.settings import Settings
 from schemas import labels
 
 log = structlog.get_logger(__name__)
-
-# Reconnect to a broker that is not there yet: every 2 s (a restart takes ~5-10 s here).
-BUS_RETRY_S = 2.0
 
 
 @click.command()
@@ -51,9 +42,7 @@ BUS_RETRY_S = 2.0
     help="every exec, exit and connect from the kernel; blocked programs killed at exec",
 )
 @click.option("--buffer", "buffer_capacity", type=click.IntRange(min=1), default=20_000, show_default=True)
-@kafka_options
-@host_option
-@service_options
+@host_service_options
 def collector(
     *,
     bootstrap: str | None,
@@ -99,13 +88,13 @@ async def _run(settings: Settings, registry: CollectorRegistry, **config: Any) -
 async def _connect(bus: Any) -> None:
     """Starts the bus, retrying until the broker answers; publishing waits for it meanwhile
     (the gate opens once started)."""
-    while True:
+
+    async def start() -> None:
         try:
             await bus.start()
-        except Exception as exc:  # broker not reachable yet: the collector keeps buffering
-            log.warning("bus_unavailable", error=f"{type(exc).__name__}: {exc}", retry_in_s=BUS_RETRY_S)
+        except Exception:  # broker not reachable yet: the collector keeps buffering
             await bus.stop()
-            await asyncio.sleep(BUS_RETRY_S)
-        else:
-            log.info("bus_connected", bootstrap=bus.bus.bootstrap)
-            return
+            raise
+
+    await retry_async(start, policy=DEPENDENCY, retry_on=(Exception,), log=log, event="bus_unavailable")
+    log.info("bus_connected", bootstrap=bus.bus.bootstrap)

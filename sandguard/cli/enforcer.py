@@ -15,14 +15,7 @@ from prometheus_client import CollectorRegistry
 from enforcer import DockerEngine, DockerPort, Enforcer
 from enforcer.service import DEFAULT_CONCURRENCY
 from sandguard.bus import KafkaBus, KafkaSecurity
-from sandguard.cli._common import (
-    host_option,
-    kafka_options,
-    service_options,
-    settings_from,
-    start_service,
-    stop_on_signals,
-)
+from sandguard.cli._common import host_service_options, settings_from, start_service, stop_on_signals
 from schemas import Bus
 
 log = structlog.get_logger("sandguard.cli.enforcer")
@@ -62,9 +55,7 @@ def _labels(values: tuple[str, ...]) -> dict[str, str | None]:
     "--claim-unassigned", is_flag=True, help="act on commands that name no host (single-host setups)"
 )
 @click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY, show_default=True)
-@kafka_options
-@host_option
-@service_options
+@host_service_options
 def enforcer(
     *,
     state_dir: Path | None,

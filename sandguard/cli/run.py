@@ -17,14 +17,7 @@ from pathlib import Path
 
 import click
 
-from sandguard.cli._common import (
-    host_option,
-    kafka_options,
-    service_options,
-    settings_from,
-    start_service,
-    stop_on_signals,
-)
+from sandguard.cli._common import host_service_options, settings_from, start_service, stop_on_signals
 from sandguard.settings import Settings
 from schemas import labels
 
@@ -37,9 +30,7 @@ from schemas import labels
 @click.option("--interval", "interval_s", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @click.option("--audit-only", is_flag=True, help="detect and record; never act on a container")
 @click.option("--label", default=None, help="only the sandboxes with this label too (k=v)")
-@kafka_options
-@host_option
-@service_options
+@host_service_options
 def run(
     *,
     bus_kind: str,

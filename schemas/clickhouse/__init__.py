@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from string import Template
 
+# A server's login when the deployment gives none: ClickHouse's own default user, no password.
+DEFAULT_USER = "default"
 # Defaults of the retention settings: metrics are high-volume and lose value fast
 # (30 days); findings, actions and audit are evidence (400 days: a year plus a quarter).
 METRICS_TTL_DAYS = 30
@@ -92,6 +94,7 @@ def ttl_expression(table: str, days: int) -> str:
 
 
 __all__ = [
+    "DEFAULT_USER",
     "HISTORY_TTL_DAYS",
     "METRICS_TTL_DAYS",
     "MIGRATIONS_TABLE",

@@ -21,7 +21,7 @@ from typing import Any
 import docker
 import pytest
 
-from enforcer import ContainerState, DockerEngine, DockerPort
+from enforcer import DockerEngine, DockerPort, ObservedContainer
 from schemas import ActionOutcome, EnforcementAction, stable_id
 from schemas.topics import ACTIONS
 from tests.integration.enforcer.conftest import (
@@ -56,7 +56,7 @@ class CrashAfterAction:
             self.armed = False
             raise SimulatedCrash(operation)
 
-    def inspect(self, container_id: str) -> ContainerState:
+    def inspect(self, container_id: str) -> ObservedContainer:
         return self.inner.inspect(container_id)
 
     def update(self, container_id: str, resources: Mapping[str, int]) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
+from common.retry import RetryPolicy
 from reporting.replay import replay
 from reporting.store import ClickHouseStore
 from sandguard.bus import KafkaBus
@@ -84,7 +85,7 @@ async def test_server_down_commits_nothing_and_the_next_sink_stores_everything(
     await bus.start()
     try:
         registry = CollectorRegistry()
-        sink = make_sink(bus, down, registry=registry, retry_initial_s=0.05, retry_max_s=0.2)
+        sink = make_sink(bus, down, registry=registry, retry=RetryPolicy(first_s=0.05, max_s=0.2))
         await sink.start()
         await publish(bus, fleet.events)
         task = asyncio.create_task(sink.run())

@@ -8,6 +8,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from common.retry import RetryPolicy
 from reporting.store import ClickHouseStore
 from sandguard.bus import LocalBus
 from schemas import MetricSample, decode, encode, now_ms
@@ -177,7 +178,7 @@ async def test_store_closed_for_a_while_loses_nothing(
     bus = LocalBus()
     await bus.start()
     registry = CollectorRegistry()
-    sink = make_sink(bus, store, registry=registry, retry_initial_s=0.05, retry_max_s=0.2)
+    sink = make_sink(bus, store, registry=registry, retry=RetryPolicy(first_s=0.05, max_s=0.2))
     await sink.start()
     half = len(fleet.events) // 2
     task = asyncio.create_task(drain(sink, len(fleet.events)))

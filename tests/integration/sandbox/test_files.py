@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from sandbox import (
@@ -135,9 +133,8 @@ async def test_a_deep_missing_path_is_refused_before_any_lookup(
     audit = await bus.consumer([t.AUDIT], group="test-deep")
     sid = await manager.create_sandbox()
     deep = "/work/" + "a/" * 1500 + "x.txt"
-    started = time.monotonic()
+    # "levels deep" is the text check's reason; a lookup would have ended "too many links".
     with pytest.raises(PathDeniedError, match="levels deep"):
         await manager.read_file(sid, deep)
-    assert time.monotonic() - started < 0.5
     denied = [e for _, e in await drain(audit, t.AUDIT) if isinstance(e, AuditEvent) and e.allowed is False]
     assert len(denied) == 1 and "levels deep" in (denied[0].reason or "")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import orjson
 
+from sandguard import SandboxManager
 from sandguard.demo import Demo, demo_policy
-from sandguard.facade import SandboxManager
 from schemas import Consumer, Record
 from schemas import topics as t
 from tests.ocsf_official import OCSF_VERSION, problems

@@ -18,7 +18,7 @@ def test_public_names() -> None:
         "CollectorStateError",
         "ContainerGoneError",
         "ContainerInfo",
-        "DockerPort",
+        "ContainerLister",
         "DockerSdkPort",
         "SystemClock",
         "lifecycle_event",

@@ -11,6 +11,7 @@ from collectors.buffer import PublishBuffer
 from collectors.ids import EventIds
 from collectors.metrics import CollectorMetrics
 from collectors.publisher import Publisher
+from common.retry import RetryPolicy
 from sandguard.bus import LocalBus
 from schemas import topics
 from schemas.codec import decode
@@ -69,7 +70,7 @@ async def test_delivers_in_order(bus: LocalBus, metrics: CollectorMetrics, clock
 async def test_bus_down_then_back_loses_nothing_within_the_bound(
     bus: LocalBus, metrics: CollectorMetrics, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("collectors.publisher.BACKOFF_FIRST_S", 0.01)
+    monkeypatch.setattr("collectors.publisher.DEPENDENCY", RetryPolicy(first_s=0.01, max_s=0.08))
     buf = PublishBuffer(4, metrics)
     pub = publisher(bus, buf, metrics, clock)
     await bus.stop()  # the broker goes away

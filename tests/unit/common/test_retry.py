@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from common.retry import (
+    DELIVERY,
     DEPENDENCY,
     DOCKER_OPERATION,
     LOG_EVERY,
@@ -14,6 +15,7 @@ from common.retry import (
     RetryPolicy,
     log_recovered,
     log_retry,
+    pause,
     retry_async,
 )
 
@@ -97,3 +99,42 @@ async def test_retry_async_raises_other_errors_and_when_exhausted() -> None:
         await retry_async(
             down, policy=DEPENDENCY, retry_on=(ConnectionError,), log=Log(), event="x", stopping=lambda: True
         )
+
+
+async def test_retry_async_reports_every_failure_to_on_error() -> None:
+    seen: list[str] = []
+    calls: list[int] = []
+
+    async def flaky() -> int:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError(f"down {len(calls)}")
+        return len(calls)
+
+    fast = RetryPolicy(first_s=0.001, max_s=0.001)
+    got = await retry_async(
+        flaky,
+        policy=fast,
+        retry_on=(ConnectionError,),
+        log=Log(),
+        event="x",
+        on_error=lambda e: seen.append(f"{e}"),
+    )
+    assert got == 3
+    assert seen == ["down 1", "down 2"]
+
+
+async def test_pause_counts_logs_and_waits_the_policy_delay() -> None:
+    log, b = Log(), Backoff(RetryPolicy(first_s=0.001, max_s=0.002))
+    delays = [await pause(log, "bus_failed", b, OSError("gone"), topic="t") for _ in range(3)]
+    assert delays == [0.001, 0.002, 0.002]
+    assert b.attempt == 3
+    assert [(line[0], line[1], line[2]["topic"]) for line in log.lines] == [("warning", "bus_failed", "t")]
+
+
+def test_delivery_gives_up_after_its_attempts() -> None:
+    b = Backoff(DELIVERY)
+    delays = []
+    while not b.exhausted:
+        delays.append(b.failed())
+    assert delays == [0.5, 1.0, 2.0, 4.0, 4.0]  # the last is never waited: the batch is replayed

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sandguard.bus import KafkaSecurity, KafkaSecurityError
-from sandguard.bus.acls import ROLES, Operation, Resource, bindings, kafka_acls_commands
+from sandguard.bus.acls import ROLES, AclOperation, Resource, bindings, kafka_acls_commands
 from sandguard.settings import KafkaProtocol, Settings
 from schemas import topics as t
 
@@ -21,7 +21,7 @@ def _writers(topic: str) -> set[str]:
         for b in bindings(role)
         if b.resource is Resource.TOPIC
         and b.name == topic
-        and b.operation in (Operation.WRITE, Operation.ALL)
+        and b.operation in (AclOperation.WRITE, AclOperation.ALL)
     }
 
 
@@ -34,19 +34,19 @@ def test_only_managers_can_set_policies() -> None:
 
 
 def test_the_collector_writes_only_observations() -> None:
-    written = {b.name for b in bindings("collector") if b.operation is Operation.WRITE}
+    written = {b.name for b in bindings("collector") if b.operation is AclOperation.WRITE}
     assert written == {t.METRICS, t.PROCESSES, t.AUDIT, t.KERNEL, t.ACTIONS}
     assert t.ENFORCEMENT not in written and t.POLICIES not in written
 
 
 def test_the_sink_writes_only_dead_letters() -> None:
-    assert {b.name for b in bindings("sink") if b.operation is not Operation.READ and b.operation is not
-            Operation.DESCRIBE} == {t.DEADLETTER}  # fmt: skip
+    assert {b.name for b in bindings("sink") if b.operation is not AclOperation.READ and b.operation is not
+            AclOperation.DESCRIBE} == {t.DEADLETTER}  # fmt: skip
 
 
 def test_no_role_holds_all_on_sandguard_topics() -> None:
     for role in ROLES:
-        owned = [b for b in bindings(role) if b.operation is Operation.ALL]
+        owned = [b for b in bindings(role) if b.operation is AclOperation.ALL]
         assert all(not b.name.startswith("sandguard.") for b in owned), role
 
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from enforcer import CommandHandler, ContainerState, EnforcerMetrics, FakeDocker, HandlerOptions, Ledger
+from enforcer import CommandHandler, EnforcerMetrics, FakeDocker, HandlerOptions, Ledger, ObservedContainer
 from schemas import EnforcementAction, EnforcementCommand, ResourceLimits
 
 HOST = "host-a"
 
 CommandFactory = Callable[..., EnforcementCommand]
-StateFactory = Callable[..., ContainerState]
+StateFactory = Callable[..., ObservedContainer]
 
 
 def container_id() -> str:
@@ -48,7 +48,7 @@ def make_command() -> CommandFactory:
 
 @pytest.fixture
 def make_state() -> StateFactory:
-    def make(**overrides: Any) -> ContainerState:
+    def make(**overrides: Any) -> ObservedContainer:
         fields: dict[str, Any] = {
             "id": container_id(),
             "name": "sandbox",
@@ -61,7 +61,7 @@ def make_state() -> StateFactory:
             "pids_limit": 20,
         }
         fields.update(overrides)
-        return ContainerState(**fields)
+        return ObservedContainer(**fields)
 
     return make
 

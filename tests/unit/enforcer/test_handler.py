@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.retry import RetryPolicy
 from enforcer import EngineUnavailableError, FakeDocker, Inbound, Ledger, Position
 from enforcer import handler as handler_module
 from enforcer.ledger import Done
@@ -307,7 +308,7 @@ async def test_an_unreachable_engine_is_waited_for(
     fake_docker: FakeDocker,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(handler_module, "ENGINE_RETRY_FIRST_S", 0.001)
+    monkeypatch.setattr(handler_module, "DEPENDENCY", RetryPolicy(first_s=0.001, max_s=0.001))
     state = fake_docker.add(make_state())
     fake_docker.unavailable("inspect", times=2)
     fake_docker.unavailable("remove", times=1)

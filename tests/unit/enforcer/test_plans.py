@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from enforcer import ContainerState, InvalidCommandError, NotASandboxError, Operation, Plan, plan_action
+from enforcer import (
+    ContainerOperation,
+    InvalidCommandError,
+    NotASandboxError,
+    ObservedContainer,
+    Plan,
+    plan_action,
+)
 from enforcer.exceptions import RelaxRefusedError
 from enforcer.plans import (
     check_container_id,
@@ -87,7 +94,7 @@ def test_throttle_uses_nano_cpus_when_the_container_was_created_with_them(make_s
 def test_throttle_never_raises_and_never_goes_under_the_kernel_minimum(
     quota: int, period: int, factor: float, floor: float
 ) -> None:
-    state = ContainerState(id="c" * 64, cpu_quota_us=quota, cpu_period_us=period)
+    state = ObservedContainer(id="c" * 64, cpu_quota_us=quota, cpu_period_us=period)
     new = throttle_resources(state, factor, floor_percent=floor, unlimited_percent=100)["CpuQuota"]
     assert new <= quota
     assert new >= min(quota, MIN_CPU_QUOTA_US)
@@ -126,22 +133,22 @@ def test_in_force_treats_an_unset_period_as_the_default(make_state: StateFactory
 @pytest.mark.parametrize(
     ("action", "status", "keep", "operation", "gone"),
     [
-        (A.TERMINATE, "running", False, Operation.REMOVE, False),
-        (A.TERMINATE, "paused", False, Operation.REMOVE, False),
-        (A.TERMINATE, "exited", False, Operation.REMOVE, False),
-        (A.TERMINATE, "running", True, Operation.STOP, False),
-        (A.TERMINATE, "paused", True, Operation.STOP, False),
-        (A.TERMINATE, "exited", True, Operation.NONE, True),
-        (A.PAUSE, "running", False, Operation.PAUSE, False),
-        (A.PAUSE, "paused", False, Operation.NONE, False),
-        (A.PAUSE, "exited", False, Operation.NONE, True),
-        (A.UNPAUSE, "paused", False, Operation.UNPAUSE, False),
-        (A.UNPAUSE, "running", False, Operation.NONE, False),
-        (A.THROTTLE, "running", False, Operation.UPDATE, False),
-        (A.THROTTLE, "paused", False, Operation.UPDATE, False),
-        (A.THROTTLE, "dead", False, Operation.NONE, True),
-        (A.REAPPLY_LIMITS, "running", False, Operation.UPDATE, False),
-        (A.REAPPLY_LIMITS, "created", False, Operation.NONE, True),
+        (A.TERMINATE, "running", False, ContainerOperation.REMOVE, False),
+        (A.TERMINATE, "paused", False, ContainerOperation.REMOVE, False),
+        (A.TERMINATE, "exited", False, ContainerOperation.REMOVE, False),
+        (A.TERMINATE, "running", True, ContainerOperation.STOP, False),
+        (A.TERMINATE, "paused", True, ContainerOperation.STOP, False),
+        (A.TERMINATE, "exited", True, ContainerOperation.NONE, True),
+        (A.PAUSE, "running", False, ContainerOperation.PAUSE, False),
+        (A.PAUSE, "paused", False, ContainerOperation.NONE, False),
+        (A.PAUSE, "exited", False, ContainerOperation.NONE, True),
+        (A.UNPAUSE, "paused", False, ContainerOperation.UNPAUSE, False),
+        (A.UNPAUSE, "running", False, ContainerOperation.NONE, False),
+        (A.THROTTLE, "running", False, ContainerOperation.UPDATE, False),
+        (A.THROTTLE, "paused", False, ContainerOperation.UPDATE, False),
+        (A.THROTTLE, "dead", False, ContainerOperation.NONE, True),
+        (A.REAPPLY_LIMITS, "running", False, ContainerOperation.UPDATE, False),
+        (A.REAPPLY_LIMITS, "created", False, ContainerOperation.NONE, True),
     ],
 )
 def test_plan_per_action_and_state(
@@ -150,7 +157,7 @@ def test_plan_per_action_and_state(
     action: EnforcementAction,
     status: str,
     keep: bool,
-    operation: Operation,
+    operation: ContainerOperation,
     gone: bool,
 ) -> None:
     state = make_state(status=status, cpu_quota_us=80_000)
@@ -164,7 +171,7 @@ def test_reapply_limits_already_in_force_is_a_noop(
     limits = ResourceLimits(memory_mb=64, cpu_percent=50.0, max_processes=20)
     state = make_state(cpu_quota_us=50_000, memory_bytes=64 * MIB, memory_swap_bytes=64 * MIB, pids_limit=20)
     plan = plan_action(make_command(action=A.REAPPLY_LIMITS, limits=limits), state)
-    assert plan.operation is Operation.NONE
+    assert plan.operation is ContainerOperation.NONE
     assert plan.note == "limits already in force"
 
 
@@ -189,19 +196,23 @@ def test_reapply_without_limits_is_refused(make_command: CommandFactory, make_st
 
 
 def test_plan_round_trips_through_the_ledger_form() -> None:
-    plan = Plan(Operation.UPDATE, {"CpuQuota": 25_000, "CpuPeriod": 100_000}, note="x")
+    plan = Plan(ContainerOperation.UPDATE, {"CpuQuota": 25_000, "CpuPeriod": 100_000}, note="x")
     assert Plan.from_dict(plan.to_dict()) == plan
 
 
 def test_effect_holds_per_operation(make_state: StateFactory) -> None:
     running, paused, exited = make_state(), make_state(status="paused"), make_state(status="exited")
-    assert effect_holds(Plan(Operation.PAUSE), paused) and not effect_holds(Plan(Operation.PAUSE), running)
-    assert effect_holds(Plan(Operation.UNPAUSE), running) and not effect_holds(
-        Plan(Operation.UNPAUSE), paused
+    assert effect_holds(Plan(ContainerOperation.PAUSE), paused) and not effect_holds(
+        Plan(ContainerOperation.PAUSE), running
     )
-    assert effect_holds(Plan(Operation.STOP), exited) and not effect_holds(Plan(Operation.STOP), paused)
+    assert effect_holds(Plan(ContainerOperation.UNPAUSE), running) and not effect_holds(
+        Plan(ContainerOperation.UNPAUSE), paused
+    )
+    assert effect_holds(Plan(ContainerOperation.STOP), exited) and not effect_holds(
+        Plan(ContainerOperation.STOP), paused
+    )
     # a removal holds only when the container is gone, which inspect reports as not found
-    assert not effect_holds(Plan(Operation.REMOVE), exited)
+    assert not effect_holds(Plan(ContainerOperation.REMOVE), exited)
 
 
 # --- adversarial: which container is acted on ---------------------------------------
@@ -254,7 +265,7 @@ def test_reapply_tightens_a_container_with_no_limits(
 ) -> None:
     state = make_state(cpu_quota_us=0, memory_bytes=0, memory_swap_bytes=0, pids_limit=0)
     plan = plan_action(make_command(action=A.REAPPLY_LIMITS), state)
-    assert plan.operation is Operation.UPDATE
+    assert plan.operation is ContainerOperation.UPDATE
     assert plan.resources["Memory"] == 64 * MIB
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from common.retry import DELIVERY, RetryPolicy
 from enforcer import (
     Enforcer,
     EnforcerStateError,
@@ -170,7 +171,8 @@ async def test_undelivered_results_are_republished_then_nothing_is_committed(
     fake_docker: FakeDocker,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(service_module, "PUBLISH_BACKOFF_FIRST_S", 0.001)
+    fast = RetryPolicy(first_s=0.001, max_s=0.001, attempts=DELIVERY.attempts)
+    monkeypatch.setattr(service_module, "DELIVERY", fast)
     state = fake_docker.add(make_state())
     command = make_command(container_id=state.id, action=A.PAUSE)
     failing = _UndeliverableBus(bus)
@@ -182,8 +184,8 @@ async def test_undelivered_results_are_republished_then_nothing_is_committed(
     with pytest.raises(ResultPublishError) as info:
         await enforcer.process(records, consumer)
     assert info.value.count == 1
-    assert failing.flushes == service_module.PUBLISH_ATTEMPTS
-    assert failing.published.count(ACTIONS) == service_module.PUBLISH_ATTEMPTS  # first + 4 republishes
+    assert failing.flushes == fast.attempts == 5
+    assert failing.published.count(ACTIONS) == fast.attempts  # first + 4 republishes
     assert consumer.commits == 0
     entry = await enforcer.ledger.get(command.command_id)
     assert entry is not None

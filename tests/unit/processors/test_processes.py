@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from processors.engine.matching import command_programs, is_reverse_shell, process_names
+from common.commandline import command_programs
+from processors.engine.matching import is_reverse_shell, process_names
 from tests.unit.processors.conftest import Feed, audit, proc, snapshot
 
 REVERSE_SHELLS = [

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from prometheus_client import CollectorRegistry
 
+from common.retry import RetryPolicy
 from sandbox import audit
 from sandbox.audit import MAX_SUBJECT_CHARS, AuditPublisher
 from sandbox.metrics import ManagerMetrics
@@ -176,7 +177,7 @@ async def test_a_publish_on_a_stuck_bus_gives_up_and_is_counted(monkeypatch: pyt
             await asyncio.Event().wait()  # never set
 
     monkeypatch.setattr(audit, "PUBLISH_TIMEOUT_S", 0.05)
-    monkeypatch.setattr(audit, "RETRY_BASE_S", 0.01)
+    monkeypatch.setattr(audit, "PUBLISH", RetryPolicy(first_s=0.01, max_s=0.04, attempts=4))
     metrics = ManagerMetrics(CollectorRegistry())
     publisher = AuditPublisher(StuckBus(), metrics)
     async with asyncio.timeout(5):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sandbox.exceptions import SandboxFileError, SandboxFileNotFound
-from sandbox.paths import CheckedPath, Operation, PathStat, _check_shape, root_of
+from sandbox.paths import CheckedPath, PathStat, _check_shape, root_of
+from sandbox.validation import Operation
 
 FILE = PathStat(is_dir=False, is_symlink=False, size=3, link_target=None)
 DIR = PathStat(is_dir=True, is_symlink=False, size=0, link_target=None)

@@ -17,7 +17,6 @@ EXPECTED = {
     "FileType",
     "InvalidSandboxRequest",
     "ManagerClosed",
-    "ManagerState",
     "NetworkSetupError",
     "PathDeniedError",
     "PolicyApplication",

@@ -273,9 +273,9 @@ async def test_without_bpf_the_proc_connector_sees_execs_and_kills_late(sandbox:
         assert src.mode == "proc_connector" and src.health()["prevention"] == "late (user space)"
         c = sandbox(["sleep", "600"], image=PYTHON_IMAGE)
         cid = _watch(src, c, blocked="sleep")
-        started = time.monotonic()
+        # Killed, not finished: had sleep run its 5 s, sh would have printed "survived".
         code, out = await _exec(c, "sh", "-c", "sleep 5 && echo survived")
-        assert code == 137 and "survived" not in out and time.monotonic() - started < 5
+        assert code == 137 and "survived" not in out
         await _until(lambda: any(e.program == "sleep" for e in seen.of(cid, ExecEvent)))
         ev = next(e for e in seen.of(cid, ExecEvent) if e.program == "sleep")
         assert ev.source == "proc_connector" and ev.best_effort and not ev.blocked

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
+from common.commandline import UNSAFE_VARIABLES
 from sandbox.exec_env import DENIED_NAMES
 from sandbox.validation import check_command
-from sandbox.validation.builtins import UNSAFE_VARIABLES
 from schemas import SecurityPolicy
 
 POLICY = SecurityPolicy(blocked_commands={"rm", "kill"})

@@ -11,6 +11,7 @@ import pickle
 
 import pytest
 
+from common.commandline.wrappers import WRAPPERS
 from sandbox.validation import (
     MAX_COMMAND_BYTES,
     MAX_COMMAND_WORDS,
@@ -20,7 +21,6 @@ from sandbox.validation import (
     check_command,
     validate_command,
 )
-from sandbox.validation.wrappers import WRAPPERS
 from schemas import SecurityPolicy, SecurityViolationType
 from tests.unit.sandbox.validation.conftest import PolicyFactory
 

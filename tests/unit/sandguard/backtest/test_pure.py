@@ -15,7 +15,7 @@ from sandguard.backtest.baseline import percentile
 from sandguard.backtest.compare import Side, compare_sandbox
 from sandguard.backtest.gaps import SampleGaps, collector_gaps
 from sandguard.backtest.policies import as_if
-from sandguard.backtest.selection import Sandbox
+from sandguard.backtest.selection import RecordedSandbox
 from sandguard.backtest.suggest import split
 from schemas import LimitsSample, ResourceLimits, SecurityPolicy
 from schemas.policy import MIB
@@ -108,7 +108,7 @@ def test_the_comparison_finds_new_and_gone_findings_and_terminations() -> None:
 
 
 def test_runs_are_split_oldest_first_and_percentiles_are_values_seen() -> None:
-    runs = [Sandbox(f"c{i}", created=1000 - i) for i in range(10)]
+    runs = [RecordedSandbox(f"c{i}", created=1000 - i) for i in range(10)]
     learn, held = split(runs, 0.2)
     assert [sb.container_id for sb in held] == ["c1", "c0"] and len(learn) == 8
     assert split(runs[:1], 0.2) == (runs[:1], [])

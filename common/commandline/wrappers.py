@@ -10,13 +10,24 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sandbox.validation.builtins import check_assignment
-from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
-from sandbox.validation.programs import PROGRAMS
-from sandbox.validation.runners import RUNNERS
-from sandbox.validation.shell_words import Refusal, Word
-from sandbox.validation.shells import SHELL_HANDLERS
-from sandbox.validation.steps import EXITS, GenericWrapper, Handler, Inner, Named, Run, Script, run_argv
+from common.commandline.builtins import check_assignment
+from common.commandline.options import Option, getopt, has, parse_options, static, value_of
+from common.commandline.programs import PROGRAMS
+from common.commandline.runners import RUNNERS
+from common.commandline.shell_words import Refusal, Word
+from common.commandline.shells import SHELL_HANDLERS
+from common.commandline.steps import (
+    EXITS,
+    GenericWrapper,
+    Handler,
+    Inner,
+    Named,
+    RefusedButRuns,
+    Run,
+    Script,
+    run_argv,
+    with_options,
+)
 
 _LEGACY_NICE = re.compile(r"-[+-]?[0-9]+")
 _SPLIT_STRING_SPECIALS = frozenset("\\'\"$#")
@@ -28,15 +39,10 @@ def _nice(prog: str, args: Sequence[Word]) -> list[Inner]:
     return _NICE(prog, args)
 
 
-_NICE = GenericWrapper(OptionSpec(with_arg="n", long_with_arg="adjustment", long_flags=""))
+_NICE = GenericWrapper(getopt("n:", "adjustment:"))
 
-_ENV = OptionSpec(
-    flags="i0v",
-    with_arg="uCS",
-    long_flags="ignore-environment null debug list-signal-handling",
-    long_with_arg="unset chdir split-string",
-    long_optional="block-signal default-signal ignore-signal",
-)
+_ENV = getopt("i0vu:C:S:", "ignore-environment null debug list-signal-handling unset: chdir: split-string: "
+    "block-signal:: default-signal:: ignore-signal::")  # fmt: skip
 
 
 def _env(prog: str, args: Sequence[Word]) -> list[Inner]:
@@ -62,31 +68,19 @@ def _split_string(text: str) -> list[str]:
 
 
 _TIMEOUT = GenericWrapper(
-    OptionSpec(
-        flags="fpv",
-        with_arg="ks",
-        long_flags="foreground preserve-status verbose",
-        long_with_arg="kill-after signal",
-    ),
+    getopt("fpvk:s:", "foreground preserve-status verbose kill-after: signal:"),
     operands=1,
 )
 
-_XARGS = OptionSpec(
-    flags="0oprtx",
-    with_arg="adEILnPs",
-    optional_arg="eil",
-    long_flags="null open-tty interactive no-run-if-empty verbose exit show-limits",
-    long_with_arg="arg-file delimiter max-args max-procs max-chars process-slot-var",
-    long_optional="eof replace max-lines",
-)
+_XARGS = getopt("0oprtxa:d:E:I:L:n:P:s:e::i::l::", "null open-tty interactive no-run-if-empty verbose exit "
+    "show-limits arg-file: delimiter: max-args: max-procs: max-chars: process-slot-var: eof:: replace:: "
+    "max-lines::")  # fmt: skip
 
 
-def _xargs(prog: str, args: Sequence[Word]) -> list[Inner]:
+@with_options(_XARGS)
+def _xargs(prog: str, args: Sequence[Word], options: list[Option], k: int) -> list[Inner]:
     """The command gets words read from input: with -I they replace a string in any
     argument (even the command word), without it they are appended."""
-    options, k = parse_options(prog, args, _XARGS)
-    if has(options, *EXITS):
-        return []
     replace = None
     for name, value in options:
         if name == "-I":
@@ -104,25 +98,32 @@ def _replaced(word: Word, marker: str) -> Word:
 
 
 def _command(prog: str, args: Sequence[Word]) -> list[Inner]:
-    options, k = parse_options(prog, args, OptionSpec(flags="pvV"))
+    options, k = parse_options(prog, args, getopt("pvV"))
     if has(options, "-v", "-V"):
         return []  # only describes the command
     return run_argv(args[k:])
 
 
 def _exec(prog: str, args: Sequence[Word]) -> list[Inner]:
-    options, k = parse_options(prog, args, OptionSpec(flags="cl", with_arg="a"))
+    options, k = parse_options(prog, args, getopt("cla:"))
     name = value_of(options, "-a")
-    if has(options, "-l") or (name or "").startswith("-"):
-        raise Refusal(
-            prog, "exec -l or a name starting with '-' starts a login shell, which runs profile files"
-        )
     found: list[Inner] = run_argv(args[k:])
+    if has(options, "-l") or (name or "").startswith("-"):
+        reason = "exec -l or a name starting with '-' starts a login shell, which runs profile files"
+        raise RefusedButRuns(prog, reason, found)
     return [Named(name), *found] if name is not None and found else found
 
 
 def _builtin(prog: str, args: Sequence[Word]) -> list[Inner]:
     return run_argv(args)
+
+
+def _eval(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """Validation refuses eval whatever it runs (``builtins``); what already ran is read
+    as the script its joined arguments make."""
+    script = " ".join(static(prog, w) for w in args)
+    runs: list[Inner] = [Script(script)] if script.strip() else []
+    raise RefusedButRuns(prog, f"{prog!r} runs its arguments as shell code", runs)
 
 
 def _busybox(prog: str, args: Sequence[Word]) -> list[Inner]:
@@ -163,40 +164,26 @@ def _find_terminator(values: list[str], start: int) -> int:
     raise Refusal("find", "find -exec without its ';' or '{} +' terminator")
 
 
-_WATCH = OptionSpec(
-    flags="bcCegprtwx",
-    with_arg="nq",
-    optional_arg="d",
-    long_flags="beep color no-color errexit chgexit precise no-rerun no-title no-wrap exec no-linewrap",
-    long_with_arg="interval equexit",
-    long_optional="differences",
-)
+_WATCH = getopt("bcCegprtwxn:q:d::", "beep color no-color errexit chgexit precise no-rerun no-title no-wrap "
+    "exec no-linewrap interval: equexit: differences::")  # fmt: skip
 
 
-def _watch(prog: str, args: Sequence[Word]) -> list[Inner]:
+@with_options(_WATCH)
+def _watch(prog: str, args: Sequence[Word], options: list[Option], k: int) -> list[Inner]:
     """Without -x, watch joins its arguments with spaces and runs them with 'sh -c'."""
-    options, k = parse_options(prog, args, _WATCH)
-    if has(options, *EXITS):
-        return []
     rest = args[k:]
     if has(options, "-x", "--exec"):
         return run_argv(rest)
     return [Script(" ".join(static(prog, w) for w in rest))] if rest else []
 
 
-_FLOCK = OptionSpec(
-    flags="sexnuoFhV",
-    with_arg="wEc",
-    long_flags="shared exclusive unlock nonblock nb close no-fork verbose",
-    long_with_arg="wait timeout conflict-exit-code command",
-)
+_FLOCK = getopt("sexnuoFhVw:E:c:", "shared exclusive unlock nonblock nb close no-fork verbose wait: "
+    "timeout: conflict-exit-code: command:")  # fmt: skip
 
 
-def _flock(prog: str, args: Sequence[Word]) -> list[Inner]:
+@with_options(_FLOCK, "-h", "-V")
+def _flock(prog: str, args: Sequence[Word], options: list[Option], k: int) -> list[Inner]:
     """flock [opts] file command... | flock [opts] file -c 'script' | flock [opts] fd."""
-    options, k = parse_options(prog, args, _FLOCK)
-    if has(options, *EXITS, "-h", "-V"):
-        return []
     script = value_of(options, "-c", "--command")
     if script is not None:
         return [Script(script)]
@@ -210,7 +197,7 @@ def _flock(prog: str, args: Sequence[Word]) -> list[Inner]:
 
 def _trap(prog: str, args: Sequence[Word]) -> list[Inner]:
     """``trap 'commands' SIGNAL...`` runs the commands later; parse them now."""
-    options, k = parse_options(prog, args, OptionSpec(flags="lp"))
+    options, k = parse_options(prog, args, getopt("lp"))
     operands = args[k:]
     if options or len(operands) < 2:
         return []
@@ -218,40 +205,30 @@ def _trap(prog: str, args: Sequence[Word]) -> list[Inner]:
     return [Script(handler)] if handler not in ("", "-") else []
 
 
-_SETSID = GenericWrapper(OptionSpec(flags="cfwhV", long_flags="ctty fork wait"), no_command=("-h", "-V"))
-_STDBUF = GenericWrapper(OptionSpec(with_arg="ioe", long_with_arg="input output error", long_flags=""))
+_SETSID = GenericWrapper(getopt("cfwhV", "ctty fork wait"), no_command=("-h", "-V"))
+_STDBUF = GenericWrapper(getopt("i:o:e:", "input: output: error:"))
 _IONICE = GenericWrapper(
-    OptionSpec(
-        flags="thV",
-        with_arg="cnpPu",
-        long_flags="ignore",
-        long_with_arg="class classdata pid pgid uid",
-    ),
+    getopt("thVc:n:p:P:u:", "ignore class: classdata: pid: pgid: uid:"),
     no_command=("-p", "-P", "-u", "--pid", "--pgid", "--uid", "-h", "-V"),
 )
 _TASKSET = GenericWrapper(
-    OptionSpec(flags="apchV", long_flags="all-tasks pid cpu-list"),
+    getopt("apchV", "all-tasks pid cpu-list"),
     operands=1,
     no_command=("-p", "--pid", "-h", "-V"),
 )
 _CHROOT = GenericWrapper(
-    OptionSpec(long_flags="skip-chdir", long_with_arg="userspec groups"),
+    getopt("", "skip-chdir userspec: groups:"),
     operands=1,
     shell_when_empty=True,
 )
 _TIME = GenericWrapper(
-    OptionSpec(
-        flags="apqvV",
-        with_arg="of",
-        long_flags="append portability quiet verbose",
-        long_with_arg="output format",
-    ),
+    getopt("apqvVo:f:", "append portability quiet verbose output: format:"),
     no_command=("-V",),
 )
-_NOHUP = GenericWrapper(OptionSpec(long_flags=""))
+_NOHUP = GenericWrapper(getopt())
 # zsh precommand modifiers (noglob, nocorrect, '-') and small prefix tools.
-_PREFIX = GenericWrapper(OptionSpec())
-_UNBUFFER = GenericWrapper(OptionSpec(flags="p"))
+_PREFIX = GenericWrapper(getopt())
+_UNBUFFER = GenericWrapper(getopt("p"))
 
 WRAPPERS: dict[str, Handler] = {
     "env": _env,
@@ -261,6 +238,7 @@ WRAPPERS: dict[str, Handler] = {
     "xargs": _xargs,
     "command": _command,
     "builtin": _builtin,
+    "eval": _eval,
     "exec": _exec,
     "busybox": _busybox,
     "find": _find,

@@ -8,10 +8,11 @@ refused rather than guessed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sandbox.validation.shell_words import Refusal, Word
+from common.commandline.shell_words import Refusal, Word
 
 # What a parsed option looks like: its canonical name ('-n', '--signal') and its argument.
 Option = tuple[str, str | None]
@@ -46,6 +47,27 @@ class OptionSpec:
         if len(candidates) == 1 and name:
             return candidates[0], self._long[candidates[0]]
         raise Refusal(prog, f"unknown or ambiguous option --{name} of {prog!r}")
+
+
+def getopt(short: str = "", long: str = "") -> OptionSpec:
+    """An OptionSpec in getopt(1)'s notation: ``short`` as its ``-o`` string (a letter
+    followed by ``:`` takes an argument, by ``::`` an optional one), ``long`` as its
+    ``-l`` names, blank-separated, with the same suffixes."""
+    kinds: dict[str, list[str]] = {"": [], ":": [], "::": []}
+    for letter, colons in re.findall(r"([^:])(:{0,2})", short):
+        kinds[colons].append(letter)
+    names: dict[str, list[str]] = {"": [], ":": [], "::": []}
+    for name in long.split():
+        bare = name.rstrip(":")
+        names[name[len(bare) :]].append(bare)
+    return OptionSpec(
+        flags="".join(kinds[""]),
+        with_arg="".join(kinds[":"]),
+        optional_arg="".join(kinds["::"]),
+        long_flags=" ".join(names[""]),
+        long_with_arg=" ".join(names[":"]),
+        long_optional=" ".join(names["::"]),
+    )
 
 
 def parse_options(prog: str, args: Sequence[Word], spec: OptionSpec) -> tuple[list[Option], int]:

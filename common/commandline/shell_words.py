@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.validation.variables import unsafe_variable_reason
+from common.commandline.variables import unsafe_variable_reason
 
 SUBSTITUTIONS = ("commandsubstitution", "processsubstitution")  # bashlex node kinds
 # Characters the shell splits or operates on; bashlex never leaves them unquoted in a word.
@@ -53,6 +53,10 @@ class Word:
     value: str | None
     prefix: str
     text: str
+    # The value bash gives a word whose only run-time parts are $'...' strings (which
+    # dash reads differently, so validation keeps them dynamic); what already ran is
+    # judged by it.
+    ansi_c: str | None = None
 
     @classmethod
     def literal(cls, value: str) -> Word:
@@ -75,10 +79,12 @@ class _Lexer:
         self.params = {int(p.pos[0]): p for p in parts if p.kind == "parameter"}
         self.chars: list[tuple[str, bool]] = []
         self.prefix: str | None = None
+        self.ansi_c_only = True
 
-    def dynamic(self) -> None:
+    def dynamic(self, *, ansi_c: bool = False) -> None:
         if self.prefix is None:
             self.prefix = "".join(c for c, _ in self.chars)
+        self.ansi_c_only = self.ansi_c_only and ansi_c
 
     def refuse(self, what: str) -> Refusal:
         return Refusal(self.text, f"{what} in word {self.text!r} could not be analysed")
@@ -93,7 +99,7 @@ class _Lexer:
             self.dynamic()
         value = "".join(c for c, _ in self.chars)
         if self.prefix is not None:
-            return Word(None, self.prefix, self.text)
+            return Word(None, self.prefix, self.text, value if self.ansi_c_only else None)
         return Word(value, value, self.text)
 
     def _unquoted(self, i: int) -> int:
@@ -145,8 +151,10 @@ class _Lexer:
         if nxt == '"' and not quoted:
             raise Refusal(self.text, 'a $"..." string is translated from a message catalogue at run time')
         if nxt == "'" and not quoted:
-            self.dynamic()
-            return _skip_ansi_c(self.src, i + 2, self.end, self)
+            self.dynamic(ansi_c=True)
+            end = _skip_ansi_c(self.src, i + 2, self.end, self)
+            self.chars.extend((c, True) for c in _decode_ansi_c(self.src[i + 2 : end - 1]))
+            return end
         if nxt and _NAME_START.match(nxt):
             self.dynamic()
             match = _NAME.match(self.src, i + 1, self.end)
@@ -225,6 +233,30 @@ def _skip_ansi_c(src: str, i: int, end: int, lexer: _Lexer) -> int:
         else:
             i += 1
     raise lexer.refuse("an unterminated $'...' string")
+
+
+_ANSI_C_ESCAPE = re.compile(
+    r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{1,4})|U([0-9A-Fa-f]{1,8})|c(.)|(.))", re.S
+)
+_ANSI_C_SIMPLE = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",
+                  "t": "\t", "v": "\v"}  # fmt: skip
+
+
+def _decode_ansi_c(body: str) -> str:
+    """The value bash gives ``$'body'`` (bash manual, "ANSI-C Quoting")."""
+
+    def one(match: re.Match[str]) -> str:
+        octal, hex2, hex4, hex8, control, other = match.groups()
+        if octal or hex2 or hex4 or hex8:
+            code = int(octal, 8) if octal else int(hex2 or hex4 or hex8, 16)
+            return chr(code) if code <= 0x10FFFF else ""
+        if control is not None:
+            return chr(ord(control.upper()) ^ 0x40)
+        if other in "\\'\"?":
+            return other
+        return _ANSI_C_SIMPLE.get(other, "\\" + other)
+
+    return _ANSI_C_ESCAPE.sub(one, body)
 
 
 def _globs(chars: list[tuple[str, bool]]) -> bool:

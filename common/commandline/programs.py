@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
-from sandbox.validation.shell_words import Refusal, Word
-from sandbox.validation.steps import EXITS, Handler, Inner, Script, run_argv
+from common.commandline.options import Option, getopt, has, parse_options, static, value_of
+from common.commandline.shell_words import Refusal, Word
+from common.commandline.steps import EXITS, Handler, Inner, Script, run_argv, with_options
 
 # Long options (any unambiguous prefix of them works in GNU getopt) that run a command.
 _TAR_RUNS = ("--to-command", "--checkpoint-action", "--use-compress-program", "--info-script",
@@ -91,21 +91,12 @@ def _missing(prog: str, option: str) -> list[Inner]:
 
 # --- sed -----------------------------------------------------------------------
 
-_SED = OptionSpec(
-    flags="nErsuzb",
-    with_arg="efl",
-    optional_arg="i",
-    long_flags="quiet silent regexp-extended separate unbuffered null-data posix sandbox debug"
-    " follow-symlinks binary",
-    long_with_arg="expression file line-length",
-    long_optional="in-place",
-)
+_SED = getopt("nErsuzbe:f:l:i::", "quiet silent regexp-extended separate unbuffered null-data posix sandbox "
+    "debug follow-symlinks binary expression: file: line-length: in-place::")  # fmt: skip
 
 
-def _sed(prog: str, args: Sequence[Word]) -> list[Inner]:
-    options, k = parse_options(prog, args, _SED)
-    if has(options, *EXITS):
-        return []
+@with_options(_SED)
+def _sed(prog: str, args: Sequence[Word], options: list[Option], k: int) -> list[Inner]:
     if has(options, "-f", "--file"):
         raise Refusal(prog, "sed -f reads its script from a file, which cannot be checked")
     scripts = [value or "" for name, value in options if name in ("-e", "--expression")]
@@ -183,7 +174,7 @@ def _sed_substitute(script: str, i: int) -> int:
 
 # --- awk -----------------------------------------------------------------------
 
-_AWK = OptionSpec(with_arg="Fvf W", long_with_arg="file source exec include load field-separator assign")
+_AWK = getopt("F:v:f:W:", "file: source: exec: include: load: field-separator: assign:")
 
 
 def _awk(prog: str, args: Sequence[Word]) -> list[Inner]:

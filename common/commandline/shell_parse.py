@@ -23,7 +23,7 @@ import bashlex.ast
 import bashlex.errors
 import bashlex.heredoc
 
-from sandbox.validation.shell_words import Refusal, heredoc_spans
+from common.commandline.shell_words import Refusal, heredoc_spans
 
 # The keyword 'time' where a command can start; retried as the word '\time' (the program).
 _TIME_KEYWORD = re.compile(r"(?:^|(?<=[\s;&|(){}!]))time(?=[\s;&|]|$)")

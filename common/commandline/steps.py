@@ -10,11 +10,12 @@ standard input or from a file.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sandbox.validation.options import OptionSpec, has, parse_options, static
-from sandbox.validation.shell_words import Refusal, Word
+from common.commandline.options import Option, OptionSpec, has, parse_options, static
+from common.commandline.shell_words import Refusal, Word
 
 EXITS = ("--help", "--version")
 
@@ -36,10 +37,35 @@ class Named:
 
 Inner = Run | Script | Named
 Handler = Callable[[str, Sequence[Word]], list[Inner]]
+# A handler's body once its options are parsed: (prog, args, options, index of the first operand).
+OptionBody = Callable[[str, Sequence[Word], list[Option], int], list[Inner]]
 
 
 def run_argv(args: Sequence[Word]) -> list[Inner]:
     return [Run(tuple(args))] if args else []
+
+
+def parse_or_exit(
+    prog: str, args: Sequence[Word], spec: OptionSpec, exits: Sequence[str] = ()
+) -> tuple[list[Option], int] | None:
+    """The options and the first operand's index; None when an option only prints and
+    the program runs nothing (--help, --version, or one of ``exits``)."""
+    options, k = parse_options(prog, args, spec)
+    return None if has(options, *EXITS, *exits) else (options, k)
+
+
+def with_options(spec: OptionSpec, *exits: str) -> Callable[[OptionBody], Handler]:
+    """A handler whose options are parsed first (see ``parse_or_exit``)."""
+
+    def wrap(body: OptionBody) -> Handler:
+        @functools.wraps(body)
+        def handler(prog: str, args: Sequence[Word]) -> list[Inner]:
+            parsed = parse_or_exit(prog, args, spec, exits)
+            return [] if parsed is None else body(prog, args, *parsed)
+
+        return handler
+
+    return wrap
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +78,10 @@ class GenericWrapper:
     shell_when_empty: bool = False
 
     def __call__(self, prog: str, args: Sequence[Word]) -> list[Inner]:
-        options, k = parse_options(prog, args, self.spec)
-        if has(options, *EXITS, *self.no_command):
+        parsed = parse_or_exit(prog, args, self.spec, self.no_command)
+        if parsed is None:
             return []
-        rest = list(args[k:])
+        rest = list(args[parsed[1] :])
         for _ in range(self.operands):
             if not rest:
                 return []
@@ -63,3 +89,12 @@ class GenericWrapper:
         if not rest and self.shell_when_empty:
             raise Refusal(prog, f"{prog!r} without a command starts an interactive shell")
         return run_argv(rest)
+
+
+class RefusedButRuns(Refusal):
+    """Validation refuses the program (``bash -l``, ``sudo -i``), but what it runs is
+    known: the lenient reading of what already ran follows ``runs``."""
+
+    def __init__(self, word: str | None, reason: str, runs: Sequence[Inner]) -> None:
+        super().__init__(word, reason)
+        self.runs = tuple(runs)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from sandbox.validation.options import OptionSpec, has, parse_options, static
-from sandbox.validation.shell_words import Refusal, Word
-from sandbox.validation.variables import UNSAFE_PREFIXES, UNSAFE_VARIABLES, unsafe_variable_reason
+from common.commandline.options import OptionSpec, getopt, has, parse_options, static
+from common.commandline.shell_words import Refusal, Word
+from common.commandline.variables import UNSAFE_PREFIXES, UNSAFE_VARIABLES, unsafe_variable_reason
 
 __all__ = [
     "UNSAFE_PREFIXES",
@@ -35,12 +35,12 @@ ALWAYS_DENIED: dict[str, str] = {
     "coproc": "coprocesses are not analysed",
 }
 
-_DECLARE = OptionSpec(flags="aAfFgilnrtuxpI")
-_READ = OptionSpec(flags="ers", with_arg="adinNptu")
-_MAPFILE = OptionSpec(flags="t", with_arg="dnOsuCc")
-_UNSET = OptionSpec(flags="fvn")
-_EXPORT = OptionSpec(flags="fnp")
-_HASH = OptionSpec(flags="lrdt", with_arg="p")
+_DECLARE = getopt("aAfFgilnrtuxpI")
+_READ = getopt("ersa:d:i:n:N:p:t:u:")
+_MAPFILE = getopt("td:n:O:s:u:C:c:")
+_UNSET = getopt("fvn")
+_EXPORT = getopt("fnp")
+_HASH = getopt("lrdtp:")
 
 
 def check_assignment(word: Word, owner: str) -> None:

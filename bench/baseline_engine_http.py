@@ -1,4 +1,7 @@
-"""A small asyncio HTTP/1.1 client for the Docker engine API, used for execs only.
+"""The hand-written asyncio HTTP/1.1 Docker client sandbox/engine_http.py held, kept as the
+baseline of bench/docker_client.py (aiodocker replaced it: see that benchmark).
+
+Its original rationale:
 
 The Docker SDK is blocking, and a blocking read of an exec's output can be neither
 cancelled nor bounded in time: a command that runs past its timeout would hold a
@@ -15,7 +18,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from sandbox.exceptions import DockerUnavailable
+
+class BaselineUnavailable(Exception):
+    pass
 
 # Long enough for any engine answer on a loaded host; execs bound their own streams.
 REQUEST_TIMEOUT_S = 60.0
@@ -25,7 +30,7 @@ STREAM_LIMIT = 1024 * 1024
 READ_CHUNK = 64 * 1024
 
 
-class EngineError(Exception):
+class BaselineEngineError(Exception):
     """The engine answered with an error status; ``status`` and ``message`` are the engine's."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -49,7 +54,7 @@ class EngineHTTP:
         self._unix_path = url.path if url.scheme == "unix" else None
         self._tcp = (url.hostname or "127.0.0.1", url.port or 2375) if url.scheme in ("tcp", "http") else None
         if self._unix_path is None and self._tcp is None:
-            raise DockerUnavailable(
+            raise BaselineUnavailable(
                 f"exec streaming needs a unix or plain tcp engine address, not {base_url}"
             )
         self._prefix = f"/v{api_version}"
@@ -60,14 +65,30 @@ class EngineHTTP:
                 return await asyncio.open_connection(*self._tcp, limit=STREAM_LIMIT)
             return await asyncio.open_unix_connection(self._unix_path, limit=STREAM_LIMIT)
         except OSError as exc:
-            raise DockerUnavailable(str(exc)) from exc
+            raise BaselineUnavailable(str(exc)) from exc
 
-    def _head(self, method: str, path: str, body: bytes, upgrade: bool) -> bytes:
+    def _head(
+        self, method: str, path: str, body: bytes, upgrade: bool, kind: str = "application/json"
+    ) -> bytes:
         conn = "Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else "Connection: close\r\n"
         return (
             f"{method} {self._prefix}{path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: sandguard\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n{conn}\r\n"
+            f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n{conn}\r\n"
         ).encode()
+
+    async def request_bytes(self, method: str, path: str, body: bytes = b"") -> bytes:
+        """A raw answer to a raw (tar) body: the archive API."""
+        reader, writer = await self._connect()
+        try:
+            writer.write(self._head(method, path, body, False, "application/x-tar") + body)
+            await writer.drain()
+            status, headers = await _read_head(reader)
+            answer = await _read_body(reader, headers)
+        finally:
+            writer.close()
+        if status >= 400:
+            raise BaselineEngineError(status, _message(answer))
+        return answer
 
     async def _send(
         self, method: str, path: str, payload: Any, upgrade: bool
@@ -84,7 +105,7 @@ class EngineHTTP:
         return status, headers, reader, writer
 
     async def request(self, method: str, path: str, payload: Any = None) -> Any:
-        """The decoded JSON answer (None when empty); EngineError on an error status."""
+        """The decoded JSON answer (None when empty); BaselineEngineError on an error status."""
         async with asyncio.timeout(REQUEST_TIMEOUT_S):
             status, headers, reader, writer = await self._send(method, path, payload, upgrade=False)
             try:
@@ -92,7 +113,7 @@ class EngineHTTP:
             finally:
                 writer.close()
         if status >= 400:
-            raise EngineError(status, _message(body))
+            raise BaselineEngineError(status, _message(body))
         return json.loads(body) if body.strip() else None
 
     async def lines(self, path: str, on_open: Callable[[], None] | None = None) -> AsyncIterator[bytes]:
@@ -102,7 +123,7 @@ class EngineHTTP:
             status, headers, reader, writer = await self._send("GET", path, None, upgrade=False)
         try:
             if status >= 400:
-                raise EngineError(status, _message(await _read_body(reader, headers)))
+                raise BaselineEngineError(status, _message(await _read_body(reader, headers)))
             if on_open is not None:
                 on_open()
             chunks = (
@@ -127,7 +148,7 @@ class EngineHTTP:
                     body = await _read_body(reader, headers)
                 finally:
                     writer.close()
-                raise EngineError(status, _message(body))
+                raise BaselineEngineError(status, _message(body))
         return reader, writer
 
 
@@ -139,14 +160,14 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]
     try:
         raw = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-        raise DockerUnavailable(f"malformed engine response: {exc}") from exc
+        raise BaselineUnavailable(f"malformed engine response: {exc}") from exc
     if len(raw) > MAX_HEADER_BYTES:
-        raise DockerUnavailable("engine response headers too large")
+        raise BaselineUnavailable("engine response headers too large")
     lines = raw.decode("latin-1").split("\r\n")
     try:
         status = int(lines[0].split(" ", 2)[1])
     except (IndexError, ValueError) as exc:
-        raise DockerUnavailable(f"malformed engine status line {lines[0]!r}") from exc
+        raise BaselineUnavailable(f"malformed engine status line {lines[0]!r}") from exc
     headers = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")

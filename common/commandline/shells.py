@@ -11,10 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sandbox.validation.builtins import check_assignment
-from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
-from sandbox.validation.shell_words import Refusal, Word
-from sandbox.validation.steps import EXITS, GenericWrapper, Handler, Inner, Script, run_argv
+from common.commandline.builtins import check_assignment
+from common.commandline.options import Option, getopt, has, parse_options, static, value_of
+from common.commandline.shell_words import Refusal, Word
+from common.commandline.steps import (
+    EXITS,
+    GenericWrapper,
+    Handler,
+    Inner,
+    RefusedButRuns,
+    Script,
+    run_argv,
+    with_options,
+)
 
 POSIX_SHELLS = frozenset(
     ("sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "lksh", "pdksh", "rbash", "posh")
@@ -45,6 +54,7 @@ _LOGIN = "{prog} {option} starts a login shell, which runs profile files the san
 def _shell(prog: str, args: Sequence[Word]) -> list[Inner]:
     """Options, then the command string of -c; anything else reads hidden commands."""
     command_string = False
+    profile: str | None = None  # the refusal of a login or interactive shell, if any
     i = 0
     while i < len(args):
         value = static(prog, args[i])
@@ -54,12 +64,20 @@ def _shell(prog: str, args: Sequence[Word]) -> list[Inner]:
         if value.startswith("--"):
             if value[2:] in _EXIT_NAMES:
                 return []
-            i = _shell_long(prog, value, i)
+            i, found = _shell_long(prog, value, i)
         elif value[:1] in "-+" and len(value) > 1:
             command_string |= value[0] == "-" and "c" in value
-            i = _shell_cluster(prog, args, i, value)
+            i, found = _shell_cluster(prog, args, i, value)
         else:
             break
+        profile = profile or found
+    runs = _command_string(prog, args, i, command_string)
+    if profile is not None:
+        raise RefusedButRuns(prog, profile, runs)
+    return runs
+
+
+def _command_string(prog: str, args: Sequence[Word], i: int, command_string: bool) -> list[Inner]:
     if not command_string:
         if i < len(args):
             raise Refusal(prog, f"{prog} runs the script file {args[i].text!r}, which cannot be checked")
@@ -69,92 +87,87 @@ def _shell(prog: str, args: Sequence[Word]) -> list[Inner]:
     return [Script(static(prog, args[i]))]
 
 
-def _shell_long(prog: str, value: str, i: int) -> int:
+def _shell_long(prog: str, value: str, i: int) -> tuple[int, str | None]:
     name = value[2:]
     if name == "login":
-        raise Refusal(prog, _LOGIN.format(prog=prog, option=value))
+        return i + 1, _LOGIN.format(prog=prog, option=value)
     if name in _SHELL_LONG_ARG:
-        return i + 2
+        return i + 2, None
     if name not in _SHELL_LONG_FLAGS:
         raise Refusal(prog, f"unknown option {value} of {prog!r}")
-    return i + 1
+    return i + 1, None
 
 
-def _shell_cluster(prog: str, args: Sequence[Word], i: int, cluster: str) -> int:
+def _shell_cluster(prog: str, args: Sequence[Word], i: int, cluster: str) -> tuple[int, str | None]:
     consumed = 0
+    profile = None
     for letter in cluster[1:]:
-        if letter in "is":
-            raise Refusal(
-                prog, f"{prog} -{letter} reads commands from standard input, which cannot be checked"
-            )
-        if letter == "l":
-            raise Refusal(prog, _LOGIN.format(prog=prog, option="-l"))
-        if letter == "k":
+        if letter == "s":
+            raise Refusal(prog, f"{prog} -s reads commands from standard input, which cannot be checked")
+        if letter == "i":
+            profile = profile or f"{prog} -i reads commands from standard input, which cannot be checked"
+        elif letter == "l":
+            profile = profile or _LOGIN.format(prog=prog, option="-l")
+        elif letter == "k":
             raise Refusal(prog, f"{prog} -k turns arguments into environment assignments")
-        if letter in "oO":
+        elif letter in "oO":
             consumed += 1
             if i + consumed < len(args) and static(prog, args[i + consumed]) == "keyword":
                 raise Refusal(prog, f"{prog} -o keyword turns arguments into environment assignments")
         elif letter != "c" and letter not in _SHELL_FLAGS:
             raise Refusal(prog, f"unknown option -{letter} of {prog!r}")
-    return i + 1 + consumed
+    return i + 1 + consumed, profile
 
 
 def _other_shell(prog: str, args: Sequence[Word]) -> list[Inner]:
     raise Refusal(prog, f"{prog!r} is not a POSIX shell; its commands cannot be analysed")
 
 
-_SUDO = OptionSpec(
-    flags="AbBEeHiKklnNPSsVv",
-    with_arg="CDghprRtTUu",
-    long_flags="askpass background bell preserve-env edit set-home login remove-timestamp reset-timestamp"
-    " list non-interactive no-update preserve-groups stdin shell validate",
-    long_with_arg="close-from chdir group host prompt chroot role type command-timeout other-user user",
-)
+_SUDO = getopt("AbBEeHiKklnNPSsVvC:D:g:h:p:r:R:t:T:U:u:", "askpass background bell preserve-env edit "
+    "set-home login remove-timestamp reset-timestamp list non-interactive no-update preserve-groups stdin "
+    "shell validate close-from: chdir: group: host: prompt: chroot: role: type: command-timeout: "
+    "other-user: user:")  # fmt: skip
 
 
-def _sudo(prog: str, args: Sequence[Word]) -> list[Inner]:
-    options, k = parse_options(prog, args, _SUDO)
-    if has(options, *EXITS, "-V", "-l", "--list", "-e", "--edit", "-v", "--validate"):
-        return []
+@with_options(_SUDO, "-V", "-l", "--list", "-e", "--edit", "-v", "--validate")
+def _sudo(prog: str, args: Sequence[Word], options: list[Option], k: int) -> list[Inner]:
     rest = list(args[k:])
     while rest and "=" in static(prog, rest[0]):
         check_assignment(rest.pop(0), prog)
-    if has(options, "-i", "--login"):
-        raise Refusal(prog, _LOGIN.format(prog=prog, option="-i"))
-    if has(options, "-s", "--shell"):
+    login = has(options, "-i", "--login")
+    if login or has(options, "-s", "--shell"):
         if not rest:
             raise Refusal(prog, f"{prog} -s/-i without a command starts an interactive shell")
-        return [Script(" ".join(static(prog, w) for w in rest))]
+        script: list[Inner] = [Script(" ".join(static(prog, w) for w in rest))]
+        if login:
+            raise RefusedButRuns(prog, _LOGIN.format(prog=prog, option="-i"), script)
+        return script
     return run_argv(rest)
 
 
-_SU = OptionSpec(
-    flags="lmpfP",
-    with_arg="csgGw",
-    long_flags="login preserve-environment pty",
-    long_with_arg="command session-command shell group supp-group whitelist-environment",
-)
+_SU = getopt("lmpfPc:s:g:G:w:", "login preserve-environment pty command: session-command: shell: group: "
+    "supp-group: whitelist-environment:")  # fmt: skip
 
 
 def _su(prog: str, args: Sequence[Word]) -> list[Inner]:
     """su/runuser: only the '-c command' form is analysed; arguments after the user go
     to the user's shell, and no command means an interactive shell."""
-    if any(w.value == "-" for w in args):
-        raise Refusal(prog, _LOGIN.format(prog=prog, option="-"))
-    options, k = parse_options(prog, args, _SU)
-    if has(options, *EXITS):
+    rest = [w for w in args if w.value != "-"]
+    dash = len(rest) < len(args)
+    options, k = parse_options(prog, rest, _SU)
+    if has(options, *EXITS) and not dash:
         return []
-    if has(options, "-l", "--login"):
-        raise Refusal(prog, _LOGIN.format(prog=prog, option="-l"))
     script = value_of(options, "-c", "--command", "--session-command")
-    if script is None or len(args) - k > 1:
+    runs: list[Inner] = [Script(script)] if script is not None else []
+    if dash or has(options, "-l", "--login"):
+        raise RefusedButRuns(prog, _LOGIN.format(prog=prog, option="-" if dash else "-l"), runs)
+    if script is None or len(rest) - k > 1:
         raise Refusal(prog, f"{prog} runs a shell whose commands are not given with -c")
-    return [Script(script)]
+    return runs
 
 
 def _doas(prog: str, args: Sequence[Word]) -> list[Inner]:
-    options, k = parse_options(prog, args, OptionSpec(flags="ns", with_arg="uC"))
+    options, k = parse_options(prog, args, getopt("nsu:C:"))
     if has(options, "-C"):
         return []
     if has(options, "-s") or k >= len(args):
@@ -163,7 +176,7 @@ def _doas(prog: str, args: Sequence[Word]) -> list[Inner]:
 
 
 _PKEXEC = GenericWrapper(
-    OptionSpec(long_flags="disable-internal-agent keep-cwd", long_with_arg="user"),
+    getopt("", "disable-internal-agent keep-cwd user:"),
     shell_when_empty=True,
 )
 

@@ -11,97 +11,88 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sandbox.validation.options import OptionSpec, has, parse_options, static, value_of
-from sandbox.validation.shell_words import Refusal, Word
-from sandbox.validation.steps import EXITS, GenericWrapper, Handler, Inner, Named, Run, Script, run_argv
+from common.commandline.options import Option, getopt, has, parse_options, static, value_of
+from common.commandline.shell_words import Refusal, Word
+from common.commandline.steps import (
+    EXITS,
+    GenericWrapper,
+    Handler,
+    Inner,
+    Named,
+    Run,
+    Script,
+    run_argv,
+    with_options,
+)
 
 _CHRT = GenericWrapper(
-    OptionSpec(
-        flags="abdfiorRmpvhV",
-        with_arg="TPD",
-        long_flags="all-tasks batch deadline fifo idle other rr reset-on-fork max pid verbose",
-        long_with_arg="sched-runtime sched-period sched-deadline",
+    getopt(
+        "abdfiorRmpvhVT:P:D:",
+        "all-tasks batch deadline fifo idle other rr reset-on-fork max pid verbose sched-runtime: "
+        "sched-period: sched-deadline:",
     ),
     operands=1,  # the priority
     no_command=("-p", "--pid", "-m", "--max", "-h", "-V"),
 )
-_PERSONALITY = OptionSpec(
-    flags="BFILRSTXZ3vhV",
-    long_flags="32bit fdpic-funcptrs short-inode addr-compat-layout addr-no-randomize whole-seconds"
-    " sticky-timeouts read-implies-exec mmap-page-zero 3gb 4gb uname-2.6 verbose list",
-)
+_PERSONALITY = getopt("BFILRSTXZ3vhV", "32bit fdpic-funcptrs short-inode addr-compat-layout "
+    "addr-no-randomize whole-seconds sticky-timeouts read-implies-exec mmap-page-zero 3gb 4gb uname-2.6 "
+    "verbose list")  # fmt: skip
 # linux32, linux64, i386 and x86_64 are setarch with the architecture as the name.
 _LINUX32 = GenericWrapper(_PERSONALITY, no_command=("--list", "-h", "-V"), shell_when_empty=True)
 _SETARCH = GenericWrapper(_PERSONALITY, operands=1, no_command=("--list", "-h", "-V"), shell_when_empty=True)
 _PRLIMIT = GenericWrapper(
-    OptionSpec(
-        flags="hV",
-        with_arg="po",
-        optional_arg="cdefilmnqrstuvxy",
-        long_flags="noheadings raw verbose",
-        long_with_arg="pid output",
-        long_optional="core data nice fsize sigpending memlock rss nofile msgqueue rtprio stack cpu"
-        " nproc as locks rttime",
+    getopt(
+        "hVp:o:c::d::e::f::i::l::m::n::q::r::s::t::u::v::x::y::",
+        "noheadings raw verbose pid: output: core:: data:: nice:: fsize:: sigpending:: memlock:: rss:: "
+        "nofile:: msgqueue:: rtprio:: stack:: cpu:: nproc:: as:: locks:: rttime::",
     ),
     no_command=("-p", "--pid", "-h", "-V"),
 )
 _SETPRIV = GenericWrapper(
-    OptionSpec(
-        flags="dhV",
-        long_flags="dump nnp no-new-privs clear-groups keep-groups init-groups reset-env",
-        long_with_arg="inh-caps ambient-caps bounding-set ruid euid rgid egid reuid regid groups"
-        " securebits pdeathsig selinux-label apparmor-profile landlock-access landlock-rule",
+    getopt(
+        "dhV",
+        "dump nnp no-new-privs clear-groups keep-groups init-groups reset-env inh-caps: ambient-caps: "
+        "bounding-set: ruid: euid: rgid: egid: reuid: regid: groups: securebits: pdeathsig: "
+        "selinux-label: apparmor-profile: landlock-access: landlock-rule:",
     ),
     no_command=("-d", "--dump", "-h", "-V"),
 )
 _UNSHARE = GenericWrapper(
-    OptionSpec(
-        flags="muinpUCTfrchV",
-        with_arg="RwSGl",
-        long_flags="fork map-root-user map-current-user map-auto keep-caps",
-        long_with_arg="map-user map-group map-users map-groups propagation setgroups root wd setuid"
-        " setgid monotonic boottime load-interp",
-        long_optional="mount uts ipc net pid user cgroup time kill-child mount-proc",
+    getopt(
+        "muinpUCTfrchVR:w:S:G:l:",
+        "fork map-root-user map-current-user map-auto keep-caps map-user: map-group: map-users: "
+        "map-groups: propagation: setgroups: root: wd: setuid: setgid: monotonic: boottime: load-interp: "
+        "mount:: uts:: ipc:: net:: pid:: user:: cgroup:: time:: kill-child:: mount-proc::",
     ),
     no_command=("-h", "-V"),
     shell_when_empty=True,
 )
 _NSENTER = GenericWrapper(
-    OptionSpec(
-        flags="aeFZchV",
-        with_arg="tSGW",
-        optional_arg="muinpUCTrw",
-        long_flags="all preserve-credentials env no-fork follow-context join-cgroup",
-        long_with_arg="target setuid setgid wdns",
-        long_optional="mount uts ipc net pid user cgroup time root wd",
+    getopt(
+        "aeFZchVt:S:G:W:m::u::i::n::p::U::C::T::r::w::",
+        "all preserve-credentials env no-fork follow-context join-cgroup target: setuid: setgid: wdns: "
+        "mount:: uts:: ipc:: net:: pid:: user:: cgroup:: time:: root:: wd::",
     ),
     no_command=("-h", "-V"),
     shell_when_empty=True,
 )
 _CHOOM = GenericWrapper(
-    OptionSpec(flags="hV", with_arg="np", long_with_arg="adjust pid"),
+    getopt("hVn:p:", "adjust: pid:"),
     no_command=("-p", "--pid", "-h", "-V"),
 )
 _UCLAMPSET = GenericWrapper(
-    OptionSpec(
-        flags="asRvhV",
-        with_arg="mMp",
-        long_flags="all-tasks system reset-on-fork verbose",
-        long_with_arg="pid",
-    ),
+    getopt("asRvhVm:M:p:", "all-tasks system reset-on-fork verbose pid:"),
     no_command=("-p", "--pid", "-s", "--system", "-h", "-V"),
 )
-_LOGSAVE = GenericWrapper(OptionSpec(flags="asv"), operands=1)  # logsave [-asv] logfile cmd
-_CTTYHACK = GenericWrapper(OptionSpec(), shell_when_empty=True)
-_OPENVT = GenericWrapper(OptionSpec(flags="swlfuveh", with_arg="c"), shell_when_empty=True)
-_RUNCON = OptionSpec(flags="c", with_arg="urtl", long_flags="compute", long_with_arg="user role type range")
+_LOGSAVE = GenericWrapper(getopt("asv"), operands=1)  # logsave [-asv] logfile cmd
+_CTTYHACK = GenericWrapper(getopt(), shell_when_empty=True)
+_OPENVT = GenericWrapper(getopt("swlfuvehc:"), shell_when_empty=True)
+_RUNCON = getopt("cu:r:t:l:", "compute user: role: type: range:")
 
 
-def _runcon(prog: str, args: Sequence[Word]) -> list[Inner]:
+@with_options(_RUNCON)
+def _runcon(prog: str, args: Sequence[Word], options: list[Option], k: int) -> list[Inner]:
     """``runcon CONTEXT cmd`` or ``runcon [-u U] [-r R] [-t T] [-l L] cmd``."""
-    options, k = parse_options(prog, args, _RUNCON)
-    if has(options, *EXITS):
-        return []
     rest = list(args[k:])
     if not has(options, "-u", "-r", "-t", "-l", "--user", "--role", "--type", "--range") and rest:
         static(prog, rest.pop(0))  # the context
@@ -119,34 +110,22 @@ def _sg(prog: str, args: Sequence[Word]) -> list[Inner]:
     return [Script(" ".join(static(prog, w) for w in script))]
 
 
-_SCRIPT = OptionSpec(
-    flags="aefqhV",
-    with_arg="cEBIOTmo",
-    optional_arg="t",
-    long_flags="append return flush quiet",
-    long_with_arg="command echo log-io log-in log-out log-timing logging-format output-limit",
-    long_optional="timing",
-)
+_SCRIPT = getopt("aefqhVc:E:B:I:O:T:m:o:t::", "append return flush quiet command: echo: log-io: log-in: "
+    "log-out: log-timing: logging-format: output-limit: timing::")  # fmt: skip
 
 
-def _script(prog: str, args: Sequence[Word]) -> list[Inner]:
-    options, _ = parse_options(prog, args, _SCRIPT)
-    if has(options, *EXITS, "-h", "-V"):
-        return []
+@with_options(_SCRIPT, "-h", "-V")
+def _script(prog: str, args: Sequence[Word], options: list[Option], _: int) -> list[Inner]:
     command = value_of(options, "-c", "--command")
     if command is None:
         raise Refusal(prog, f"{prog} without -c starts an interactive shell")
     return [Script(command)]
 
 
-_SSD = OptionSpec(
-    flags="SKTHVtoqvbCm",
-    with_arg="OxnupacgsrdNPIkR",
-    long_flags="start stop status help version test oknodo quiet verbose background no-close"
-    " make-pidfile remove-pidfile notify-await",
-    long_with_arg="output exec name user pidfile startas chuid group signal chroot chdir nicelevel"
-    " procsched iosched umask retry ppid notify-timeout",
-)
+_SSD = getopt("SKTHVtoqvbCmO:x:n:u:p:a:c:g:s:r:d:N:P:I:k:R:", "start stop status help version test oknodo "
+    "quiet verbose background no-close make-pidfile remove-pidfile notify-await output: exec: name: user: "
+    "pidfile: startas: chuid: group: signal: chroot: chdir: nicelevel: procsched: iosched: umask: retry: "
+    "ppid: notify-timeout:")  # fmt: skip
 
 
 def _start_stop_daemon(prog: str, args: Sequence[Word]) -> list[Inner]:
@@ -160,17 +139,13 @@ def _start_stop_daemon(prog: str, args: Sequence[Word]) -> list[Inner]:
     return [Run((Word.literal(program), *args[k:]))]
 
 
-_LD_SO = OptionSpec(
-    long_flags="list verify inhibit-cache list-tunables list-diagnostics",
-    long_with_arg="library-path inhibit-rpath audit preload argv0 glibc-hwcaps-prepend glibc-hwcaps-mask",
-)
+_LD_SO = getopt("", "list verify inhibit-cache list-tunables list-diagnostics library-path: inhibit-rpath: "
+    "audit: preload: argv0: glibc-hwcaps-prepend: glibc-hwcaps-mask:")  # fmt: skip
 
 
-def _ld_so(prog: str, args: Sequence[Word]) -> list[Inner]:
+@with_options(_LD_SO)
+def _ld_so(prog: str, args: Sequence[Word], options: list[Option], k: int) -> list[Inner]:
     """The dynamic loader runs the program it is given; --preload and --audit load code."""
-    options, k = parse_options(prog, args, _LD_SO)
-    if has(options, *EXITS):
-        return []
     if has(options, "--preload", "--audit", "--library-path"):
         raise Refusal(prog, f"{prog} --preload, --audit or --library-path loads code into the program")
     name = value_of(options, "--argv0")
