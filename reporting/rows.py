@@ -232,6 +232,7 @@ def exec_row(e: ExecEvent) -> Row:
         e.filename, e.exe, e.script or "", list(e.argv), e.argv_truncated, e.cwd, e.parent_exe,
         e.parent_comm, [k.value for k in e.stdio], [k.value for k in e.parent_stdio], e.exe_writable,
         e.exe_fs, e.blocked, e.mode, e.mnt_ns, e.ktime_ns, e.source.value, e.best_effort, e.schema_version,
+        e.pgid, e.sid,
     )  # fmt: skip
 
 
@@ -246,5 +247,5 @@ def connect_row(e: ConnectEvent) -> Row:
     return (
         e.event_id, e.time, e.container_id, e.host, e.pid, e.comm, e.exe, e.uid, e.phase, e.family,
         e.protocol, e.daddr, e.dport, e.saddr, e.sport, e.result, e.old_state or "", e.new_state or "",
-        e.ktime_ns, e.source.value, e.schema_version,
+        e.ktime_ns, e.source.value, e.schema_version, e.ns_pid,
     )  # fmt: skip

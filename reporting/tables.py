@@ -64,12 +64,13 @@ EXEC_EVENTS = (
     "pid", "ppid", "ns_pid", "uid", "program", "comm", "filename", "exe", "script", "argv",
     "argv_truncated", "cwd", "parent_exe", "parent_comm", "stdio", "parent_stdio", "exe_writable",
     "exe_fs", "blocked", "mode", "mnt_ns", "ktime_ns", "source", "best_effort", "schema_version",
+    "pgid", "sid",
 )  # fmt: skip
 EXIT_EVENTS = (*_EVENT, "pid", "exit_code", "signal", "ktime_ns", "source", "schema_version")
 CONNECT_EVENTS = (
     *_EVENT,
     "pid", "comm", "exe", "uid", "phase", "family", "protocol", "daddr", "dport", "saddr", "sport",
-    "result", "old_state", "new_state", "ktime_ns", "source", "schema_version",
+    "result", "old_state", "new_state", "ktime_ns", "source", "schema_version", "ns_pid",
 )  # fmt: skip
 
 COLUMNS: dict[str, tuple[str, ...]] = {

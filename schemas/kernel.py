@@ -7,8 +7,10 @@ never another container's).
 Field semantics (for rule writers):
 
 - ``pid``/``ppid`` are host pids; ``ns_pid`` is the pid inside the sandbox (None when
-  unknown). ``uid`` is the real uid as seen from the host (no user namespaces here, so the
-  same number as inside).
+  unknown); ``pgid``/``sid`` (exec) are the process group and session, host numbers like
+  ``pid``. A TCP state change (connect, phase ``state``) may run where no process of the
+  sandbox does (softirq): its ``pid`` is 0 then. ``uid`` is the real uid as seen from the
+  host (no user namespaces here, so the same number as inside).
 - ``ExecEvent.filename`` is the path handed to execve (``/bin/sh``, ``./x``, ``sh`` via
   PATH lookup as resolved by the caller's libc). ``exe`` is the file actually executed,
   resolved inside the sandbox (absolute, symlinks followed): for a ``#!`` script it is the
@@ -64,6 +66,22 @@ class StdioKind(StrEnum):
 class EventSource(StrEnum):
     BPF = "bpf"
     PROC_CONNECTOR = "proc_connector"
+
+
+BUSYBOX = "busybox"
+
+
+def busybox_applet(argv: tuple[str, ...]) -> str:
+    """The applet busybox runs for this argv, as busybox picks it: argv[0] without one
+    leading '-' (a login shell's mark), then its basename; after a literal ``busybox``,
+    the basename of argv[1]. Only for an exec whose file is busybox: any other program's
+    argv[0] is the caller's text and names nothing (the kernel layer judges the same way)."""
+    if not argv:
+        return BUSYBOX
+    first = argv[0].removeprefix("-").rsplit("/", 1)[-1]
+    if first == BUSYBOX and len(argv) > 1:
+        return argv[1].rsplit("/", 1)[-1]
+    return first
 
 
 def kernel_event_id(boot_id: str, pid: int, ktime_ns: int, kind: str) -> str:
@@ -134,6 +152,7 @@ class ConnectEvent(KernelEvent):
 KernelEventUnion: TypeAlias = Annotated[ExecEvent | ExitEvent | ConnectEvent, Field(discriminator="kind")]
 
 __all__ = [
+    "BUSYBOX",
     "ConnectEvent",
     "EventSource",
     "ExecEvent",
@@ -141,5 +160,6 @@ __all__ = [
     "KernelEvent",
     "KernelEventUnion",
     "StdioKind",
+    "busybox_applet",
     "kernel_event_id",
 ]

@@ -48,6 +48,15 @@ def unblock(ns: int, name: str) -> None:
     _with_name(P.OP_UNBLOCK, ns, name)
 
 
+def net(netns: int, ns: int) -> None:
+    """TCP state changes of sockets in ``netns`` belong to the sandbox of mount ns ``ns``."""
+    _call(P.OP_NET, netns, ns)
+
+
+def unnet(netns: int) -> None:
+    _call(P.OP_UNNET, netns)
+
+
 def ping(seq: int) -> None:
     """Echoed by the tracer as ``A 5 <seq> 0``: proves its probe is attached and reading."""
     _call(P.OP_PING, seq)

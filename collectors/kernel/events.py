@@ -11,13 +11,20 @@ import os
 import posixpath
 from dataclasses import dataclass
 
-from collectors.kernel.parse import NAME_BYTES, Connect, Exec, Exit
+from collectors.kernel.parse import NAME_BYTES, Connect, Exec, Exit, State
 from schemas.events import ActionOutcome, ActionResult, EnforcementAction, stable_id
-from schemas.kernel import ConnectEvent, EventSource, ExecEvent, ExitEvent, kernel_event_id
+from schemas.kernel import (
+    BUSYBOX,
+    ConnectEvent,
+    EventSource,
+    ExecEvent,
+    ExitEvent,
+    busybox_applet,
+    kernel_event_id,
+)
 
 # Mount points a sandbox can write (policy.py: the workspace and /tmp; Docker's /dev/shm).
 WRITABLE_MOUNTS = ("/work", "/tmp", "/dev/shm")  # noqa: S108 - paths inside the sandbox
-BUSYBOX = "busybox"
 MEMFD = "memfd"
 # The host's clock pair: ktime (CLOCK_MONOTONIC ns) -> epoch ms for the event time.
 
@@ -31,6 +38,7 @@ class Sandbox:
     enforce: bool
     blocked: frozenset[str]
     no_memfd: bool = True  # a program run from memory counts as blocked
+    netns: int = 0  # its network namespace (TCP state changes), 0 when not its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +52,7 @@ class Context:
 def program_name(filename: str, exe_name: str, argv: tuple[str, ...]) -> str:
     """The name to judge a program by: a busybox applet by the name it was invoked as."""
     if exe_name == BUSYBOX and argv:
-        first = posixpath.basename(argv[0])
-        if first == BUSYBOX and len(argv) > 1:
-            return posixpath.basename(argv[1])
-        return first
+        return busybox_applet(argv)
     return posixpath.basename(filename)
 
 
@@ -100,7 +105,8 @@ def exec_event(ctx: Context, sb: Sandbox, ex: Exec) -> ExecEvent:
     return ExecEvent(
         event_id=kernel_event_id(ctx.boot_id, ex.pid, ex.ktime, "exec"),
         time=_time_ms(ctx, ex.ktime), container_id=sb.container_id, host=ctx.host,
-        pid=ex.pid, comm=ex.comm, mnt_ns=ex.ns, ktime_ns=ex.ktime, source=EventSource.BPF,
+        pid=ex.pid, ns_pid=ex.ns_pid, pgid=ex.pgid, sid=ex.sid, comm=ex.comm, mnt_ns=ex.ns, ktime_ns=ex.ktime,
+        source=EventSource.BPF,
         best_effort=not exe, ppid=ex.ppid, uid=ex.uid, filename=ex.filename, exe=exe or ex.exe_name,
         program=program_name(ex.filename, ex.exe_name, ex.argv), argv=ex.argv,
         script=script_of(ex.filename, ex.argv),
@@ -142,7 +148,19 @@ def connect_event(ctx: Context, sb: Sandbox, c: Connect) -> ConnectEvent:
         comm=c.comm, mnt_ns=c.ns, ktime_ns=c.ktime, exe=_readlink(f"{ctx.proc}/{c.pid}/exe"), uid=c.uid,
         family="inet" if c.family == "inet" else "inet6",
         protocol="tcp" if c.protocol == "tcp" else "udp" if c.protocol == "udp" else "other",
-        daddr=c.daddr, dport=c.dport, result=c.result,
+        daddr=c.daddr, dport=c.dport, result=c.result, sport=c.sport, ns_pid=c.ns_pid,
+    )  # fmt: skip
+
+
+def state_event(ctx: Context, sb: Sandbox, s: State) -> ConnectEvent:
+    """A TCP state change, as a connect event of phase ``state``: the same connection,
+    told by the socket (addresses of both ends) rather than by the syscall."""
+    kind = f"state:{s.sport}>{s.dport}:{s.new}"
+    return ConnectEvent(
+        event_id=kernel_event_id(ctx.boot_id, s.pid, s.ktime, kind), time=_time_ms(ctx, s.ktime),
+        container_id=sb.container_id, host=ctx.host, pid=s.pid, mnt_ns=s.ns, ktime_ns=s.ktime, phase="state",
+        family="inet" if s.family == "inet" else "inet6", protocol="tcp", daddr=s.daddr, dport=s.dport,
+        saddr=s.saddr, sport=s.sport, old_state=s.old, new_state=s.new,
     )  # fmt: skip
 
 

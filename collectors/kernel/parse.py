@@ -1,12 +1,14 @@
 """Pure parsing of the tracer's output (``bpftrace -f json``) into records; no I/O.
 
-One line per record: N an exec (the judgement, packed by the judging probe, and the
-strings), X an exit, C a connect, A an acknowledged map update. Strings printed with
+One line per record: N an exec (the judgement and the ids, packed by the judging probe,
+and the strings), X an exit, C a connect, S a TCP state change, A an acknowledged map
+update. Strings printed with
 ``%r`` come hex-escaped and NUL-padded; ``unescape`` turns them back into bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -21,13 +23,19 @@ STDIO_KINDS = (
 )  # fmt: skip
 _HEX = re.compile(rb"\\x([0-9a-fA-F]{2})")
 NAME_BYTES = 16  # program.NAME_LEN
-ARGV_CHUNK = 64  # program.ARGV_CHUNK, printed 3 times
-# An N line after the pid: three %r names of 16 bytes (an escape is one byte), the filename.
+ARGV_CHUNK = 64  # program.ARGV_CHUNK, printed 3 times, each only as long as argv fills it
+ARGV_CHUNKS = 3
+# An N line: nine numbers (the last is argv's length), three %r names of 16 bytes (an
+# escape is one byte), argv's %r chunks (their sizes follow from its length), the filename.
 _NAME = r"((?:\\x[0-9a-fA-F]{2}|.){16})"
-_CHUNK = f"((?:\\\\x[0-9a-fA-F]{{2}}|.){{{ARGV_CHUNK}}})"
-_N_LINE = re.compile(f"((?:\\d+ ){{7}}\\d+) {_NAME} {_NAME} {_NAME} {_CHUNK} {_CHUNK} {_CHUNK} (.*)", re.S)
+_N_HEAD = re.compile(r"((?:\d+ ){8}(\d+)) ")
 AF_INET = 2
 SOCK_STREAM, SOCK_DGRAM = 1, 2
+ID_BITS = 21  # program.ID_BITS: ns pid, pgid, sid packed in one number, 0 unknown
+TCP_STATES = (
+    "", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE",
+    "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV",
+)  # fmt: skip
 
 
 class ParseError(ValueError):
@@ -54,6 +62,9 @@ class Exec:
     filename: str = ""
     argv: tuple[str, ...] = ()
     argv_truncated: bool = False
+    ns_pid: int | None = None
+    pgid: int | None = None
+    sid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,24 @@ class Connect:
     dport: int
     daddr: str
     comm: str
+    sport: int | None = None
+    ns_pid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A TCP state change; ``pid`` 0 when it ran outside the sandbox's processes (softirq)."""
+
+    ktime: int
+    pid: int
+    ns: int
+    old: str
+    new: str
+    family: str
+    saddr: str
+    sport: int
+    daddr: str
+    dport: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +128,11 @@ def unescape(text: str) -> bytes:
     reject those bytes."""
     raw = text.encode("utf-8", "surrogateescape")
     if b"\\" not in raw:
+        return raw
+    # NUL padding is most of the escapes (names and argv chunks): replaced in one pass
+    # first, it leaves the same bytes as the general rule, which then rarely runs.
+    raw = raw.replace(b"\\x00", b"\0")
+    if b"\\x" not in raw:
         return raw
     return _HEX.sub(lambda m: bytes([int(m.group(1), 16)]), raw)
 
@@ -142,21 +176,38 @@ def _kinds(packed: int, shift: int) -> tuple[StdioKind, StdioKind, StdioKind]:
     return stdio_of([str((packed >> (shift + 4 * i)) & 0xF) for i in range(3)])
 
 
+def chunk_sizes(arglen: int) -> tuple[int, ...]:
+    """The bytes of argv each chunk holds (the program prints no padding past argv's end)."""
+    return tuple(max(0, min(ARGV_CHUNK, arglen - i * ARGV_CHUNK)) for i in range(ARGV_CHUNKS))
+
+
+@functools.lru_cache(maxsize=256)
+def _n_tail(sizes: tuple[int, ...]) -> re.Pattern[str]:
+    chunks = " ".join(f"((?:\\\\x[0-9a-fA-F]{{2}}|.){{{n}}})" for n in sizes)
+    return re.compile(f"{_NAME} {_NAME} {_NAME} {chunks} (.*)", re.S)
+
+
 def _exec(text: str) -> Exec:
-    m = _N_LINE.fullmatch(text)
-    if m is None:
+    head = _N_HEAD.match(text)
+    m = _n_tail(chunk_sizes(int(head.group(2)))).fullmatch(text, head.end()) if head else None
+    if head is None or m is None:
         raise ParseError("N line: not an exec's numbers, names, argv and filename")
-    ktime, pid, ppid, ns, uid, packed, lat, arglen = (int(x) for x in m.group(1).split(" "))
+    ktime, pid, ppid, ns, uid, ids, packed, lat, arglen = (int(x) for x in head.group(1).split(" "))
     killed = bool(packed & 4)
-    raw = b"".join(unescape(m.group(i)) for i in (5, 6, 7))
+    raw = b"".join(unescape(m.group(i)) for i in (4, 5, 6))
     argv, truncated = split_argv(raw, arglen, len(raw))
-    comm, exe, parent = (_text(unescape(m.group(i))) for i in (2, 3, 4))
+    comm, exe, parent = (_text(unescape(m.group(i))) for i in (1, 2, 3))
     return Exec(
         ktime=ktime, pid=pid, ppid=ppid, ns=ns, uid=uid, mode=packed & 3, hit=(packed >> 3) & 31,
         killed=killed, exec_to_kill_ns=lat if killed else 0, stdio=_kinds(packed, 8),
         parent_stdio=_kinds(packed, 20), comm=comm, exe_name=exe, parent_comm=parent,
-        filename=m.group(8), argv=argv, argv_truncated=truncated,
+        filename=m.group(7), argv=argv, argv_truncated=truncated, ns_pid=_id(ids, 0), pgid=_id(ids, 1),
+        sid=_id(ids, 2),
     )  # fmt: skip
+
+
+def _id(packed: int, i: int) -> int | None:
+    return (packed >> (i * ID_BITS)) & ((1 << ID_BITS) - 1) or None
 
 
 def fixed_fields(text: str, sizes: tuple[int, ...]) -> list[bytes]:
@@ -175,15 +226,32 @@ def _text(raw: bytes) -> str:
 
 
 def _connect(f: list[str]) -> Connect:
-    head = f[0].split(" ", 7)
+    head = f[0].split(" ", 9)
     family, stype, ret = int(head[4]), int(head[5]), int(head[6])
-    port, addr, comm = fixed_fields(head[7], (2, 16, 16))
+    port, addr, comm = fixed_fields(head[9], (2, 16, 16))
     proto = "tcp" if stype == SOCK_STREAM else "udp" if stype == SOCK_DGRAM else "other"
     return Connect(
         ktime=int(head[0]), pid=int(head[1]), ns=int(head[2]), uid=int(head[3]),
         family="inet" if family == AF_INET else "inet6", protocol=proto, result=-ret if ret < 0 else ret,
         dport=int.from_bytes(port, "big"), daddr=_addr(addr, family), comm=_text(comm),
+        sport=int(head[7]) or None, ns_pid=int(head[8]) or None,
     )  # fmt: skip
+
+
+def _state(f: list[str]) -> State:
+    head = f[0].split(" ", 8)
+    family = int(head[5])
+    saddr, daddr, saddr6, daddr6 = fixed_fields(head[8], (4, 4, 16, 16))
+    src, dst = (saddr, daddr) if family == AF_INET else (saddr6, daddr6)
+    return State(
+        ktime=int(head[0]), pid=int(head[1]), ns=int(head[2]), old=_tcp_state(int(head[3])),
+        new=_tcp_state(int(head[4])), family="inet" if family == AF_INET else "inet6",
+        saddr=_addr(src, family), sport=int(head[6]), daddr=_addr(dst, family), dport=int(head[7]),
+    )  # fmt: skip
+
+
+def _tcp_state(n: int) -> str:
+    return TCP_STATES[n] if 0 < n < len(TCP_STATES) else str(n)
 
 
 Line = tuple[str, list[str]] | Lost | None
@@ -202,12 +270,12 @@ def parse_json_line(raw: bytes) -> Line:
         return None
     data = str(obj["data"]).removesuffix("\n")
     tag, _, rest = data.partition(" ")
-    if tag in ("N", "C"):  # %r buffers that may hold spaces: cut by position
+    if tag in ("N", "C", "S"):  # %r buffers that may hold spaces: cut by position
         return tag, [rest]
     return tag, rest.split(" ")
 
 
-Record = Exec | Exit | Connect | Ack
+Record = Exec | Exit | Connect | State | Ack
 
 
 def record_of(tag: str, f: list[str]) -> Record | None:
@@ -220,6 +288,8 @@ def record_of(tag: str, f: list[str]) -> Record | None:
             return Exit(ktime=int(f[0]), pid=int(f[1]), ns=int(f[2]), exit_code=code, signal=sig)
         if tag == "C":
             return _connect(f)
+        if tag == "S":
+            return _state(f)
         if tag == "A":
             return Ack(int(f[0]), int(f[1]), int(f[2]))
     except (IndexError, ValueError) as exc:

@@ -7,6 +7,17 @@ What each policy forbids mirrors what the host's rules hold (DESIGN.md principle
 link-local (cloud metadata); ``restricted`` private ranges, link-local, and ports outside
 ``allowed_ports``; ``full`` nothing. A refused or unreachable connect is still an attempt
 and is reported with its result.
+
+TCP state changes (phase ``state``) tell what became of a connect: SYN_SENT ->
+ESTABLISHED is a connection the far end accepted (a forbidden destination is then
+reported again as established: egress that happened, not only tried), CLOSE ends it, and
+SYN_SENT -> CLOSE is a non-blocking connect that failed. Only a connection that may exist
+(connect returned 0 or EINPROGRESS, and did not fail since) marks its process as
+connected for the reverse-shell evidence: a refused connect followed by a shell is not a
+shell over a connection.
+Connections are counted by their local port and destination, from the connect or the
+ESTABLISHED change, whichever comes first (the tracer may deliver them in either order),
+and uncounted at CLOSE.
 """
 
 from __future__ import annotations
@@ -22,23 +33,25 @@ from schemas import ConnectEvent, NetworkPolicy
 # connect's errno values after which the connection exists (or will): 0, EINPROGRESS (115).
 OPEN_RESULTS = frozenset({0, 115})
 CLOSED_STATES = frozenset({"CLOSE", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK", "FIN_WAIT1", "FIN_WAIT2"})
+ESTABLISHED, SYN_SENT = "ESTABLISHED", "SYN_SENT"
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def on_connect(run: StepRun, ev: ConnectEvent) -> None:
     if ev.phase == "state":
-        _state_change(run.state, ev)
+        _state_change(run, ev)
         return
     addr = parse(ev.daddr)
     dest = destination(ev)
-    c = proctable.connected(run.state, ev.pid, ev.comm or ev.exe.rsplit("/", 1)[-1], ev.time, dest)
     if addr is not None and not is_local(addr):
         why = forbidden(run, addr, ev.dport)
         if why is not None:
             _report_egress(run, ev, dest, why)
-    if ev.result is None or ev.result in OPEN_RESULTS:
-        _count(run, ev)
+    if ev.result is not None and ev.result not in OPEN_RESULTS:
+        return  # refused, unreachable...: an attempt, but no connection to run a shell over
+    _count(run, ev)
+    c = proctable.connected(run.state, ev.pid, ev.comm or ev.exe.rsplit("/", 1)[-1], ev.time, dest)
     revshell.on_connect(run, ev, c)
 
 
@@ -81,7 +94,10 @@ def forbidden(run: StepRun, addr: Address, port: int) -> str | None:
 def _report_egress(run: StepRun, ev: ConnectEvent, dest: str, why: str) -> None:
     pid = ev.ns_pid if ev.ns_pid is not None else ev.pid
     result = "" if ev.result is None else f", connect returned {_errno(ev.result)}"
-    message = f"{ev.comm or ev.exe or '?'} (pid {pid}) connected to {dest} ({ev.protocol}): {why}{result}"
+    if ev.phase == "state":
+        result = ", connection ESTABLISHED"
+    who = f"{ev.comm or ev.exe or '?'} (pid {pid})" if pid else "a process"
+    message = f"{who} connected to {dest} ({ev.protocol}): {why}{result}"
     record(run, "network.egress_denied", dest, ev.time, message=message,
            evidence=kernel_evidence.of_connect(ev, why))  # fmt: skip
 
@@ -91,14 +107,21 @@ def _errno(result: int) -> str:
 
 
 def _key(ev: ConnectEvent) -> str:
+    """One connection: the local port and the destination (a connect and the state
+    changes of its socket share them; the connect does not know its local address)."""
     if ev.sport:
-        return f"{ev.saddr}:{ev.sport}>{ev.daddr}:{ev.dport}"
+        return f"{ev.protocol}:{ev.sport}>{destination(ev)}"
     return f"{ev.pid}>{ev.daddr}:{ev.dport}@{ev.ktime_ns or ev.time}"
 
 
 def _count(run: StepRun, ev: ConnectEvent) -> None:
     conns = run.state.conns
-    conns[_key(ev)] = ev.pid
+    key = _key(ev)
+    if key in conns:
+        if ev.pid:
+            conns[key] = ev.pid
+        return  # seen already (the connect and its ESTABLISHED, in either order)
+    conns[key] = ev.pid
     if len(conns) > MAX_CONNS:
         del conns[next(iter(conns))]
     limit = run.ctx.policy.max_connections
@@ -111,10 +134,21 @@ def _count(run: StepRun, ev: ConnectEvent) -> None:
                evidence=kernel_evidence.of_connect(ev))  # fmt: skip
 
 
-def _state_change(state: ContainerState, ev: ConnectEvent) -> None:
+def _state_change(run: StepRun, ev: ConnectEvent) -> None:
     new = (ev.new_state or "").removeprefix("TCP_")
     if new in CLOSED_STATES and ev.sport:
-        state.conns.pop(f"{ev.saddr}:{ev.sport}>{ev.daddr}:{ev.dport}", None)
+        pid = run.state.conns.pop(_key(ev), None)
+        if (ev.old_state or "").removeprefix("TCP_") == SYN_SENT:  # the connect failed after all
+            proctable.not_connected(run.state, pid or ev.pid, destination(ev))
+    elif (
+        new == ESTABLISHED and (ev.old_state or "").removeprefix("TCP_") == SYN_SENT
+    ):  # outgoing: the far end accepted
+        addr = parse(ev.daddr)
+        if addr is not None and not is_local(addr):
+            why = forbidden(run, addr, ev.dport)
+            if why is not None:
+                _report_egress(run, ev, destination(ev), why)
+        _count(run, ev)
 
 
 def forget_pid(state: ContainerState, pid: int) -> None:

@@ -19,10 +19,11 @@ from typing import Any
 from common.commandline import command_programs
 from processors.engine import baseline
 from processors.engine.findings import StepRun
-from processors.engine.matching import first_in, is_reverse_shell, process_names
+from processors.engine.matching import basename, first_in, is_reverse_shell, process_names
 from processors.engine.record import record
 from processors.engine.state import MAX_JUDGED
 from schemas import AuditEvent, ProcessInfo, ProcessSnapshot
+from schemas.kernel import BUSYBOX, busybox_applet
 
 
 def on_snapshot(run: StepRun, snap: ProcessSnapshot) -> None:
@@ -47,15 +48,25 @@ def on_snapshot(run: StepRun, snap: ProcessSnapshot) -> None:
 
 
 def _judge_process(run: StepRun, p: ProcessInfo, t: int) -> None:
-    names = process_names(p.exe, p.comm, p.argv[0] if p.argv else None)
+    names = process_names(p.exe, p.comm, _argv0_name(p))
     if not names:
         return
     cmdline = " ".join(p.argv) if p.argv else p.comm
     evidence = {"process": p.model_dump(mode="json")}
     label = f"{names[0]} (pid {p.ns_pid if p.ns_pid is not None else p.pid}): {cmdline[:200]}"
-    # What its argv runs next (sh -c 'rm x', sudo rm x): judged as the shared analyser reads it.
-    runs = tuple(n for n in command_programs(p.argv) if n not in names) if p.argv else ()
+    # What its argv runs next (sh -c 'rm x', sudo rm x): judged as the shared analyser reads it,
+    # with argv[0] replaced by the program it is (argv[0] names nothing but a busybox applet).
+    argv = (_argv0_name(p) or names[0], *p.argv[1:]) if p.argv else ()
+    runs = tuple(n for n in command_programs(argv) if n not in names) if argv else ()
     _judge(run, names, cmdline, t, label=label, ev=evidence, aliases=True, runs=runs)
+
+
+def _argv0_name(p: ProcessInfo) -> str | None:
+    """argv[0] names a program only when busybox runs it (busybox picks its applet by it);
+    any other program's argv[0] is the caller's text, as the kernel layer judges it."""
+    if not p.argv or p.exe is None or basename(p.exe) != BUSYBOX:
+        return None
+    return busybox_applet(p.argv)
 
 
 def on_exec(run: StepRun, ev: AuditEvent, command: str) -> None:

@@ -57,6 +57,13 @@ def connected(state: ContainerState, pid: int, name: str, t: int, dest: str) -> 
     return p
 
 
+def not_connected(state: ContainerState, pid: int, dest: str) -> None:
+    """``pid``'s connect to ``dest`` failed (a non-blocking one, told by its socket later)."""
+    p = state.procs.get(pid)
+    if p is not None and p.dest == dest:
+        p.connected, p.dest = 0, ""
+
+
 def piped(a: KProc, b: KProc) -> bool:
     """One's stdout feeds the other's stdin (a pipe between them), either way.
 

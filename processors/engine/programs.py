@@ -7,9 +7,11 @@ Judged by the file executed, never by argv text (DESIGN.md principle 3):
   when that path is on the image; a symlink written in the workspace (``/work/python3 ->
   /bin/rm``) names nothing.
 * ``exe``: the basename of the file the kernel loaded, resolved inside the sandbox.
-* the busybox applet: busybox runs the applet named by ``argv[0]`` (``argv[1]`` after a
-  literal ``busybox``), whatever the path executed. That is argv, but it is what busybox
-  actually runs, so it is judged too (``os.execv("/bin/sh", ["rm", ...])`` runs rm).
+* the busybox applet, only when the file loaded is busybox: busybox runs the applet named
+  by ``argv[0]`` (``argv[1]`` after a literal ``busybox``), whatever the path executed.
+  That is argv, but it is what busybox actually runs, so it is judged too
+  (``os.execv("/bin/sh", ["rm", ...])`` runs rm in the busybox image). Any other program's
+  argv[0] names nothing: ``os.execv("/bin/sleep", ["rm", ...])`` is sleep (as in the kernel).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from dataclasses import dataclass
 
 from processors.engine.matching import basename
 from schemas import ExecEvent
+from schemas.kernel import BUSYBOX, busybox_applet
 
 # Mounts a sandbox can write (the image's root is read-only): a file there was written by
 # the sandbox, and so was a symlink there.
 WRITABLE_ROOTS = ("/work/", "/tmp/", "/dev/shm/", "/var/tmp/", "/run/")  # noqa: S108 - names, not files
-BUSYBOX = "busybox"
 SHELLS = frozenset({
     "sh", "ash", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "pdksh", "rbash", "csh", "tcsh",
     "fish", "yash", "posh", "hush", "busybox-sh", "rc", "es",
@@ -100,13 +102,10 @@ def identify(ev: ExecEvent) -> Identity:
 
 
 def _applet(ev: ExecEvent, exe: str) -> str:
+    """What busybox runs; '' for any other program, whose argv[0] names nothing."""
     if exe != BUSYBOX:
         return ""
-    argv = ev.argv
-    first = basename(argv[0].lstrip("-")) if argv else (ev.program or BUSYBOX)
-    if first == BUSYBOX:
-        return basename(argv[1]) if len(argv) > 1 else BUSYBOX
-    return first
+    return busybox_applet(ev.argv) if ev.argv else ev.program or BUSYBOX
 
 
 def allowed_by(ident: Identity, allowed: frozenset[str]) -> bool:

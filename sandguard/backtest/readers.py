@@ -200,21 +200,21 @@ class KernelReader:
     EXECS = f"""
 SELECT container_id, toUnixTimestamp64Milli(time), ktime_ns, event_id, host, pid, ppid, ns_pid, uid, program,
        comm, filename, exe, script, argv, argv_truncated, cwd, parent_exe, parent_comm, stdio, parent_stdio,
-       exe_writable, exe_fs, blocked, mode, mnt_ns, source, best_effort
+       exe_writable, exe_fs, blocked, mode, mnt_ns, source, best_effort, pgid, sid
 FROM exec_events FINAL WHERE {_RANGE}"""  # noqa: S608
     EXITS = f"""
 SELECT container_id, toUnixTimestamp64Milli(time), ktime_ns, event_id, host, pid, exit_code, signal, source
 FROM exit_events FINAL WHERE {_RANGE}"""  # noqa: S608
     CONNECTS = f"""
 SELECT container_id, toUnixTimestamp64Milli(time), ktime_ns, event_id, host, pid, comm, exe, uid, phase,
-       family, protocol, daddr, dport, saddr, sport, result, old_state, new_state, source
+       family, protocol, daddr, dport, saddr, sport, result, old_state, new_state, source, ns_pid
 FROM connect_events FINAL WHERE {_RANGE}"""  # noqa: S608
     _EXEC = ("pid", "ppid", "ns_pid", "uid", "program", "comm", "filename", "exe", "script", "argv",
              "argv_truncated", "cwd", "parent_exe", "parent_comm", "stdio", "parent_stdio", "exe_writable",
-             "exe_fs", "blocked", "mode", "mnt_ns", "source", "best_effort")  # fmt: skip
+             "exe_fs", "blocked", "mode", "mnt_ns", "source", "best_effort", "pgid", "sid")  # fmt: skip
     _EXIT = ("pid", "exit_code", "signal", "source")
     _CONNECT = ("pid", "comm", "exe", "uid", "phase", "family", "protocol", "daddr", "dport", "saddr",
-                "sport", "result", "old_state", "new_state", "source")  # fmt: skip
+                "sport", "result", "old_state", "new_state", "source", "ns_pid")  # fmt: skip
 
     def read(self, store: Store, span: Span) -> list[Item]:
         params = span.params()

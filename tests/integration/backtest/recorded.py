@@ -1,6 +1,6 @@
 """A history recorded from real sandboxes in embedded mode: benign runs of one image,
 then misbehaving ones (a CPU burner, denied commands, a blocked program started out of the
-validator's sight, a fork flood), all under one policy, stored by the live pipeline."""
+validator's sight under another argv[0], a fork flood), all under one policy, stored by the live pipeline."""
 
 from __future__ import annotations
 
@@ -47,9 +47,10 @@ BENIGN = (
     "python3 -c 'import json; print(json.dumps({\"a\": [1, 2, 3]}))'",
 )
 BURN = f'python3 -c "import time\nend = time.time() + {RUN_S}\nwhile time.time() < end:\n    pass"'
-# A child whose argv[0] is "kill": the validator never saw this command line.
+# A child that runs rm (blocked) under argv[0] "sleep": the validator never saw this
+# command line, and the disguise names nothing (the file executed is judged, not argv[0]).
 DISGUISED = (
-    f"python3 -c \"import os, time; os.fork() or os.execv('/bin/sleep', ['kill', '{RUN_S}']); "
+    f"python3 -c \"import os, time; os.fork() or os.execv('/bin/rm', ['sleep', '-f', '/work/none']); "
     f'time.sleep({RUN_S})"'
 )
 FORKS = (

@@ -83,3 +83,37 @@ def test_closed_and_failed_connections_do_not_count(feed: Callable[..., Feed]) -
     assert f.violations == []
     f(kexit(2, 10), _c(2.1, 12, 40003))  # the exit took pid 10's connection with it
     assert f.violations == [] and f.state is not None and len(f.state.conns) == 1
+
+
+def _state(
+    t: float, old: str, new: str, daddr: str = "127.0.0.1", sport: int = 40001, pid: int = 0
+) -> ConnectEvent:
+    """A TCP state change: often in softirq, where no process of the sandbox runs (pid 0)."""
+    return kconnect(t, pid, daddr, 8000, saddr="10.9.0.2", sport=sport, phase="state", old_state=old,
+                    new_state=new, result=None)  # fmt: skip
+
+
+def test_an_established_egress_is_reported_as_happened(feed: Callable[..., Feed]) -> None:
+    f = feed(network_policy=NetworkPolicy.NONE)
+    f(kconnect(1, 10, "10.0.0.1", 8000, sport=40001, comm="python3", result=115))
+    assert "EINPROGRESS" in _egress(f)[-1]
+    f(_state(1.1, "SYN_SENT", "ESTABLISHED", daddr="10.0.0.1"))
+    assert f.state is not None
+    [finding] = [v for v in f.state.findings.values() if v.rule_id == "network.egress_denied"]
+    assert finding.count == 2 and "connection ESTABLISHED" in finding.message
+
+
+def test_a_connection_counts_once_whichever_event_comes_first(feed: Callable[..., Feed]) -> None:
+    f = feed(limits={"max_network_connections": 1})
+    f(_state(1, "SYN_SENT", "ESTABLISHED", sport=40001), _c(1.1, 10, 40001))  # state first
+    f(_c(1.2, 10, 40002), _state(1.3, "SYN_SENT", "ESTABLISHED", sport=40002))  # connect first
+    assert f.state is not None and len(f.state.conns) == 2
+    assert set(f.state.conns.values()) == {10}  # the connect names the process a softirq change could not
+    f(_state(2, "FIN_WAIT2", "CLOSE", sport=40001), _state(2.1, "SYN_SENT", "CLOSE", sport=40002))
+    assert f.state.conns == {}
+
+
+def test_an_accepted_connection_is_not_an_outgoing_one(feed: Callable[..., Feed]) -> None:
+    f = feed(network_policy=NetworkPolicy.NONE, limits={"max_network_connections": 0})
+    f(_state(1, "SYN_RECV", "ESTABLISHED", daddr="10.0.0.1"), _state(1.1, "CLOSE", "LISTEN", daddr="0.0.0.0"))
+    assert f.violations == []

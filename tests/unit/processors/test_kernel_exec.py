@@ -25,6 +25,9 @@ def _rules(f: Feed) -> list[tuple[str, str]]:
         kexec(1, 10, "/bin/rm", "rm", "-f", "x", exe="/bin/busybox"),  # busybox applet by its link
         kexec(1, 10, "/bin/sh", "rm", "-f", "x", exe="/bin/busybox"),  # busybox runs argv[0]'s applet
         kexec(1, 10, "/bin/busybox", "busybox", "rm", "-f", "x"),  # busybox rm
+        kexec(1, 10, "/bin/busybox", "busybox", "/x/rm", "-f", "x"),  # busybox /x/rm
+        kexec(1, 10, "/bin/busybox", "-rm", "-f", "x"),  # exec -a -rm busybox: one '-' dropped
+        kexec(1, 10, "/bin/sleep", "/x/rm", "-f", "x", exe="/bin/busybox"),  # a busybox link run as rm
         kexec(1, 10, "/work/python3", "python3", "-f", "x", exe="/usr/bin/rm"),  # a symlink in /work
     ],
 )
@@ -43,6 +46,11 @@ def test_argv_naming_a_blocked_program_is_not_that_program(feed: Callable[..., F
         kexec(1, 10, "/usr/bin/python3", "rm", "-c", "print(1)", exe="/usr/bin/python3.11"),
         kexec(2, 11, "/usr/bin/grep", "grep", "-e", "rm", "/work/notes.txt"),
         kexec(3, 12, "/usr/bin/sed", "sed", "-e", "s/rm/x/", "/work/notes.txt"),
+        kexec(4, 13, "/usr/bin/sleep", "rm", "1"),  # exec -a rm sleep 1
+        kexec(
+            5, 14, "/bin/sleep", "/bin/rm", "1", exe="/usr/bin/sleep"
+        ),  # os.execv('/bin/sleep', ['/bin/rm', '1'])
+        kexec(6, 15, "/bin/busybox", "--rm", "-f", "x"),  # busybox drops one '-': applet "-rm" does not exist
     )
     assert f.violations == []
 

@@ -225,3 +225,40 @@ def test_the_process_table_is_bounded(feed: Callable[..., Feed]) -> None:
     f(*(kexec(1 + i / 1000, 1000 + i, "/bin/true", "true") for i in range(MAX_KPROCS + 50)))
     assert f.state is not None and len(f.state.procs) == MAX_KPROCS
     assert min(f.state.procs) == 1050  # the oldest went first
+
+
+def _failed_or_accepted(pid: int, port: int, new_state: str) -> EngineEvent:
+    """The socket's state change after a non-blocking connect, in softirq (pid 0)."""
+    return kconnect(1.2, 0, LOOP, port, phase="state", old_state="SYN_SENT", new_state=new_state,
+                    sport=40000 + pid, result=None)  # fmt: skip
+
+
+WAIT_FOR_PORT = "until echo >/dev/tcp/127.0.0.1/5432; do sleep 1; done; sh run.sh"
+
+
+def test_a_shell_after_a_connect_that_failed_is_not_a_reverse_shell(feed: Callable[..., Feed]) -> None:
+    """A wait-for-port loop: bash tries /dev/tcp (refused, or a non-blocking connect the
+    far end never accepted), then runs a shell for its real work."""
+    refused = feed()
+    refused(
+        kexec(1.0, 20, "/usr/bin/bash", "bash", "-c", WAIT_FOR_PORT),
+        kconnect(1.1, 20, LOOP, 5432, comm="bash", exe="/usr/bin/bash", result=111),
+        kexec(1.2, 21, "/bin/sh", "sh", "run.sh", exe="/usr/bin/dash", ppid=20),
+    )
+    assert refused.violations == []
+    failed_later = feed()
+    failed_later(
+        kexec(1.0, 30, "/usr/bin/bash", "bash", "-c", WAIT_FOR_PORT),
+        kconnect(1.1, 30, LOOP, 5432, comm="bash", exe="/usr/bin/bash", result=115, sport=40030),
+        _failed_or_accepted(30, 5432, "CLOSE"),
+        kexec(1.3, 31, "/bin/sh", "sh", "run.sh", exe="/usr/bin/dash", ppid=30),
+    )
+    assert failed_later.violations == []
+    accepted = feed()
+    accepted(
+        kexec(1.0, 40, "/usr/bin/bash", "bash", "-c", "..."),
+        kconnect(1.1, 40, LOOP, 4444, comm="bash", exe="/usr/bin/bash", result=115, sport=40040),
+        _failed_or_accepted(40, 4444, "ESTABLISHED"),
+        kexec(1.3, 41, "/bin/sh", "sh", exe="/usr/bin/dash", ppid=40),
+    )
+    assert [v.rule_id for v in accepted.violations] == ["process.reverse_shell"]

@@ -100,12 +100,23 @@ def test_grep_for_shell_words_produces_nothing(feed: Callable[..., Feed]) -> Non
     assert (vs, cs) == ([], [])
 
 
+def test_argv0_of_a_program_other_than_busybox_names_nothing(feed: Callable[..., Feed]) -> None:
+    """``os.execv('/bin/sleep', ['kill', '1'])`` is sleep (the kernel layer judges alike);
+    and argv[0] cannot pass an allowlist for another program."""
+    f = feed()
+    f(snapshot(1, proc(5, "sleep", "kill", "1", exe="/bin/sleep")))
+    assert f.violations == []
+    allow = feed(allowed_commands={"python3"})
+    allow(snapshot(1, proc(6, "nc", "python3", "-l", exe="/bin/nc.openbsd")))
+    assert "process.not_allowed" in [v.rule_id for v in allow.violations]
+
+
 @pytest.mark.parametrize(
     ("p", "subject"),
     [
         (proc(5, "rm", "rm", "-rf", "/work", exe="/bin/rm"), "rm"),
         (proc(5, "rm", "rm", "-rf", "/work", exe="/bin/busybox"), "rm"),  # busybox applet
-        (proc(5, "x", "kill", "-9", "1", exe="/tmp/x"), "kill"),  # renamed but argv[0] says kill
+        (proc(5, "x", "-kill", "-9", "1", exe="/bin/busybox"), "kill"),  # busybox run as -kill
         (proc(5, "sudo", exe=None), "sudo"),  # exe unreadable
     ],
 )

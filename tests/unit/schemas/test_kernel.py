@@ -15,6 +15,7 @@ from schemas import (
     kernel_event_id,
 )
 from schemas import topics as t
+from schemas.kernel import busybox_applet
 
 
 def test_ids_are_stable_per_boot_pid_time_and_kind() -> None:
@@ -38,3 +39,21 @@ def test_a_bad_stdio_kind_names_the_field() -> None:
     bad = encode(ExecEvent(container_id="c", pid=5)).replace(b'"unknown"', b'"weird"', 1)
     with pytest.raises(EventDecodeError, match="stdio"):
         decode(t.KERNEL, bad)
+
+
+@pytest.mark.parametrize(
+    ("argv", "applet"),
+    [
+        (("rm", "-f", "x"), "rm"),
+        (("/bin/rm",), "rm"),
+        (("-sh",), "sh"),  # a login shell's mark
+        (("--rm",), "-rm"),  # one '-' only, as busybox does: no such applet
+        (("-/x/rm",), "rm"),
+        (("busybox", "/x/rm", "-f"), "rm"),
+        (("/bin/busybox", "rm"), "rm"),
+        (("busybox",), "busybox"),
+        ((), "busybox"),
+    ],
+)
+def test_busybox_applet_is_picked_as_busybox_picks_it(argv: tuple[str, ...], applet: str) -> None:
+    assert busybox_applet(argv) == applet

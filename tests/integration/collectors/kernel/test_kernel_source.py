@@ -20,7 +20,7 @@ from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.probe import Capabilities
 from collectors.kernel.source import KernelSource
 from schemas import ActionResult, AuditEvent, ConnectEvent, ExecEvent, decode, labels
-from tests.conftest import PYTHON_IMAGE
+from tests.conftest import BUSYBOX_IMAGE, PYTHON_IMAGE
 
 # Not a missing service: the test command runs as root (README), where these always run;
 # as another user bpftrace cannot attach, and the kernel layer itself reports mode "off".
@@ -121,6 +121,43 @@ async def test_blocked_programs_never_run_even_from_allowed_ones(
     assert actions and all(a.details["program"] in {"rm", "sh"} for a in actions)
 
 
+# argv[0] is the caller's text: it names the program only when the file executed is busybox,
+# which runs the applet it names (one leading '-' dropped, then the basename; argv[1] after
+# a literal "busybox"). A run either is rm (killed) or sleep: /tmp/v stays. name: (image, argv, killed)
+EXECV_SLEEP_AS_RM = "import os; os.execv('/bin/sleep', ['rm', '0.1'])"
+ARGV0_RUNS = {
+    "rm itself": (PYTHON_IMAGE, ["rm", "-f", "/tmp/v"], True),
+    "exec -a rm sleep": (PYTHON_IMAGE, ["bash", "-c", "exec -a rm sleep 0.1"], False),
+    "python execv sleep as rm": (PYTHON_IMAGE, ["python3", "-c", EXECV_SLEEP_AS_RM], False),
+    "busybox applet link": (BUSYBOX_IMAGE, ["rm", "-f", "/tmp/v"], True),
+    "busybox rm": (BUSYBOX_IMAGE, ["busybox", "rm", "-f", "/tmp/v"], True),
+    "busybox /x/rm": (BUSYBOX_IMAGE, ["busybox", "/x/rm", "-f", "/tmp/v"], True),
+    "busybox as rm": (BUSYBOX_IMAGE, ["sh", "-c", "exec -a rm /bin/busybox -f /tmp/v"], True),
+    "busybox as -rm": (BUSYBOX_IMAGE, ["sh", "-c", "exec -a -rm /bin/busybox -f /tmp/v"], True),
+    "busybox link sleep as rm": (BUSYBOX_IMAGE, ["sh", "-c", "exec -a /x/rm /bin/sleep -f /tmp/v"], True),
+}  # fmt: skip
+
+
+async def test_argv0_names_the_program_only_for_busybox(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
+    src, seen = source
+    boxes = {image: sandbox(["sleep", "600"], image=image) for image in (PYTHON_IMAGE, BUSYBOX_IMAGE)}
+    for c in boxes.values():
+        _watch(src, c, blocked="rm")
+    for name, (image, cmd, killed) in ARGV0_RUNS.items():
+        c = boxes[image]
+        assert (await _exec(c, "touch", "/tmp/v"))[0] == 0
+        code, out = await _exec(c, *cmd)
+        assert (code == 137) is killed, f"{name}: exit {code} {out}"
+        assert (await _exec(c, "test", "-e", "/tmp/v"))[0] == 0, f"{name}: rm ran"  # killed, or it was sleep
+    await src.sync()
+    sleeps = [
+        e for e in seen.of(str(boxes[PYTHON_IMAGE].id), ExecEvent) if e.argv[:1] == ("rm",) and not e.blocked
+    ]
+    assert len(sleeps) == 2 and all(e.program == "sleep" for e in sleeps), sleeps
+
+
 async def test_a_copy_of_rm_in_the_workspace_is_refused_by_noexec(
     source: tuple[KernelSource, Seen], sandbox: Any
 ) -> None:
@@ -180,18 +217,51 @@ async def test_kills_are_scoped_to_sandguard_sandboxes(source: tuple[KernelSourc
     assert code == 0
 
 
-async def test_a_loopback_connect_is_seen(source: tuple[KernelSource, Seen], sandbox: Any) -> None:
+async def test_a_loopback_connect_and_its_tcp_states_are_seen(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
     src, seen = source
     c = sandbox(["sleep", "600"], image=PYTHON_IMAGE, network_mode="bridge")
     cid = _watch(src, c)
     script = ("import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
-              "c=socket.create_connection(s.getsockname()); c.close(); s.close()")  # fmt: skip
+              "c=socket.create_connection(s.getsockname()); a, _ = s.accept(); "
+              "c.close(); a.close(); s.close()")  # fmt: skip
     code, out = await _exec(c, "python3", "-c", script)
     assert code == 0, out
     await src.sync()
-    await _until(lambda: any(e.daddr == "127.0.0.1" for e in seen.of(cid, ConnectEvent)))
-    ev = next(e for e in seen.of(cid, ConnectEvent) if e.daddr == "127.0.0.1")
-    assert ev.protocol == "tcp" and ev.result == 0 and ev.dport > 0
+
+    def states() -> list[ConnectEvent]:
+        return [e for e in seen.of(cid, ConnectEvent) if e.phase == "state"]
+
+    def connects() -> list[ConnectEvent]:
+        return [e for e in seen.of(cid, ConnectEvent) if e.phase == "connect" and e.daddr == "127.0.0.1"]
+
+    await _until(lambda: bool(connects()))
+    ev = connects()[0]
+    assert ev.protocol == "tcp" and ev.result == 0 and ev.dport > 0 and ev.sport and ev.ns_pid
+    # The client's SYN_SENT -> ESTABLISHED (often in softirq: attributed by the network
+    # namespace), the listener, and each end's close, joined to the connect by its ports.
+    await _until(lambda: sum(e.new_state == "CLOSE" for e in states()) >= 3)
+    client = [e for e in states() if (e.sport, e.dport) == (ev.sport, ev.dport)]
+    assert [(e.old_state, e.new_state) for e in client][:1] == [("SYN_SENT", "ESTABLISHED")], client
+    assert client[-1].new_state == "CLOSE" and client[0].daddr == client[0].saddr == "127.0.0.1"
+    assert any(e.new_state == "LISTEN" and e.sport == ev.dport for e in states())
+    assert any(e.old_state == "SYN_RECV" and e.sport == ev.dport for e in states())
+    assert len({e.event_id for e in states()}) == len(states())
+
+
+async def test_tcp_states_of_the_host_and_of_foreign_containers_are_not_published(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
+    src, seen = source
+    _watch(src, sandbox(["sleep", "600"], image=PYTHON_IMAGE))
+    foreign = sandbox(["sleep", "600"], image=PYTHON_IMAGE, labels={"sandguard.sandbox": "0"})
+    script = ("import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+              "c=socket.create_connection(s.getsockname()); c.close(); s.close()")  # fmt: skip
+    await _exec(foreign, "python3", "-c", script)
+    await asyncio.to_thread(subprocess.run, ["python3", "-c", script], check=True)
+    await src.sync()
+    assert [e for e in seen.events if isinstance(e, ConnectEvent)] == []
 
 
 async def test_without_bpf_the_proc_connector_sees_execs_and_kills_late(sandbox: Any) -> None:
