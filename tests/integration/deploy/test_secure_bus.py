@@ -5,7 +5,10 @@
 - a wrong password and an untrusted certificate fail at start, naming what failed;
 - the collector's identity cannot publish an enforcement command or a policy (the ACLs);
 - a fork flood goes collector -> processor -> enforcer through it, each component on its
-  own identity, and the sandbox is terminated.
+  own identity, and the sandbox is terminated; the processor starts last, so it judges a
+  backlog (the sandbox's policy and its samples in one fetch). On a failure the message
+  carries each topic's end offsets and the violations and commands decided, with the
+  policy each was judged by.
 """
 
 from __future__ import annotations
