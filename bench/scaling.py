@@ -1,16 +1,17 @@
 """The numbers of docs/scaling.md, measured in one bounded run.
 
-    .venv/bin/python -m bench.scaling --json [--sizes 50,200,500] [--project 1000] [--ch-sandboxes 100]
+    .venv/bin/python -m bench.scaling --json [--sizes 50,200,1000] [--project N]
+        [--max-minutes 40] [--ch-sandboxes 100]
 
 1. collector: for each size, busybox sandboxes (``sleep``) are started (bench.collector's
    helpers), then the collector's own sampling pass (CPU µs per container, in-process) and
    the real ``sandguard collector`` process at 1 Hz publishing to the local broker (CPU % of
    one core, RSS, events/s). A size whose containers would not fit in the host's available
-   memory (measured shim and container cost per sandbox, with a 4 GiB reserve) is skipped
-   and says so. --project sizes are extrapolated by a least-squares line through the
-   measured sizes (CPU % and RSS grow linearly: a fixed process plus a cost per sandbox),
-   and marked ``projected``: a shared 2-core VM cannot hold 1,000 sandboxes (~15 MB of host
-   memory each, mostly containerd shims) beside other users.
+   memory (measured shim and container cost per sandbox, with a 4 GiB reserve) or that
+   the run's --max-minutes does not leave time to start, stops the run and says why.
+   Sandboxes are started 100 at a time, 4 at once. --project sizes (none by default: 1,000
+   is measured) are extrapolated by a least-squares line through the measured sizes (CPU %
+   and RSS grow linearly: a fixed process plus a cost per sandbox), marked ``projected``.
 2. traffic: the collector (in-process, 1 Hz, LocalBus) over the first size's sandboxes for
    one full-snapshot cycle (30 s after a warm-up): events/s and bytes/s per sandbox on each
    topic, raw and lz4-compressed (the producer's codec), and per day.
@@ -32,6 +33,7 @@ import json
 import math
 import os
 import random
+import sys
 import tempfile
 import time
 import uuid
@@ -63,6 +65,8 @@ PROCESSOR_INPUTS = (t.METRICS, t.PROCESSES, t.POLICIES, t.AUDIT)
 WORKER_HEADROOM = 0.5
 # Memory kept free for the other users of the machine when deciding a size fits.
 RESERVE_BYTES = 4 << 30
+# Sandboxes started between two checks of the deadline and of host memory.
+GROW_CHUNK = 100
 HOUR_S = 3600
 
 
@@ -200,20 +204,39 @@ def clickhouse(by_topic: dict[str, list[bytes]], rates: dict[str, Any], sandboxe
     return out
 
 
+def grow(client: docker.DockerClient, run_id: str, started: int, size: int, deadline: float) -> str | None:
+    """Starts sandboxes up to ``size``, GROW_CHUNK at a time (4 at once); None when all
+    are up, else why it stopped: the run's deadline, host memory, or Docker's refusal."""
+    per_container = 0
+    while started < size:
+        more = min(GROW_CHUNK, size - started)
+        if time.monotonic() > deadline:
+            return f"deadline: {started} of {size} started"
+        if per_container and mem_available() - RESERVE_BYTES < more * per_container * 1.5:
+            return f"memory: {started} of {size} started, {mem_available() >> 20} MiB available"
+        before = mem_available()
+        try:
+            start_containers(client, run_id, more)
+        except docker.errors.APIError as exc:
+            return f"docker: {started} of {size} started: {exc}"
+        started += more
+        per_container = max(per_container, (before - mem_available()) // more)
+    return None
+
+
 def collector_sizes(
     client: docker.DockerClient, run_id: str, sizes: list[int], opts: argparse.Namespace
 ) -> Any:
     results: dict[str, Any] = {}
-    started, per_container = 0, 0
+    deadline = time.monotonic() + opts.max_minutes * 60
+    mem0, started = mem_available(), 0
     for size in sizes:
-        more = size - started
-        if per_container and mem_available() - RESERVE_BYTES < more * per_container * 1.5:
-            results[str(size)] = {"skipped": f"{more} more sandboxes need ~{more * per_container >> 20} MiB"}
-            continue
-        before = mem_available()
-        start_containers(client, run_id, more)
-        started = size
-        per_container = max(per_container, (before - mem_available()) // max(1, more))
+        t0 = time.monotonic()
+        stopped = grow(client, run_id, started, size, deadline)
+        started, start_s = len(ours_running(client, run_id)), time.monotonic() - t0
+        if stopped is not None:
+            results[str(size)] = {"skipped": stopped}
+            break
         passes = asyncio.run(ours(run_id, size, opts.passes))
         proc = collector_cpu(run_id, size, opts.cpu_seconds, opts.bootstrap)
         results[str(size)] = {
@@ -221,10 +244,16 @@ def collector_sizes(
             "process_cpu_percent_of_core_at_1hz": round(proc["cpu_percent"], 2),
             "process_rss_mb": round(proc["rss_mb"], 1),
             "published_events_per_s": round(proc["published_per_s"], 1),
-            "host_memory_per_sandbox_mb": round(per_container / 2**20, 1),
+            "watched": int(proc["watched"]),
+            "host_memory_per_sandbox_mb": round((mem0 - mem_available()) / size / 2**20, 1),
+            "start_s": round(start_s, 1),
             "load_1m": round(os.getloadavg()[0], 2),
         }
     return results
+
+
+def ours_running(client: docker.DockerClient, run_id: str) -> list[Any]:
+    return list(client.containers.list(sparse=True, filters={"label": f"{RUN_LABEL}={run_id}"}))
 
 
 def _line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -252,11 +281,12 @@ def project(measured: dict[str, Any], sizes: list[int]) -> dict[str, Any]:
 
 def main() -> None:
     parser = cli.parser(__doc__, kafka=True)
-    parser.add_argument("--sizes", default="50,200,500")
-    parser.add_argument("--project", default="1000")
+    parser.add_argument("--sizes", default="50,200,1000")
+    parser.add_argument("--project", default="")
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--cpu-seconds", type=float, default=15.0)
     parser.add_argument("--ch-sandboxes", type=int, default=100)
+    parser.add_argument("--max-minutes", type=float, default=40.0, help="bound on starting sandboxes")
     opts = parser.parse_args()
     configure_logging(level="warning")
     sizes = sorted(int(s) for s in opts.sizes.split(","))
@@ -264,6 +294,8 @@ def main() -> None:
     worker_eps = float(processor["after"][0]["worker_events_per_s"])
     client = docker.from_env(timeout=300)
     run_id = uuid.uuid4().hex[:12]
+    # Should this run be killed, its sandboxes are found by this label.
+    print(f"sandboxes labelled {RUN_LABEL}={run_id}", file=sys.stderr, flush=True)
     result: dict[str, Any] = {"load_1m_before": round(os.getloadavg()[0], 2)}
     try:
         start_containers(client, run_id, sizes[0])

@@ -142,13 +142,20 @@ class ProcessorApp:
         ]
         self._names = {ns + name: name for name in INPUT_TOPICS}
         self.faust.batch_topics(inputs, self.handle_batch)
+        # A backlog (a worker that starts or takes over late) fetches a sandbox's policy
+        # with its first samples; judged before it, a flood's one pids event counts
+        # against the default threshold under the container's own limits, and nothing
+        # follows once the policy arrives (the flaky SASL_SSL round trip).
+        self.faust.deliver_first([ns + t.POLICIES])
 
         async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
             """Each assignment replaces the last: the gauge is what this worker owns now.
             Partitions that come back were written by another worker meanwhile (and are
             recovered before processing resumes): the cached states and policies go."""
             self.pipeline.invalidate()
-            self.metrics.assigned.set(sum(1 for tp in assigned if tp.topic in self._names))
+            inputs = sum(1 for tp in assigned if tp.topic in self._names)
+            self.metrics.assigned.set(inputs)
+            log.info("processor_assigned", input_partitions=inputs, group=self.faust.conf.id)
 
         self.faust.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 

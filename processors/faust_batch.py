@@ -74,7 +74,7 @@ Faust's livelock detector reads ``Monitor.stream_inbound_time`` (drivers/aiokafk
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from time import monotonic
 from typing import Any, cast
@@ -107,7 +107,7 @@ class BatchingConsumer(FencedConsumer):
         # (the seek's re-fetch of them is then skipped by the read offsets) and dropped for
         # the others (``_owned``).
         generation = self.app.consumer_generation_id
-        for tp, recs in records.items():
+        for tp, recs in cast(BatchingApp, self.app).in_delivery_order(records):
             if not self._current(generation):
                 return
             if self._owned(tp, active):
@@ -203,6 +203,7 @@ class BatchingApp(faust.App):
         super().__init__(*args, **kwargs)
         self._batch_handlers: dict[str, BatchHandler] = {}
         self._batch_channels: list[Any] = []
+        self._first: frozenset[str] = frozenset()
         # The public setter, not an override of App._new_transport: the transport resolves
         # its event loop lazily (faust/transport/base.py), so building it here binds nothing.
         self.transport = BatchingTransport(self.conf.broker_consumer, self)
@@ -216,6 +217,17 @@ class BatchingApp(faust.App):
 
     def batch_handler(self, topic: str) -> BatchHandler | None:
         return self._batch_handlers.get(topic)
+
+    def deliver_first(self, topics: Iterable[str]) -> None:
+        """The partitions of ``topics`` go first in every fetch (the context the others'
+        records need, e.g. the policies a backlog of samples must be judged by)."""
+        self._first = frozenset(topics)
+
+    def in_delivery_order(self, records: Mapping[TP, Any]) -> list[tuple[TP, Any]]:
+        """A fetch's partitions, those of ``deliver_first`` first, otherwise as fetched
+        (sorted is stable). Kafka orders records within a partition only: a fetch that
+        holds a sandbox's policy and its first samples may list the samples first."""
+        return sorted(records.items(), key=lambda item: item[0].topic not in self._first)
 
     async def on_first_start(self) -> None:
         await super().on_first_start()

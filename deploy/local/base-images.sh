@@ -3,10 +3,12 @@
 # (no registry can be reached here, so nothing is pulled):
 #   sandguard/base:bookworm        debootstrap minbase + python3, python3-venv, ca-certificates
 #   sandguard/jre-base:bookworm    debootstrap minbase + default-jre-headless (Kafka's runtime)
+#   sandguard/bpf-base:bookworm    the base + bpftrace (the collector's kernel event source)
 # Each debootstrap tree is cached; an image is imported only when missing.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 BASE_IMAGE=sandguard/base:bookworm
 JRE_IMAGE=sandguard/jre-base:bookworm
+BPF_IMAGE=sandguard/bpf-base:bookworm
 # The non-root user of every sandguard component that can run without root.
 APP_UID=10001
 
@@ -45,6 +47,12 @@ build_base() {
   import_rootfs base "$BASE_IMAGE"
 }
 
+build_bpf() {
+  have_image "$BPF_IMAGE" && return 0
+  rootfs bpf python3,python3-venv,ca-certificates,bpftrace
+  import_rootfs bpf "$BPF_IMAGE"
+}
+
 build_jre() {
   have_image "$JRE_IMAGE" && return 0
   rootfs jre default-jre-headless,ca-certificates
@@ -55,6 +63,7 @@ build_jre() {
 case "${1:-all}" in
   base) with_lock base-images build_base ;;
   jre) with_lock base-images build_jre ;;
-  all) with_lock base-images build_base; with_lock base-images build_jre ;;
-  *) die "usage: base-images.sh [base|jre|all]" ;;
+  bpf) with_lock base-images build_bpf ;;
+  all) with_lock base-images build_base; with_lock base-images build_jre; with_lock base-images build_bpf ;;
+  *) die "usage: base-images.sh [base|jre|bpf|all]" ;;
 esac

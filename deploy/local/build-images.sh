@@ -2,6 +2,8 @@
 # build-images.sh: sandguard's own images, built here with no registry:
 #   sandguard:0.1.0       deploy/Dockerfile on sandguard/base:bookworm, installed offline from
 #                         a wheelhouse that pip fills on this host (deploy/wheels/)
+#   sandguard/collector:0.1.0  the same on sandguard/bpf-base:bookworm (bpftrace: the
+#                         collector's kernel event source; the other components need none)
 #   sandguard/kafka:4.1.1 deploy/kafka/Dockerfile on sandguard/jre-base:bookworm, with the
 #                         Maven Central jars kafka.sh fetches
 # Idempotent: the wheelhouse is refilled only when pyproject.toml changed, and docker's layer
@@ -9,6 +11,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 APP_IMAGE="${SANDGUARD_IMAGE:-sandguard:0.1.0}"
 KAFKA_IMAGE="${SANDGUARD_KAFKA_IMAGE:-sandguard/kafka:4.1.1}"
+COLLECTOR_IMAGE="${SANDGUARD_COLLECTOR_IMAGE:-sandguard/collector:0.1.0}"
 WHEELS="$ROOT/deploy/wheels"
 
 wheelhouse() {
@@ -28,6 +31,9 @@ build_app() {
   log "building $APP_IMAGE"
   DOCKER_BUILDKIT=0 docker build -q -f "$ROOT/deploy/Dockerfile" --build-arg BASE=sandguard/base:bookworm \
     -t "$APP_IMAGE" "$ROOT" >/dev/null
+  log "building $COLLECTOR_IMAGE"
+  DOCKER_BUILDKIT=0 docker build -q -f "$ROOT/deploy/Dockerfile" --build-arg BUILD_BASE=sandguard/base:bookworm \
+    --build-arg BASE=sandguard/bpf-base:bookworm -t "$COLLECTOR_IMAGE" "$ROOT" >/dev/null
   # The legacy builder leaves the build stage and replaced images dangling: only ours go
   # (by the label every stage of deploy/Dockerfile carries), never another user's.
   docker image prune -f --filter label=sandguard.build=sandguard >/dev/null

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from collectors.kernel.probe import BTF, EXEC_TRACEPOINT
 from sandguard import SandboxManager
 from sandguard.bus import KafkaBus
 from sandguard.demo import FORK_BOMB
@@ -34,6 +36,7 @@ UP_TIMEOUT_S = 1200
 pytestmark = pytest.mark.timeout(UP_TIMEOUT_S + 300)
 # Samples every second; the pids rule needs a few; then a command, then the kill.
 TERMINATED_WITHIN_S = 90.0
+READ_METRICS = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9464/metrics').read().decode())"
 
 
 def _stack(verb: str, timeout_s: float = 300) -> str:
@@ -73,6 +76,33 @@ def test_every_endpoint_serves_prometheus_text(stack: dict[str, str]) -> None:
     targets = json.loads(_stack("scrape").strip().splitlines()[-1])["targets"]
     assert len(targets) == 5
     assert all(t["ok"] and t["sandguard_families"] > 0 for t in targets.values())
+
+
+def _collector(*argv: str) -> str:
+    """``argv`` run in the stack's collector container; its output."""
+    cid = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}",
+         "--filter", "label=com.docker.compose.service=collector"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout.split()[0]  # fmt: skip
+    argv = ("docker", argv[0], cid, *argv[1:])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout + done.stderr
+
+
+def test_the_collector_reports_its_kernel_mode(stack: dict[str, str]) -> None:
+    """bpftrace where this kernel offers BPF (BTF and tracefs, as here), else the named
+    fallback with its reason in the collector's log."""
+    text = _collector("exec", "/opt/sandguard/bin/python", "-c", READ_METRICS)
+    in_force = re.findall(r'^sandguard_collector_kernel_mode\{mode="(\w+)"\} 1\.0$', text, re.MULTILINE)
+    assert len(in_force) == 1, text[-2000:]
+    mode = in_force[0]
+    if Path(BTF).exists() and Path(EXEC_TRACEPOINT).exists():
+        assert mode == "bpf", _collector("logs")[-3000:]
+    else:
+        logs = _collector("logs")
+        assert mode in ("proc_connector", "off") and "kernel_events_degraded" in logs, logs[-3000:]
 
 
 def flood_policy() -> SecurityPolicy:

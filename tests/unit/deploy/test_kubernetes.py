@@ -132,3 +132,16 @@ def test_each_component_reads_only_its_own_secret() -> None:
                 if "secretRef" in s:
                     owners.setdefault(s["secretRef"]["name"], set()).add(_name(w))
     assert all(len(names) == 1 for names in owners.values()), owners
+
+
+def test_the_collector_has_the_privileges_of_its_compose_service_and_no_more() -> None:
+    """The kernel event source's privileges (bpftrace: SYS_ADMIN, the one it needs on this
+    engine; tracefs read-only), the same in both deployments; never privileged."""
+    compose = yaml.safe_load((MANIFEST.parents[1] / "compose.yaml").read_text())["services"]["collector"]
+    (container,) = [c for w in _workloads() if _name(w) == "sandguard-collector" for c in _containers(w)]
+    caps = set(container["securityContext"]["capabilities"]["add"])
+    assert caps == set(compose["cap_add"]) == {"SYS_PTRACE", "DAC_READ_SEARCH", "SYS_ADMIN"}
+    assert not compose.get("privileged") and not container["securityContext"].get("privileged")
+    host_mounts = {v.split(":")[1] for v in compose["volumes"] if v.startswith("/")}
+    assert host_mounts <= {m["mountPath"] for m in container["volumeMounts"]}
+    assert "/sys/kernel/tracing" in host_mounts and all(v.endswith(":ro") for v in compose["volumes"][:2])
