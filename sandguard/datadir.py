@@ -9,6 +9,7 @@ naming the owner and the two ways out.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import threading
@@ -57,6 +58,16 @@ def lock_data_dir(path: Path) -> None:
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         _held[path] = handle
+
+
+@atexit.register
+def _release_all() -> None:
+    """At exit the kernel would release the locks anyway; closing says the handles were held
+    on purpose (no 'unclosed file' warning from the interpreter's last collection)."""
+    with _lock:
+        for handle in _held.values():
+            handle.close()
+        _held.clear()
 
 
 def _owner(handle: IO[str]) -> int | None:

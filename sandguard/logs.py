@@ -24,5 +24,7 @@ def configure_logging(*, fmt: str = "console", level: str = "info") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: a logger cached on first use keeps the level of that moment, so a later
+        # configure (a second CLI command in one process, a test's capture) would not reach it.
+        cache_logger_on_first_use=False,
     )

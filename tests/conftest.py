@@ -10,10 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 KAFKA_BOOTSTRAP = os.environ.get("SANDGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 BUSYBOX_IMAGE = "sandguard/busybox:1"
 PYTHON_IMAGE = "sandguard/python:3"
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_restored() -> Iterator[None]:
+    """A test that configures logging (a CLI run in-process sets the level to warning)
+    must not change what the next one sees: capture_logs keeps the configured level."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="session")
