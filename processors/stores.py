@@ -109,7 +109,7 @@ class PolicyStore:
     def __init__(self, data: MutableMapping[str, bytes], default: SecurityPolicy) -> None:
         self.data = data
         self.default_policy = default
-        self.default = PolicyContext(compile_policy(default))
+        self.default = PolicyContext(compile_policy(default, provisional=True))
         self._known: dict[str, PolicyContext] = {}
         self._parsed: OrderedDict[bytes, PolicyContext] = OrderedDict()
         self._compiled: dict[str, CompiledPolicy] = {}
@@ -145,7 +145,7 @@ class PolicyStore:
         compiled = self._own_compiled.get(limits)
         if compiled is None:
             policy = self.default_policy.model_copy(update={"resource_limits": limits})
-            compiled = compile_policy(policy, OWN_LIMITS_POLICY_ID)
+            compiled = compile_policy(policy, OWN_LIMITS_POLICY_ID, provisional=True)
             if len(self._own_compiled) < CACHE_SIZE:
                 self._own_compiled[limits] = compiled
         ctx = self._own[container_id] = PolicyContext(compiled, labels=dict(ctx.labels) if ctx else {})

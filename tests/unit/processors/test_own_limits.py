@@ -3,22 +3,19 @@ looser default (a 64 MiB sandbox once had 512 MiB "re-applied" from the default)
 
 from __future__ import annotations
 
-from processors.metrics import ProcessorMetrics
 from processors.pipeline import Pipeline
-from processors.stores import OWN_LIMITS_POLICY_ID, PolicyStore, StateStore
+from processors.stores import OWN_LIMITS_POLICY_ID
 from schemas import AuditCategory, AuditEvent, LimitsSample, PolicyEvent, Record, decode, encode
 from schemas import topics as t
 from schemas.policy import MIB
-from tests.unit.processors.conftest import CID, make_policy, metric
+from tests.unit.processors.conftest import CID, make_pipeline, make_policy, metric
 
 # The processor's default: far looser than the sandbox (512 MiB, 100 pids, 50 % CPU).
 DEFAULT = make_policy(name="default", limits={"memory_mb": 512, "max_processes": 100})
 
 
 def _pipeline() -> Pipeline:
-    return Pipeline(
-        states=StateStore({}), policies=PolicyStore({}, DEFAULT), metrics=ProcessorMetrics(), clock=None
-    )
+    return make_pipeline(DEFAULT)
 
 
 def _limits(t_s: float) -> LimitsSample:
