@@ -25,7 +25,7 @@ from tests.integration.processors.conftest import (
     trickle,
     wait_for,
 )
-from tests.integration.processors.scenario import denied_stream, metric_backlog, mixed
+from tests.integration.processors.scenario import denied_stream, late_policy, metric_backlog, mixed
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +68,26 @@ async def test_mixed_stream_gives_exact_outputs_same_as_embedded(
         await wait_for(lambda n=done: worker.events_in() >= n)  # type: ignore[misc]
     got = await collect(out, _has(set(want)))
     assert _by_id(got) == want  # same ids, same content, nothing else
+
+
+async def test_a_policy_in_a_later_fetch_acts_on_the_violations_before_it(
+    bus: KafkaBus, workers: Callable[..., Worker]
+) -> None:
+    """The samples are judged (under the default's threshold of 5) before the policy is
+    even published; its arrival terminates the sandbox, once, the same as embedded."""
+    samples, policy = late_policy("L")
+    expected = await run_embedded([samples, policy])
+    cmds = [decode(r.topic, r.value) for r in expected if r.topic == t.ENFORCEMENT]
+    assert [(c.action.value, c.rule_ids) for c in cmds] == [("terminate", ("pids.limit_hit",))]
+    assert "judged again when the policy arrived" in cmds[0].reason
+    want = _by_id(expected)
+    out = await bus.consumer(OUTPUT_TOPICS, group="observer")
+    worker = workers()
+    await publish(bus, samples)
+    await wait_for(lambda: worker.events_in() >= len(samples))  # judged: the policy comes later
+    await publish(bus, policy)
+    got = await collect(out, _has(set(want)))
+    assert _by_id(got) == want
 
 
 async def test_worker_killed_mid_stream_loses_nothing_and_invents_no_id(
