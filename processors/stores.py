@@ -137,7 +137,11 @@ class PolicyStore:
                 base.policy, base.container_name, base.image, labels
             )
             return ctx
-        if ctx is not None and not isinstance(event, LimitsSample):
+        if (
+            ctx is not None
+            and ctx.policy.policy_id == OWN_LIMITS_POLICY_ID
+            and not isinstance(event, LimitsSample)
+        ):
             return ctx  # a MetricSample only stands in until the first LimitsSample
         limits = own_limits.in_force(self.default_policy.resource_limits, event)
         if limits is None:

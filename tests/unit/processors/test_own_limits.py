@@ -75,3 +75,19 @@ def test_the_expected_policy_id_from_the_labels_goes_on_the_findings() -> None:
     (out,) = p.handle(_rec(encode(metric(2, memory_limit_bytes=64 * MIB, memory_oom_kills_total=1)), 1))
     v = decode(t.VIOLATIONS, out.value)
     assert (v.policy_id, v.labels["sandguard.policy_id"]) == (OWN_LIMITS_POLICY_ID, "pol-123")
+
+
+def test_limits_shown_after_the_lifecycle_event_replace_the_default() -> None:
+    """The labels came first (no limits in them): the first sample's limits still apply."""
+    p = _pipeline()
+    created = AuditEvent(
+        container_id=CID, host="h1", time=0, category=AuditCategory.LIFECYCLE, action="create",
+        actor="docker", details={"labels": {"sandguard.policy_id": "pol-123"}},
+    )  # fmt: skip
+    p.handle(_rec(encode(created), 0, t.AUDIT))
+    p.handle(_rec(encode(metric(1, memory_limit_bytes=64 * MIB, pids_max=20)), 0))
+    ctx = p.policies.get(CID)
+    assert (ctx.policy.policy_id, ctx.policy.memory_limit_bytes, ctx.policy.max_processes) == (
+        OWN_LIMITS_POLICY_ID, 64 * MIB, 20
+    )  # fmt: skip
+    assert ctx.labels == {"sandguard.policy_id": "pol-123"}
