@@ -90,6 +90,30 @@ async def test_a_policy_in_a_later_fetch_acts_on_the_violations_before_it(
     assert _by_id(got) == want
 
 
+async def test_the_window_a_late_policy_judges_survives_a_new_worker(
+    bus: KafkaBus, workers: Callable[..., Worker]
+) -> None:
+    """The samples' worker stops (offsets committed) and a worker with an empty data
+    directory takes over: the violation it judges again comes from the changelogged state."""
+    samples, policy = late_policy("L")
+    want = _by_id(await run_embedded([samples, policy]))
+    out = await bus.consumer(OUTPUT_TOPICS, group="observer")
+    first = workers("w1")
+    await publish(bus, samples)
+    before = await collect(out, lambda got: len(got) >= 1, quiet_s=1)  # the violation, by default
+    await wait_for(lambda: first.events_in() >= len(samples))
+    first.stop()
+    second = workers("w2")
+    await publish(bus, policy)
+    after = await collect(out, lambda got: any(r.topic == t.ENFORCEMENT for r in got))
+    assert [r.topic for r in before] == [t.VIOLATIONS]  # judged by the default: no command
+    # The same ids and content as embedded; the new worker may re-send the first violation
+    # (its outbox entry, delivered but not yet pruned in the changelogged state): same id.
+    assert _by_id(before + after) == want
+    assert [r.topic for r in after].count(t.ENFORCEMENT) == 1
+    assert second.events_in() == len(policy)  # the samples were not delivered to it again
+
+
 async def test_worker_killed_mid_stream_loses_nothing_and_invents_no_id(
     bus: KafkaBus, workers: Callable[..., Worker]
 ) -> None:
