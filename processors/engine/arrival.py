@@ -36,7 +36,7 @@ def on_policy(run: StepRun, t: int) -> None:
     state, pol = run.state, run.ctx.policy
     window = _counted(run, t)
     immediate = [e for e in window if e[2] in pol.immediate]
-    if not immediate and (not window or len(window) < min(pol.threshold, MAX_ESCALATION)):
+    if not immediate and len(window) < min(pol.threshold, MAX_ESCALATION):
         return
     action = escalation_action(run)
     if action is None or _RANK[action.value] <= _RANK.get(state.enforced, 0):
