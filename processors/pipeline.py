@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import structlog
 
-from processors.engine import ContainerState, PolicyContext, close, step
+from processors.engine import ContainerState, PolicyContext, StepResult, close, reconsider, step
 from processors.exceptions import StateVersionError
 from processors.metrics import ProcessorMetrics
 from processors.stores import PolicyStore, StateStore
@@ -166,12 +166,18 @@ class Pipeline:
             return self._gone(key, self.policies.get(key))
         event = decode(t.POLICIES, value)
         self.policies.put(key, value, event)
-        return []
+        # Arrived or changed after the container's first events: its escalation window is
+        # judged again under it (processors.engine.arrival). No state yet: nothing to judge.
+        return self._apply(key, rec, lambda state: self._reconsider(key, state))
+
+    def _reconsider(self, key: str, state: ContainerState | None) -> StepResult | None:
+        if state is None:
+            return None
+        return reconsider(state, self.policies.get(key), now=self._now())
 
     def _gone(self, container_id: str, ctx: PolicyContext) -> list[Output]:
         """The sandbox is gone (policy tombstone): last findings out, state and policy dropped."""
-        now = self.clock() if self.clock else None
-        return self.retire(container_id, self.states.get(container_id), ctx, now=now)
+        return self.retire(container_id, self.states.get(container_id), ctx, now=self._now())
 
     def retire(
         self, container_id: str, state: ContainerState | None, ctx: PolicyContext, *, now: int | None
@@ -187,13 +193,25 @@ class Pipeline:
         return out
 
     def _event(self, rec: Record) -> list[Output]:
-        topic, value, offset = rec.topic, rec.value, rec.offset
+        topic, value = rec.topic, rec.value
         if value is None:
             raise EventDecodeError(topic, "empty message (tombstones belong on the policies topic only)")
         event = decode(topic, value)
         cid = self._touched = event.container_id
+        return self._apply(
+            cid, rec, lambda state: step(state, self.policies.get(cid, event), event, now=self._now())
+        )
+
+    def _now(self) -> int | None:
+        return self.clock() if self.clock else None
+
+    def _apply(
+        self, cid: str, rec: Record, judge: Callable[[ContainerState | None], StepResult | None]
+    ) -> list[Output]:
+        """``judge``'s outputs for the container, its new state stored with the record's
+        offset; a record the state already absorbed (redelivered) only re-sends the outbox."""
         state = self.states.get(cid)
-        where = f"{topic}/{rec.partition}"
+        where, offset = f"{rec.topic}/{rec.partition}", rec.offset
         if state is not None and state.offsets.get(where, -1) >= offset:
             self.metrics.replayed.inc()
             again = self._resend(state)
@@ -201,8 +219,9 @@ class Pipeline:
             # not the changelog before a crash reaches it now.
             self.states.put(cid, state)
             return again
-        ctx = self.policies.get(cid, event)
-        result = step(state, ctx, event, now=self.clock() if self.clock else None)
+        result = judge(state)
+        if result is None:
+            return []
         new = result.state
         if new is not None and not result.violations and not result.commands:  # most events
             out = self._resend(new)

@@ -109,7 +109,7 @@ class PolicyStore:
     def __init__(self, data: MutableMapping[str, bytes], default: SecurityPolicy) -> None:
         self.data = data
         self.default_policy = default
-        self.default = PolicyContext(compile_policy(default))
+        self.default = PolicyContext(compile_policy(default, provisional=True))
         self._known: dict[str, PolicyContext] = {}
         self._parsed: OrderedDict[bytes, PolicyContext] = OrderedDict()
         self._compiled: dict[str, CompiledPolicy] = {}
@@ -137,7 +137,11 @@ class PolicyStore:
                 base.policy, base.container_name, base.image, labels
             )
             return ctx
-        if ctx is not None and not isinstance(event, LimitsSample):
+        if (
+            ctx is not None
+            and ctx.policy.policy_id == OWN_LIMITS_POLICY_ID
+            and not isinstance(event, LimitsSample)
+        ):
             return ctx  # a MetricSample only stands in until the first LimitsSample
         limits = own_limits.in_force(self.default_policy.resource_limits, event)
         if limits is None:
@@ -145,7 +149,7 @@ class PolicyStore:
         compiled = self._own_compiled.get(limits)
         if compiled is None:
             policy = self.default_policy.model_copy(update={"resource_limits": limits})
-            compiled = compile_policy(policy, OWN_LIMITS_POLICY_ID)
+            compiled = compile_policy(policy, OWN_LIMITS_POLICY_ID, provisional=True)
             if len(self._own_compiled) < CACHE_SIZE:
                 self._own_compiled[limits] = compiled
         ctx = self._own[container_id] = PolicyContext(compiled, labels=dict(ctx.labels) if ctx else {})

@@ -3,7 +3,7 @@ enforcement commands and the new state out. No I/O, no Faust, no wall clock."""
 
 from processors.engine.policy import CompiledPolicy, PolicyContext, compile_policy
 from processors.engine.state import STATE_VERSION, ContainerState, Finding
-from processors.engine.step import EngineEvent, StepResult, close, new_state, step
+from processors.engine.step import EngineEvent, StepResult, close, new_state, reconsider, step
 
 __all__ = [
     "STATE_VERSION",
@@ -16,5 +16,6 @@ __all__ = [
     "close",
     "compile_policy",
     "new_state",
+    "reconsider",
     "step",
 ]

@@ -5,7 +5,8 @@ The action is the policy's: terminate when ``auto_terminate_on_violation``, othe
 audit mode the command is still issued, marked ``mode="audit"``: the enforcer records
 what it would have done. The same action is not repeated within the escalation window
 (a paused container keeps its memory level, which would otherwise re-pause it), and
-nothing follows a terminate.
+nothing follows a terminate. When the container's policy arrives late or changes, the
+window is judged again under it (``processors.engine.arrival``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ _RESPONSE_ACTION = {
     EscalationResponse.PAUSE: EnforcementAction.PAUSE,
     EscalationResponse.TERMINATE: EnforcementAction.TERMINATE,
 }
-_DISPOSITION = {
+DISPOSITION = {
     EnforcementAction.THROTTLE: Disposition.THROTTLED,
     EnforcementAction.PAUSE: Disposition.PAUSED,
     EnforcementAction.TERMINATE: Disposition.TERMINATED,
@@ -54,14 +55,15 @@ def on_occurrence(run: StepRun, f: Finding, t: int) -> bool:
         return False
     action = escalation_action(run)
     if action is None:
-        window.clear()
+        if not pol.provisional:  # a provisional policy's window waits for the real one
+            window.clear()
         return False
     if state.enforced == action.value and t - state.enforced_at < pol.escalation_window_ms:
         return False
     entries = [f] if immediate else None
     issue(run, action, t, entries)
     if not pol.audit:
-        f.disposition = _DISPOSITION[action].value
+        f.disposition = DISPOSITION[action].value
         if action is EnforcementAction.THROTTLE:
             state.cpu_factor = pol.throttle_factor
     return not pol.audit
@@ -69,14 +71,28 @@ def on_occurrence(run: StepRun, f: Finding, t: int) -> bool:
 
 def issue(run: StepRun, action: EnforcementAction, t: int, only: list[Finding] | None = None) -> None:
     """Emits a command for the violations in the escalation window (or ``only`` those)."""
-    state = run.state
-    pol = run.ctx.policy
     if only is not None:
         items = [(t, x.violation_id, x.rule_id) for x in only]
-        first = min(x.first_seen for x in only)
+        command(run, action, t, items, min(x.first_seen for x in only), immediate=True)
     else:
-        items = list(state.escalation)
-        first = items[0][0]
+        items = list(run.state.escalation)
+        command(run, action, t, items, items[0][0], immediate=False)
+
+
+def command(
+    run: StepRun,
+    action: EnforcementAction,
+    t: int,
+    items: list[tuple[int, str, str]],
+    first: int,
+    *,
+    immediate: bool,
+    note: str = "",
+) -> None:
+    """Emits the command for ``items`` (time, violation id, rule) of the window; any action
+    but a re-apply empties the window and is the one in force from ``t``."""
+    state = run.state
+    pol = run.ctx.policy
     vids = tuple(dict.fromkeys(v for _, v, _ in items))
     rules = tuple(dict.fromkeys(r for _, _, r in items))
     cid = stable_id("command", state.container_id, action.value, t, *vids)
@@ -95,7 +111,7 @@ def issue(run: StepRun, action: EnforcementAction, t: int, only: list[Finding] |
             mode="audit" if pol.audit else "enforce",
             violation_ids=vids,
             rule_ids=rules,
-            reason=_reason(run, action, rules, only is not None),
+            reason=_reason(run, action, rules, immediate) + note,
             policy_id=pol.policy_id,
             limits=pol.limits,
             throttle_factor=_factor(run, action),

@@ -66,9 +66,14 @@ class CompiledPolicy:
     disk_level_bytes: float = field(default=float("inf"))
     network: NetworkPolicy = NetworkPolicy.NONE
     allowed_ports: frozenset[int] = frozenset()
+    # Stands in until the container's own policy is known (processors.own_limits): its
+    # escalation window is kept for that policy to judge (processors.engine.arrival).
+    provisional: bool = False
 
 
-def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> CompiledPolicy:
+def compile_policy(
+    policy: SecurityPolicy, policy_id: str | None = None, *, provisional: bool = False
+) -> CompiledPolicy:
     lim = policy.resource_limits
     det = policy.detection
     dedup_ms = int(det.dedup_window_seconds * 1000)
@@ -106,6 +111,7 @@ def compile_policy(policy: SecurityPolicy, policy_id: str | None = None) -> Comp
         disk_level_bytes=workspace_quota_mb(lim.disk_mb) * MIB * DISK_LEVEL_RATIO,
         network=policy.network_policy,
         allowed_ports=frozenset(policy.allowed_ports),
+        provisional=provisional,
     )
 
 

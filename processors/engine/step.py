@@ -14,13 +14,15 @@ Shape::
                         # container is gone (destroy): drop it
 
 ``close(state, ctx, t)`` publishes what is still unreported before a state is dropped.
+``reconsider(state, ctx)`` judges escalation again when the container's policy arrives
+or changes (``processors.engine.arrival``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from processors.engine import audit, drift, kernel, processes, resources
+from processors.engine import arrival, audit, drift, kernel, processes, resources
 from processors.engine.findings import StepRun, close_all, expire
 from processors.engine.policy import PolicyContext
 from processors.engine.state import ContainerState
@@ -98,3 +100,12 @@ def close(state: ContainerState, ctx: PolicyContext, t: int, *, now: int | None 
     run = StepRun(state, ctx, state.host, now)
     close_all(run, t)
     return run.violations
+
+
+def reconsider(state: ContainerState, ctx: PolicyContext, *, now: int | None = None) -> StepResult:
+    """The container's policy (``ctx``) arrived or changed: the violations already in its
+    escalation window are judged under it, at the newest event time seen."""
+    run = StepRun(state, ctx, state.host, now)
+    if ctx.policy.monitoring:
+        arrival.on_policy(run, state.last_time)
+    return StepResult(run.violations, run.commands, state)

@@ -90,6 +90,18 @@ def _kernel_reverse_shell(cid: str, t_ms: int) -> Recorded:
     return [(t.KERNEL, cid, encode(gawk)), (t.KERNEL, cid, encode(conn)), (t.KERNEL, cid, encode(sh))]
 
 
+def late_policy(cid: str) -> list[Recorded]:
+    """A busybox fork flood judged before its policy: one refused fork (the shell exits at
+    it), then the sandbox's policy, a later fetch: threshold 1, so it is terminated."""
+    samples: Recorded = []
+    for i, refused in enumerate((0, 1, 1)):
+        ev = MetricSample(container_id=cid, host="h1", time=T0 + i * 1000, pids_current=23 + min(i, 1),
+                          pids_max=24, pids_max_events_total=refused)  # fmt: skip
+        samples.append((t.METRICS, cid, encode(ev)))
+    strict = SecurityPolicy(violation_threshold=1, name="forkbomb-strict")
+    return [samples, [_policy(cid, strict)]]
+
+
 def denied_stream(containers: int, per_container: int) -> Recorded:
     """Audit denials only (one topic, so any interleaving across containers is equivalent):
     five distinct commands, then repeats; the default policy terminates at the fifth."""

@@ -25,7 +25,7 @@ from tests.integration.processors.conftest import (
     trickle,
     wait_for,
 )
-from tests.integration.processors.scenario import denied_stream, metric_backlog, mixed
+from tests.integration.processors.scenario import denied_stream, late_policy, metric_backlog, mixed
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +68,50 @@ async def test_mixed_stream_gives_exact_outputs_same_as_embedded(
         await wait_for(lambda n=done: worker.events_in() >= n)  # type: ignore[misc]
     got = await collect(out, _has(set(want)))
     assert _by_id(got) == want  # same ids, same content, nothing else
+
+
+async def test_a_policy_in_a_later_fetch_acts_on_the_violations_before_it(
+    bus: KafkaBus, workers: Callable[..., Worker]
+) -> None:
+    """The samples are judged (under the default's threshold of 5) before the policy is
+    even published; its arrival terminates the sandbox, once, the same as embedded."""
+    samples, policy = late_policy("L")
+    expected = await run_embedded([samples, policy])
+    cmds = [decode(r.topic, r.value) for r in expected if r.topic == t.ENFORCEMENT]
+    assert [(c.action.value, c.rule_ids) for c in cmds] == [("terminate", ("pids.limit_hit",))]
+    assert "judged again when the policy arrived" in cmds[0].reason
+    want = _by_id(expected)
+    out = await bus.consumer(OUTPUT_TOPICS, group="observer")
+    worker = workers()
+    await publish(bus, samples)
+    await wait_for(lambda: worker.events_in() >= len(samples))  # judged: the policy comes later
+    await publish(bus, policy)
+    got = await collect(out, _has(set(want)))
+    assert _by_id(got) == want
+
+
+async def test_the_window_a_late_policy_judges_survives_a_new_worker(
+    bus: KafkaBus, workers: Callable[..., Worker]
+) -> None:
+    """The samples' worker stops (offsets committed) and a worker with an empty data
+    directory takes over: the violation it judges again comes from the changelogged state."""
+    samples, policy = late_policy("L")
+    want = _by_id(await run_embedded([samples, policy]))
+    out = await bus.consumer(OUTPUT_TOPICS, group="observer")
+    first = workers("w1")
+    await publish(bus, samples)
+    before = await collect(out, lambda got: len(got) >= 1, quiet_s=1)  # the violation, by default
+    await wait_for(lambda: first.events_in() >= len(samples))
+    first.stop()
+    second = workers("w2")
+    await publish(bus, policy)
+    after = await collect(out, lambda got: any(r.topic == t.ENFORCEMENT for r in got))
+    assert [r.topic for r in before] == [t.VIOLATIONS]  # judged by the default: no command
+    # The same ids and content as embedded; the new worker may re-send the first violation
+    # (its outbox entry, delivered but not yet pruned in the changelogged state): same id.
+    assert _by_id(before + after) == want
+    assert [r.topic for r in after].count(t.ENFORCEMENT) == 1
+    assert second.events_in() == len(policy)  # the samples were not delivered to it again
 
 
 async def test_worker_killed_mid_stream_loses_nothing_and_invents_no_id(

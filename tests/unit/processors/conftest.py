@@ -11,6 +11,9 @@ import pytest
 
 from processors.engine import ContainerState, PolicyContext, compile_policy, step
 from processors.engine.step import EngineEvent
+from processors.metrics import ProcessorMetrics
+from processors.pipeline import Pipeline
+from processors.stores import PolicyStore, StateStore
 from schemas import (
     AuditCategory,
     AuditEvent,
@@ -42,6 +45,19 @@ def make_policy(**kw: Any) -> SecurityPolicy:
         resource_limits=ResourceLimits(**limits),
         detection=DetectionSettings(**detection),
         **base,
+    )
+
+
+def make_pipeline(
+    default: SecurityPolicy, states: dict[str, bytes] | None = None, policies: dict[str, bytes] | None = None
+) -> Pipeline:
+    """The message path over dicts (as the embedded runner has it), no clock: outputs are
+    the same in every run."""
+    return Pipeline(
+        states=StateStore({} if states is None else states),
+        policies=PolicyStore({} if policies is None else policies, default),
+        metrics=ProcessorMetrics(),
+        clock=None,
     )
 
 

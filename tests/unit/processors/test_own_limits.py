@@ -3,22 +3,19 @@ looser default (a 64 MiB sandbox once had 512 MiB "re-applied" from the default)
 
 from __future__ import annotations
 
-from processors.metrics import ProcessorMetrics
 from processors.pipeline import Pipeline
-from processors.stores import OWN_LIMITS_POLICY_ID, PolicyStore, StateStore
+from processors.stores import OWN_LIMITS_POLICY_ID
 from schemas import AuditCategory, AuditEvent, LimitsSample, PolicyEvent, Record, decode, encode
 from schemas import topics as t
 from schemas.policy import MIB
-from tests.unit.processors.conftest import CID, make_policy, metric
+from tests.unit.processors.conftest import CID, make_pipeline, make_policy, metric
 
 # The processor's default: far looser than the sandbox (512 MiB, 100 pids, 50 % CPU).
 DEFAULT = make_policy(name="default", limits={"memory_mb": 512, "max_processes": 100})
 
 
 def _pipeline() -> Pipeline:
-    return Pipeline(
-        states=StateStore({}), policies=PolicyStore({}, DEFAULT), metrics=ProcessorMetrics(), clock=None
-    )
+    return make_pipeline(DEFAULT)
 
 
 def _limits(t_s: float) -> LimitsSample:
@@ -78,3 +75,19 @@ def test_the_expected_policy_id_from_the_labels_goes_on_the_findings() -> None:
     (out,) = p.handle(_rec(encode(metric(2, memory_limit_bytes=64 * MIB, memory_oom_kills_total=1)), 1))
     v = decode(t.VIOLATIONS, out.value)
     assert (v.policy_id, v.labels["sandguard.policy_id"]) == (OWN_LIMITS_POLICY_ID, "pol-123")
+
+
+def test_limits_shown_after_the_lifecycle_event_replace_the_default() -> None:
+    """The labels came first (no limits in them): the first sample's limits still apply."""
+    p = _pipeline()
+    created = AuditEvent(
+        container_id=CID, host="h1", time=0, category=AuditCategory.LIFECYCLE, action="create",
+        actor="docker", details={"labels": {"sandguard.policy_id": "pol-123"}},
+    )  # fmt: skip
+    p.handle(_rec(encode(created), 0, t.AUDIT))
+    p.handle(_rec(encode(metric(1, memory_limit_bytes=64 * MIB, pids_max=20)), 0))
+    ctx = p.policies.get(CID)
+    assert (ctx.policy.policy_id, ctx.policy.memory_limit_bytes, ctx.policy.max_processes) == (
+        OWN_LIMITS_POLICY_ID, 64 * MIB, 20
+    )  # fmt: skip
+    assert ctx.labels == {"sandguard.policy_id": "pol-123"}

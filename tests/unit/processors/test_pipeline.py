@@ -6,22 +6,14 @@ from typing import Any
 
 import orjson
 
-from processors.metrics import ProcessorMetrics
 from processors.pipeline import Pipeline
-from processors.stores import PolicyStore, StateStore
 from schemas import PolicyEvent, Record, decode, encode
 from schemas import topics as t
-from tests.unit.processors.conftest import CID, audit, make_policy, metric
+from tests.unit.processors.conftest import CID, audit, make_pipeline, make_policy, metric
 
 
 def _pipeline(states: dict[str, bytes], policies: dict[str, bytes], **kw: Any) -> Pipeline:
-    default = make_policy(name="fallback", **kw)
-    return Pipeline(
-        states=StateStore(states),
-        policies=PolicyStore(policies, default),
-        metrics=ProcessorMetrics(),
-        clock=None,
-    )
+    return make_pipeline(make_policy(name="fallback", **kw), states, policies)
 
 
 def _rec(topic: str, value: bytes | None, offset: int, key: str = CID) -> Record:
