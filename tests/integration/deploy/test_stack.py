@@ -39,19 +39,31 @@ TERMINATED_WITHIN_S = 90.0
 READ_METRICS = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9464/metrics').read().decode())"
 
 
-def _stack(verb: str, timeout_s: float = 300) -> str:
+def _stack(verb: str, timeout_s: float = 300, *, project: str = PROJECT, port: int = KAFKA_PORT,
+           secure: bool = False, env: dict[str, str] | None = None) -> str:  # fmt: skip
+    """``stack.sh verb`` for the stack ``project`` (Kafka on 127.0.0.1:port); its stdout."""
     env = {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "SANDGUARD_STACK_PROJECT": PROJECT,
-        "SANDGUARD_STACK_KAFKA_PORT": str(KAFKA_PORT),
-        "SANDGUARD_WATCH_LABEL": "=".join(WATCH),
+        "SANDGUARD_STACK_PROJECT": project,
+        "SANDGUARD_STACK_KAFKA_PORT": str(port),
+        "SANDGUARD_WATCH_LABEL": f"{WATCH[0]}={project}",
         "SANDGUARD_HOST": socket.gethostname(),
+        **(env or {}),
     }
-    done = subprocess.run(
-        [str(STACK), verb], env=env, capture_output=True, text=True, timeout=timeout_s, check=False
-    )
+    argv = [str(STACK), verb, *(["--secure"] if secure else [])]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
     assert done.returncode == 0, f"stack.sh {verb}: {done.stdout}\n{done.stderr[-4000:]}"
     return done.stdout
+
+
+def left_behind(project: str) -> str:
+    """The ids of the containers, networks and volumes of ``project`` that still exist."""
+    label = f"label=com.docker.compose.project={project}"
+    argvs = [["docker", "ps", "-aq"], ["docker", "network", "ls", "-q"], ["docker", "volume", "ls", "-q"]]
+    return "".join(
+        subprocess.run([*a, "--filter", label], capture_output=True, text=True, check=True).stdout
+        for a in argvs
+    ).strip()
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +73,7 @@ def stack() -> Iterator[dict[str, str]]:
         yield json.loads(out.strip().splitlines()[-1])["services"]
     finally:
         _stack("down")
-        left = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        assert left.stdout.strip() == ""
+        assert left_behind(PROJECT) == ""
 
 
 def test_every_service_is_healthy(stack: dict[str, str]) -> None:
@@ -119,11 +127,11 @@ def flood_policy() -> SecurityPolicy:
     )
 
 
-async def test_fork_flood_is_terminated_by_the_stack(stack: dict[str, str]) -> None:
-    bus = KafkaBus(f"127.0.0.1:{KAFKA_PORT}")
-    await bus.start()
+async def fork_flood_is_terminated(bus: KafkaBus, project: str = PROJECT) -> None:
+    """The demo's fork bomb in a sandbox the stack ``project`` watches, through ``bus`` (the
+    stack's Kafka): terminated by the stack's own enforcer, for a pids or process rule."""
     manager = SandboxManager(
-        flood_policy(), bus=bus, image=BUSYBOX_IMAGE, labels=dict([WATCH]), registry=CollectorRegistry()
+        flood_policy(), bus=bus, image=BUSYBOX_IMAGE, labels={WATCH[0]: project}, registry=CollectorRegistry()
     )
     try:
         await manager.start()
@@ -142,4 +150,12 @@ async def test_fork_flood_is_terminated_by_the_stack(stack: dict[str, str]) -> N
         assert any(rule.startswith(("pids.", "process")) for rule in termination.rule_ids), termination
     finally:
         await manager.cleanup()
+
+
+async def test_fork_flood_is_terminated_by_the_stack(stack: dict[str, str]) -> None:
+    bus = KafkaBus(f"127.0.0.1:{KAFKA_PORT}")
+    await bus.start()
+    try:
+        await fork_flood_is_terminated(bus)
+    finally:
         await bus.stop()
