@@ -5,6 +5,9 @@
 #           prints ONE JSON line {"services": {"kafka": "healthy", ...}} (exit 1 if one is not;
 #           a one-shot service that exited 0 shows "completed")
 #   down    removes every container, network and volume of the stack, and its secrets
+#   rotate ROLE  (secured stack) a new password for ROLE's identity (collector, processor,
+#           enforcer, sink, manager): on the broker, in its env file and client.json; its
+#           services recreated; prints the JSON line once healthy
 #   --secure  with deploy/compose.secure.yaml: Kafka on SASL_SSL only, one SCRAM identity per
 #           component, ACLs; its CA, certificates, users and env files are made in
 #           SANDGUARD_STACK_SECRETS (default $STATE/stack-<project>, 0700; files 0600), and
@@ -17,8 +20,11 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source "$LOCAL/kafka-secure.sh"
 PROJECT="${SANDGUARD_STACK_PROJECT:-sgstack}"
+ARGS=(); SECURE=0
+for arg in "$@"; do if [ "$arg" = --secure ]; then SECURE=1; else ARGS+=("$arg"); fi; done
+[ "${ARGS[0]:-}" = rotate ] && SECURE=1
 COMPOSE_FILES=(-f "$ROOT/deploy/compose.yaml")
-[ "${2:-}" = --secure ] && COMPOSE_FILES+=(-f "$ROOT/deploy/compose.secure.yaml")
+[ "$SECURE" = 1 ] && COMPOSE_FILES+=(-f "$ROOT/deploy/compose.secure.yaml")
 export SANDGUARD_STACK_SECRETS="${SANDGUARD_STACK_SECRETS:-$STATE/stack-$PROJECT}"
 # The Kafka image's user: it reads the broker's key, its SCRAM users and properties.
 KAFKA_UID=10001
@@ -97,9 +103,14 @@ sys.exit(0 if s and all(v in ("healthy", "completed") for v in s.values()) else 
 up() {
   command -v docker-compose >/dev/null || apt_install docker-compose
   "$LOCAL/build-images.sh"
-  [ "${#COMPOSE_FILES[@]}" -gt 2 ] && make_secrets
+  [ "$SECURE" = 1 ] && make_secrets
   log "starting the stack $PROJECT (Kafka on 127.0.0.1:$SANDGUARD_STACK_KAFKA_PORT)"
   compose up -d --no-build >&2 || { compose logs --tail 30 >&2 || true; services_json; die "docker-compose up failed"; }
+  wait_healthy
+}
+
+# wait_healthy: the JSON line once every service is healthy (or completed), else the logs.
+wait_healthy() {
   local deadline=$((SECONDS + UP_TIMEOUT_S))
   until all_healthy; do
     if [ $SECONDS -ge $deadline ]; then
@@ -109,6 +120,37 @@ up() {
     sleep 2
   done
   services_json
+}
+
+# env_value FILE NAME: a variable's value in an env file.
+env_value() { sed -n "s/^$2=//p" "$1"; }
+
+# rotate ROLE: the broker's SCRAM credential first (ConfigCommand as admin in the Kafka
+# container; the admin's login goes through stdin into the container's tmpfs, not argv),
+# then the env file, client.json and kafka-scram, then ROLE's services recreated (a new
+# login). The admin's own password is the broker's login too: rotate it by down/up.
+rotate() {
+  local role="$1" dir="$SANDGUARD_STACK_SECRETS" user new services
+  [ "$role" != admin ] || die "admin is the broker's own login: stack.sh down, then up --secure"
+  [ -f "$dir/$role.env" ] || die "no identity $role in $dir (stack.sh up --secure first)"
+  user=$(env_value "$dir/$role.env" SANDGUARD_KAFKA_USERNAME)
+  new=$(openssl rand -hex 16)
+  printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-512 ssl.truststore.type=PEM \
+    ssl.truststore.location=/run/secrets/ca.crt "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$(env_value "$dir/admin.env" SANDGUARD_KAFKA_PASSWORD)\";" \
+    | compose exec -T kafka bash -c 'umask 077 && cat > /tmp/admin.properties'
+  compose exec -T kafka java -Dlog4j2.configurationFile=/opt/kafka/tools-log4j2.properties -cp '/opt/kafka/libs/*' \
+    kafka.admin.ConfigCommand --bootstrap-server kafka:9092 --command-config /tmp/admin.properties \
+    --alter --entity-type users --entity-name "$user" --add-config "SCRAM-SHA-512=[password=$new]" >&2
+  compose exec -T kafka rm -f /tmp/admin.properties
+  sed -i "s/^SANDGUARD_KAFKA_PASSWORD=.*/SANDGUARD_KAFKA_PASSWORD=$new/" "$dir/$role.env"
+  sed -i "s/^\(SCRAM-SHA-512=\[name=$user,password=\)[0-9a-f]*\]/\1$new]/" "$dir/kafka-scram"
+  python3 -c 'import json, sys; p, u, pw = sys.argv[1:]; c = json.load(open(p)); c["users"][u] = pw; open(p, "w").write(json.dumps(c) + "\n")' \
+    "$dir/client.json" "$user" "$new"
+  log "password of $user rotated"
+  services=$(compose config --services | grep -E "^$role(-[0-9]+)?\$" || true)
+  # shellcheck disable=SC2086  # one word per service
+  [ -z "$services" ] || compose up -d --no-deps $services >&2
+  wait_healthy
 }
 
 down() {
@@ -125,10 +167,11 @@ down() {
   log "stack $PROJECT removed"
 }
 
-case "${1:-}" in
+case "${ARGS[0]:-}" in
   up) with_lock "stack-$PROJECT" up ;;
   down) with_lock "stack-$PROJECT" down ;;
+  rotate) [ -n "${ARGS[1]:-}" ] || die "usage: stack.sh rotate ROLE"; with_lock "stack-$PROJECT" rotate "${ARGS[1]}" ;;
   status) services_json ;;
   scrape) compose --profile scrape run --rm scrape ;;
-  *) die "usage: stack.sh up|down|status|scrape [--secure]" ;;
+  *) die "usage: stack.sh up|down|status|scrape [--secure] | rotate ROLE" ;;
 esac

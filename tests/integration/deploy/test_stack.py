@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,9 @@ PROJECT = "sgstack-test"
 KAFKA_PORT = 19192
 WATCH = ("sandguard-stack", PROJECT)
 SERVICES = {"kafka", "collector", "enforcer", "processor-1", "processor-2", "sink"}
+# The images' tags, when set (a tree of its own on a shared engine: other trees build the
+# default tags from their sources).
+IMAGES = ("SANDGUARD_IMAGE", "SANDGUARD_KAFKA_IMAGE", "SANDGUARD_COLLECTOR_IMAGE")
 # A first run builds the images (debootstrap, wheels): minutes; later runs take ~40 s.
 UP_TIMEOUT_S = 1200
 # The stack's set-up (build, up) runs in the first test's fixture: the suite's 300 s
@@ -39,21 +44,34 @@ TERMINATED_WITHIN_S = 90.0
 READ_METRICS = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9464/metrics').read().decode())"
 
 
-def _stack(verb: str, timeout_s: float = 300, *, project: str = PROJECT, port: int = KAFKA_PORT,
-           secure: bool = False, env: dict[str, str] | None = None) -> str:  # fmt: skip
-    """``stack.sh verb`` for the stack ``project`` (Kafka on 127.0.0.1:port); its stdout."""
-    env = {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "SANDGUARD_STACK_PROJECT": project,
-        "SANDGUARD_STACK_KAFKA_PORT": str(port),
-        "SANDGUARD_WATCH_LABEL": f"{WATCH[0]}={project}",
-        "SANDGUARD_HOST": socket.gethostname(),
-        **(env or {}),
-    }
-    argv = [str(STACK), verb, *(["--secure"] if secure else [])]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
-    assert done.returncode == 0, f"stack.sh {verb}: {done.stdout}\n{done.stderr[-4000:]}"
-    return done.stdout
+@dataclass(frozen=True)
+class Stack:
+    """``deploy/local/stack.sh`` for one stack: its project, its Kafka's port on the host,
+    secured or not, and more of the script's environment."""
+
+    project: str = PROJECT
+    port: int = KAFKA_PORT
+    secure: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, verb: str, *args: str, timeout_s: float = 300) -> str:
+        """``stack.sh verb *args``; its stdout."""
+        env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "SANDGUARD_STACK_PROJECT": self.project,
+            "SANDGUARD_STACK_KAFKA_PORT": str(self.port),
+            "SANDGUARD_WATCH_LABEL": f"{WATCH[0]}={self.project}",
+            "SANDGUARD_HOST": socket.gethostname(),
+            **self.env,
+            **{name: os.environ[name] for name in IMAGES if name in os.environ},
+        }
+        argv = [str(STACK), verb, *args, *(["--secure"] if self.secure else [])]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
+        assert done.returncode == 0, f"stack.sh {verb}: {done.stdout}\n{done.stderr[-4000:]}"
+        return done.stdout
+
+
+_stack = Stack()
 
 
 def left_behind(project: str) -> str:
@@ -69,7 +87,7 @@ def left_behind(project: str) -> str:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[dict[str, str]]:
     try:
-        out = _stack("up", UP_TIMEOUT_S)
+        out = _stack("up", timeout_s=UP_TIMEOUT_S)
         yield json.loads(out.strip().splitlines()[-1])["services"]
     finally:
         _stack("down")
