@@ -38,8 +38,10 @@ start() {
     local template="$LOCAL/kafka/server.properties.in"
     SCRAM_ARGS=(); ADMIN_PASSWORD=""
     [ "$SECURE" = 1 ] && { template="$LOCAL/kafka/server-secure.properties.in"; secure_material "$RUN"; }
-    sed -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" -e "s#@DATA@#$RUN/data#g" \
-        -e "s#@TLS@#$RUN/tls#g" -e "s#@ADMIN_PASSWORD@#$ADMIN_PASSWORD#g" "$template" > "$RUN/server.properties"
+    local security=(); [ "$SECURE" = 1 ] && security=("$ROOT/deploy/kafka/secure.properties.in")
+    cat "$template" "${security[@]}" | sed -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
+        -e "s#@DATA@#$RUN/data#g" -e "s#@TLS@#$RUN/tls#g" -e "s#@ADMIN_PASSWORD@#$ADMIN_PASSWORD#g" \
+        -e "s#@INTER_BROKER@#sasl_ssl#g" > "$RUN/server.properties"
     local toollog="-Dlog4j2.configurationFile=$LOCAL/kafka/tools-log4j2.properties"
     local cid; cid=$(java "$toollog" -cp "$LIBS/*" kafka.tools.StorageTool random-uuid)
     java "$toollog" -cp "$LIBS/*" kafka.tools.StorageTool format --standalone -t "$cid" \

@@ -62,6 +62,13 @@ class SecureBroker:
     ca_file: Path
     passwords: dict[str, str]
 
+    @classmethod
+    def from_client_json(cls, path: Path) -> SecureBroker:
+        """What deploy/local/kafka-secure.sh's client_json wrote (kafka.sh, stack.sh --secure)."""
+        assert path.exists(), f"{path}: start the secured broker (deploy/local/test.sh does)"
+        raw = json.loads(path.read_text())
+        return cls(raw["bootstrap"], Path(raw["ca_file"]), raw["users"])
+
     def security(
         self, user: str, *, password: str | None = None, ca_file: Path | None = None
     ) -> KafkaSecurity:
@@ -90,9 +97,7 @@ class SecureBroker:
 
 @pytest.fixture(scope="session")
 def secure_broker() -> SecureBroker:
-    assert CLIENT_JSON.exists(), f"{CLIENT_JSON}: start the secured broker (deploy/local/test.sh does)"
-    raw = json.loads(CLIENT_JSON.read_text())
-    return SecureBroker(raw["bootstrap"], Path(raw["ca_file"]), raw["users"])
+    return SecureBroker.from_client_json(CLIENT_JSON)
 
 
 @pytest.fixture
@@ -220,14 +225,14 @@ def test_a_component_exits_at_start_on_an_untrusted_certificate(
     assert "Kafka tls failed (127.0.0.1:9192): the broker's certificate is not trusted" in done.stderr
 
 
-async def test_collector_identity_cannot_command_or_loosen(
-    secure_broker: SecureBroker, secured_namespace: str
-) -> None:
+async def collector_cannot_command_or_loosen(broker: SecureBroker, namespace: str = "") -> None:
+    """The collector's identity publishes metrics, and is refused on the enforcement and
+    policies topics (of ``namespace``) by the broker's ACLs."""
     bus = KafkaBus(
-        secure_broker.bootstrap,
-        namespace=secured_namespace,
+        broker.bootstrap,
+        namespace=namespace,
         create_topics=False,
-        security=secure_broker.security("sandguard-collector"),
+        security=broker.security("sandguard-collector"),
     )
     await bus.start()
     try:
@@ -240,6 +245,12 @@ async def test_collector_identity_cannot_command_or_loosen(
             assert "TopicAuthorizationFailed" in repr(caught.value) or "Authorization" in str(caught.value)
     finally:
         await bus.stop()
+
+
+async def test_collector_identity_cannot_command_or_loosen(
+    secure_broker: SecureBroker, secured_namespace: str
+) -> None:
+    await collector_cannot_command_or_loosen(secure_broker, secured_namespace)
 
 
 async def test_sink_identity_cannot_publish_a_command(

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,9 @@ PROJECT = "sgstack-test"
 KAFKA_PORT = 19192
 WATCH = ("sandguard-stack", PROJECT)
 SERVICES = {"kafka", "collector", "enforcer", "processor-1", "processor-2", "sink"}
+# The images' tags, when set (a tree of its own on a shared engine: other trees build the
+# default tags from their sources).
+IMAGES = ("SANDGUARD_IMAGE", "SANDGUARD_KAFKA_IMAGE", "SANDGUARD_COLLECTOR_IMAGE")
 # A first run builds the images (debootstrap, wheels): minutes; later runs take ~40 s.
 UP_TIMEOUT_S = 1200
 # The stack's set-up (build, up) runs in the first test's fixture: the suite's 300 s
@@ -39,33 +44,54 @@ TERMINATED_WITHIN_S = 90.0
 READ_METRICS = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9464/metrics').read().decode())"
 
 
-def _stack(verb: str, timeout_s: float = 300) -> str:
-    env = {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "SANDGUARD_STACK_PROJECT": PROJECT,
-        "SANDGUARD_STACK_KAFKA_PORT": str(KAFKA_PORT),
-        "SANDGUARD_WATCH_LABEL": "=".join(WATCH),
-        "SANDGUARD_HOST": socket.gethostname(),
-    }
-    done = subprocess.run(
-        [str(STACK), verb], env=env, capture_output=True, text=True, timeout=timeout_s, check=False
-    )
-    assert done.returncode == 0, f"stack.sh {verb}: {done.stdout}\n{done.stderr[-4000:]}"
-    return done.stdout
+@dataclass(frozen=True)
+class Stack:
+    """``deploy/local/stack.sh`` for one stack: its project, its Kafka's port on the host,
+    secured or not, and more of the script's environment."""
+
+    project: str = PROJECT
+    port: int = KAFKA_PORT
+    secure: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, verb: str, *args: str, timeout_s: float = 300) -> str:
+        """``stack.sh verb *args``; its stdout."""
+        env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "SANDGUARD_STACK_PROJECT": self.project,
+            "SANDGUARD_STACK_KAFKA_PORT": str(self.port),
+            "SANDGUARD_WATCH_LABEL": f"{WATCH[0]}={self.project}",
+            "SANDGUARD_HOST": socket.gethostname(),
+            **self.env,
+            **{name: os.environ[name] for name in IMAGES if name in os.environ},
+        }
+        argv = [str(STACK), verb, *args, *(["--secure"] if self.secure else [])]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
+        assert done.returncode == 0, f"stack.sh {verb}: {done.stdout}\n{done.stderr[-4000:]}"
+        return done.stdout
+
+
+_stack = Stack()
+
+
+def left_behind(project: str) -> str:
+    """The ids of the containers, networks and volumes of ``project`` that still exist."""
+    label = f"label=com.docker.compose.project={project}"
+    argvs = [["docker", "ps", "-aq"], ["docker", "network", "ls", "-q"], ["docker", "volume", "ls", "-q"]]
+    return "".join(
+        subprocess.run([*a, "--filter", label], capture_output=True, text=True, check=True).stdout
+        for a in argvs
+    ).strip()
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[dict[str, str]]:
     try:
-        out = _stack("up", UP_TIMEOUT_S)
+        out = _stack("up", timeout_s=UP_TIMEOUT_S)
         yield json.loads(out.strip().splitlines()[-1])["services"]
     finally:
         _stack("down")
-        left = subprocess.run(
-            ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        assert left.stdout.strip() == ""
+        assert left_behind(PROJECT) == ""
 
 
 def test_every_service_is_healthy(stack: dict[str, str]) -> None:
@@ -119,11 +145,11 @@ def flood_policy() -> SecurityPolicy:
     )
 
 
-async def test_fork_flood_is_terminated_by_the_stack(stack: dict[str, str]) -> None:
-    bus = KafkaBus(f"127.0.0.1:{KAFKA_PORT}")
-    await bus.start()
+async def fork_flood_is_terminated(bus: KafkaBus, project: str = PROJECT) -> None:
+    """The demo's fork bomb in a sandbox the stack ``project`` watches, through ``bus`` (the
+    stack's Kafka): terminated by the stack's own enforcer, for a pids or process rule."""
     manager = SandboxManager(
-        flood_policy(), bus=bus, image=BUSYBOX_IMAGE, labels=dict([WATCH]), registry=CollectorRegistry()
+        flood_policy(), bus=bus, image=BUSYBOX_IMAGE, labels={WATCH[0]: project}, registry=CollectorRegistry()
     )
     try:
         await manager.start()
@@ -142,4 +168,12 @@ async def test_fork_flood_is_terminated_by_the_stack(stack: dict[str, str]) -> N
         assert any(rule.startswith(("pids.", "process")) for rule in termination.rule_ids), termination
     finally:
         await manager.cleanup()
+
+
+async def test_fork_flood_is_terminated_by_the_stack(stack: dict[str, str]) -> None:
+    bus = KafkaBus(f"127.0.0.1:{KAFKA_PORT}")
+    await bus.start()
+    try:
+        await fork_flood_is_terminated(bus)
+    finally:
         await bus.stop()

@@ -40,7 +40,18 @@ def _systemd_argvs() -> list[list[str]]:
     return out
 
 
-@pytest.mark.parametrize("argv", _kubernetes_argvs() + _systemd_argvs(), ids=lambda a: " ".join(a[:1]))
+def _compose_argvs() -> list[list[str]]:
+    out = []
+    for name in ("compose.yaml", "compose.secure.yaml"):
+        services = yaml.safe_load((DEPLOY / name).read_text())["services"]
+        out += [s["command"] for s in services.values() if "command" in s and "entrypoint" not in s]
+    return out
+
+
+ARGVS = _kubernetes_argvs() + _systemd_argvs() + _compose_argvs()
+
+
+@pytest.mark.parametrize("argv", ARGVS, ids=lambda a: " ".join(a[:1]))
 def test_deployed_commands_parse(argv: list[str]) -> None:
     _parses(argv)
 
