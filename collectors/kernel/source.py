@@ -103,6 +103,7 @@ class KernelSource:
         self._stopping = False
         self.restarts = 0
         self._ends: deque[float] = deque()
+        self._pending: set[str] = set()  # added before the tracer answered: not yet covered
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -----------------------------------------------------------------
@@ -119,6 +120,7 @@ class KernelSource:
             self._start_fallback()
         self.started_at = time.monotonic() - t0
         self._say_mode()
+        self._cover_pending()
 
     def _say_mode(self) -> None:
         self.metrics.set_mode(self.mode, self.cause)
@@ -232,12 +234,41 @@ class KernelSource:
         blocked = frozenset(n for n in info.labels.get(labels.BLOCKED, "").split(",") if n)
         no_memfd = info.labels.get(labels.WORKSPACE_EXEC, "0") != "1"
         sb = E.Sandbox(info.id, ns, mode == "enforce", blocked, no_memfd, self._own_netns(info.pid))
+        self._by_ns[ns], self._by_cid[info.id] = sb, sb
+        self.metrics.sandboxes.set(len(self._by_cid))
+        if self.mode == "bpf" and self._live is None:
+            self._pending.add(info.id)  # the tracer is (re)starting: covered once it answers
+        else:
+            self._cover(sb)
+        return sb
+
+    def _cover(self, sb: E.Sandbox) -> None:
+        """Into the tracer's maps (bpf), then said: the embedded gate and kernel_covered."""
         if self.mode == "bpf":
             self._register(sb)
-        self._by_ns[ns], self._by_cid[info.id] = sb, sb
-        self._covered.setdefault(info.id, asyncio.Event()).set()
-        self.metrics.sandboxes.set(len(self._by_cid))
-        return sb
+        self._covered.setdefault(sb.container_id, asyncio.Event()).set()
+        self._emit([self._covered_event(sb)])
+
+    def _cover_pending(self) -> None:
+        """The sandboxes added while the tracer was starting, once it answers (or the mode
+        changed): until now none of them was in its maps."""
+        pending, self._pending = self._pending, set()
+        for cid in sorted(pending):
+            sb = self._by_cid.get(cid)
+            if sb is not None:
+                self._cover(sb)
+
+    def _covered_event(self, sb: E.Sandbox) -> Out:
+        """``kernel_covered``, keyed by the container: the exec gate of a manager in another
+        process waits for it (sandguard/coverage.py). In bpf mode the maps are in force when
+        it is built (prctl returned)."""
+        details = {"mode": self.mode, "cause": self.cause, "prevention": self.health()["prevention"],
+                   "blocked": len(sb.blocked), "enforce": sb.enforce}  # fmt: skip
+        eid = stable_id("kernel_covered", self.host, sb.container_id, sb.ns)
+        event = collector_audit("kernel_covered", host=self.host, event_id=eid, time_ms=now_ms(),
+                                details=details, reason=self.reason or None)  # fmt: skip
+        event = event.model_copy(update={"container_id": sb.container_id})
+        return (topics.AUDIT, sb.container_id, encode(event))
 
     def _own_netns(self, pid: int) -> int:
         """The sandbox's network namespace, or 0 when it is the collector's (the host's: a
@@ -260,6 +291,7 @@ class KernelSource:
     def remove(self, cid: str) -> None:
         sb = self._by_cid.pop(cid, None)
         self._covered.pop(cid, None)
+        self._pending.discard(cid)
         if sb is None:
             return
         self._by_ns.pop(sb.ns, None)
@@ -348,7 +380,9 @@ class KernelSource:
             self._fall_back_live("attach_failed", f"bpftrace could not attach again: {exc}")
             return
         for sb in list(self._by_cid.values()):
-            self._register(sb)
+            if sb.container_id not in self._pending:
+                self._register(sb)
+        self._cover_pending()
         self.restarts += 1
         gap = round(time.monotonic() - t0, 3)
         log.warning("kernel_tracer_restarted", gap_s=gap, sandboxes=len(self._by_cid))
@@ -360,6 +394,7 @@ class KernelSource:
         self._fall_back(cause, reason)
         self._say_mode()
         self._emit([self._audit("kernel_mode", self.health(), reason)])
+        self._cover_pending()
 
     def _audit(self, action: str, details: dict[str, Any], reason: str) -> Out:
         eid = stable_id("kernel", action, self.host, time.time_ns())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -46,10 +47,12 @@ def _metric(registry: CollectorRegistry, name: str, **labels: str) -> float | No
 
 
 async def _blocked_sleep_is_killed_late(src: KernelSource, seen: Seen, sandbox: Any) -> None:
-    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE)
+    # Its init is not sleep: the connector's exec of it may be read after the watch starts,
+    # and a blocked init would be killed late with its container.
+    c = sandbox(["python3", "-c", "import time; time.sleep(600)"], image=PYTHON_IMAGE)
     cid = _watch(src, c, blocked="sleep")
     code, out = await _exec(c, "sh", "-c", "sleep 5 && echo survived")
-    assert code == 137 and "survived" not in out
+    assert code == 137 and "survived" not in out, (code, out)
     await _until(lambda: any(e.program == "sleep" for e in seen.of(cid, ExecEvent)))
     await _until(lambda: bool(seen.of(cid, ActionResult)))
     assert seen.of(cid, ActionResult)[0].details["late"] is True
@@ -80,6 +83,10 @@ async def test_a_tracer_that_cannot_attach_falls_back_to_the_proc_connector(
         await src.stop()
 
 
+def _restarted_past(src: KernelSource, restarts: int) -> Callable[[], bool]:
+    return lambda: src.restarts > restarts and src.tracer_pid is not None
+
+
 async def test_a_tracer_that_keeps_ending_gives_way_to_the_proc_connector(sandbox: Any) -> None:
     seen, registry = Seen(), CollectorRegistry()
     src = KernelSource(host="test", emit=seen, metrics=KernelMetrics(registry))
@@ -87,9 +94,8 @@ async def test_a_tracer_that_keeps_ending_gives_way_to_the_proc_connector(sandbo
     try:
         assert src.mode == "bpf", src.health()
         while src.restarts < TRACER_ENDS_MAX:
-            before = src.restarts
             os.kill(src.tracer_pid or 0, signal.SIGKILL)  # the tracer this test's source started
-            await _until(lambda: src.restarts > before and src.tracer_pid is not None, timeout_s=60)
+            await _until(_restarted_past(src, src.restarts), timeout_s=60)
         os.kill(src.tracer_pid or 0, signal.SIGKILL)
         await _until(lambda: src.mode != "bpf", timeout_s=30)
         health = src.health()
