@@ -19,9 +19,8 @@ from structlog.testing import capture_logs
 
 from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.source import TRACER_ENDS_MAX, KernelSource
-from schemas import ActionResult, AuditEvent, ExecEvent
-from tests.conftest import PYTHON_IMAGE
-from tests.integration.collectors.kernel.test_kernel_source import Seen, _exec, _until, _watch
+from schemas import AuditEvent
+from tests.integration.collectors.kernel.test_kernel_source import Seen, _until, blocked_sleep_is_killed_late
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel layer needs root")
 
@@ -46,18 +45,6 @@ def _metric(registry: CollectorRegistry, name: str, **labels: str) -> float | No
     return registry.get_sample_value(name, labels)
 
 
-async def _blocked_sleep_is_killed_late(src: KernelSource, seen: Seen, sandbox: Any) -> None:
-    # Its init is not sleep: the connector's exec of it may be read after the watch starts,
-    # and a blocked init would be killed late with its container.
-    c = sandbox(["python3", "-c", "import time; time.sleep(600)"], image=PYTHON_IMAGE)
-    cid = _watch(src, c, blocked="sleep")
-    code, out = await _exec(c, "sh", "-c", "sleep 5 && echo survived")
-    assert code == 137 and "survived" not in out, (code, out)
-    await _until(lambda: any(e.program == "sleep" for e in seen.of(cid, ExecEvent)))
-    await _until(lambda: bool(seen.of(cid, ActionResult)))
-    assert seen.of(cid, ActionResult)[0].details["late"] is True
-
-
 @pytest.mark.parametrize("failure", sorted(FAILURES))
 async def test_a_tracer_that_cannot_attach_falls_back_to_the_proc_connector(
     sandbox: Any, failure: str
@@ -78,7 +65,7 @@ async def test_a_tracer_that_cannot_attach_falls_back_to_the_proc_connector(
         assert _metric(registry, "sandguard_collector_kernel_mode", mode="bpf") == 0
         assert _metric(registry, "sandguard_collector_kernel_fallback", cause="attach_failed") == 1
         assert src.tracer_pid is None
-        await _blocked_sleep_is_killed_late(src, seen, sandbox)
+        await blocked_sleep_is_killed_late(src, seen, sandbox)
     finally:
         await src.stop()
 
@@ -104,6 +91,6 @@ async def test_a_tracer_that_keeps_ending_gives_way_to_the_proc_connector(sandbo
         modes = [e for e in seen.events if isinstance(e, AuditEvent) and e.action == "kernel_mode"]
         assert [m.details["mode"] for m in modes] == ["proc_connector"]
         assert _metric(registry, "sandguard_collector_kernel_fallback", cause="tracer_unstable") == 1
-        await _blocked_sleep_is_killed_late(src, seen, sandbox)
+        await blocked_sleep_is_killed_late(src, seen, sandbox)
     finally:
         await src.stop()
