@@ -37,6 +37,40 @@ REMEMBERED = 10_000
 POLL_MS = 200
 
 
+class CoverageBook:
+    """The answers read so far and the creations waiting for one (pure, no I/O)."""
+
+    def __init__(self, remembered: int = REMEMBERED) -> None:
+        self._remembered = remembered
+        self._seen: OrderedDict[str, Coverage] = OrderedDict()
+        self._waiting: dict[str, asyncio.Event] = {}
+
+    def note(self, cid: str, ev: AuditEvent) -> None:
+        """One audit event of ``cid``: kept when it is a collector's kernel_covered."""
+        if ev.category is not AuditCategory.COLLECTOR or ev.action != COVERED or ev.container_id != cid:
+            return
+        mode = str(ev.details.get("mode", ""))
+        covered = mode in ("bpf", "proc_connector")
+        why = "" if covered else f"the collector's kernel layer is {mode}: {ev.reason or 'no reason given'}"
+        self._seen[cid] = Coverage(covered, mode, why)
+        while len(self._seen) > self._remembered:
+            self._seen.popitem(last=False)
+        waiter = self._waiting.get(cid)
+        if waiter is not None:
+            waiter.set()
+
+    async def wait(self, cid: str, timeout_s: float) -> Coverage:
+        event = self._waiting.setdefault(cid, asyncio.Event())
+        try:
+            if cid not in self._seen:
+                await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            return Coverage(False, "", f"no kernel_covered from a collector within {timeout_s:g} s")
+        finally:
+            self._waiting.pop(cid, None)
+        return self._seen.pop(cid)
+
+
 class CoverageGate:
     """``CoverageGate(bus)``; ``await start()`` before the first sandbox, then it is the
     manager's ``exec_gate``; ``await stop()``."""
@@ -44,8 +78,7 @@ class CoverageGate:
     def __init__(self, bus: KafkaBus, *, timeout_s: float = COVER_TIMEOUT_S) -> None:
         self._bus = bus
         self.timeout_s = timeout_s
-        self._seen: OrderedDict[str, Coverage] = OrderedDict()
-        self._waiting: dict[str, asyncio.Event] = {}
+        self.book = CoverageBook()
         self._tail: KafkaTail | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -65,15 +98,7 @@ class CoverageGate:
     async def __call__(self, container_id: str) -> Coverage:
         if self._tail is None:
             return Coverage(False, "", "the coverage reader is not started")
-        event = self._waiting.setdefault(container_id, asyncio.Event())
-        try:
-            if container_id not in self._seen:
-                await asyncio.wait_for(event.wait(), self.timeout_s)
-        except TimeoutError:
-            return Coverage(False, "", f"no kernel_covered from a collector within {self.timeout_s:.0f} s")
-        finally:
-            self._waiting.pop(container_id, None)
-        return self._seen.pop(container_id)
+        return await self.book.wait(container_id, self.timeout_s)
 
     async def _run(self, tail: KafkaTail) -> None:
         backoff = Backoff(DEPENDENCY)
@@ -90,19 +115,6 @@ class CoverageGate:
 
     def _read(self, cid: str, value: bytes) -> None:
         try:
-            self._note(cid, decode(t.AUDIT, value))
+            self.book.note(cid, decode(t.AUDIT, value))
         except EventDecodeError as exc:  # not ours to dead-letter (the sink does): skipped, said
             log.warning("kernel_coverage_unreadable", container_id=cid[:12], error=str(exc)[:200])
-
-    def _note(self, cid: str, ev: AuditEvent) -> None:
-        if ev.category is not AuditCategory.COLLECTOR or ev.action != COVERED or ev.container_id != cid:
-            return
-        mode = str(ev.details.get("mode", ""))
-        covered = mode in ("bpf", "proc_connector")
-        why = "" if covered else f"the collector's kernel layer is {mode}: {ev.reason or 'no reason given'}"
-        self._seen[cid] = Coverage(covered, mode, why)
-        while len(self._seen) > REMEMBERED:
-            self._seen.popitem(last=False)
-        waiter = self._waiting.get(cid)
-        if waiter is not None:
-            waiter.set()
