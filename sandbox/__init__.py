@@ -18,6 +18,7 @@ from sandbox.exceptions import (
     EnvironmentDeniedError,
     FileTooLargeError,
     InvalidSandboxRequest,
+    KernelCoverageError,
     ManagerClosed,
     NetworkSetupError,
     PathDeniedError,
@@ -35,6 +36,7 @@ from sandbox.exceptions import (
     ValidationDenied,
     WorkspaceFullError,
 )
+from sandbox.gate import Coverage, ExecGate
 from sandbox.manager import SandboxManager
 from sandbox.results import ExecResult, FileInfo, FileType, SandboxStatus, Termination
 from sandbox.security import SandboxSecurityManager
@@ -43,14 +45,17 @@ __all__ = [
     "DEFAULT_IMAGE",
     "CommandDeniedError",
     "ConfigGap",
+    "Coverage",
     "DockerSandbox",
     "DockerUnavailable",
     "EnvironmentDeniedError",
+    "ExecGate",
     "ExecResult",
     "FileInfo",
     "FileTooLargeError",
     "FileType",
     "InvalidSandboxRequest",
+    "KernelCoverageError",
     "ManagerClosed",
     "NetworkSetupError",
     "PathDeniedError",

@@ -21,6 +21,8 @@ Tree::
     │   ├── SandboxExpired              its execution_timeout is over
     │   └── SandboxPaused               paused by the enforcer: when, why
     ├── SandboxCreateError              the engine refused or failed to create or start it
+    │   └── KernelCoverageError         policy mode enforce, and the kernel layer did not say in
+    │                                   time that it watches the new sandbox (removed, audited)
     ├── SandboxOperationError           the engine failed an exec or a file operation
     │   └── WorkspaceFullError          a write refused for space (ENOSPC; also an OSError);
     │                                   audited
@@ -165,6 +167,13 @@ class SandboxCreateError(SandboxError, DetailedError):
     image: str
     reason: str
     template = "cannot create a sandbox from {image}: {reason}"
+
+
+class KernelCoverageError(SandboxCreateError):
+    """Raised by create_sandbox() in policy mode enforce when the exec gate did not open: the
+    kernel layer did not say in time that it watches the new sandbox (no collector, or one
+    whose kernel layer is off). The sandbox is removed and the refusal audited
+    (``kernel_uncovered``)."""
 
 
 class SandboxOperationError(SandboxError, DetailedError):

@@ -20,7 +20,7 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from types import TracebackType
@@ -39,12 +39,14 @@ from sandbox.docker_sandbox import DockerSandbox, remove_container
 from sandbox.engine import Engine, SandboxOptions
 from sandbox.engine_events import container_events
 from sandbox.exceptions import (
+    KernelCoverageError,
     ManagerClosed,
     NetworkSetupError,
     SandboxCreateError,
     SandboxNotFound,
 )
 from sandbox.follower import SandboxFollower
+from sandbox.gate import ExecGate
 from sandbox.keeper import LeaseKeeper
 from sandbox.lease import Lease, lease_dir
 from sandbox.metrics import ManagerMetrics
@@ -56,7 +58,7 @@ from sandbox.results import ExecResult, FileInfo, utc_now
 from sandbox.validation import Operation
 from sandbox.watcher import EnforcementWatcher
 from sandbox.workspace import DEFAULT_ROOT as DEFAULT_WORKSPACE_ROOT
-from schemas import Bus, Lifecycle, ReportSource, SecurityPolicy
+from schemas import Bus, Lifecycle, PolicyMode, ReportSource, SecurityPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -105,7 +107,7 @@ class SandboxManager:
         workspace: str = workspaces.DISK,
         workspace_dir: str = DEFAULT_WORKSPACE_ROOT,
         lease_directory: str | None = None,
-        exec_gate: Callable[[str], Awaitable[bool]] | None = None,
+        exec_gate: ExecGate | None = None,
     ) -> None:
         self.security_policy = security_policy or SecurityPolicy()
         check_policy_fits(self.security_policy)
@@ -367,12 +369,25 @@ class SandboxManager:
         return container_id
 
     async def _await_gate(self, sandbox: DockerSandbox) -> None:
-        if self.exec_gate is None or await self.exec_gate(sandbox.id):
+        """Enforce mode: a sandbox the kernel layer does not watch in time is refused (fail
+        closed); audit mode: said (log, audit event) and kept."""
+        if self.exec_gate is None:
+            return
+        answer = await self.exec_gate(sandbox.id)
+        if answer.covered:
+            return
+        enforce = sandbox.policy.mode is PolicyMode.ENFORCE
+        reason = f"the kernel layer did not start watching it in time: {answer.reason or 'no answer'}"
+        await self._publisher.audit(audit.lifecycle(
+            sandbox.id, self.host, "kernel_uncovered", reason=reason, mode=answer.mode, refused=enforce
+        ))  # fmt: skip
+        if not enforce:
+            log.warning("kernel_uncovered_audit_mode", sandbox_id=sandbox.id[:12], reason=reason)
             return
         self.metrics.create_failures.inc()
         self._sandboxes.pop(sandbox.id, None)
         await sandbox.remove()
-        raise SandboxCreateError(sandbox.record.image, "the kernel layer did not start watching it in time")
+        raise KernelCoverageError(sandbox.record.image, reason)
 
     async def _attach_network(self, engine: Engine, sandbox: DockerSandbox) -> None:
         try:

@@ -28,6 +28,7 @@ from collectors import Collector, CollectorConfig
 from enforcer import DockerEngine, Enforcer
 from processors.runner import ProcessorRunner
 from reporting import ClickHouseStore, HistoryReports, Sink, open_store
+from sandbox.gate import Coverage
 from sandguard.bus import LocalBus
 from sandguard.datadir import lock_data_dir
 from sandguard.settings import Settings
@@ -159,13 +160,15 @@ class EmbeddedPipeline:
         await self._collector.start()
         log.info("embedded_pipeline_started", host=o.host, data_dir=str(o.data_dir), watch=o.watch_label)
 
-    async def kernel_covered(self, container_id: str) -> bool:
-        """The manager's exec gate: True once the kernel layer watches ``container_id``,
+    async def kernel_covered(self, container_id: str) -> Coverage:
+        """The manager's exec gate: covered once the kernel layer watches ``container_id``,
         at once when no kernel layer runs (mode off: the health output says why)."""
         kernel = self._collector.kernel if self._collector is not None else None
         if kernel is None or kernel.mode == "off":
-            return True
-        return await kernel.wait_covered(container_id, KERNEL_COVER_TIMEOUT_S)
+            return Coverage(True, "off")
+        if await kernel.wait_covered(container_id, KERNEL_COVER_TIMEOUT_S):
+            return Coverage(True, kernel.mode)
+        return Coverage(False, kernel.mode, f"not watched within {KERNEL_COVER_TIMEOUT_S:.0f} s")
 
     async def _start_consumers(self, o: PipelineOptions) -> None:
         assert self.store is not None

@@ -9,6 +9,10 @@ Give ``bus=`` (a ``KafkaBus``) and ``reports=`` to use a distributed deployment 
 then this process only creates and runs sandboxes, and publishes what it does. A bus
 that is not running yet is started by ``start()`` (or ``async with``), before anything
 is published, and stopped by ``cleanup()``; one the caller started stays the caller's.
+With ``kernel_gate=True`` (off by default: a manager on Kafka with no collector would
+refuse every sandbox) ``create_sandbox`` waits until the host's collector says its kernel
+layer watches the new sandbox (docs/kernel.md): refused after ``kernel_gate_timeout_s``
+(15 s) in policy mode enforce (KernelCoverageError), a warning in audit mode.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from sandbox import SandboxManager, SandboxSecurityManager
-from sandguard.bus import LocalBus
+from sandguard.bus import KafkaBus, LocalBus
+from sandguard.coverage import COVER_TIMEOUT_S, CoverageGate
 from sandguard.embedded import EmbeddedPipeline, PipelineOptions
 from sandguard.settings import Settings
 from schemas import Bus, ReportSource, SecurityPolicy, labels
@@ -48,9 +53,12 @@ class EmbeddedSandboxManager(SandboxManager):
         sample_interval_s: float = 1.0,
         settings: Settings | None = None,
         registry: CollectorRegistry | None = None,
+        kernel_gate: bool = False,
+        kernel_gate_timeout_s: float = COVER_TIMEOUT_S,
         **options: Any,
     ) -> None:
         settings = settings or Settings()
+        self._coverage = _coverage_gate(bus, kernel_gate, kernel_gate_timeout_s)
         policy = security_policy or settings.load_default_policy()
         self._pipeline: EmbeddedPipeline | None = None
         self._own_bus: LocalBus | None = None
@@ -62,6 +70,8 @@ class EmbeddedSandboxManager(SandboxManager):
         options.setdefault("workspace", settings.workspace)
         options.setdefault("workspace_dir", str(settings.workspace_dir))
         super().__init__(policy, bus=bus, reports=reports, registry=registry, **options)
+        if self._coverage is not None:
+            self.exec_gate = self._coverage
         if self._own_bus is None or not (policy.enable_monitoring if monitoring is None else monitoring):
             return
         label = labels.manager_selector(self.manager_id)
@@ -93,6 +103,8 @@ class EmbeddedSandboxManager(SandboxManager):
         """Starts the bus (raising BusUnavailableError at once when Kafka cannot be
         reached), the embedded pipeline if any, then the manager (idempotent)."""
         await self._start_given_bus()
+        if self._coverage is not None:
+            await self._coverage.start()  # positioned before the first sandbox exists
         if self._own_bus is not None and self._pipeline is None:
             await self._own_bus.start()  # idempotent
         if self._pipeline is not None and self._pipeline.is_new:
@@ -115,6 +127,8 @@ class EmbeddedSandboxManager(SandboxManager):
         try:
             await super().cleanup()
         finally:
+            if self._coverage is not None:
+                await self._coverage.stop()
             if self._started_given_bus and self._given_bus is not None:
                 self._started_given_bus = False
                 await self._given_bus.stop()
@@ -126,6 +140,15 @@ class EmbeddedSandboxManager(SandboxManager):
                 await asyncio.to_thread(shutil.rmtree, ledger, True)
         elif self._own_bus is not None:
             await self._own_bus.stop()
+
+
+def _coverage_gate(bus: Bus | None, wanted: bool, timeout_s: float) -> CoverageGate | None:
+    """``kernel_gate=True``: the exec gate on Kafka (sandguard.coverage); it needs a KafkaBus."""
+    if not wanted:
+        return None
+    if not isinstance(bus, KafkaBus):
+        raise TypeError("kernel_gate=True needs bus=KafkaBus(...) (it reads the collector's kernel_covered)")
+    return CoverageGate(bus, timeout_s=timeout_s)
 
 
 class EmbeddedSecurityManager(SandboxSecurityManager):

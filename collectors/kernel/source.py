@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -39,6 +38,7 @@ from collectors.kernel.parse import (
     record_of,
 )
 from collectors.kernel.probe import Capabilities, probe
+from collectors.kernel.tracer import Tracer
 from collectors.lifecycle import collector_audit
 from schemas import labels, now_ms, stable_id, topics
 from schemas.codec import encode
@@ -47,37 +47,57 @@ log = structlog.get_logger(__name__)
 
 # bpftrace compiles and attaches in ~1.5 s here; 30 s covers a loaded 2-core machine.
 ATTACH_TIMEOUT_S = 30.0
-# Per-CPU perf ring of 1,024 pages (4 MiB): ~4,000 execs/s × ~600 bytes × 4 lines is ~10 MB/s,
-# so the reader may fall ~0.4 s behind per CPU before the kernel drops a record.
-PERF_RB_PAGES = "1024"
 READ_CHUNK = 1 << 16
-# After a read that did not fill the buffer, the reader naps this long so the next read
-# takes several lines at once: at ~1,500 execs/s (2 lines each) one wake-up per ~6 lines
-# instead of one per line (each wake-up cost the reader thread and the loop ~100 µs of CPU
-# here). Kills are in the kernel and do not wait; a finding waits 2 ms more; the 64 KiB
-# pipe holds ~60 lines, ~15 ms at the fastest loop, so the tracer never blocks on it.
-READ_COALESCE_S = 0.002
+# While the stream is busy (the read just made returned within BUSY_READ_S: lines were
+# waiting), the reader naps READ_COALESCE_S after a read that did not fill its buffer, so the
+# next read takes many lines at once: at ~1,500 execs/s (2 lines each) one wake-up per ~30
+# lines (each wake-up costs the reader thread and the loop ~100 µs of CPU here). Measured,
+# 3 interleaved pairs against a 2 ms nap after every read: reader CPU per exec 121 -> 93 µs,
+# finding p99 alike (3-35 vs 4-26 ms), 0 lost.
+# After a quiet spell (the read waited) there is no nap, so a lone exec's finding waits for
+# nothing; kills are in the kernel and never wait. The pipe is 1 MiB (tracer.py): ~0.7 s of
+# the fastest loop's lines, so the tracer never blocks on it during a nap.
+READ_COALESCE_S = 0.010
+BUSY_READ_S = 0.002
 STOP_TIMEOUT_S = 5.0
 STOP_GRACE_S = 0.3
 # A ping is repeated every 0.2 s until echoed (the first may precede the probe's attach):
 # a resend on a fixed beat within the caller's deadline, not a retry of a failure.
 PING_EVERY_S = 0.2
+# A tracer that ended this often within the window is not started again: the source falls
+# back to the proc connector. Each restart is a ~1-2 s gap without kills; a 4th end within
+# 10 minutes says the tracer cannot live here (killed by an OOM or a supervisor, say).
+TRACER_ENDS_MAX = 3
+TRACER_ENDS_WINDOW_S = 600.0
 
 Emit = Callable[[list[Out]], None]
 
 
+class TracerAttachError(RuntimeError):
+    """bpftrace could not attach (no CAP_SYS_ADMIN, no tracefs, the verifier refused the
+    program...); the message has bpftrace's own last words. The source falls back."""
+
+
 class KernelSource:
-    """``KernelSource(host=..., emit=...)``; ``await start()``, ``add(info)``, ``await stop()``."""
+    """``KernelSource(host=..., emit=...)``; ``await start()``, ``add(info)``, ``await stop()``.
+
+    ``tracer_prefix`` is a command bpftrace runs under (``nice``, a wrapper; tests drop its
+    capabilities with ``setpriv`` to make it fail to attach for real)."""
 
     def __init__(self, *, host: str, emit: Emit, metrics: KernelMetrics, proc: str = "/proc",
-                 caps: Capabilities | None = None) -> None:  # fmt: skip
+                 caps: Capabilities | None = None, tracer_prefix: Sequence[str] = ()) -> None:  # fmt: skip
         self.host, self._emit, self.metrics, self._proc = host, emit, metrics, proc
         self.caps = caps or probe()
         self.mode = self.caps.mode
+        # Why the mode in force is not bpf ('' when it is): said once, in health and metrics.
+        self.reason = "; ".join(self.caps.missing()) if self.mode != "bpf" else ""
+        self._cause = "unsupported"
+        self._prefix = tuple(tracer_prefix)
         self._by_ns: dict[int, E.Sandbox] = {}
         self._by_cid: dict[str, E.Sandbox] = {}
         self._covered: dict[str, asyncio.Event] = {}
-        self._proc_handle: subprocess.Popen[bytes] | None = None
+        self._tracer: Tracer | None = None
+        self._live: Tracer | None = None  # the tracer whose end is a failure to act on
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._acks: dict[int, asyncio.Event] = {}
@@ -87,29 +107,59 @@ class KernelSource:
         self._fallback: ProcConnectorReader | None = None
         self._stopping = False
         self.restarts = 0
+        self._ends: deque[float] = deque()
+        self._pending: set[str] = set()  # added before the tracer answered: not yet covered
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -----------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        if self.mode != "bpf":
-            log.warning("kernel_events_degraded", mode=self.mode, missing=self.caps.missing())
-            if self.mode == "proc_connector":
-                self._start_fallback()
-            self.metrics.set_mode(self.mode)
-            return
         t0 = time.monotonic()
+        if self.mode == "bpf":
+            try:
+                await self._attach()
+            except TracerAttachError as exc:
+                self._fall_back("attach_failed", f"bpftrace could not attach: {exc}")
+        elif self.mode == "proc_connector":
+            self._start_fallback()
+        self.started_at = time.monotonic() - t0
+        self._say_mode()
+        self._cover_pending()
+
+    def _say_mode(self) -> None:
+        self.metrics.set_mode(self.mode, self.cause)
+        if self.mode == "bpf":
+            log.info("kernel_events_mode", mode=self.mode, attach_s=round(self.started_at, 2))
+        else:
+            log.warning("kernel_events_degraded", mode=self.mode, cause=self.cause, reason=self.reason)
+
+    @property
+    def cause(self) -> str:
+        """Why the mode is not bpf, as a short code: '' (it is), unsupported, attach_failed,
+        tracer_unstable, proc_connector_failed."""
+        return self._cause if self.mode != "bpf" else ""
+
+    async def _attach(self) -> None:
+        """Starts a tracer and returns once it answers a ping; TracerAttachError (the
+        tracer ended, with bpftrace's own words) otherwise."""
         try:
             await asyncio.to_thread(self._spawn)
             await self.sync(ATTACH_TIMEOUT_S)
         except (OSError, TimeoutError, RuntimeError) as exc:
-            log.exception("kernel_tracer_failed", error=f"{type(exc).__name__}: {exc}")
-            await self.stop()
-            self.mode = "off"
-        self.started_at = time.monotonic() - t0
-        self.metrics.set_mode(self.mode)
-        log.info("kernel_events_mode", mode=self.mode, attach_s=round(self.started_at, 2))
+            tracer, self._tracer = self._tracer, None
+            why = tracer.why() if tracer is not None else ""
+            if tracer is not None:
+                await self._end(tracer)
+            raise TracerAttachError(f"{type(exc).__name__}: {exc}" + (f" ({why})" if why else "")) from exc
+        self._live = self._tracer
+
+    def _fall_back(self, cause: str, reason: str) -> None:
+        """bpf is not to be had: the proc connector in its place (root), else off; said once."""
+        self._cause, self.reason = cause, reason
+        self.mode = "proc_connector" if self.caps.root else "off"
+        if self.mode == "proc_connector":
+            self._start_fallback()
 
     def _start_fallback(self) -> None:
         self._fallback = ProcConnectorReader(ctx=self._context(), by_ns=self._by_ns, metrics=self.metrics,
@@ -119,27 +169,18 @@ class KernelSource:
         except OSError as exc:
             log.exception("kernel_proc_connector_failed", error=f"{type(exc).__name__}: {exc}")
             self._fallback, self.mode = None, "off"
+            self._cause, self.reason = "proc_connector_failed", f"{self.reason}; proc connector: {exc}"
 
     def _spawn(self) -> None:
-        env = {**os.environ, "BPFTRACE_PERF_RB_PAGES": PERF_RB_PAGES}
-        # From a file: bpftrace 0.17 given the same text with -e never ran the prctl probe here.
-        with tempfile.NamedTemporaryFile("w", prefix="sandguard-kernel-", suffix=".bt", delete=False) as f:
-            f.write(program.render(os.getpid()))
-        self._script = f.name
-        args = [str(self.caps.bpftrace), "--unsafe", "-f", "json", self._script]
-        self._proc_handle = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-            preexec_fn=control.die_with_parent,  # noqa: PLW1509 - one prctl, no locks taken
-        )
-        self._attached = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="kernel-reader", daemon=True)
+        assert self.caps.bpftrace is not None
+        tracer = Tracer(self.caps.bpftrace, program.render(os.getpid()), prefix=self._prefix)
+        self._tracer = tracer
+        self._thread = threading.Thread(target=self._read, args=(tracer,), name="kernel-reader", daemon=True)
         self._thread.start()
-        attached = self._attached.wait(ATTACH_TIMEOUT_S)
-        os.unlink(self._script)
+        attached = tracer.attached.wait(ATTACH_TIMEOUT_S)
+        tracer.forget_script()
+        if tracer.ended.is_set():
+            raise RuntimeError("bpftrace ended before it attached")
         if not attached:
             raise TimeoutError(f"bpftrace did not attach within {ATTACH_TIMEOUT_S}s")
 
@@ -152,6 +193,8 @@ class KernelSource:
         deadline = time.monotonic() + timeout_s
         try:
             while not done.is_set():
+                if self._tracer is None or self._tracer.ended.is_set():
+                    raise RuntimeError("the tracer ended")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the tracer did not answer a ping within {timeout_s}s")
                 control.ping(seq)
@@ -165,24 +208,23 @@ class KernelSource:
         if self._fallback is not None:
             await asyncio.to_thread(self._fallback.stop)
             self._fallback = None
-        if self._proc_handle is not None and self._proc_handle.poll() is None:
+        tracer, self._tracer, self._live = self._tracer, None, None
+        if tracer is not None and not tracer.ended.is_set():
+            self._tracer = tracer
             # The ping is read from one CPU's buffer; the other CPUs' are read on the tracer's
             # next poll (~100 ms): wait that long so the tail of the events is not cut off.
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(TimeoutError, RuntimeError):
                 await self.sync()
             await asyncio.sleep(STOP_GRACE_S)
-        handle, self._proc_handle = self._proc_handle, None
-        if handle is not None and handle.poll() is None:
-            handle.terminate()
-            try:
-                await asyncio.to_thread(handle.wait, STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                handle.kill()
-                await asyncio.to_thread(handle.wait)
+            self._tracer = None
+        if tracer is not None:
+            await self._end(tracer)
+
+    async def _end(self, tracer: Tracer) -> None:
+        await asyncio.to_thread(tracer.end, STOP_TIMEOUT_S)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, STOP_TIMEOUT_S)
-        if handle is not None and handle.stdout is not None:
-            handle.stdout.close()
+        tracer.close()
 
     # --- sandboxes -----------------------------------------------------------------
 
@@ -197,12 +239,41 @@ class KernelSource:
         blocked = frozenset(n for n in info.labels.get(labels.BLOCKED, "").split(",") if n)
         no_memfd = info.labels.get(labels.WORKSPACE_EXEC, "0") != "1"
         sb = E.Sandbox(info.id, ns, mode == "enforce", blocked, no_memfd, self._own_netns(info.pid))
+        self._by_ns[ns], self._by_cid[info.id] = sb, sb
+        self.metrics.sandboxes.set(len(self._by_cid))
+        if self.mode == "bpf" and self._live is None:
+            self._pending.add(info.id)  # the tracer is (re)starting: covered once it answers
+        else:
+            self._cover(sb)
+        return sb
+
+    def _cover(self, sb: E.Sandbox) -> None:
+        """Into the tracer's maps (bpf), then said: the embedded gate and kernel_covered."""
         if self.mode == "bpf":
             self._register(sb)
-        self._by_ns[ns], self._by_cid[info.id] = sb, sb
-        self._covered.setdefault(info.id, asyncio.Event()).set()
-        self.metrics.sandboxes.set(len(self._by_cid))
-        return sb
+        self._covered.setdefault(sb.container_id, asyncio.Event()).set()
+        self._emit([self._covered_event(sb)])
+
+    def _cover_pending(self) -> None:
+        """The sandboxes added while the tracer was starting, once it answers (or the mode
+        changed): until now none of them was in its maps."""
+        pending, self._pending = self._pending, set()
+        for cid in sorted(pending):
+            sb = self._by_cid.get(cid)
+            if sb is not None:
+                self._cover(sb)
+
+    def _covered_event(self, sb: E.Sandbox) -> Out:
+        """``kernel_covered``, keyed by the container: the exec gate of a manager in another
+        process waits for it (sandguard/coverage.py). In bpf mode the maps are in force when
+        it is built (prctl returned)."""
+        details = {"mode": self.mode, "cause": self.cause, "prevention": self.health()["prevention"],
+                   "blocked": len(sb.blocked), "enforce": sb.enforce}  # fmt: skip
+        eid = stable_id("kernel_covered", self.host, sb.container_id, sb.ns)
+        event = collector_audit("kernel_covered", host=self.host, event_id=eid, time_ms=now_ms(),
+                                details=details, reason=self.reason or None)  # fmt: skip
+        event = event.model_copy(update={"container_id": sb.container_id})
+        return (topics.AUDIT, sb.container_id, encode(event))
 
     def _own_netns(self, pid: int) -> int:
         """The sandbox's network namespace, or 0 when it is the collector's (the host's: a
@@ -225,6 +296,7 @@ class KernelSource:
     def remove(self, cid: str) -> None:
         sb = self._by_cid.pop(cid, None)
         self._covered.pop(cid, None)
+        self._pending.discard(cid)
         if sb is None:
             return
         self._by_ns.pop(sb.ns, None)
@@ -251,67 +323,87 @@ class KernelSource:
 
     @property
     def tracer_pid(self) -> int | None:
-        return self._proc_handle.pid if self._proc_handle is not None else None
+        return self._tracer.pid if self._tracer is not None else None
 
     def health(self) -> dict[str, Any]:
         unattributed = self._fallback.unattributed if self._fallback is not None else 0
-        return {"mode": self.mode, "missing": self.caps.missing(), "sandboxes": len(self._by_cid),
-                "lost": self.lost, "unattributed": unattributed, "attach_s": round(self.started_at, 3),
+        return {"mode": self.mode, "cause": self.cause, "reason": self.reason, "missing": self.caps.missing(),
+                "sandboxes": len(self._by_cid), "lost": self.lost, "unattributed": unattributed,
+                "attach_s": round(self.started_at, 3), "restarts": self.restarts,
                 "prevention": "in-kernel" if self.mode == "bpf" else "late (user space)"
                 if self.mode == "proc_connector" else "none"}  # fmt: skip
 
     # --- the reader thread ---------------------------------------------------------
 
-    def _read(self) -> None:
-        handle = self._proc_handle
-        assert handle is not None and handle.stdout is not None
-        fd, tail, ctx = handle.stdout.fileno(), b"", self._context()
-        while chunk := os.read(fd, READ_CHUNK):
+    def _read(self, tracer: Tracer) -> None:
+        assert tracer.handle.stdout is not None
+        fd, tail, ctx = tracer.handle.stdout.fileno(), b"", self._context()
+        while True:
+            t0 = time.monotonic()
+            if not (chunk := os.read(fd, READ_CHUNK)):
+                break
+            busy = time.monotonic() - t0 < BUSY_READ_S
             *lines, tail = (tail + chunk).split(b"\n")
-            out = [o for line in lines for o in self._line(line, ctx)]
+            out = [o for line in lines for o in self._line(line, ctx, tracer)]
             if out:
                 self._hand_off(out)
-            if len(chunk) < READ_CHUNK:
+            if busy and len(chunk) < READ_CHUNK:
                 time.sleep(READ_COALESCE_S)
+        tracer.ended.set()
+        tracer.attached.set()  # wakes a start waiting for it
         loop = self._loop
         if not self._stopping and loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._on_tracer_exit)
+            loop.call_soon_threadsafe(self._on_tracer_exit, tracer)
 
     # --- the tracer ended by itself: said, then restarted with every sandbox -------
+    # (or, when it keeps ending, the proc connector in its place)
 
-    def _on_tracer_exit(self) -> None:
-        if self._stopping:
-            return
-        code = self._proc_handle.poll() if self._proc_handle is not None else None
-        log.error("kernel_tracer_exited", returncode=code, sandboxes=len(self._by_cid))
+    def _on_tracer_exit(self, tracer: Tracer) -> None:
+        if self._stopping or tracer is not self._live:
+            return  # stopped on purpose, or one that never attached (start says why)
+        self._live = None
+        code = tracer.handle.poll()
+        log.error("kernel_tracer_exited", returncode=code, sandboxes=len(self._by_cid), why=tracer.why())
         self.metrics.restarts.inc()
         why = "the tracer ended: events and in-kernel kills stop until it is back"
         self._emit([self._audit("kernel_tracer_exited", {"returncode": code, "mode": self.mode}, why)])
-        task = asyncio.get_running_loop().create_task(self._restart(), name="kernel-restart")
+        now = time.monotonic()
+        self._ends.append(now)
+        while self._ends and now - self._ends[0] > TRACER_ENDS_WINDOW_S:
+            self._ends.popleft()
+        task = asyncio.get_running_loop().create_task(self._restart(tracer), name="kernel-restart")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _restart(self) -> None:
+    async def _restart(self, old: Tracer) -> None:
         t0 = time.monotonic()
-        old = self._proc_handle
-        if old is not None and old.stdout is not None:
-            old.stdout.close()
+        await self._end(old)
+        self._tracer = None
+        if len(self._ends) > TRACER_ENDS_MAX:
+            reason = f"the tracer ended {len(self._ends)} times within {TRACER_ENDS_WINDOW_S:.0f} s"
+            self._fall_back_live("tracer_unstable", reason)
+            return
         try:
-            await asyncio.to_thread(self._spawn)
-            await self.sync(ATTACH_TIMEOUT_S)
-        except (OSError, TimeoutError, RuntimeError) as exc:
-            log.exception("kernel_tracer_restart_failed", error=f"{type(exc).__name__}: {exc}")
-            self.mode = "off"
-            self.metrics.set_mode(self.mode)
-            self._emit([self._audit("kernel_mode", self.health(), f"tracer restart failed: {exc}")])
+            await self._attach()
+        except TracerAttachError as exc:
+            self._fall_back_live("attach_failed", f"bpftrace could not attach again: {exc}")
             return
         for sb in list(self._by_cid.values()):
-            self._register(sb)
+            if sb.container_id not in self._pending:
+                self._register(sb)
+        self._cover_pending()
         self.restarts += 1
         gap = round(time.monotonic() - t0, 3)
         log.warning("kernel_tracer_restarted", gap_s=gap, sandboxes=len(self._by_cid))
         self._emit([self._audit("kernel_tracer_restarted", {"gap_s": gap, "sandboxes": len(self._by_cid)},
                                 "the tracer is back; execs during the gap were not seen")])  # fmt: skip
+
+    def _fall_back_live(self, cause: str, reason: str) -> None:
+        """The fall-back of a running source: the new mode said in the logs, metrics and audit."""
+        self._fall_back(cause, reason)
+        self._say_mode()
+        self._emit([self._audit("kernel_mode", self.health(), reason)])
+        self._cover_pending()
 
     def _audit(self, action: str, details: dict[str, Any], reason: str) -> Out:
         eid = stable_id("kernel", action, self.host, time.time_ns())
@@ -333,13 +425,13 @@ class KernelSource:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._emit, out)
 
-    def _line(self, line: bytes, ctx: E.Context) -> list[Out]:
+    def _line(self, line: bytes, ctx: E.Context, tracer: Tracer) -> list[Out]:
         """One line's events; a line that cannot be read is counted and skipped, never
         the end of the reader thread (every event after it would be lost)."""
         if not line.strip():
             return []
         try:
-            return self._parse_line(line, ctx)
+            return self._parse_line(line, ctx, tracer)
         except ParseError as exc:
             self.metrics.parse_errors.inc()
             log.warning("kernel_line_unparsed", error=str(exc))
@@ -348,26 +440,23 @@ class KernelSource:
             log.exception("kernel_line_failed", error=f"{type(exc).__name__}: {exc}", line=line[:200])
         return []
 
-    def _parse_line(self, line: bytes, ctx: E.Context) -> list[Out]:
+    def _parse_line(self, line: bytes, ctx: E.Context, tracer: Tracer) -> list[Out]:
         parsed = parse_json_line(line)
         if parsed is None:
-            self._noise(line)
+            if b'"attached_probes"' in line:  # then the pings (sync) prove the probes run
+                tracer.attached.set()
             return []
         if isinstance(parsed, Lost):
             return self._lost(parsed.events)
         rec = record_of(*parsed)
+        if isinstance(rec, Ack):
+            self._ack(rec, tracer)
+            return []
         if isinstance(rec, Exec):
             return self._exec_outs(rec, ctx)
         return self._record(rec, ctx) if rec is not None else []
 
-    def _noise(self, line: bytes) -> None:
-        if b'"attached_probes"' in line:
-            self._attached.set()
-
-    def _record(self, rec: Exit | Connect | State | Ack, ctx: E.Context) -> list[Out]:
-        if isinstance(rec, Ack):
-            self._ack(rec)
-            return []
+    def _record(self, rec: Exit | Connect | State, ctx: E.Context) -> list[Out]:
         sb = self._by_ns.get(rec.ns)
         if sb is None:
             return []
@@ -396,13 +485,15 @@ class KernelSource:
                         parent=ev.parent_comm, killed=ev.blocked)  # fmt: skip
         return out
 
-    def _ack(self, ack: Ack) -> None:
-        if ack.op == program.OP_PING and self._loop is not None:
-            done = self._acks.get(ack.a)
-            if done is not None:
-                self._loop.call_soon_threadsafe(done.set)
-        if ack.op == program.OP_PING:
-            self._attached.set()
+    def _ack(self, ack: Ack, tracer: Tracer) -> None:
+        """A ping echoed: the probes run (bpftrace's "attached_probes" line comes before it
+        creates its maps, which is where it fails without CAP_SYS_ADMIN: not proof enough)."""
+        if ack.op != program.OP_PING:
+            return
+        tracer.attached.set()
+        done = self._acks.get(ack.a)
+        if done is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(done.set)
 
     def _lost(self, n: int) -> list[Out]:
         self.lost += n

@@ -8,7 +8,8 @@ flow (DESIGN.md):
 - processor: reads those and policies, writes violations, enforcement and dead letters,
   owns its changelog topics and its consumer group;
 - enforcer: reads enforcement, writes actions and dead letters;
-- manager (a SandboxManager): writes policies and audit, reads actions;
+- manager (a SandboxManager): writes policies and audit, reads actions; reads audit too
+  for its exec gate (the collector's ``kernel_covered``, read with no consumer group);
 - sink: reads every topic, writes dead letters only (a malformed event is set aside,
   counted; nobody acts on the dead-letter topic).
 
@@ -92,9 +93,10 @@ ROLES: dict[str, Role] = {
         writes=(t.ACTIONS, t.DEADLETTER),
         groups=((ENFORCER_GROUPS, Pattern.PREFIXED),),
     ),
-    # Its watcher follows what is decided and done about its sandboxes (reading gives no power).
+    # Its watcher follows what is decided and done about its sandboxes (reading gives no power);
+    # its exec gate reads the collector's kernel_covered on audit (kernel_gate=True).
     "manager": Role(
-        reads=(t.ENFORCEMENT, t.ACTIONS, t.VIOLATIONS),
+        reads=(t.ENFORCEMENT, t.ACTIONS, t.VIOLATIONS, t.AUDIT),
         writes=(t.POLICIES, t.AUDIT),
         groups=((MANAGER_GROUPS, Pattern.PREFIXED),),
     ),

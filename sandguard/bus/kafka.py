@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from sandguard.bus.exceptions import (
+    BusError,
     BusNotStartedError,
     BusUnavailableError,
     DeliveryError,
@@ -239,6 +240,49 @@ class KafkaConsumer:
         await self._raw.stop()
 
 
+class KafkaTail:
+    """Reads ``topics`` from where they end when ``start()`` returns, with no consumer group
+    (nothing committed): every partition assigned and its end offset resolved before
+    ``start()`` returns, so a record published after that is never skipped. (A group
+    consumer starting at "latest" resolves the end only once it has its partitions, seconds
+    later, and skips what was published meanwhile.) The exec gate's reader."""
+
+    def __init__(self, bus: KafkaBus, topics: Sequence[str]) -> None:
+        self._bus = bus
+        self._ns = bus.namespace
+        self._topics = [self._ns + t for t in topics]
+        self._raw: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        parts = []
+        for topic in self._topics:
+            n = await topic_partitions(self._bus.bootstrap, topic, security=self._bus.security)
+            if n is None:
+                raise BusError(f"{topic}: no such topic (create them: sandguard topics create)")
+            parts += [TopicPartition(topic, p) for p in range(n)]
+        raw = self._raw = AIOKafkaConsumer(
+            bootstrap_servers=self._bus.bootstrap, group_id=None, enable_auto_commit=False,
+            isolation_level="read_committed", **self._bus.security.client_options(),
+        )  # fmt: skip
+        await raw.start()
+        raw.assign(parts)
+        for tp, offset in (await raw.end_offsets(parts)).items():
+            raw.seek(tp, offset)
+
+    async def getmany(self, *, timeout_ms: int = 1000) -> list[Record]:
+        if self._raw is None:
+            raise BusNotStartedError("KafkaTail.getmany")
+        batches = await self._raw.getmany(timeout_ms=timeout_ms)
+        cut = len(self._ns)
+        return [Record(tp.topic[cut:], m.partition, m.offset, decode_key(m.key), m.value, m.timestamp)
+                for tp, msgs in batches.items() for m in msgs]  # fmt: skip
+
+    async def stop(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            await raw.stop()
+
+
 class KafkaBus:
     """``schemas.Bus`` on a Kafka cluster."""
 
@@ -263,7 +307,7 @@ class KafkaBus:
         self._partitions = partitions
         self._producer_options = {**_producer_options(), **(producer_options or {})}
         self._producer: AIOKafkaProducer | None = None
-        self._consumers: list[KafkaConsumer] = []
+        self._consumers: list[KafkaConsumer | KafkaTail] = []
         self._pending: set[asyncio.Future[Any]] = set()
         self._failures: list[BaseException] = []  # since the last flush
         self.delivery_errors = 0
@@ -354,3 +398,12 @@ class KafkaBus:
         await c.start()
         self._consumers.append(c)
         return c
+
+    async def tail(self, topics: Sequence[str]) -> KafkaTail:
+        """A reader of what ``topics`` get from now on (see KafkaTail); stopped with the bus."""
+        if self._producer is None:
+            raise BusNotStartedError("KafkaBus.tail")
+        tail = KafkaTail(self, topics)
+        await tail.start()
+        self._consumers.append(tail)
+        return tail

@@ -133,15 +133,18 @@ class Stack:
 
     def start(self) -> None:
         """Topics first (the deployment guide's step 1), then every service."""
+        self.create_topics()
+        for s in self.services:
+            s.start()
+        for s in self.services:
+            s.wait_ready()
+
+    def create_topics(self) -> None:
         subprocess.run(
             [sandguard_exe(), "topics", "create", "--bootstrap", self.bootstrap,
              "--namespace", self.namespace, "--partitions", str(PARTITIONS)],
             check=True, env=self.env, capture_output=True, timeout=120,
         )  # fmt: skip
-        for s in self.services:
-            s.start()
-        for s in self.services:
-            s.wait_ready()
 
     def restart_enforcer(self) -> None:
         assert self.enforcer.stop() == 0, self.enforcer.tail()

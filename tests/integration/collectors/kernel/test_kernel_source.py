@@ -264,6 +264,22 @@ async def test_tcp_states_of_the_host_and_of_foreign_containers_are_not_publishe
     assert [e for e in seen.events if isinstance(e, ConnectEvent)] == []
 
 
+async def blocked_sleep_is_killed_late(src: KernelSource, seen: Seen, sandbox: Any) -> None:
+    """In proc_connector mode: a blocked sleep is killed after it started, the action says so."""
+    # Its init is not sleep: the connector's exec of it may be read after the watch starts,
+    # and a blocked init would be killed late with its container.
+    c = sandbox(["python3", "-c", "import time; time.sleep(600)"], image=PYTHON_IMAGE)
+    cid = _watch(src, c, blocked="sleep")
+    # Killed, not finished: had sleep run its 5 s, sh would have printed "survived".
+    code, out = await _exec(c, "sh", "-c", "sleep 5 && echo survived")
+    assert code == 137 and "survived" not in out, (code, out)
+    await _until(lambda: any(e.program == "sleep" for e in seen.of(cid, ExecEvent)))
+    ev = next(e for e in seen.of(cid, ExecEvent) if e.program == "sleep")
+    assert ev.source == "proc_connector" and ev.best_effort and not ev.blocked
+    await _until(lambda: bool(seen.of(cid, ActionResult)))
+    assert seen.of(cid, ActionResult)[0].details["late"] is True
+
+
 async def test_without_bpf_the_proc_connector_sees_execs_and_kills_late(sandbox: Any) -> None:
     seen = Seen()
     caps = Capabilities(bpftrace=None, btf=False, tracefs=False, root=True)
@@ -271,16 +287,7 @@ async def test_without_bpf_the_proc_connector_sees_execs_and_kills_late(sandbox:
     await src.start()
     try:
         assert src.mode == "proc_connector" and src.health()["prevention"] == "late (user space)"
-        c = sandbox(["sleep", "600"], image=PYTHON_IMAGE)
-        cid = _watch(src, c, blocked="sleep")
-        # Killed, not finished: had sleep run its 5 s, sh would have printed "survived".
-        code, out = await _exec(c, "sh", "-c", "sleep 5 && echo survived")
-        assert code == 137 and "survived" not in out
-        await _until(lambda: any(e.program == "sleep" for e in seen.of(cid, ExecEvent)))
-        ev = next(e for e in seen.of(cid, ExecEvent) if e.program == "sleep")
-        assert ev.source == "proc_connector" and ev.best_effort and not ev.blocked
-        await _until(lambda: bool(seen.of(cid, ActionResult)))
-        assert seen.of(cid, ActionResult)[0].details["late"] is True
+        await blocked_sleep_is_killed_late(src, seen, sandbox)
     finally:
         await src.stop()
 
