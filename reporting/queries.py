@@ -211,6 +211,8 @@ FROM actions FINAL WHERE time >= fromUnixTimestamp64Milli({since:Int64})
 KERNEL_MODE = """
 SELECT host, argMax(JSONExtractString(details, 'mode'), time) AS mode,
        argMax(JSONExtractString(details, 'prevention'), time) AS prevention,
+       argMax(JSONExtractString(details, 'cause'), time) AS cause,
+       argMax(JSONExtractString(details, 'reason'), time) AS reason,
        toUnixTimestamp64Milli(max(time)) AS since_ms
 FROM audit FINAL
 WHERE category = 'collector' AND action = 'kernel_mode'
