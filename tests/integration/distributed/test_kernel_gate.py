@@ -8,12 +8,10 @@ mode."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 from typing import Any
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from sandbox import KernelCoverageError
@@ -22,10 +20,10 @@ from sandguard.bus import KafkaBus
 from sandguard.coverage import COVER_TIMEOUT_S
 from schemas import AuditEvent, PolicyMode, decode
 from schemas import topics as t
-from tests.conftest import PYTHON_IMAGE
+from tests.conftest import NEEDS_ROOT, PYTHON_IMAGE
 from tests.integration.distributed.conftest import PARTITIONS, READY_S, RUN_LABEL, Stack
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel layer needs root")
+pytestmark = NEEDS_ROOT  # the reason is said where it is defined
 
 # rm run from inside an allowed program, so validation (which refuses "rm" typed into
 # execute) lets it through and only the kernel layer stands in its way. Prints rm's status:

@@ -5,7 +5,6 @@ exec in enforce mode with an action naming it, and only recorded in audit mode."
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,9 @@ import pytest
 
 from sandguard import SandboxManager, SecurityPolicy
 from schemas import ActionResult, Consumer, EnforcementAction, ExecEvent, decode, topics
+from tests.conftest import NEEDS_ROOT
 
-# Not a missing service: the test command runs as root (README), where these always run;
-# as another user bpftrace cannot attach, and the kernel layer itself reports mode "off".
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel layer needs root")
+pytestmark = NEEDS_ROOT  # the reason is said where it is defined
 PYTHON = "sandguard/python:3"
 # Runs rm at once, from inside Python: never in any command line the validator sees.
 AGENT = (

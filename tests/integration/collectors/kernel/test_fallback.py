@@ -20,9 +20,10 @@ from structlog.testing import capture_logs
 from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.source import TRACER_ENDS_MAX, KernelSource
 from schemas import AuditEvent
+from tests.conftest import NEEDS_ROOT
 from tests.integration.collectors.kernel.test_kernel_source import Seen, _until, blocked_sleep_is_killed_late
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel layer needs root")
+pytestmark = NEEDS_ROOT  # the reason is said where it is defined
 
 # setpriv drops the capabilities bpftrace needs to create its maps and attach (root without
 # them, like a container without SYS_ADMIN); unshare puts an empty tmpfs over tracefs in a

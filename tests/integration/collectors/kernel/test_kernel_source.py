@@ -20,11 +20,9 @@ from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.probe import Capabilities
 from collectors.kernel.source import KernelSource
 from schemas import ActionResult, AuditEvent, ConnectEvent, ExecEvent, decode, labels
-from tests.conftest import BUSYBOX_IMAGE, PYTHON_IMAGE
+from tests.conftest import BUSYBOX_IMAGE, NEEDS_ROOT, PYTHON_IMAGE
 
-# Not a missing service: the test command runs as root (README), where these always run;
-# as another user bpftrace cannot attach, and the kernel layer itself reports mode "off".
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel layer needs root")
+pytestmark = NEEDS_ROOT  # the reason is said where it is defined
 # Mount options of the sandbox's workspace (sandbox/config.py: noexec by default).
 WORK_TMPFS = {"/work": "rw,nosuid,nodev,noexec,size=16m,uid=1000,gid=1000"}
 
