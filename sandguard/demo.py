@@ -44,7 +44,6 @@ FORK_BOMB = "sh -c 'while :; do sleep 60 & done'"
 # reads the process's argv. It never connects (no network); the argv is the evidence.
 # A real reverse shell over loopback inside the sandbox: the agent listens, and a bash wired
 # to /dev/tcp connects to it. The kernel sees bash start with a socket on its stdin/stdout.
-# (Port 4445: 4444 is 0x115C, whose 0x5c byte the kernel source cannot parse yet.)
 REVERSE_SHELL_PY = (
     "import socket, subprocess, time\n"
     "srv = socket.socket()\n"

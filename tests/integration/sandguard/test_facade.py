@@ -18,21 +18,9 @@ from sandguard import (
     SandboxTerminated,
     SecurityPolicy,
 )
+from sandguard.demo import REVERSE_SHELL_PY
 
 BUSYBOX = "sandguard/busybox:1"
-# A real reverse shell over loopback inside the sandbox: the agent listens, and a bash wired
-# to /dev/tcp connects to it. The kernel sees bash start with a socket on its stdin/stdout.
-# (Port 4445: 4444 is 0x115C, whose 0x5c byte the kernel source cannot parse yet.)
-REVERSE_SHELL_PY = (
-    "import socket, subprocess, time\n"
-    "srv = socket.socket()\n"
-    "srv.bind(('127.0.0.1', 4445))\n"
-    "srv.listen(1)\n"
-    "subprocess.Popen(['bash', '-c', 'bash -i >& /dev/tcp/127.0.0.1/4445 0>&1'])\n"
-    "conn, _ = srv.accept()\n"
-    "conn.sendall(b'id\\n')\n"
-    "time.sleep(60)\n"
-)
 SEED_REPORT_FIELDS = {
     "report_timestamp", "container_id", "total_violations", "recent_violations_24h",
     "violation_types", "monitored_containers", "policy_summary", "recent_metrics",
