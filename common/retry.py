@@ -96,7 +96,7 @@ def log_retry(
     log: Any, event: str, backoff: Backoff, delay_s: float, error: BaseException, **fields: Any
 ) -> None:
     """The one way a retry is logged: ``event`` names what failed; first and every LOG_EVERY."""
-    if backoff.attempt % LOG_EVERY == 1 or LOG_EVERY == 1:
+    if (backoff.attempt - 1) % LOG_EVERY == 0:
         log.warning(
             event,
             error=f"{type(error).__name__}: {error}"[:300],

@@ -26,7 +26,6 @@ from schemas.kernel import (
 # Mount points a sandbox can write (policy.py: the workspace and /tmp; Docker's /dev/shm).
 WRITABLE_MOUNTS = ("/work", "/tmp", "/dev/shm")  # noqa: S108 - paths inside the sandbox
 MEMFD = "memfd"
-# The host's clock pair: ktime (CLOCK_MONOTONIC ns) -> epoch ms for the event time.
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +82,7 @@ def writable_mount(path: str) -> str:
 
 
 def _time_ms(ctx: Context, ktime: int) -> int:
+    """The host's clock pair: ktime (CLOCK_MONOTONIC ns) -> epoch ms for the event time."""
     return (ktime + ctx.mono_to_epoch_ns) // 1_000_000
 
 
