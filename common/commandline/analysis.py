@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 
 from common.commandline.builtins import check_builtin
+from common.commandline.locations import untrusted_location
 from common.commandline.shell_parse import parse
 from common.commandline.shell_words import Refusal, Word
 from common.commandline.shells import POSIX_SHELLS
@@ -84,6 +85,9 @@ class Analysis:
 
     words: tuple[str, ...]
     unresolved: Unresolved | None
+    # Command words given as paths that may lead through a writable place (/work, /tmp,
+    # a relative path): a link there can give any program any name (``locations``).
+    paths: tuple[str, ...] = ()
 
 
 Command = str | Sequence[str]
@@ -145,7 +149,7 @@ def _run(command: str | tuple[str, ...], lenient: bool) -> Analysis:
             analyser.argv(command)
     except Refusal as refusal:
         words = tuple(analyser.words) + _argv_reading(command, lenient)
-        return Analysis(words, Unresolved(refusal.word, refusal.reason))
+        return Analysis(words, Unresolved(refusal.word, refusal.reason), tuple(analyser.paths))
     except Exception as exc:
         # A defect here must deny, not allow: fail closed, and leave a trace to fix it.
         # The lenient reading still names the first word, so the process is judged.
@@ -153,7 +157,8 @@ def _run(command: str | tuple[str, ...], lenient: bool) -> Analysis:
         reason = f"the validator failed on this command ({type(exc).__name__}); it is denied"
         words = tuple(analyser.words) or (_first_word(command) if lenient else ())
         return Analysis(words, Unresolved(None, reason))
-    return Analysis(tuple(analyser.words) + _argv_reading(command, analyser.passed_over), None)
+    words = tuple(analyser.words) + _argv_reading(command, analyser.passed_over)
+    return Analysis(words, None, tuple(analyser.paths))
 
 
 def _argv_reading(command: str | tuple[str, ...], wanted: object) -> tuple[str, ...]:
@@ -188,6 +193,7 @@ class Analyser:
         self.word_budget = self.word_limit
         self.lenient = lenient
         self.passed_over: list[Refusal] = []
+        self.paths: list[str] = []
 
     def tolerate(self, refusal: Refusal) -> None:
         """Raises the refusal when strict; records it when lenient."""
@@ -242,6 +248,7 @@ class Analyser:
             raise Refusal(None, f"the command nests more than {MAX_NESTING} levels deep")
         name = _command_name(argv[0])
         self.named(name, argv[1:])
+        self.soft(self.locate, argv[0].value or "")
         handler = WRAPPERS.get(name)
         if handler is None:
             return
@@ -260,6 +267,11 @@ class Analyser:
                 self.soft(self.script, inner.text, depth + 1)
             elif isinstance(inner, Named):
                 self.named(_basename(inner.name), ())
+
+    def locate(self, value: str) -> None:
+        """Records a program path whose last component may not be its name (``locations``)."""
+        if "/" in value and untrusted_location(value):
+            self.paths.append(value)
 
     def named(self, name: str, args: Sequence[Word]) -> None:
         self.words.append(name)

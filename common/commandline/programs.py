@@ -16,6 +16,9 @@ from common.commandline.options import Option, getopt, has, parse_options, stati
 from common.commandline.shell_words import Refusal, Word
 from common.commandline.steps import EXITS, Handler, Inner, Script, run_argv, with_options
 
+# socat address types that run a command (case-insensitive, anywhere in an argument:
+# dual addresses join two with '!!').
+_SOCAT_RUNS = ("exec:", "system:")
 # Long options (any unambiguous prefix of them works in GNU getopt) that run a command.
 _TAR_RUNS = ("--to-command", "--checkpoint-action", "--use-compress-program", "--info-script",
              "--new-volume-script", "--rsh-command", "--rmt-command")  # fmt: skip
@@ -82,6 +85,17 @@ def _nc(prog: str, args: Sequence[Word]) -> list[Inner]:
             return [Script(static(prog, args[i + 1]))] if i + 1 < len(args) else _missing(prog, "-c")
         if set(letters) & set("ec"):
             raise Refusal(prog, f"{prog} {value}: -e/-c followed by other options is not analysed")
+    return []
+
+
+def _socat(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """socat's EXEC: and SYSTEM: addresses run a program or a shell command for the
+    connection; their text (commas, '!!', escapes) is socat's own syntax, not analysed."""
+    for word in args:
+        value = static(prog, word).lower()
+        for kind in _SOCAT_RUNS:
+            if kind in value:
+                raise Refusal(prog, f"socat {kind.upper()} addresses run commands, which are not analysed")
     return []
 
 
@@ -232,6 +246,8 @@ def _skip_literal(program: str, i: int, quote: str) -> int:
     return j + 1
 
 
+_DIFF_PROGRAM = _option_runs(("--diff-program",), "the program named in its argument")
+
 PROGRAMS: dict[str, Handler] = {
     "tar": _tar,
     "sed": _sed,
@@ -241,7 +257,7 @@ PROGRAMS: dict[str, Handler] = {
     "gawk": _awk,
     "sort": _option_runs(("--compress-program",), "a compressor program named in its argument"),
     "split": _option_runs(("--filter",), "a shell command for every part"),
-    "sdiff": _option_runs(("--diff-program",), "the program named in its argument"),
+    **dict.fromkeys(("sdiff", "diff3"), _DIFF_PROGRAM),
     "install": _option_runs(("--strip-program",), "the program named in its argument"),
     "dpkg": _option_runs(("--pre-invoke", "--post-invoke", "--status-logger"), "a shell command"),
     **dict.fromkeys(
@@ -250,4 +266,5 @@ PROGRAMS: dict[str, Handler] = {
     ),
     "nc": _nc,
     "netcat": _nc,
+    "socat": _socat,
 }

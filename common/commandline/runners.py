@@ -189,6 +189,8 @@ _UNSEEN = {
     "vi": "runs shell commands with '!'",
     "scriptlive": "runs the commands recorded in a log",
     "newgrp": "starts an interactive shell",
+    "mim": "runs the shell commands of a makefile, which cannot be checked",
+    "make": "runs the shell commands of a makefile, which cannot be checked",
 }
 
 RUNNERS: dict[str, Handler] = {

@@ -114,6 +114,15 @@ def _exec(prog: str, args: Sequence[Word]) -> list[Inner]:
     return [Named(name), *found] if name is not None and found else found
 
 
+def _jobs(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """bash's ``jobs -x command args`` runs the command, each jobspec (``%1``) in it
+    replaced by a process group id."""
+    options, k = parse_options(prog, args, getopt("lnprsx"))
+    if not has(options, "-x"):
+        return []
+    return run_argv([Word.dynamic(w.text) if (w.value or "%").startswith("%") else w for w in args[k:]])
+
+
 def _builtin(prog: str, args: Sequence[Word]) -> list[Inner]:
     return run_argv(args)
 
@@ -238,6 +247,7 @@ WRAPPERS: dict[str, Handler] = {
     "xargs": _xargs,
     "command": _command,
     "builtin": _builtin,
+    "jobs": _jobs,
     "eval": _eval,
     "exec": _exec,
     "busybox": _busybox,

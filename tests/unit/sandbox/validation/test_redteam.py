@@ -1,0 +1,196 @@
+"""The second red-team of command validation: attacks its defences were not written for.
+
+Each DEFEAT ran a blocked program in a real shell of the images while validation allowed
+it (tests/integration/sandbox/test_boundary_attacks.py shows each one deleting a file when
+run around the API, and refused through it). HELD lines are the tricks tried in the same
+round that were already refused: evidence, kept so they stay refused. BENIGN lines are
+everyday work next to the defences, which must stay allowed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from common.commandline import analyse
+from sandbox.validation import MAX_COMMAND_BYTES, check_command
+from schemas import SecurityPolicy
+
+POLICY = SecurityPolicy(blocked_commands={"rm", "kill"})
+LENIENT = SecurityPolicy(blocked_commands={"rm", "kill"}, allow_workspace_exec=True)
+
+# (what, line): allowed before the fix, and each runs rm in bash, dash or busybox ash.
+DEFEATS: list[tuple[str, str]] = [
+    # a program named by a path where the sandbox can make links: any program, any name
+    ("symlink", "ln -sf /usr/bin/rm /work/del; /work/del -f /work/victim"),
+    ("symlink", "cd /work && ln -sf /usr/bin/rm del && ./del -f victim"),
+    ("symlink", "ln -s /usr/bin/rm /tmp/python3; /tmp/python3 -f /work/victim"),
+    ("symlink", "env /work/del -f x"),
+    ("symlink", "find /work -maxdepth 0 -exec ./del {} +"),
+    # '..' after a link: lexically /usr/bin/ls, really /tmp/usr/bin/ls, a link to rm
+    ("symlink-dotdot", "ln -sfn /tmp/a/b /work/l; /work/l/../../usr/bin/ls -f /work/victim"),
+    # a descriptor of /usr/bin/rm run through /proc or /dev
+    ("fd-exec", "exec 3</usr/bin/rm; /proc/self/fd/3 -f /work/victim"),
+    ("fd-exec", "exec 3</usr/bin/rm; /dev/fd/3 -f /work/victim"),
+    ("fd-exec", "/usr/../proc/self/fd/3 x"),
+    ("fd-exec", "/proc/self/exe -c true"),
+    # bash builtins that run commands
+    ("jobs-x", "bash -c 'jobs -x rm -f /work/victim'"),
+    ("jobs-x", "jobs -lx rm x"),
+    ("compgen", "bash -c \"compgen -C 'rm -f /work/victim' x\""),
+    ("compgen", "compgen -W '$(rm -f x)' y"),
+    ("compgen", "complete -C 'rm x' ls"),
+    ("bind", "bind -x '\"\\C-a\": rm x'"),
+    # history expansion rewrites a later line from an earlier one
+    ("history", "bash -c 'set -o history -H\n: rm -f /work/victim\n!:1 !:2 !:3'"),
+    ("history", "set -H"),
+    ("history", "set -o histexpand"),
+    ("history", "bash -H -o history -c true"),
+    ("history", "bash -o histexpand -c true"),
+    ("history", "shopt -s -o histexpand"),
+    # a value read at run time, parsed by declare as an array assignment: subscripts run code
+    ("declare-compound", "bash -c 'read -r v < /work/v.txt; declare -a x=\"$v\"'"),
+    ("declare-compound", "read -r v < f; typeset x=$v"),
+    ("declare-compound", "declare -A m='([k]=1)'"),
+    ("declare-compound", 'local x="$1"'),
+    # programs of the images that run commands named in their arguments or files
+    ("socat", "socat -u OPEN:/dev/null SYSTEM:'rm -f /work/victim'"),
+    ("socat", "socat - EXEC:rm"),
+    ("socat", "socat - 'exec:rm x'!!STDOUT"),
+    ("diff3", "diff3 --diff-program=/usr/bin/rm a b c"),
+    ("diff3", "diff3 --diff=rm a b c"),
+    ("mim", "cd /work && mim -f M"),
+    ("make", "make -f /work/M"),
+]
+
+# Tried in the same round, already refused: kept as evidence.
+HELD: list[tuple[str, str]] = [
+    ("alias", "shopt -s expand_aliases; alias x=rm; x y"),
+    ("function", "ls() { rm -f /work/victim; }; ls"),
+    ("function", "function command { rm y; }"),
+    ("prefix", "command rm x"),
+    ("prefix", "builtin exec rm x"),
+    ("prefix", "exec -a ls rm x"),
+    ("eval", "a=r; b=m; eval $a$b x"),
+    ("ansi-c", "$'\\x72m' x"),
+    ("slice", "x=arm; ${x:1} y"),
+    ("brace", "{r,}m x"),
+    ("glob", "/bin/r? x"),
+    ("glob", "/???/r[m] x"),
+    ("substitution", "$(printf rm) x"),
+    ("arithmetic", "x='a[$(rm y)]'; echo $((x))"),
+    ("arithmetic", "echo $[x]"),
+    ("ifs", "IFS=_; c=rm_x; $c"),
+    ("here-string", "sh <<< 'rm x'"),
+    ("process-substitution", ". <(echo rm x)"),
+    ("process-substitution", "bash <(echo rm x)"),
+    ("trap", "trap 'rm x' EXIT"),
+    ("prompt", "PROMPT_COMMAND='rm x' bash -ic true"),
+    ("hash", "hash -p /usr/bin/rm ls; ls x"),
+    ("enable", "enable -f /work/x.so rm"),
+    ("source", "echo 'rm x' > /work/s; . /work/s"),
+    ("read", "read c; $c x"),
+    ("printf-v", "printf -v PATH /work"),
+    ("nameref", "declare -n r=PATH; r=/work"),
+    ("array", 'a=(rm x); "${a[@]}"'),
+    ("indirection", "x=PATH; echo ${!x}"),
+    ("bash-aliases", "BASH_ALIASES[x]=rm"),
+    ("coproc", "coproc rm x"),
+    ("mapfile", "mapfile -C 'rm x' -c 1 a < f"),
+    ("continuation", "r\\\nm x"),
+    ("carriage-return", "rm\r x"),
+    ("nul", "echo a\0; rm x"),
+    ("env-split", "env -S 'rm x'"),
+    ("env-split", "env --split-string=rm x"),
+    ("timeout", "timeout -s KILL 5 rm x"),
+    ("nice", "nice -n 5 -- rm x"),
+    ("xargs", "echo x | xargs -I{} rm {}"),
+    ("find", "find . -execdir rm {} \\;"),
+    ("busybox", "busybox rm x"),
+    ("busybox", "/bin/busybox sh -c 'rm x'"),
+    ("loader", "/lib64/ld-linux-x86-64.so.2 /usr/bin/rm x"),
+    ("awk", "awk 'BEGIN{system(\"rm x\")}'"),
+    ("tar", "tar -cf /dev/null f --checkpoint=1 --checkpoint-action=exec='rm x'"),
+    ("sed", "sed -n '1e rm x' f"),
+    ("fc", "fc -s rm"),
+]
+
+BENIGN = [
+    "ls -la /work",
+    "/usr/bin/env python3 -c 'print(1)'",
+    "/usr/bin/../bin/ls /work",
+    "/bin/ls",
+    "/usr/local/bin/python3 -c 1",
+    "cd /work && ls",
+    "jobs",
+    "jobs -l",
+    "set -e",
+    "set -o pipefail",
+    "shopt -s nullglob",
+    "declare x=1",
+    "declare -a x",
+    'readonly r="$v"',
+    'export X="$v"',
+    "socat - TCP:127.0.0.1:8080",
+    "diff3 a b c",
+    "exec 3</work/data.txt; cat <&3",
+]
+
+
+@pytest.mark.parametrize(("what", "line"), DEFEATS + HELD)
+def test_the_attack_is_refused(what: str, line: str) -> None:
+    decision = check_command(line, POLICY)
+    assert not decision.allowed, f"{what}: {line!r} was allowed ({decision.words})"
+    assert decision.reason
+
+
+@pytest.mark.parametrize("line", BENIGN)
+def test_benign_work_stays_allowed(line: str) -> None:
+    decision = check_command(line, POLICY)
+    assert decision.allowed, decision
+
+
+def test_the_reasons_name_what_was_refused() -> None:
+    assert "link the sandbox made" in (check_command("/work/del x", POLICY).reason or "")
+    assert "descriptor" in (check_command("/dev/fd/3 x", POLICY).reason or "")
+    assert "history expansion" in (check_command("set -H", POLICY).reason or "")
+    assert "array assignment" in (check_command('declare -a x="$v"', POLICY).reason or "")
+    assert "SYSTEM" in (check_command("socat - SYSTEM:x", POLICY).reason or "")
+    assert check_command("bash -c 'jobs -x rm x'", POLICY).denied_word == "rm"
+
+
+def test_paths_in_the_workspace_run_where_the_policy_lets_written_programs_run() -> None:
+    """With allow_workspace_exec a copied program runs under any name anyway (the kernel
+    layer judges it); the names a descriptor stands for are refused under any policy."""
+    assert check_command("./build.sh", LENIENT).allowed
+    assert check_command("/work/venv/bin/python x.py", LENIENT).allowed
+    assert not check_command("./build.sh", POLICY).allowed
+    assert not check_command("/proc/self/fd/3", LENIENT).allowed
+
+
+def test_the_runtime_reading_still_names_the_program() -> None:
+    """The lenient reading (what already ran) keeps the name of a program run by path."""
+    from common.commandline import command_programs
+
+    assert "del" in command_programs("/work/del x")
+    assert "3" in command_programs("/proc/self/fd/3 x")
+    assert "rm" in command_programs("jobs -x rm x")
+    assert analyse("/work/del x").paths == ("/work/del",)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "echo " + "a " * 70_000,  # over the word cap
+        "echo " + "$(" * 5_000 + "x" + ")" * 5_000,  # deep nesting
+        "x" * (MAX_COMMAND_BYTES + 1),  # over ARG_MAX for one argument
+        "sh -c " + "'sh -c " * 40 + "x" + "'" * 40,  # scripts in scripts
+        "{ " * 3_000 + "true;" + " }" * 3_000,
+    ],
+)
+def test_huge_or_deep_input_fails_fast_with_a_reason(line: str) -> None:
+    started = time.monotonic()
+    decision = check_command(line, POLICY)
+    assert not decision.allowed and decision.reason
+    assert time.monotonic() - started < 5.0, "validation must fail fast"
