@@ -56,6 +56,9 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 FILE_MODE = 0o644
+# Permission bits only: set-uid (0o4000), set-gid (0o2000) and sticky (0o1000) are refused.
+PERMISSION_BITS = 0o777
+MAX_FILE_MODE = 0o7777
 # A command may not be given more than a day; the sandbox's lifetime bounds it anyway.
 MAX_EXEC_TIMEOUT_S = 24 * 3600
 # A command started at the end of a sandbox's life gets what is left, plus this margin
@@ -223,6 +226,7 @@ class DockerSandbox:
     async def write_file(self, path: str, data: bytes | str, *, mode: int = FILE_MODE) -> str:
         """Writes (replaces) a file; missing directories are made. Returns the path written."""
         self.ensure_usable()
+        await self._check_mode(path, mode)
         payload = data.encode() if isinstance(data, str) else bytes(data)
         checked = await self._checked(path, "write", size=len(payload))
         await self._storage(
@@ -230,6 +234,20 @@ class DockerSandbox:
         )
         await self._done_file("write", checked, size=len(payload))
         return checked.resolved
+
+    async def _check_mode(self, path: str, mode: int) -> None:
+        """A mode is permission bits: anything else is a bad argument, and a set-uid,
+        set-gid or sticky bit is a denial (audited), never silently dropped."""
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= MAX_FILE_MODE:
+            raise InvalidSandboxRequest("mode", f"{mode!r} is not a file mode (0 to {MAX_FILE_MODE:#o})")
+        if mode & ~PERMISSION_BITS:
+            err = PathDeniedError(
+                path,
+                None,
+                f"mode {mode:#o} sets the set-uid, set-gid or sticky bit, which the file API never sets",
+            )
+            await self._deny(AuditCategory.FILE, "write", path, err, _denial_details(err))
+            raise err
 
     async def _no_space(self, checked: CheckedPath) -> None:
         """A write the workspace had no room for: an event in the history, not a kill."""
