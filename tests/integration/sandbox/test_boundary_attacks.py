@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sandbox import CommandDeniedError, FileTooLargeError, PathDeniedError, SandboxManager
-from sandbox.exceptions import InvalidSandboxRequest, SandboxFileNotFound
+from sandbox.exceptions import EnvironmentDeniedError, InvalidSandboxRequest, SandboxFileNotFound
 from sandguard.bus import LocalBus
 from schemas import AuditCategory, AuditEvent
 from schemas import topics as t
@@ -55,6 +55,8 @@ DEFEATS: list[tuple[str, str, set[str]]] = [
     ("socat", f"socat -u OPEN:/dev/null SYSTEM:'rm -f {VICTIM}'", {PY}),
     ("mim", "cd /work && mim -f M", {BB}),
 ]
+# Was a UnicodeEncodeError from the engine client, with no audit event.
+ODD_ENVIRONMENTS = [{"X": "\udcff"}, {"BASH_FUNC_ls%%": "() { rm x; }"}, {"PS4": "$(rm x)"}]
 SANDBOX_USER = "1000:1000"
 # A refusal is decided from the text, before any engine request: well under this.
 FAST_S = 2.0
@@ -106,8 +108,11 @@ async def test_command_defeats_run_around_the_api_and_are_refused_through_it(
     for _name, line in HELD:
         with pytest.raises(CommandDeniedError):
             await manager.execute(sid, line, timeout=10)
+    for env in ODD_ENVIRONMENTS:  # each a clear refusal, never an encoding error
+        with pytest.raises(EnvironmentDeniedError):
+            await manager.execute(sid, "true", env=env, timeout=10)
     denied_events = await _denied_events(audit, AuditCategory.EXEC)
-    assert len(denied_events) == len(DEFEATS) + len(HELD)
+    assert len(denied_events) == len(DEFEATS) + len(HELD) + len(ODD_ENVIRONMENTS)
     assert all(e.reason for e in denied_events)
 
 
