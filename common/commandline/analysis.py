@@ -68,6 +68,16 @@ _SHELL_WORD = re.compile(r"\S+")
 _PLAIN_NAME = re.compile(r"[^\s;&|<>()$`'\"\\*?{}\[\]]+")
 
 
+# bash started without PATH in its environment uses a compiled-in default that ends in
+# '.': a name found nowhere else runs from the working directory, where a link can be any
+# program (dash and busybox ash do not search '.'; dash does not export its default).
+PATHLESS_DOT_SHELLS = frozenset(("bash", "rbash"))
+_PATHLESS_BASH = (
+    "{name} started without PATH in its environment (env -i, env -u PATH, exec -c) searches the "
+    "working directory last, where a link can run any program under any name; keep the environment"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Unresolved:
     """What stopped the strict analysis: the word at fault (its resolved name, or its
@@ -194,6 +204,7 @@ class Analyser:
         self.lenient = lenient
         self.passed_over: list[Refusal] = []
         self.paths: list[str] = []
+        self.cleared = False  # inside a command run without PATH in its environment
 
     def tolerate(self, refusal: Refusal) -> None:
         """Raises the refusal when strict; records it when lenient."""
@@ -249,6 +260,8 @@ class Analyser:
         name = _command_name(argv[0])
         self.named(name, argv[1:])
         self.soft(self.locate, argv[0].value or "")
+        if self.cleared and name in PATHLESS_DOT_SHELLS:
+            self.tolerate(Refusal(name, _PATHLESS_BASH.format(name=name)))
         handler = WRAPPERS.get(name)
         if handler is None:
             return
@@ -262,11 +275,20 @@ class Analyser:
             return
         for inner in inners:
             if isinstance(inner, Run):
-                self.soft(self.resolve, inner.argv, depth + 1)
+                self.soft(self.run_inner, inner, depth + 1)
             elif isinstance(inner, Script):
                 self.soft(self.script, inner.text, depth + 1)
             elif isinstance(inner, Named):
                 self.named(_basename(inner.name), ())
+
+    def run_inner(self, inner: Run, depth: int) -> None:
+        """A wrapper's command; in a cleared environment, so is all it runs in turn."""
+        before = self.cleared
+        self.cleared = before or inner.cleared
+        try:
+            self.resolve(inner.argv, depth)
+        finally:
+            self.cleared = before
 
     def locate(self, value: str) -> None:
         """Records a program path whose last component may not be its name (``locations``)."""

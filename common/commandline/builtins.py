@@ -135,11 +135,28 @@ def _printf(prog: str, args: Sequence[Word]) -> None:
 
 
 def _unset(prog: str, args: Sequence[Word]) -> None:
-    # unsetting is harmless except through a subscript, which is arithmetic.
-    _, k = parse_options(prog, args, _UNSET)
+    # A subscript is arithmetic; and without PATH, bash and dash look for a command in the
+    # working directory (a link there runs any program under any name).
+    options, k = parse_options(prog, args, _UNSET)
     for word in args[k:]:
-        if "[" in static(prog, word):
+        name = static(prog, word)
+        if "[" in name:
             raise Refusal(word.text, "the subscript is evaluated as arithmetic, which can run commands")
+        if not has(options, "-f"):
+            check_variable_name(name, word.text)
+
+
+def _wait(prog: str, args: Sequence[Word]) -> None:
+    # 'wait -p NAME' assigns the pid of the job that ended: 'wait -n -p PATH' sets PATH
+    # to a number, a directory relative to the working directory.
+    for i, word in enumerate(args):
+        value = word.value
+        if value is None or not value.startswith("-") or value == "--":
+            break
+        if "p" in value[1:]:
+            attached = value[value.index("p", 1) + 1 :]
+            given = attached or (static(prog, args[i + 1]) if i + 1 < len(args) else "")
+            check_variable_name(given, word.text)
 
 
 def _export(prog: str, args: Sequence[Word]) -> None:
@@ -204,6 +221,7 @@ BUILTIN_CHECKS: dict[str, Callable[[str, Sequence[Word]], None]] = {
     "mapfile": _names_only(_MAPFILE, ()),
     "readarray": _names_only(_MAPFILE, ()),
     "unset": _unset,
+    "wait": _wait,
     "printf": _printf,
     "getopts": _getopts,
     "hash": _hash,

@@ -53,6 +53,20 @@ DEFEATS: list[tuple[str, str, set[str]]] = [
     ("history", f"bash -c 'set -o history -H\n: rm -f {VICTIM}\n!:1 !:2 !:3'", {PY}),
     ("declare-compound", "bash -c 'read -r v < /work/v.txt; declare -a x=\"$v\"'", {PY}),
     ("socat", f"socat -u OPEN:/dev/null SYSTEM:'rm -f {VICTIM}'", {PY}),
+    ("unset-path", "bash -c 'cd /work && ln -sf /usr/bin/rm ls; unset PATH; ls -f victim.txt'", {PY}),
+    (
+        "fd-variable",
+        "bash -c 'cd /work && mkdir -p 10 11 && ln -sf /usr/bin/rm 10/ls && ln -sf /usr/bin/rm 11/ls && "
+        "exec {PATH}>/dev/null; ls -f victim.txt'",
+        {PY},
+    ),
+    (
+        "wait-p",
+        "bash -c 'cd /work; sleep 0 & p=$!; mkdir -p $p; ln -sf /usr/bin/rm $p/ls; "
+        "wait -n -p PATH; ls -f victim.txt'",
+        {PY},
+    ),
+    ("pathless-bash", "cd /work && ln -sf /usr/bin/rm del3 && env -i bash -c 'del3 -f victim.txt'", {PY}),
     ("mim", "cd /work && mim -f M", {BB}),
 ]
 # Was a UnicodeEncodeError from the engine client, with no audit event.

@@ -54,6 +54,22 @@ DEFEATS: list[tuple[str, str]] = [
     ("declare-compound", "read -r v < f; typeset x=$v"),
     ("declare-compound", "declare -A m='([k]=1)'"),
     ("declare-compound", 'local x="$1"'),
+    # PATH changed by what is not an assignment: without it bash and dash search the
+    # working directory ('unset PATH'), a number is a relative directory ('wait -p',
+    # '{PATH}>f' assigns a descriptor number), and bash without PATH in its environment
+    # searches '.' last
+    ("unset-path", "bash -c 'cd /work && ln -sf /usr/bin/rm ls; unset PATH; ls -f victim'"),
+    ("unset-path", "unset -v PATH"),
+    ("wait-p", "sleep 0 & wait -n -p PATH; ls"),
+    ("wait-p", "wait -npPATH"),
+    ("fd-variable", "exec {PATH}>/dev/null; ls"),
+    ("fd-variable", ": {PATH}</dev/null"),
+    ("fd-variable", "env {x}>f rm y"),
+    ("pathless-bash", "cd /work && ln -sf /usr/bin/rm del && env -i bash -c 'del -f victim'"),
+    ("pathless-bash", "env -i sh -c 'bash -c del'"),
+    ("pathless-bash", "env -u PATH nice bash -c x"),
+    ("pathless-bash", "env - bash -c x"),
+    ("pathless-bash", "exec -c bash -c x"),
     # programs of the images that run commands named in their arguments or files
     ("socat", "socat -u OPEN:/dev/null SYSTEM:'rm -f /work/victim'"),
     ("socat", "socat - EXEC:rm"),
@@ -135,6 +151,14 @@ BENIGN = [
     "socat - TCP:127.0.0.1:8080",
     "diff3 a b c",
     "exec 3</work/data.txt; cat <&3",
+    "exec {fd}>/work/log.txt",
+    "unset x y",
+    "unset -f f",
+    "wait $!",
+    "wait -n",
+    "env -i sh -c 'echo $PATH'",
+    "env -i ls",
+    "env -i true; bash -c true",
 ]
 
 
