@@ -66,6 +66,13 @@ DEFEATS: list[tuple[str, str, set[str]]] = [
         "wait -n -p PATH; ls -f victim.txt'",
         {PY},
     ),
+    (
+        "pager",
+        f"gzip -c /etc/hostname > /work/f.gz; PAGER='rm -f {VICTIM}' zmore /work/f.gz </dev/null",
+        {PY},
+    ),
+    ("service", f"/usr/sbin/service ../../usr/bin/rm -f {VICTIM}", {PY}),
+    ("debconf", f"debconf /usr/bin/rm -f {VICTIM}", {PY}),
     ("pathless-bash", "cd /work && ln -sf /usr/bin/rm del3 && env -i bash -c 'del3 -f victim.txt'", {PY}),
     ("mim", "cd /work && mim -f M", {BB}),
 ]

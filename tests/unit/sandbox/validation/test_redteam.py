@@ -77,6 +77,12 @@ DEFEATS: list[tuple[str, str]] = [
     ("diff3", "diff3 --diff-program=/usr/bin/rm a b c"),
     ("diff3", "diff3 --diff=rm a b c"),
     ("mim", "cd /work && mim -f M"),
+    ("pager", "PAGER='rm -f /work/victim' zmore /work/f.gz"),
+    ("pager", "export MANPAGER=x EDITOR=y"),
+    ("service", "/usr/sbin/service ../../usr/bin/rm -f /work/victim"),
+    ("service", "invoke-rc.d ../../usr/bin/rm start"),
+    ("debconf", "debconf /usr/bin/rm -f /work/victim"),
+    ("debconf", "debconf-apt-progress -- rm x"),
     ("make", "make -f /work/M"),
 ]
 
@@ -159,6 +165,8 @@ BENIGN = [
     "env -i sh -c 'echo $PATH'",
     "env -i ls",
     "env -i true; bash -c true",
+    "service ssh status",
+    "debconf -o pkg ls",
 ]
 
 
