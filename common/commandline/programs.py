@@ -205,7 +205,9 @@ def _awk(prog: str, args: Sequence[Word]) -> list[Inner]:
     return []
 
 
-_AWK_RUNS = re.compile(r"\bsystem\s*\(|(?<!\|)\|(?!\|)|@load")
+# system(), a pipe, and gawk's '@' forms: @include and @load read code from files, and
+# '@f(...)' calls the function named by f at run time (f = "system" runs a command).
+_AWK_RUNS = re.compile(r"\bsystem\s*\(|(?<!\|)\|(?!\|)|@")
 _REGEX_BEFORE = frozenset("(,~!{};&|=\n") | {""}
 
 
@@ -214,7 +216,11 @@ def check_awk_program(prog: str, program: str) -> None:
     regular expressions and comments (``/a|b/`` is a pattern, not a pipe)."""
     code = _awk_code(program)
     if _AWK_RUNS.search(code):
-        raise Refusal(prog, f"the {prog} program runs a shell command (system() or a pipe)")
+        raise Refusal(
+            prog,
+            f"the {prog} program runs a shell command (system() or a pipe), includes code from a "
+            "file or calls a function named at run time (@include, @load, @name)",
+        )
 
 
 def _awk_code(program: str) -> str:

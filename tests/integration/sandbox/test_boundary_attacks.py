@@ -73,6 +73,7 @@ DEFEATS: list[tuple[str, str, set[str]]] = [
     ),
     ("service", f"/usr/sbin/service ../../usr/bin/rm -f {VICTIM}", {PY}),
     ("debconf", f"debconf /usr/bin/rm -f {VICTIM}", {PY}),
+    ("awk-indirect", f'gawk \'BEGIN{{f="system"; @f("rm -f {VICTIM}")}}\'', {PY}),
     ("pathless-bash", "cd /work && ln -sf /usr/bin/rm del3 && env -i bash -c 'del3 -f victim.txt'", {PY}),
     ("mim", "cd /work && mim -f M", {BB}),
 ]

@@ -77,6 +77,9 @@ DEFEATS: list[tuple[str, str]] = [
     ("diff3", "diff3 --diff-program=/usr/bin/rm a b c"),
     ("diff3", "diff3 --diff=rm a b c"),
     ("mim", "cd /work && mim -f M"),
+    ("awk-indirect", 'gawk \'BEGIN{f="system"; @f("rm -f /work/victim")}\''),
+    ("awk-indirect", 'gawk \'BEGIN{f="sys" "tem"; @ f("rm x")}\''),
+    ("awk-include", "gawk '@include \"/work/lib\"' f"),
     ("pager", "PAGER='rm -f /work/victim' zmore /work/f.gz"),
     ("pager", "export MANPAGER=x EDITOR=y"),
     ("service", "/usr/sbin/service ../../usr/bin/rm -f /work/victim"),
@@ -167,6 +170,8 @@ BENIGN = [
     "env -i true; bash -c true",
     "service ssh status",
     "debconf -o pkg ls",
+    "awk -F, '{print $1 \"@\" $2}' f.csv",
+    "awk '/a@b/ {n++} END {print n}' f",
 ]
 
 
