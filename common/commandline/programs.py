@@ -116,13 +116,17 @@ def _sed(prog: str, args: Sequence[Word], options: list[Option], k: int) -> list
     scripts = [value or "" for name, value in options if name in ("-e", "--expression")]
     if not scripts and k < len(args):
         scripts = [static(prog, args[k])]
-    for script in scripts:
+    for script in [*scripts, "\n".join(scripts)]:  # GNU sed joins -e scripts with newlines
         check_sed_script(script)
     return []
 
 
 _ADDRESS = re.compile(r"\s*(?:\d+(?:~\d+)?|\$|/(?:[^/\\\n]|\\.)*/[IM]*|\\(.)(?:(?!\1).|\\.)*\1[IM]*)")
-_TO_EOL = frozenset("aicrRwW:btT#")  # the rest of the line is text, a file or a label
+_TO_EOL = frozenset("aicrRwW#")  # the rest of the line is text or a file name
+# A label (':a', 'b a', 't', 'T'): POSIX reads it to the end of the line, GNU sed only to a
+# ';' or a blank ('b a;e' and ':a;e' run 'e' there): read the GNU way, which runs more.
+_LABEL = frozenset(":btT")
+_LABEL_END = re.compile(r"[ \t]*[^ \t\n;}]*")
 
 
 def check_sed_script(script: str) -> None:
@@ -141,6 +145,9 @@ def check_sed_script(script: str) -> None:
             i = _sed_substitute(script, i)
         elif c in _TO_EOL:
             i = _end_of_text(script, i)
+        elif c in _LABEL:
+            label = _LABEL_END.match(script, i + 1)
+            i = label.end() if label else i + 1
         elif c.isalpha() or c in "=":
             i += 1
         else:

@@ -34,6 +34,7 @@ PY, BB = PYTHON_IMAGE, BUSYBOX_IMAGE
 PAYLOADS = {
     "/work/v.txt": b"([0$(rm -f /work/victim.txt)]=1)\n",
     "/work/M": b"all:\n\trm -f /work/victim.txt\n",
+    "/work/c.txt": b"rm -f /work/victim.txt\n",
 }
 # (name, line, images where the line deletes the victim when run around the API)
 DEFEATS: list[tuple[str, str, set[str]]] = [
@@ -74,6 +75,7 @@ DEFEATS: list[tuple[str, str, set[str]]] = [
     ("service", f"/usr/sbin/service ../../usr/bin/rm -f {VICTIM}", {PY}),
     ("debconf", f"debconf /usr/bin/rm -f {VICTIM}", {PY}),
     ("awk-indirect", f'gawk \'BEGIN{{f="system"; @f("rm -f {VICTIM}")}}\'', {PY}),
+    ("sed-label", "sed ':a;e' /work/c.txt", {PY}),
     ("pathless-bash", "cd /work && ln -sf /usr/bin/rm del3 && env -i bash -c 'del3 -f victim.txt'", {PY}),
     ("mim", "cd /work && mim -f M", {BB}),
 ]

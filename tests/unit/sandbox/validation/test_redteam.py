@@ -79,6 +79,11 @@ DEFEATS: list[tuple[str, str]] = [
     ("mim", "cd /work && mim -f M"),
     ("awk-indirect", 'gawk \'BEGIN{f="system"; @f("rm -f /work/victim")}\''),
     ("awk-indirect", 'gawk \'BEGIN{f="sys" "tem"; @ f("rm x")}\''),
+    # GNU sed ends a label at ';': the command after it runs
+    ("sed-label", "sed ':a;e' /work/c.txt"),
+    ("sed-label", "sed 'b a;e' f"),
+    ("sed-label", "sed 's/a/b/;T;e' f"),
+    ("sed-label", "sed -e 't' -e 'e' f"),
     ("awk-include", "gawk '@include \"/work/lib\"' f"),
     ("pager", "PAGER='rm -f /work/victim' zmore /work/f.gz"),
     ("pager", "export MANPAGER=x EDITOR=y"),
@@ -171,6 +176,8 @@ BENIGN = [
     "service ssh status",
     "debconf -o pkg ls",
     "awk -F, '{print $1 \"@\" $2}' f.csv",
+    "sed ':a;N;$!ba;s/\\n/ /g' f",
+    "sed '/x/b end; s/a/b/; :end' f",
     "awk '/a@b/ {n++} END {print n}' f",
 ]
 
