@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 
 import structlog
 
-from sandbox import audit, hostfs
+from sandbox import arguments, audit, hostfs
 from sandbox.config import WORKSPACE
 from sandbox.engine import Engine
 from sandbox.exceptions import (
@@ -151,6 +151,9 @@ class DockerSandbox:
     ) -> ExecResult:
         """Runs a shell command line (a string) or an argv (a sequence) as the sandbox user."""
         self.ensure_usable()
+        command = arguments.command(command)
+        env = arguments.env(env)
+        workdir = None if workdir is None else arguments.path(workdir, "workdir")
         text = command if isinstance(command, str) else shlex.join(command)
         asked = self._engine.options.exec_timeout if timeout is None else float(timeout)
         seconds = self._timeout(asked)
@@ -226,8 +229,9 @@ class DockerSandbox:
     async def write_file(self, path: str, data: bytes | str, *, mode: int = FILE_MODE) -> str:
         """Writes (replaces) a file; missing directories are made. Returns the path written."""
         self.ensure_usable()
+        path = arguments.path(path)
+        payload = arguments.data(data)
         await self._check_mode(path, mode)
-        payload = data.encode() if isinstance(data, str) else bytes(data)
         checked = await self._checked(path, "write", size=len(payload))
         await self._storage(
             "write", checked, lambda source: hostfs.write_file(source, checked.rel, payload, mode=mode)
@@ -266,6 +270,7 @@ class DockerSandbox:
 
     async def read_file(self, path: str) -> bytes:
         self.ensure_usable()
+        path = arguments.path(path)
         checked = await self._checked(path, "read")
         limit = int(self.policy.max_file_size_mb * MIB)
         data: bytes = await self._storage(
@@ -279,8 +284,9 @@ class DockerSandbox:
     ) -> list[FileInfo]:
         """Entries of a directory (all below it with ``recursive``), at most ``limit``."""
         self.ensure_usable()
+        path = arguments.path(path)
+        cap = arguments.limit(limit) or self._engine.options.list_limit
         checked = await self._checked(path, "list")
-        cap = limit or self._engine.options.list_limit
         entries: list[FileInfo] = await self._storage(
             "list",
             checked,
@@ -293,6 +299,7 @@ class DockerSandbox:
 
     async def check_file(self, path: str, operation: Operation = "read") -> bool:
         """Would this path be allowed for the operation (symlinks resolved inside)? No event."""
+        path = arguments.path(path)
         try:
             await self._engine.paths.check(self.id, self.policy, path, operation)
         except PathDeniedError:

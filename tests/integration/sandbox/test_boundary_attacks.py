@@ -194,12 +194,21 @@ async def test_file_api_attacks_fail_fast_with_a_reason_and_an_audit_event(
         await _refused(coro, error, match)
     with pytest.raises(InvalidSandboxRequest, match="mode"):
         await m.write_file(sid, "/work/neg", b"x", mode=-1)
+    bad_arguments: list[tuple[Any, str]] = [  # was bytes(5) written, or a TypeError from inside
+        (m.write_file(sid, "/work/five", 5), "data"),  # type: ignore[arg-type]
+        (m.execute(sid, b"rm x"), "command"),  # type: ignore[arg-type]
+        (m.read_file(sid, b"/work/plain"), "path"),  # type: ignore[arg-type]
+        (m.execute(sid, "true", env=[("A", "b")]), "env"),  # type: ignore[arg-type]
+    ]
+    for coro, field in bad_arguments:
+        with pytest.raises(InvalidSandboxRequest, match=f"^{field}: "):
+            await coro
     with pytest.raises(SandboxFileNotFound):  # the cross-device hard link was never made
         await m.read_file(sid, "/work/hard")
     assert len(await _denied_events(audit, AuditCategory.FILE)) == len(refusals)
     await m.write_file(sid, "/work/plain", b"x", mode=0o777)
     out = await m.execute(
-        sid, "stat -c '%a %u' /work/plain; ls /work/suid /work/neg 2>&1 | wc -l", timeout=10
+        sid, "stat -c '%a %u' /work/plain; ls /work/suid /work/neg /work/five 2>&1 | wc -l", timeout=10
     )
     assert out.stdout.split("\n")[0] == "777 1000"
 
