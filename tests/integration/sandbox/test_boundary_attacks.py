@@ -79,6 +79,8 @@ DEFEATS: list[tuple[str, str, set[str]]] = [
     ("pathless-bash", "cd /work && ln -sf /usr/bin/rm del3 && env -i bash -c 'del3 -f victim.txt'", {PY}),
     ("mim", "cd /work && mim -f M", {BB}),
 ]
+# One blank-separated word each, 120 KB of commands: 12 s and 6 s of parsing before.
+FLOODS = ["a|" * 60_000 + "a", "echo " + "`a`" * 40_000]
 # Was a UnicodeEncodeError from the engine client, with no audit event.
 ODD_ENVIRONMENTS = [{"X": "\udcff"}, {"BASH_FUNC_ls%%": "() { rm x; }"}, {"PS4": "$(rm x)"}]
 SANDBOX_USER = "1000:1000"
@@ -132,11 +134,13 @@ async def test_command_defeats_run_around_the_api_and_are_refused_through_it(
     for _name, line in HELD:
         with pytest.raises(CommandDeniedError):
             await manager.execute(sid, line, timeout=10)
+    for line in FLOODS:  # refused in milliseconds, not parsed for seconds on the event loop
+        await _refused(manager.execute(sid, line, timeout=10), CommandDeniedError, "shell words")
     for env in ODD_ENVIRONMENTS:  # each a clear refusal, never an encoding error
         with pytest.raises(EnvironmentDeniedError):
             await manager.execute(sid, "true", env=env, timeout=10)
     denied_events = await _denied_events(audit, AuditCategory.EXEC)
-    assert len(denied_events) == len(DEFEATS) + len(HELD) + len(ODD_ENVIRONMENTS)
+    assert len(denied_events) == len(DEFEATS) + len(HELD) + len(FLOODS) + len(ODD_ENVIRONMENTS)
     assert all(e.reason for e in denied_events)
 
 
