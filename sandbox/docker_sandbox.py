@@ -56,6 +56,9 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 FILE_MODE = 0o644
+# What one read_file may hold in the manager's memory, whatever max_file_size_mb allows: a
+# sandbox makes a 10 GB sparse file in an instant, and one manager serves every sandbox.
+MAX_READ_BYTES = 256 * MIB
 # Permission bits only: set-uid (0o4000), set-gid (0o2000) and sticky (0o1000) are refused.
 PERMISSION_BITS = 0o777
 MAX_FILE_MODE = 0o7777
@@ -272,12 +275,19 @@ class DockerSandbox:
         self.ensure_usable()
         path = arguments.path(path)
         checked = await self._checked(path, "read")
-        limit = int(self.policy.max_file_size_mb * MIB)
+        limit, _ = self._read_limit()
         data: bytes = await self._storage(
             "read", checked, lambda source: hostfs.read_file(source, checked.rel, max_bytes=limit)
         )
         await self._done_file("read", checked, size=len(data))
         return data
+
+    def _read_limit(self) -> tuple[int, str]:
+        """The bytes one read may hold in the manager's memory, and which limit that is."""
+        policy_limit = int(self.policy.max_file_size_mb * MIB)
+        if policy_limit <= MAX_READ_BYTES:
+            return policy_limit, "max_file_size_mb"
+        return MAX_READ_BYTES, "the file API's read limit; read bigger files in the sandbox"
 
     async def list_files(
         self, path: str = WORKSPACE, *, recursive: bool = False, limit: int | None = None
@@ -355,8 +365,8 @@ class DockerSandbox:
             ) from exc
         err: PathDeniedError
         if exc.kind == "too_large":
-            limit = int(self.policy.max_file_size_mb * MIB)
-            err = FileTooLargeError(given, resolved, exc.size, limit)
+            limit, source = self._read_limit()
+            err = FileTooLargeError(given, resolved, exc.size, limit, source)
         elif exc.kind == "symlink":
             err = PathDeniedError(
                 given, resolved, "it changed during the operation: a symbolic link is on the way"

@@ -270,3 +270,16 @@ async def test_timeouts_end_whatever_the_command_does(
     ]
     assert not await _tagged_survivors(docker_client, sid)
     assert (await manager.execute(sid, "echo alive", timeout=10)).stdout == "alive\n"
+
+
+async def test_a_lenient_size_limit_never_lets_a_sparse_file_fill_the_managers_memory(
+    make_manager: MakeManager,
+) -> None:
+    """With max_file_size_mb far above any real file, a 10 GB sparse file (made in an
+    instant) was read into the manager's memory; reads stop at the file API's own limit."""
+    policy = quick_policy(allowed_file_extensions=set(), max_file_size_mb=100_000)
+    manager = await make_manager(policy)
+    sid = await manager.create_sandbox()
+    await manager.execute(sid, "truncate -s 10G /work/sparse && truncate -s 300M /work/medium", timeout=10)
+    for path in ("/work/sparse", "/work/medium"):
+        await _refused(manager.read_file(sid, path), FileTooLargeError, "the file API's read limit")
