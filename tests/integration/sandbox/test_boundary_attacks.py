@@ -227,6 +227,15 @@ TIMEOUT_ATTACKS = {
     "stdin-never-read": "cat; sleep 1107",
 }
 TIMEOUT_S = 2.0
+# PTRACE_ATTACH (16) to the init (pid 1) and the lifetime timer (its oldest child): each
+# prints the result and errno.
+PTRACE_INIT_AND_TIMER = (
+    "python3 -c 'import ctypes, os\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    'timer = min(int(p) for p in os.listdir("/proc") if p.isdigit() and p != "1")\n'
+    "for pid in (1, timer):\n"
+    "    print(libc.ptrace(16, pid, 0, 0), ctypes.get_errno())'"
+)
 CONCURRENT = 6
 # The kill is done when execute() returns; give the engine's process list a moment.
 GONE_DEADLINE_S = 3.0
@@ -260,6 +269,9 @@ async def test_timeouts_end_whatever_the_command_does(
         assert result.timed_out, name
         assert time.monotonic() - started < TIMEOUT_S + 10, f"{name}: the kill took too long"
         assert not await _tagged_survivors(docker_client, sid), f"{name}: a process outlived the timeout"
+    if image == PYTHON_IMAGE:  # the init and the lifetime timer cannot be traced from inside
+        traced = await manager.execute(sid, PTRACE_INIT_AND_TIMER, timeout=10)
+        assert traced.stdout.split() == ["-1", "1", "-1", "1"], traced  # EPERM twice
     flood = await manager.execute(sid, "yes | head -c 50000000", timeout=30)  # 50 MB
     assert flood.stdout_truncated and len(flood.stdout) <= flood.output_limit
     results = await asyncio.gather(
