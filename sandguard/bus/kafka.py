@@ -361,13 +361,26 @@ class KafkaBus:
             await producer.stop()
 
     async def publish(self, topic: str, key: str | None, value: bytes | None) -> None:
-        if self._producer is None:
-            raise BusNotStartedError("KafkaBus.publish")
-        fut = await self._producer.send(
-            self.namespace + topic, value=value, key=key.encode() if key is not None else None
-        )
+        fut = await self._send("KafkaBus.publish", topic, key, value)
         self._pending.add(fut)
         fut.add_done_callback(self._delivered)
+
+    async def deliver(self, topic: str, key: str | None, value: bytes | None) -> None:
+        """``publish``, returning only once the broker has the record (raises what it
+        refused with): for a publisher that keeps what was not delivered (the audit spill)."""
+        # Shielded: a caller that stops waiting (a timeout) leaves the producer its future.
+        await asyncio.shield(await self._send("KafkaBus.deliver", topic, key, value))
+
+    async def _send(
+        self, caller: str, topic: str, key: str | None, value: bytes | None
+    ) -> asyncio.Future[Any]:
+        """Into the producer's buffer; the future is the broker's answer."""
+        if self._producer is None:
+            raise BusNotStartedError(caller)
+        fut: asyncio.Future[Any] = await self._producer.send(
+            self.namespace + topic, value=value, key=key.encode() if key is not None else None
+        )
+        return fut
 
     def _delivered(self, fut: asyncio.Future[Any]) -> None:
         self._pending.discard(fut)
