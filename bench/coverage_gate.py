@@ -14,24 +14,26 @@ records (exec events of ~500 bytes, spread over the topic's partitions):
   scans every record for the one ``kernel_covered`` at the end, what a gate reading the
   whole topic would pay at each manager's start.
 
-Medians over ``--rounds``; ratios big/empty side by side. Traffic goes to the loopback
+Medians (bench.stats) over ``--rounds``; ratios big/empty side by side. Traffic goes to the loopback
 broker only; the fill is bounded by --records, and the namespace is dropped at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 try:
     from bench import cli
+    from bench.stats import percentile
 except ModuleNotFoundError:  # run as a script (python bench/x.py): bench/ is on the path
     import cli  # type: ignore[import-not-found,no-redef]
+    from stats import percentile  # type: ignore[import-not-found,no-redef]
 
 from sandguard.bus import KafkaBus, drop_namespace
 from sandguard.coverage import COVERED, CoverageGate
@@ -110,7 +112,10 @@ async def measure(bootstrap: str, records: int, rounds: int) -> dict[str, Any]:
     finally:
         await bus.stop()
         await drop_namespace(bootstrap, namespace)
-    med = statistics.median
+
+    def med(values: Iterable[float]) -> float:
+        return percentile(values, 50)
+
     empty_start, big_start = med(s for s, _ in empty), med(s for s, _ in big)
     return {
         "records": records,
