@@ -20,7 +20,8 @@ never waits more than PUBLISH_TIMEOUT_S on a bus that does not take the record.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,7 @@ class AuditPublisher:
         self._order = asyncio.Lock()  # one deliverer of the spill at a time, in order
         self._spilled_once = asyncio.Event()
         self._recovery: asyncio.Task[None] | None = None
+        self._io: asyncio.Future[object] | None = None  # the last file operation of a journal
 
     @property
     def spilled(self) -> int:
@@ -261,6 +263,8 @@ class AuditPublisher:
         """Stops the background delivery; a durable spill keeps what still waits."""
         await cancel_and_wait(self._recovery)
         self._recovery = None
+        if self._io is not None:
+            await asyncio.gather(self._io, return_exceptions=True)  # its errors were the caller's
         if self._journal is not None:
             await asyncio.to_thread(self._journal.close)
             if self.spilled:
@@ -306,7 +310,7 @@ class AuditPublisher:
                         "event_publish_failed", topic=topic, key=key, error=repr(exc), spilled=self.spilled
                     )
                     return False
-                self._spill.popleft()
+                await self._blocking(self._spill.popleft)  # a journal acks it in its file
             return True
 
     async def _recover(self) -> None:
@@ -329,15 +333,22 @@ class AuditPublisher:
             await send(topic, key, value)
         self.metrics.events_out.labels(topic).inc()
 
+    async def _blocking(self, fn: Callable[[], object]) -> None:
+        """``fn`` on a thread when the spill is a journal (file writes, fsync), else here."""
+        if self._journal is None:
+            fn()
+            return
+        # Shielded and kept: a cancelled caller (close() stops the recovery) leaves the file
+        # operation to finish, and close() waits for it before it closes the journal.
+        self._io = asyncio.ensure_future(asyncio.to_thread(fn))
+        await asyncio.shield(self._io)
+
     async def _spill_one(self, topic: str, key: str | None, value: bytes | None) -> None:
         self.metrics.errors.labels("publish").inc()
         self.metrics.errors.labels("publish_spilled").inc()
         dropped = self._spill.dropped
         async with self._order:
-            if self._journal is not None:
-                await asyncio.to_thread(self._spill.append, (topic, key, value))  # fsync'd
-            else:
-                self._spill.append((topic, key, value))
+            await self._blocking(partial(self._spill.append, (topic, key, value)))  # a journal fsyncs it
         if self._spill.dropped > dropped:
             self.metrics.errors.labels("publish_dropped").inc(self._spill.dropped - dropped)
         self._spilled_once.set()
