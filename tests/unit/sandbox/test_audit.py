@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from common.retry import RetryPolicy
+from common.spill import read_journal
 from sandbox import audit
 from sandbox.audit import MAX_SUBJECT_CHARS, AuditPublisher
 from sandbox.metrics import ManagerMetrics
@@ -241,3 +242,22 @@ async def test_an_unwritable_spill_directory_keeps_the_spill_in_memory(tmp_path:
     await pub.open()
     assert pub.journal is None
     await pub.close()
+
+
+async def test_a_full_durable_spill_drops_the_oldest_counted_and_keeps_the_newest_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "SPILL_MAX", 2)
+    monkeypatch.setattr(audit, "PUBLISH", RetryPolicy(first_s=0.01, max_s=0.01, attempts=1))
+    metrics = ManagerMetrics(CollectorRegistry())
+    pub = AuditPublisher(FlakyBus(failures=1000), metrics, spill_dir=tmp_path, owner="a")
+    await pub.open()
+    for action in ("1", "2", "3", "4"):
+        await pub.audit(audit.lifecycle(CID, "h", action))
+    await pub.close()
+    assert (
+        metrics.registry.get_sample_value("sandguard_sandbox_errors_total", {"kind": "publish_dropped"}) == 2
+    )
+    assert pub.journal is not None
+    kept = [decode(t.AUDIT, value).action for _, _, value in read_journal(pub.journal) if value is not None]
+    assert kept == ["3", "4"]
