@@ -21,6 +21,7 @@ from processors.engine.state import MAX_KJUDGED, ContainerState
 from schemas import ConnectEvent, ExecEvent, ExitEvent
 
 KernelEngineEvent = ExecEvent | ExitEvent | ConnectEvent
+MEMFD_FS = "memfd"  # exe_fs of a program run from memory (collectors.kernel.events.MEMFD)
 PREVENTED = "prevented (killed in the kernel at exec, before it ran)"
 
 
@@ -63,13 +64,22 @@ def _written(ev: ExecEvent, ident: Identity) -> str:
         path = loader_operand(ev.argv)
         if is_writable_path(path, ev.cwd):
             return posixpath.normpath(posixpath.join(ev.cwd or "/", path))
-    if not ev.exe_writable:
+    if not ev.exe_writable or _image_program_by_link(ev):
         return ""
     if ev.script:
         return ev.script
     if ev.exe.startswith("/") and is_writable_path(ev.exe, "/"):
         return ev.exe
     return posixpath.normpath(posixpath.join(ev.cwd or "/", ev.filename)) if ev.filename else ev.exe
+
+
+def _image_program_by_link(ev: ExecEvent) -> bool:
+    """A link the sandbox wrote to a program of the image (``python3 -m venv`` makes
+    ``/tmp/venv/bin/python -> /usr/bin/python3``): what runs is the image's program (a
+    noexec mount does not stop it either); the name is judged, the file was not written."""
+    resolved = ev.exe.startswith("/") and ev.exe_fs != MEMFD_FS
+    script = ev.script or ev.filename in ev.argv[1:3]  # the kernel hands a script to its interpreter
+    return resolved and not script and not is_writable_path(ev.exe, "/")
 
 
 def _mark_judged(state: ContainerState, pid: int, t: int) -> None:

@@ -87,3 +87,16 @@ def test_the_loader_is_known_by_its_cut_kernel_name_or_its_image_link() -> None:
 )
 def test_busybox_runs_the_applet_past_every_literal_busybox(argv: tuple[str, ...], applet: str) -> None:
     assert applet_of(argv) == applet
+
+
+def test_a_link_written_to_an_image_program_is_not_a_written_program(feed: Callable[..., Feed]) -> None:
+    """python3 -m venv /tmp/venv: /tmp/venv/bin/python is a link to the image's python."""
+    f = feed()
+    venv = kexec(1, 10, "/tmp/venv/bin/python", "python", "-c", "1", exe="/usr/bin/python3.11",
+                 exe_writable=True, exe_fs="/tmp")  # fmt: skip
+    copy = kexec(2, 11, "/work/tool", "tool", exe="/work/tool", exe_writable=True, exe_fs="/work")
+    script = kexec(3, 12, "/work/run.py", "/usr/bin/python3", "/work/run.py", exe="/usr/bin/python3.11",
+                   exe_writable=True, exe_fs="/work", script="/work/run.py")  # fmt: skip
+    f(venv, copy, script)
+    written = [v.message.split(": ")[1] for v in f.violations if v.rule_id == "process.written_exec"]
+    assert written == ["/work/tool", "/work/run.py"]
