@@ -104,7 +104,7 @@ def identify(ev: ExecEvent) -> Identity:
     trusted = not is_writable_path(ev.filename, ev.cwd) if ev.filename else True
     program = raw_program if trusted else ""
     applet = _applet(ev, exe or raw_program)
-    loaded = basename(loader_operand(ev.argv)) if is_loader(exe) or is_loader(program) else ""
+    loaded = _loaded(ev.argv) if is_loader(exe) or is_loader(program) else ""
     names = [n for n in (loaded, applet, program, exe) if n]
     kinds = {unversioned(n) for n in names} | set(names)
     return Identity(
@@ -142,15 +142,30 @@ def is_loader(exe_name: str) -> bool:
 def loader_operand(argv: tuple[str, ...]) -> str:
     """The program ld.so runs: its first operand past its own options ('' for none, as
     with ``--list``-only runs that print and exit)."""
-    args = iter(argv[1:])
-    for a in args:
-        if a == "--":
-            return next(args, "")
-        if a in _LOADER_VALUE_OPTIONS:
-            next(args, None)
-        elif not a.startswith("--"):
-            return a
-    return ""
+    return loader_run(argv)[0]
+
+
+def loader_run(argv: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The program ld.so runs and the argv it hands it (``--argv0``'s value, else the
+    path, first): busybox loaded this way runs the applet that argv names."""
+    args, argv0, i = argv[1:], "", 0
+    while i < len(args) and args[i].startswith("--"):
+        if args[i] == "--":
+            i += 1
+            break
+        if args[i] in _LOADER_VALUE_OPTIONS:
+            argv0 = args[i + 1] if args[i] == "--argv0" and i + 1 < len(args) else argv0
+            i += 1
+        i += 1
+    if i >= len(args):
+        return "", ()
+    return args[i], (argv0 or args[i], *args[i + 1 :])
+
+
+def _loaded(argv: tuple[str, ...]) -> str:
+    path, run = loader_run(argv)
+    name = basename(path)
+    return applet_of(run) if name == BUSYBOX else name
 
 
 def allowed_by(ident: Identity, allowed: frozenset[str]) -> bool:

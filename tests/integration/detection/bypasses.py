@@ -205,6 +205,9 @@ BUSYBOX_BYPASSES: dict[str, str] = {
     "sh -c in sh": "sh -c 'rm -f VICTIM'",
     "busybox sh -c": "busybox sh -c 'command rm -f VICTIM'",
     "ash": "ash -c 'rm -f VICTIM'",
+    "ld.so busybox rm": f"{LD_SO} /bin/busybox rm -f VICTIM",
+    "ld.so /bin/rm": f"{LD_SO} /bin/rm -f VICTIM",
+    "ld.so --argv0 rm busybox": f"{LD_SO} --argv0 rm /bin/busybox -f VICTIM",
 }  # fmt: skip
 
 # The python image's runner: argv vectors from JSON, each after an exec of `true SEP-<n>`;

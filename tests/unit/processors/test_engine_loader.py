@@ -100,3 +100,16 @@ def test_a_link_written_to_an_image_program_is_not_a_written_program(feed: Calla
     f(venv, copy, script)
     written = [v.message.split(": ")[1] for v in f.violations if v.rule_id == "process.written_exec"]
     assert written == ["/work/tool", "/work/run.py"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [
+        ((LD, "/bin/busybox", "rm", "-f", "x"), "rm"),  # busybox image: the loader runs busybox rm
+        ((LD, "--argv0", "rm", "/bin/busybox", "-f", "x"), "rm"),  # busybox runs argv[0]'s applet
+        ((LD, "/bin/rm", "-f", "x"), "rm"),  # /bin/rm -> busybox: argv[0] is /bin/rm
+        ((LD, "--argv0", "-sh", "/bin/busybox"), "sh"),
+    ],
+)
+def test_busybox_run_by_the_loader_is_judged_by_its_applet(argv: tuple[str, ...], loaded: str) -> None:
+    assert identify(kexec(1, 10, LD, *argv, exe=LD_EXE)).loaded == loaded
