@@ -68,19 +68,9 @@ def test_a_shell_started_by_a_fork_of_a_connected_client(feed: Callable[..., Fee
     f(
         kexec(1.0, 50, "/usr/bin/socat", "socat", "TCP:127.0.0.1:4444", "SYSTEM:sh -i,pty", pgid=50),
         kconnect(1.1, 50, LOOP, 4444, comm="socat", exe="/usr/bin/socat", sport=40001),
-        kexec(
-            1.2,
-            52,
-            "/bin/sh",
-            "sh",
-            "-c",
-            "sh -i",
-            exe="/usr/bin/dash",
-            ppid=51,
-            pgid=50,
-            stdio=(TTY, TTY, TTY),
-        ),
-    )
+        kexec(1.2, 52, "/bin/sh", "sh", "-c", "sh -i", exe="/usr/bin/dash", ppid=51, pgid=50,
+              stdio=(TTY, TTY, TTY)),
+    )  # fmt: skip
     assert ["socat connected to 127.0.0.1:4444, then started sh" in m for m in _shells(f)] == [True]
 
 
