@@ -161,7 +161,7 @@ class DockerSandbox:
         asked = self._engine.options.exec_timeout if timeout is None else float(timeout)
         seconds = self._timeout(asked)
         try:
-            validate_command(command, self.policy)
+            validate_command(command, self.policy, links=await self._program_links(command))
             variables = check_env(env)
         except ValidationDenied as err:
             await self._deny(AuditCategory.EXEC, "exec", text, err, _denial_details(err))
@@ -178,6 +178,19 @@ class DockerSandbox:
         if outcome.exit_code in (None, SIGKILL_EXIT) and (not outcome.timed_out or seconds < asked):
             await self._settle()  # ended with its sandbox? then say so, not "exit 137"
         return result
+
+    async def _program_links(self, command: str | Sequence[str]) -> dict[str, str]:
+        """When validation refuses only command paths in /work or /tmp (possible links):
+        which of them lead to a program of the image, for validation to judge that.
+        Nothing is read on the storage for any other command."""
+        decision = check_command(command, self.policy)
+        if not decision.linked_paths:
+            return {}
+        try:
+            return await self._engine.paths.program_links(self.id, decision.linked_paths)
+        except EngineError as exc:  # no mounts to read: the paths stay refused
+            log.info("program_link.unresolved", sandbox=self.id[:12], reason=exc.message)
+            return {}
 
     async def _settle(self) -> None:
         """After a command was killed: if its sandbox is stopping, raise why. The engine
@@ -223,9 +236,9 @@ class DockerSandbox:
             audit.exec_allowed(self.id, self._engine.options.host, text, result, self.policy.policy_id)
         )
 
-    def check_command(self, command: str | Sequence[str]) -> bool:
+    async def check_command(self, command: str | Sequence[str]) -> bool:
         """Would this command be allowed? No event: a question is not an attempt."""
-        return check_command(command, self.policy).allowed
+        return check_command(command, self.policy, links=await self._program_links(command)).allowed
 
     # --- files ------------------------------------------------------------------
 

@@ -495,7 +495,8 @@ class SandboxManager:
 
     async def validate_command_execution(self, sandbox_id: str, command: str | Sequence[str]) -> bool:
         """Would the sandbox's policy allow this command? A question, so no event."""
-        return self.sandbox(sandbox_id).check_command(command)
+        await self._ready()
+        return await self.sandbox(sandbox_id).check_command(command)
 
     async def validate_file_operation(
         self, sandbox_id: str, path: str, operation: Operation = "read"

@@ -9,14 +9,21 @@ into: the resolved path is then outside the roots and denied. The operation itse
 opens the resolved path with no symlink allowed on the way, so a link swapped in after
 this check fails the operation instead of redirecting it. The stats gathered on the way
 also refuse writes that would replace a directory, or a file where a directory is needed.
+
+The same resolution tells where a command path in /work or /tmp leads (``program_links``):
+a venv's ``bin/python`` is a link to the image's ``/usr/bin/python3``, which validation
+can then judge by its name. The image itself is not readable from here: a link's target
+outside /work and /tmp is where the resolution stops.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import structlog
 
 from sandbox import hostfs
 from sandbox.config import ROOTS, WORKSPACE
@@ -25,6 +32,8 @@ from sandbox.hostfs import Entry
 from sandbox.port import SandboxEngine
 from sandbox.validation import Operation, resolve_in_root, validate_path
 from schemas import SecurityPolicy
+
+log = structlog.get_logger(__name__)
 
 PathStat = Entry
 
@@ -140,6 +149,31 @@ class PathChecker:
             )
         return checked
 
+    async def program_links(self, container_id: str, paths: Iterable[str]) -> dict[str, str]:
+        """Command path -> the program outside /work and /tmp it leads to, for each
+        absolute path that does (through links on the storage, each read without
+        following anything). A relative path (its working directory is known only at
+        run time), a path that stays in /work or /tmp, or one that cannot be resolved
+        is left out: validation keeps refusing it."""
+        wanted = [p for p in paths if p.startswith("/")]
+        if not wanted:
+            return {}
+        await self.sources.load(container_id)
+        found: dict[str, str] = await self._call(lambda: self._program_links(container_id, wanted))
+        return found
+
+    def _program_links(self, container_id: str, paths: list[str]) -> dict[str, str]:
+        links: dict[str, str] = {}
+        for path in paths:
+            try:
+                resolved, stats = self._resolve(container_id, path)
+            except (PathDeniedError, hostfs.HostFileError) as exc:
+                log.info("program_link.unresolved", sandbox=container_id[:12], path=path, reason=str(exc))
+                continue
+            if _leads_out(path, resolved, stats):
+                links[path] = resolved
+        return links
+
     def _resolve(self, container_id: str, normalized: str) -> tuple[str, dict[str, PathStat | None]]:
         stats: dict[str, PathStat | None] = {}
 
@@ -157,6 +191,15 @@ class PathChecker:
         if resolved not in stats and resolved not in ROOTS:
             readlink(resolved)
         return resolved, stats
+
+
+def _leads_out(path: str, resolved: str, stats: dict[str, PathStat | None]) -> bool:
+    """True when the walk left /work and /tmp through what exists there: a directory or
+    a link at every step (the kernel fails ``/work/missing/../..`` and ``/work/file/..``,
+    while the resolution, reading one component at a time, would go on)."""
+    walked = [st for p, st in stats.items() if root_of(p) is not None]
+    steps_exist = all(st is not None and (st.is_dir or st.is_symlink) for st in walked)
+    return steps_exist and root_of(resolved) is None and resolved != path
 
 
 def _check_shape(checked: CheckedPath, stats: dict[str, PathStat | None], operation: Operation) -> None:

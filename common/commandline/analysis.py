@@ -14,6 +14,14 @@ runs: it stops at the first thing it cannot pin down (``$X`` as a command, ``eva
 process's argv): it records what it cannot resolve, goes on with the rest, and reads a
 line that does not parse as the words of an argv, so every program it can see is judged.
 Both depend only on the command, so both are cached.
+
+``analyse`` also takes ``links``: where command paths in writable places really lead, as
+the caller found out on the sandbox's storage (a venv's ``bin/python`` is a link to the
+image's ``/usr/bin/python3``). Such a word is judged twice: by its own name (a multi-call
+program such as busybox runs the applet its argv[0] names) and as the program it leads to.
+Only when it is the first program the command runs (after ``cd`` at most): anything
+before it could point the link elsewhere (``ln -sf /usr/bin/rm L; L``), so a later one
+stays refused. What runs alongside it, or what it runs itself, is the kernel layer's.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import functools
 import posixpath
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +83,8 @@ _PLAIN_NAME = re.compile(r"[^\s;&|<>()$`'\"\\*?{}\[\]]+")
 # '.': a name found nowhere else runs from the working directory, where a link can be any
 # program (dash and busybox ash do not search '.'; dash does not export its default).
 PATHLESS_DOT_SHELLS = frozenset(("bash", "rbash"))
+# What may run before a command path judged through ``links``: nothing that can change a link.
+LINK_SAFE_BEFORE = frozenset(("cd",))
 _PATHLESS_BASH = (
     "{name} started without PATH in its environment (env -i, env -u PATH, exec -c) searches the "
     "working directory last, where a link can run any program under any name; keep the environment"
@@ -104,12 +114,15 @@ class Analysis:
 
 
 Command = str | Sequence[str]
+# Command path -> the absolute path of the program it leads to, outside the writable places.
+Links = tuple[tuple[str, str], ...]
 
 
-def analyse(command: Command) -> Analysis:
+def analyse(command: Command, links: Mapping[str, str] | None = None) -> Analysis:
     """The strict analysis of a shell command line (``str``) or an exec-form argv (a
-    sequence of strings: its first word and the wrappers in it); never raises."""
-    return _cached(command, lenient=False)
+    sequence of strings: its first word and the wrappers in it); never raises. A command
+    path in ``links`` is judged as the program it leads to, not as a path to refuse."""
+    return _cached(command, lenient=False, links=tuple(sorted((links or {}).items())))
 
 
 def command_programs(command: Command) -> tuple[str, ...]:
@@ -121,7 +134,7 @@ def command_programs(command: Command) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_cached(command, lenient=True).words))
 
 
-def _cached(command: Command, *, lenient: bool) -> Analysis:
+def _cached(command: Command, *, lenient: bool, links: Links = ()) -> Analysis:
     if isinstance(command, str):
         key: str | tuple[str, ...] = command
     elif all(isinstance(arg, str) for arg in command):
@@ -130,13 +143,13 @@ def _cached(command: Command, *, lenient: bool) -> Analysis:
         return Analysis((), Unresolved(None, "an argv must be a sequence of strings"))
     size = len(key) if isinstance(key, str) else sum(map(len, key))
     if size > CACHEABLE_BYTES:
-        return _run(key, lenient)
-    return _lenient(key) if lenient else _strict(key)
+        return _run(key, lenient, links)
+    return _lenient(key) if lenient else _strict(key, links)
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
-def _strict(command: str | tuple[str, ...]) -> Analysis:
-    return _run(command, lenient=False)
+def _strict(command: str | tuple[str, ...], links: Links = ()) -> Analysis:
+    return _run(command, lenient=False, links=links)
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -153,8 +166,8 @@ def clear_caches() -> None:
         cache.cache_clear()
 
 
-def _run(command: str | tuple[str, ...], lenient: bool) -> Analysis:
-    analyser = Analyser(lenient=lenient)
+def _run(command: str | tuple[str, ...], lenient: bool, links: Links = ()) -> Analysis:
+    analyser = Analyser(lenient=lenient, links=dict(links))
     try:
         if isinstance(command, str):
             analyser.script(command, depth=0)
@@ -200,8 +213,9 @@ class Analyser:
 
     ``lenient``: a refusal is recorded in ``passed_over`` and the walk goes on."""
 
-    def __init__(self, *, lenient: bool) -> None:
+    def __init__(self, *, lenient: bool, links: Mapping[str, str] | None = None) -> None:
         self.words: list[str] = []
+        self.links = links or {}
         self.word_limit = MAX_RUNTIME_WORDS if lenient else MAX_COMMAND_WORDS
         self.word_budget = self.word_limit
         self.lenient = lenient
@@ -262,7 +276,12 @@ class Analyser:
             raise Refusal(None, f"the command nests more than {MAX_NESTING} levels deep")
         name = _command_name(argv[0])
         self.named(name, argv[1:])
-        self.soft(self.locate, argv[0].value or "")
+        value = argv[0].value or ""
+        if value in self.links and all(w in LINK_SAFE_BEFORE for w in self.words[:-1]):
+            # also judged as the program it leads to, with the same arguments
+            self.soft(self.resolve, [Word.literal(self.links[value]), *argv[1:]], depth + 1)
+        else:
+            self.soft(self.locate, value)
         if self.cleared and name in PATHLESS_DOT_SHELLS:
             self.tolerate(Refusal(name, _PATHLESS_BASH.format(name=name)))
         handler = WRAPPERS.get(name)

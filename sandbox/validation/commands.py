@@ -8,12 +8,17 @@ the ``allowed_commands`` allowlist. What the analyser cannot resolve before it r
 (``$X`` as a command, ``eval``, ``source``, functions, a shell reading stdin) is denied:
 the validator fails closed. The analysis is cached; the policy is applied to the cached
 words on every call.
+
+A command path in a writable place is refused as a possible link, unless the caller
+passes ``links``: where such paths lead, found on the sandbox's storage (the manager does
+it, only after this refusal). The program a link leads to is then judged like any other.
 """
 
 from __future__ import annotations
 
+import posixpath
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from common.commandline import MAX_COMMAND_BYTES, MAX_COMMAND_WORDS, MAX_NESTING, analyse
@@ -45,38 +50,58 @@ class CommandDecision:
     """``words``: every command word resolved, in order. When a word cannot be resolved
     (``$X``, ``eval``), the analysis stops there and ``words`` ends before it.
     ``denied_word``: the first word the policy denies, or the unresolvable word's text,
-    or None when the command could not be parsed at all."""
+    or None when the command could not be parsed at all.
+    ``linked_paths``: when the only reason for the denial is command paths in writable
+    places (possible links), those paths; empty otherwise."""
 
     allowed: bool
     words: tuple[str, ...]
     denied_word: str | None
     reason: str | None
+    linked_paths: tuple[str, ...] = ()
 
 
-def check_command(command: str | Sequence[str], policy: SecurityPolicy) -> CommandDecision:
+def check_command(
+    command: str | Sequence[str], policy: SecurityPolicy, *, links: Mapping[str, str] | None = None
+) -> CommandDecision:
     """Decides whether ``command`` may run under ``policy``; never raises for bad input.
 
     A ``str`` is a shell command line; a sequence of strings is an argv run without a
-    shell (exec form): its first word and the wrappers in it are checked.
+    shell (exec form): its first word and the wrappers in it are checked. ``links`` maps
+    command paths to the programs outside the writable places they were found to lead to.
     """
-    analysis = analyse(command)
-    for word in analysis.words:
+    links = links or {}
+    analysis = analyse(command, links)
+    words = analysis.words
+
+    def deny(word: str | None, reason: str, linked: tuple[str, ...] = ()) -> CommandDecision:
+        return CommandDecision(False, words, word, reason + _via_link(word, links), linked)
+
+    for word in words:
         if word in policy.blocked_commands:
-            return CommandDecision(False, analysis.words, word, f"{word!r} is a blocked command")
+            return deny(word, f"{word!r} is a blocked command")
         if policy.allowed_commands and word not in policy.allowed_commands:
-            return CommandDecision(False, analysis.words, word, f"{word!r} is not in allowed_commands")
+            return deny(word, f"{word!r} is not in allowed_commands")
     if analysis.paths and not policy.allow_workspace_exec:
         path = analysis.paths[0]
-        return CommandDecision(False, analysis.words, path, _LINKED_PROGRAM.format(path=path))
+        return deny(path, _LINKED_PROGRAM.format(path=path), analysis.paths)
     if analysis.unresolved is not None:
-        unresolved = analysis.unresolved
-        return CommandDecision(False, analysis.words, unresolved.word, unresolved.reason)
-    return CommandDecision(True, analysis.words, None, None)
+        return deny(analysis.unresolved.word, analysis.unresolved.reason)
+    return CommandDecision(True, words, None, None)
 
 
-def validate_command(command: str | Sequence[str], policy: SecurityPolicy) -> CommandDecision:
+def _via_link(word: str | None, links: Mapping[str, str]) -> str:
+    """Names the link a denied program was reached through, if it was."""
+    via = [f"{path!r} is a link to {target!r}" for path, target in links.items()
+           if word in (target, posixpath.basename(target))]  # fmt: skip
+    return f" ({'; '.join(via)})" if via else ""
+
+
+def validate_command(
+    command: str | Sequence[str], policy: SecurityPolicy, *, links: Mapping[str, str] | None = None
+) -> CommandDecision:
     """Like ``check_command``, but a denial raises CommandDeniedError (which word, why)."""
-    decision = check_command(command, policy)
+    decision = check_command(command, policy, links=links)
     if not decision.allowed:
         shown = command if isinstance(command, str) else shlex.join(command)
         raise CommandDeniedError(shown, decision.denied_word, decision.reason or "denied")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.exceptions import SandboxFileError, SandboxFileNotFound
-from sandbox.paths import CheckedPath, PathStat, _check_shape, root_of
+from sandbox.paths import CheckedPath, PathStat, _check_shape, _leads_out, root_of
 from sandbox.validation import Operation
 
 FILE = PathStat(is_dir=False, is_symlink=False, size=3, link_target=None)
@@ -50,3 +50,32 @@ def test_fine_shapes() -> None:
     _check_shape(CheckedPath("g", "/work/d", DIR), {"/work/d": DIR}, "list")
     assert CheckedPath("g", "/tmp/a/b", None).root == "/tmp"
     assert CheckedPath("g", "/work", None).root == "/work"
+
+
+LINK = PathStat(is_dir=False, is_symlink=True, size=16, link_target="/usr/bin/python3")
+
+
+@pytest.mark.parametrize(
+    ("path", "resolved", "stats", "out"),
+    [
+        # A venv's python: a link out of /work (what is outside is never looked into).
+        (
+            "/work/v/bin/python",
+            "/usr/bin/python3",
+            {"/work/v": DIR, "/work/v/bin": DIR, "/work/v/bin/python": LINK, "/usr": None},
+            True,
+        ),
+        # '..' through a directory that exists, as the kernel walks it.
+        ("/work/d/../../usr/bin/ls", "/usr/bin/ls", {"/work/d": DIR}, True),
+        # '..' through nothing, or through a file: the kernel fails (ENOENT, ENOTDIR).
+        ("/work/missing/../../usr/bin/ls", "/usr/bin/ls", {"/work/missing": None}, False),
+        ("/work/f/../../usr/bin/ls", "/usr/bin/ls", {"/work/f": FILE}, False),
+        # Stays in /work, or never was in it.
+        ("/work/x", "/work/y", {"/work/x": LINK, "/work/y": FILE}, False),
+        ("/home/x", "/home/x", {}, False),
+    ],
+)
+def test_a_command_path_leads_out_only_through_what_exists(
+    path: str, resolved: str, stats: dict[str, PathStat | None], out: bool
+) -> None:
+    assert _leads_out(path, resolved, stats) is out

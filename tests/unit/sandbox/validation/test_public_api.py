@@ -63,11 +63,19 @@ EMPTY = inspect.Parameter.empty
     [
         (
             validation.check_command,
-            [("command", "POSITIONAL_OR_KEYWORD", EMPTY), ("policy", "POSITIONAL_OR_KEYWORD", EMPTY)],
+            [
+                ("command", "POSITIONAL_OR_KEYWORD", EMPTY),
+                ("policy", "POSITIONAL_OR_KEYWORD", EMPTY),
+                ("links", "KEYWORD_ONLY", None),
+            ],
         ),
         (
             validation.validate_command,
-            [("command", "POSITIONAL_OR_KEYWORD", EMPTY), ("policy", "POSITIONAL_OR_KEYWORD", EMPTY)],
+            [
+                ("command", "POSITIONAL_OR_KEYWORD", EMPTY),
+                ("policy", "POSITIONAL_OR_KEYWORD", EMPTY),
+                ("links", "KEYWORD_ONLY", None),
+            ],
         ),
         (
             validation.normalize_path,
@@ -111,6 +119,7 @@ def test_decisions_are_frozen_records() -> None:
         "words",
         "denied_word",
         "reason",
+        "linked_paths",
     ]
     assert [f.name for f in dataclasses.fields(PathDecision)] == ["allowed", "normalized", "reason"]
     decision = CommandDecision(True, ("ls",), None, None)
