@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,16 +36,6 @@ class Seen:
 
     def of(self, cid: str, kind: type) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind) and getattr(e, "container_id", "") == cid]
-
-
-@pytest.fixture
-async def source() -> AsyncIterator[tuple[KernelSource, Seen]]:
-    seen = Seen()
-    src = KernelSource(host="test", emit=seen, metrics=KernelMetrics(CollectorRegistry()))
-    await src.start()
-    assert src.mode == "bpf", src.health()
-    yield src, seen
-    await src.stop()
 
 
 def _watch(src: KernelSource, c: Any, blocked: str = "rm,sh,dash,bash", mode: str = "enforce") -> str:
@@ -280,7 +270,7 @@ async def blocked_sleep_is_killed_late(src: KernelSource, seen: Seen, sandbox: A
 
 async def test_without_bpf_the_proc_connector_sees_execs_and_kills_late(sandbox: Any) -> None:
     seen = Seen()
-    caps = Capabilities(bpftrace=None, btf=False, tracefs=False, root=True)
+    caps = Capabilities(loader=None, btf=False, tracefs=False, root=True)
     src = KernelSource(host="test", emit=seen, metrics=KernelMetrics(CollectorRegistry()), caps=caps)
     await src.start()
     try:
