@@ -156,7 +156,8 @@ def decode_status(exit_code: int, group_exit_code: int) -> tuple[int | None, int
 
 
 def _text(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+    end = raw.find(0)
+    return (raw if end < 0 else raw[:end]).decode("utf-8", "backslashreplace")
 
 
 def _path(raw: bytes, length: int, cut: bool) -> str:
