@@ -29,7 +29,7 @@ Field semantics (for rule writers):
   image's root being read-only. ``exe_fs`` names that mount point (or "" for the image).
 - ``blocked`` is True when the kernel layer killed the program at exec, before its first
   instruction (policy mode enforce); ``mode`` is the policy mode it was judged under.
-- ``ktime_ns`` is CLOCK_MONOTONIC at the event (bpftrace ``nsecs``); ``time`` is epoch ms.
+- ``ktime_ns`` is CLOCK_MONOTONIC at the event (``bpf_ktime_get_ns``); ``time`` is epoch ms.
 - ``source``: ``bpf`` (every event from the tracepoint) or ``proc_connector`` (pids from the
   netlink connector, the rest read from /proc afterwards: best effort, a short-lived
   process may be gone, then fields stay empty and ``best_effort`` is True).
