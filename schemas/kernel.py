@@ -74,14 +74,45 @@ BUSYBOX = "busybox"
 def busybox_applet(argv: tuple[str, ...]) -> str:
     """The applet busybox runs for this argv, as busybox picks it: argv[0] without one
     leading '-' (a login shell's mark), then its basename; after a literal ``busybox``,
-    the basename of argv[1]. Only for an exec whose file is busybox: any other program's
-    argv[0] is the caller's text and names nothing (the kernel layer judges the same way)."""
+    the basename of the next word (again and again: ``busybox busybox rm`` is rm). Only for
+    an exec whose file is busybox: any other program's argv[0] is the caller's text and
+    names nothing (the kernel layer judges the same way)."""
     if not argv:
         return BUSYBOX
-    first = argv[0].removeprefix("-").rsplit("/", 1)[-1]
-    if first == BUSYBOX and len(argv) > 1:
-        return argv[1].rsplit("/", 1)[-1]
-    return first
+    name = argv[0].removeprefix("-").rsplit("/", 1)[-1]
+    for word in argv[1:]:
+        if name != BUSYBOX:
+            break
+        name = word.rsplit("/", 1)[-1]
+    return name
+
+
+# The dynamic loader's options that take the next word as their value (glibc's ld.so).
+LOADER_VALUE_OPTIONS = frozenset({"--library-path", "--preload", "--audit", "--argv0", "--inhibit-rpath",
+                                  "--glibc-hwcaps-prepend", "--glibc-hwcaps-mask"})  # fmt: skip
+
+
+def is_loader(exe_name: str) -> bool:
+    """The dynamic loader (``ld-linux-x86-64.so.2``, ``ld.so``): it runs the program its
+    argv names without an exec of it."""
+    return exe_name.startswith(("ld-linux", "ld.so"))
+
+
+def loader_program(argv: tuple[str, ...]) -> str:
+    """The program ld.so runs for this argv, by name: the basename of its first operand
+    past its options (the applet when that is busybox, whose argv[0] is then --argv0's
+    value or the operand); "" when there is none (``--help``). The kernel layer judges the
+    same way."""
+    argv0, words = "", list(argv[1:])
+    while words:
+        word = words.pop(0)
+        if word in LOADER_VALUE_OPTIONS:
+            value = words.pop(0) if words else ""
+            argv0 = value if word == "--argv0" else argv0
+        elif not word.startswith("--"):
+            name = word.rsplit("/", 1)[-1]
+            return busybox_applet((argv0 or word, *words)) if name == BUSYBOX else name
+    return ""
 
 
 def kernel_event_id(boot_id: str, pid: int, ktime_ns: int, kind: str) -> str:
@@ -161,5 +192,7 @@ __all__ = [
     "KernelEventUnion",
     "StdioKind",
     "busybox_applet",
+    "is_loader",
     "kernel_event_id",
+    "loader_program",
 ]

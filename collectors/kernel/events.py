@@ -24,7 +24,9 @@ from schemas.kernel import (
     ExecEvent,
     ExitEvent,
     busybox_applet,
+    is_loader,
     kernel_event_id,
+    loader_program,
 )
 
 # Mount points a sandbox can write (policy.py: the workspace and /tmp; Docker's /dev/shm).
@@ -53,9 +55,12 @@ class Context:
 
 
 def program_name(filename: str, exe_name: str, argv: tuple[str, ...]) -> str:
-    """The name to judge a program by: a busybox applet by the name it was invoked as."""
+    """The name to judge a program by: a busybox applet by the name it was invoked as, the
+    program the dynamic loader runs by its operand."""
     if exe_name == BUSYBOX and argv:
         return busybox_applet(argv)
+    if is_loader(exe_name) and (loaded := loader_program(argv)):
+        return loaded
     return posixpath.basename(filename)
 
 

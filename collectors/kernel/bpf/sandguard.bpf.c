@@ -461,27 +461,142 @@ static __always_inline __u32 blocked_arg(__u64 n, __u32 at)
 	return bpf_map_lookup_elem(&blk, &k) ? 1 : 0;
 }
 
-static __always_inline __u32 word_is_busybox(struct scan_ctx *c)
+/* The program an exec really runs, when argv names it: busybox runs the applet its
+ * argv[0] names (one leading '-' dropped, then the basename; after a literal "busybox",
+ * the next word, again and again: `busybox busybox rm` is rm), and the dynamic loader
+ * (`ld.so [--option [value]]... PROGRAM [args]`) runs its first operand, which may be
+ * busybox in turn (then the applet is the --argv0 value, or the words after it). Judged
+ * word by word over argv in argbuf (bpf_loop over its bytes: one step verified). */
+enum { J_BUSYBOX = 1, J_LDSO = 2, J_DONE = 3 };
+
+struct judge_ctx {
+	__u64 ns;
+	__u32 state, word, start, sl, skip_value, argv0_sl, has_argv0, hits, limit;
+};
+
+/* the first 16 bytes of the word at `at` */
+static __always_inline void word_head(char *buf, __u32 at, char w[16])
 {
-	__u32 zero = 0;
-	char *buf = bpf_map_lookup_elem(&argbuf, &zero);
-	if (!buf || !c->found || c->end - c->sl != 7)
+	bpf_probe_read_kernel(w, 16, buf + (at & (ARGV_LEN - 1)));
+}
+
+static __always_inline __u32 is_busybox_word(char *buf, __u32 sl, __u32 end)
+{
+	char w[16] = {};
+	if (end - sl != 7)
 		return 0;
-	char w[8] = {};
-	bpf_probe_read_kernel(w, 7, buf + (c->sl & (ARGV_LEN - 1)));
+	word_head(buf, sl, w);
 	return w[0] == 'b' && w[1] == 'u' && w[2] == 's' && w[3] == 'y' && w[4] == 'b' && w[5] == 'o' && w[6] == 'x';
 }
 
-/* busybox runs the applet argv[0] names (one leading '-' dropped, then the basename;
- * argv[1] after a literal "busybox"): blocked names among them. argv is in argbuf. */
-static __always_inline __u32 busybox_hits(__u64 n, struct rec_exec *r)
+/* 1: an ld.so option that takes the next word as its value; 2: --argv0; 0: none */
+static __always_inline __u32 ldso_value_option(char *buf, __u32 start)
 {
-	struct scan_ctx c = scan_word(r->argv[0] == '-' ? 1 : 0, SCAN_BYTES);
-	__u32 hit = blocked_arg(n, c.sl);
-	if (!word_is_busybox(&c))
-		return hit;
-	c = scan_word(c.end + 1, SCAN_BYTES);
-	return hit + blocked_arg(n, c.sl);
+	char w[16] = {};
+	word_head(buf, start, w);
+	if (w[0] != '-' || w[1] != '-')
+		return 0;
+	if (w[2] == 'a' && w[3] == 'r')
+		return 2; /* --argv0 */
+	if (w[2] == 'a' || w[2] == 'p' || w[2] == 'g')
+		return 1; /* --audit, --preload, --glibc-hwcaps-prepend/-mask */
+	if (w[2] == 'l' && w[3] == 'i' && w[4] == 'b')
+		return 1; /* --library-path (not --list...) */
+	if (w[2] == 'i' && w[10] == 'r')
+		return 1; /* --inhibit-rpath (not --inhibit-cache) */
+	return 0;
+}
+
+/* One word of argv ended at `end`: judged by the state it is read in. */
+static __always_inline void judge_word(struct judge_ctx *c, char *buf, __u32 end)
+{
+	__u32 w = c->word++;
+	if (c->state == J_BUSYBOX) {
+		c->hits += blocked_arg(c->ns, c->sl);
+		if (!is_busybox_word(buf, c->sl, end))
+			c->state = J_DONE;
+		return;
+	}
+	/* J_LDSO */
+	if (w == 0)
+		return; /* ld.so itself */
+	if (c->skip_value) {
+		if (c->skip_value == 2) {
+			c->argv0_sl = c->sl;
+			c->has_argv0 = 1;
+		}
+		c->skip_value = 0;
+		return;
+	}
+	__u32 opt = ldso_value_option(buf, c->start);
+	if (opt) {
+		c->skip_value = opt;
+		return;
+	}
+	char h[16] = {};
+	word_head(buf, c->start, h);
+	if (h[0] == '-' && h[1] == '-')
+		return; /* an option without a value */
+	c->hits += blocked_arg(c->ns, c->sl); /* the program ld.so runs */
+	c->state = J_DONE;
+	if (!is_busybox_word(buf, c->sl, end))
+		return;
+	c->state = J_BUSYBOX; /* busybox's argv[0]: --argv0's value, else this operand */
+	if (c->has_argv0) {
+		c->hits += blocked_arg(c->ns, c->argv0_sl);
+		__u32 vend = 0;
+		char v[16] = {};
+		word_head(buf, c->argv0_sl, v);
+		for (int i = 0; i < 15; i++)
+			if (!v[i] && !vend)
+				vend = c->argv0_sl + i;
+		if (!is_busybox_word(buf, c->argv0_sl, vend))
+			c->state = J_DONE;
+	}
+}
+
+static long judge_step(__u32 i, struct judge_ctx *c)
+{
+	__u32 zero = 0;
+	char *buf = bpf_map_lookup_elem(&argbuf, &zero);
+	if (!buf || i >= c->limit || c->state == J_DONE)
+		return 1;
+	char ch = buf[i & (ARGV_LEN - 1)];
+	if (ch == 0) {
+		judge_word(c, buf, i);
+		c->start = i + 1;
+		c->sl = i + 1;
+		return c->state == J_DONE;
+	}
+	if (ch == '/')
+		c->sl = i + 1;
+	else if (ch == '-' && i == c->start && c->word == 0 && c->state == J_BUSYBOX)
+		c->sl = i + 1; /* a login shell's '-' */
+	return 0;
+}
+
+/* Blocked names among the programs argv names (busybox, ld.so); argv is in argbuf. A
+ * word still open where the copied argv ends (argv longer than ARGV_LEN, a name hidden
+ * past it) counts as a hit: judged closed. */
+static __always_inline __u32 argv_hits(__u64 n, struct rec_exec *r, __u32 state)
+{
+	struct judge_ctx c = {.ns = n, .state = state, .limit = r->argv_copied};
+	bpf_loop(ARGV_LEN, judge_step, &c, 0);
+	if (c.state != J_DONE && (r->flags & F_ARGV_CUT))
+		c.hits += 1;
+	return c.hits;
+}
+
+/* J_BUSYBOX for busybox, J_LDSO for the dynamic loader (ld-linux*, ld.so), else 0 */
+static __always_inline __u32 argv_judge_of(const char *name)
+{
+	if (name[0] == 'b' && name[1] == 'u' && name[2] == 's' && name[3] == 'y' && name[4] == 'b' &&
+	    name[5] == 'o' && name[6] == 'x' && name[7] == 0)
+		return J_BUSYBOX;
+	if (name[0] == 'l' && name[1] == 'd' && ((name[2] == '-' && name[3] == 'l' && name[4] == 'i' &&
+	    name[5] == 'n' && name[6] == 'u' && name[7] == 'x') || (name[2] == '.' && name[3] == 's' && name[4] == 'o')))
+		return J_LDSO;
+	return 0;
 }
 
 SEC("tracepoint/sched/sched_process_exec")
@@ -505,13 +620,10 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 	bpf_probe_read_kernel_str(r->exe_name, NAME_LEN, exe_name);
 	copy_argv(r, mm);
 	__u32 hit = blocked_kstr(n, r->comm) + blocked_kstr(n, exe_name);
-	const char bb[8] = "busybox";
-	__u32 is_bb = 1;
-	for (int i = 0; i < 8; i++)
-		is_bb = is_bb && r->exe_name[i] == bb[i];
-	if (is_bb) {
+	__u32 judge = argv_judge_of(r->exe_name);
+	if (judge) {
 		argv_to_scratch(r);
-		hit += busybox_hits(n, r);
+		hit += argv_hits(n, r, judge);
 	}
 	if ((mode & FLAG_NO_MEMFD) && is_memfd(exe_name))
 		hit += 8;

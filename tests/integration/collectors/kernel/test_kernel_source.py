@@ -113,6 +113,7 @@ async def test_blocked_programs_never_run_even_from_allowed_ones(
 # which runs the applet it names (one leading '-' dropped, then the basename; argv[1] after
 # a literal "busybox"). A run either is rm (killed) or sleep: /tmp/v stays. name: (image, argv, killed)
 EXECV_SLEEP_AS_RM = "import os; os.execv('/bin/sleep', ['rm', '0.1'])"
+LONG_ARGV0_RM = 'exec -a "$(printf "/%.0s" $(seq 150))rm" /bin/busybox -f /tmp/v'
 ARGV0_RUNS = {
     "rm itself": (PYTHON_IMAGE, ["rm", "-f", "/tmp/v"], True),
     "exec -a rm sleep": (PYTHON_IMAGE, ["bash", "-c", "exec -a rm sleep 0.1"], False),
@@ -123,6 +124,11 @@ ARGV0_RUNS = {
     "busybox as rm": (BUSYBOX_IMAGE, ["sh", "-c", "exec -a rm /bin/busybox -f /tmp/v"], True),
     "busybox as -rm": (BUSYBOX_IMAGE, ["sh", "-c", "exec -a -rm /bin/busybox -f /tmp/v"], True),
     "busybox link sleep as rm": (BUSYBOX_IMAGE, ["sh", "-c", "exec -a /x/rm /bin/sleep -f /tmp/v"], True),
+    # busybox_main runs itself again for each literal "busybox" (redexec's gap)
+    "busybox busybox rm": (BUSYBOX_IMAGE, ["busybox", "busybox", "rm", "-f", "/tmp/v"], True),
+    "busybox x3 /x/rm": (BUSYBOX_IMAGE, ["busybox", "/y/busybox", "busybox", "/x/rm", "-f", "/tmp/v"], True),
+    # argv[0] past the 96 bytes the bpftrace probe scanned (redexec's gap)
+    "busybox as 150 slashes then rm": (BUSYBOX_IMAGE, ["sh", "-c", LONG_ARGV0_RM], True),
 }  # fmt: skip
 
 
