@@ -260,16 +260,23 @@ static __always_inline __u32 walk_file(struct file *f, struct task_struct *t, ch
 	return path_into(t, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), out, len, 0);
 }
 
+/* The open file of fd `fd` of task t, or 0 */
+static __always_inline struct file *fd_file(struct task_struct *t, __u64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file *f = 0;
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), fds + fd);
+	return f;
+}
+
 /* Kind of fd `fd` of task t (program.KINDS): 0 none, 1 inet, 2 unix, 3 socket, 4 pipe,
  * 5 tty, 6 file, 7 dev. */
 static __always_inline __u32 fd_kind(struct task_struct *t, __u32 fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), fds + fd);
+	struct file *f = fd_file(t, fd);
 	if (!f)
 		return 0;
 	struct inode *ino = BPF_CORE_READ(f, f_inode);
@@ -714,7 +721,7 @@ int BPF_PROG(bprm_check, struct linux_binprm *bprm, int ret)
  * loader run as `ld.so /bin/rm`): refused in enforce mode, recorded in audit mode. The
  * kernel's own mapping of an exec'd program (its exe_file) is left alone: the exec was
  * judged at bprm_check. */
-static __always_inline int judge_mapping(struct file *f, __u64 prot)
+static __always_inline int judge_mapping(struct file *f, __u64 prot, __u32 stop)
 {
 	if (!f || !(prot & PROT_EXEC))
 		return 0;
@@ -734,13 +741,13 @@ static __always_inline int judge_mapping(struct file *f, __u64 prot)
 		return 0;
 	__u32 enforce = (mode & F_MODE_MASK) == MODE_ENFORCE;
 	r->hit = 1;
-	r->flags = (mode & F_MODE_MASK) | F_MMAP | (enforce ? F_REFUSED : 0);
+	r->flags = (mode & F_MODE_MASK) | F_MMAP | (enforce ? stop : 0);
 	bpf_probe_read_kernel_str(r->exe_name, NAME_LEN, name);
 	bpf_probe_read_kernel_str(r->filename, NAME_LEN, name);
 	bpf_get_current_comm(r->comm, NAME_LEN);
 	copy_argv(r, BPF_CORE_READ(t, mm));
 	emit_refusal(r, t, n, f);
-	return enforce ? -EPERM : 0;
+	return enforce;
 }
 
 /* Without the mmap_file hook: an executable mapping of a blocked program's file by
@@ -748,38 +755,11 @@ static __always_inline int judge_mapping(struct file *f, __u64 prot)
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int on_mmap(struct trace_event_raw_sys_enter *ctx)
 {
-	if ((lsm_on & LSM_MMAP) || !(ctx->args[2] & PROT_EXEC) || (long)ctx->args[4] < 0)
+	if ((lsm_on & LSM_MMAP) || (long)ctx->args[4] < 0)
 		return 0;
-	struct task_struct *t = (void *)bpf_get_current_task();
-	__u64 n = task_ns(t);
-	__u64 mode = mode_of(n);
-	if (!mode)
-		return 0;
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	__u64 fd = ctx->args[4];
-	if (fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), fds + fd);
-	if (!f || BPF_CORE_READ(f, f_inode) == BPF_CORE_READ(t, mm, exe_file, f_inode))
-		return 0;
-	const unsigned char *name = BPF_CORE_READ(f, f_path.dentry, d_name.name);
-	if (!blocked_kstr(n, name))
-		return 0;
-	struct rec_exec *r = scratch_rec();
-	if (!r)
-		return 0;
-	__u32 enforce = (mode & F_MODE_MASK) == MODE_ENFORCE;
-	if (enforce)
+	struct file *f = fd_file((void *)bpf_get_current_task(), ctx->args[4]);
+	if (judge_mapping(f, ctx->args[2], F_KILLED))
 		bpf_send_signal(SIGKILL);
-	r->hit = 1;
-	r->flags = (mode & F_MODE_MASK) | F_MMAP | (enforce ? F_KILLED : 0);
-	bpf_probe_read_kernel_str(r->exe_name, NAME_LEN, name);
-	bpf_probe_read_kernel_str(r->filename, NAME_LEN, name);
-	bpf_get_current_comm(r->comm, NAME_LEN);
-	copy_argv(r, BPF_CORE_READ(t, mm));
-	emit_refusal(r, t, n, f);
 	return 0;
 }
 
@@ -788,7 +768,7 @@ int BPF_PROG(mmap_file, struct file *file, unsigned long reqprot, unsigned long 
 {
 	if (ret)
 		return ret;
-	return judge_mapping(file, prot);
+	return judge_mapping(file, prot, F_REFUSED) ? -EPERM : 0;
 }
 
 SEC("lsm/file_mprotect")
@@ -796,7 +776,7 @@ int BPF_PROG(file_mprotect, struct vm_area_struct *vma, unsigned long reqprot, u
 {
 	if (ret)
 		return ret;
-	return judge_mapping(BPF_CORE_READ(vma, vm_file), prot);
+	return judge_mapping(BPF_CORE_READ(vma, vm_file), prot, F_REFUSED) ? -EPERM : 0;
 }
 
 /* --- exit, connect, TCP states ------------------------------------------------------ */
@@ -865,16 +845,11 @@ int on_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	bpf_probe_read_user(&r->dport, 2, (void *)args.addr + 2);
 	bpf_probe_read_user(r->addr, fam == 2 ? 4 : 16, (void *)args.addr + (fam == 2 ? 4 : 8));
 	bpf_get_current_comm(r->comm, NAME_LEN);
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (args.fd < BPF_CORE_READ(fdt, max_fds)) {
-		struct file **fds = BPF_CORE_READ(fdt, fd);
-		struct file *f = 0;
-		bpf_probe_read_kernel(&f, sizeof(f), fds + args.fd);
-		if (f) {
-			struct socket *s = BPF_CORE_READ(f, private_data);
-			r->type = BPF_CORE_READ(s, type);
-			r->sport = BPF_CORE_READ(s, sk, __sk_common.skc_num);
-		}
+	struct file *f = fd_file(t, args.fd);
+	if (f) {
+		struct socket *s = BPF_CORE_READ(f, private_data);
+		r->type = BPF_CORE_READ(s, type);
+		r->sport = BPF_CORE_READ(s, sk, __sk_common.skc_num);
 	}
 	bpf_ringbuf_submit(r, 0);
 	return 0;
