@@ -43,12 +43,15 @@ Field semantics (for rule writers):
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from typing import Annotated, Literal, TypeAlias
 
 from pydantic import Field
 
-from schemas.events import Event, stable_id
+from schemas.events import SANDGUARD_NAMESPACE, Event
+
+_NS = SANDGUARD_NAMESPACE.bytes
 
 
 class StdioKind(StrEnum):
@@ -116,8 +119,15 @@ def loader_program(argv: tuple[str, ...]) -> str:
 
 
 def kernel_event_id(boot_id: str, pid: int, ktime_ns: int, kind: str) -> str:
-    """Stable id of one kernel event: overlapping tracers and replays derive the same id."""
-    return stable_id("kernel", boot_id, pid, ktime_ns, kind)
+    """Stable id of one kernel event: overlapping tracers and replays derive the same id.
+    ``stable_id("kernel", boot_id, pid, ktime_ns, kind)`` (uuid5), computed without the
+    UUID object (~1 us instead of ~6, twice per exec on the collector's hot path)."""
+    name = f"kernel\x1f{boot_id}\x1f{pid}\x1f{ktime_ns}\x1f{kind}".encode()
+    digest = bytearray(hashlib.sha1(_NS + name).digest()[:16])  # noqa: S324 - uuid5 is SHA-1 by definition
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 class KernelEvent(Event):

@@ -4,9 +4,8 @@ The kernel gives everything the rules judge by (names, stdio kinds, the kill) an
 paths (exe, cwd, the parent's exe, resolved inside the sandbox's root). /proc is read
 only for a path the kernel's bounded walk could not finish (deeper than 24 components
 or longer than the record holds), best effort: a gone process leaves it empty and
-``best_effort`` says so. Events are built with ``model_construct``: every value comes
-from the kernel record already typed (ints, decoded strings, StdioKind members), so
-validating them again would only cost (~30 us per exec).
+``best_effort`` says so. An exec event goes to the wire from its fields (exec_json);
+the model is built only when a block needs it.
 """
 
 from __future__ import annotations
@@ -14,6 +13,9 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from collectors.kernel.records import NAME_BYTES, Connect, Exec, Exit, State
 from schemas.events import ActionOutcome, ActionResult, EnforcementAction, stable_id
@@ -111,23 +113,41 @@ def _or_proc(kernel: str, link: str) -> str:
     return kernel or _readlink(link)
 
 
-def exec_event(ctx: Context, sb: Sandbox, ex: Exec) -> ExecEvent:
+# Every field of an exec event with its default, in the model's order, as JSON values.
+_EXEC_TEMPLATE = ExecEvent.model_construct(event_id="", container_id="", pid=0).model_dump(mode="json")
+
+
+def exec_fields(ctx: Context, sb: Sandbox, ex: Exec) -> dict[str, Any]:
+    """The exec event's fields as JSON values (every one: the model's defaults filled in)."""
     exe = ex.exe or exe_of_this_exec(_readlink(f"{ctx.proc}/{ex.pid}/exe"), ex.exe_name)
-    cwd = _or_proc(ex.cwd, f"{ctx.proc}/{ex.pid}/cwd")
-    parent = _or_proc(ex.parent_exe, f"{ctx.proc}/{ex.ppid}/exe")
     filename = (ex.exe or ex.filename) if ex.mapping else ex.filename
     fs = writable_mount(exe) or writable_mount(filename) or writable_mount(ex.exe_name)
-    program = ex.exe_name if ex.mapping else program_name(filename, ex.exe_name, ex.argv)
-    return ExecEvent.model_construct(
+    fields = _EXEC_TEMPLATE.copy()
+    fields.update(
         event_id=kernel_event_id(ctx.boot_id, ex.pid, ex.ktime, "exec"),
         time=_time_ms(ctx, ex.ktime), container_id=sb.container_id, host=ctx.host,
         pid=ex.pid, ns_pid=ex.ns_pid, pgid=ex.pgid, sid=ex.sid, comm=ex.comm, mnt_ns=ex.ns, ktime_ns=ex.ktime,
-        source=EventSource.BPF, best_effort=not exe, ppid=ex.ppid, uid=ex.uid, filename=filename,
-        exe=exe or ex.exe_name, program=program, argv=ex.argv, script=script_of(filename, ex.argv),
-        argv_truncated=ex.argv_truncated, cwd=cwd, parent_exe=parent, parent_comm=ex.parent_comm,
-        stdio=ex.stdio, parent_stdio=ex.parent_stdio, exe_writable=bool(fs), exe_fs=fs,
-        blocked=ex.killed, mode="enforce" if sb.enforce else "audit",
+        best_effort=not exe, ppid=ex.ppid, uid=ex.uid, filename=filename, exe=exe or ex.exe_name,
+        program=ex.exe_name if ex.mapping else program_name(filename, ex.exe_name, ex.argv),
+        argv=list(ex.argv), script=script_of(filename, ex.argv), argv_truncated=ex.argv_truncated,
+        cwd=_or_proc(ex.cwd, f"{ctx.proc}/{ex.pid}/cwd"), parent_comm=ex.parent_comm,
+        parent_exe=_or_proc(ex.parent_exe, f"{ctx.proc}/{ex.ppid}/exe"),
+        stdio=[k.value for k in ex.stdio], parent_stdio=[k.value for k in ex.parent_stdio],
+        exe_writable=bool(fs), exe_fs=fs, blocked=ex.killed, mode="enforce" if sb.enforce else "audit",
     )  # fmt: skip
+    return fields
+
+
+def exec_json(fields: dict[str, Any]) -> bytes:
+    """The wire form of an exec event from its fields: what ``encode`` gives for the model
+    (tested), without building it: every value comes typed from the kernel record, and the
+    model's construction and serialisation cost ~15 us per exec, the hottest path here."""
+    return orjson.dumps(fields)
+
+
+def exec_event(ctx: Context, sb: Sandbox, ex: Exec) -> ExecEvent:
+    """The exec event as a model (validated): for the rare exec that needs one (a block)."""
+    return ExecEvent.model_validate(exec_fields(ctx, sb, ex))
 
 
 def _verb(ex: Exec) -> str:

@@ -62,7 +62,7 @@ class Hello:
         return [name for bit, name in LSM_HOOKS.items() if self.lsm & bit]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~7 us for these 25 fields
 class Exec:
     ktime: int
     pid: int

@@ -30,7 +30,7 @@ from collectors.kernel.probe import Capabilities, probe
 from collectors.kernel.records import Ack, Connect, Exec, Exit, Hello, Lost, Record, RecordError, State, split
 from collectors.kernel.tracer import Tracer
 from collectors.lifecycle import collector_audit
-from schemas import labels, now_ms, stable_id, topics
+from schemas import ExecEvent, labels, now_ms, stable_id, topics
 from schemas.codec import encode
 
 log = structlog.get_logger(__name__)
@@ -76,6 +76,7 @@ class KernelSource:
     def __init__(self, *, host: str, emit: Emit, metrics: KernelMetrics, proc: str = "/proc",
                  caps: Capabilities | None = None, tracer_prefix: Sequence[str] = ()) -> None:  # fmt: skip
         self.host, self._emit, self.metrics, self._proc = host, emit, metrics, proc
+        self._exec_count = metrics.events.labels("exec")  # bound once: the hot path's counter
         self.caps = caps or probe()
         self.mode = self.caps.mode
         # Why the mode in force is not bpf ('' when it is): said once, in health and metrics.
@@ -474,10 +475,11 @@ class KernelSource:
         sb = self._by_ns.get(ex.ns)
         if sb is None:
             return []
-        ev = E.exec_event(ctx, sb, ex)
-        self.metrics.events.labels("exec").inc()
-        out: list[Out] = [(topics.KERNEL, sb.container_id, encode(ev))]
+        fields = E.exec_fields(ctx, sb, ex)
+        self._exec_count.inc()
+        out: list[Out] = [(topics.KERNEL, sb.container_id, E.exec_json(fields))]
         if ex.hit:
+            ev = ExecEvent.model_validate(fields)
             outcome = ("refused" if ex.refused else "killed") if ev.blocked else "audit"
             self.metrics.blocked.labels(outcome).inc()
             if ev.blocked:

@@ -15,6 +15,7 @@ from schemas import (
     kernel_event_id,
 )
 from schemas import topics as t
+from schemas.events import stable_id
 from schemas.kernel import busybox_applet, is_loader, loader_program
 
 
@@ -80,3 +81,11 @@ LDSO = "/lib64/ld-linux-x86-64.so.2"
 )
 def test_the_program_the_dynamic_loader_runs(argv: tuple[str, ...], program: str) -> None:
     assert loader_program(argv) == program and is_loader("ld-linux-x86-64.so.2") and not is_loader("ls")
+
+
+ID_PARTS = [("boot", 1, 2, "exec"), ("é-boot", 4_194_303, 123_456_789_012, "state:1>2:CLOSE")]
+
+
+@pytest.mark.parametrize("parts", ID_PARTS)
+def test_kernel_event_ids_are_the_stable_ids_of_their_parts(parts: tuple[str, int, int, str]) -> None:
+    assert kernel_event_id(*parts) == stable_id("kernel", *parts)

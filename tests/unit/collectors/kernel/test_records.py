@@ -7,9 +7,19 @@ import re
 import struct
 from pathlib import Path
 
+import orjson
 import pytest
 
-from collectors.kernel.events import exe_of_this_exec, program_name, script_of, writable_mount
+from collectors.kernel.events import (
+    Context,
+    Sandbox,
+    exe_of_this_exec,
+    exec_fields,
+    exec_json,
+    program_name,
+    script_of,
+    writable_mount,
+)
 from collectors.kernel.records import (
     ACK,
     CONNECT,
@@ -32,7 +42,8 @@ from collectors.kernel.records import (
     State,
     split,
 )
-from schemas.kernel import StdioKind
+from schemas import ExecEvent, decode, encode, topics
+from schemas.kernel import StdioKind, kernel_event_id
 
 RECORDS_H = Path(__file__).parents[4] / "collectors" / "kernel" / "bpf" / "records.h"
 
@@ -158,3 +169,27 @@ def test_scripts_and_proc_links() -> None:
     assert script_of("/bin/ls", ("ls", "-l")) is None
     assert exe_of_this_exec("/usr/bin/dash", "sh") == ""  # /proc read after a second exec
     assert exe_of_this_exec("/usr/bin/a-very-long-program-name", "a-very-long-pro") != ""
+
+
+CTX = Context("host-1", "boot-1", "/nonexistent-proc", 1_700_000_000_000_000_000)
+SANDBOX = Sandbox("c" * 64, 4026532000, True, frozenset({"rm"}))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _exec(),
+        _exec(argv=b"sh\0-c\0" + b"x" * 200, argv_len=4000, flags=2 | 32),  # cut: /proc (gone here)
+        _exec(argv=b"/lib64/ld-linux-x86-64.so.2\0/bin/rm\0", flags=2 | KILLED | MMAP),
+        _exec(exe=_path("memfd:cleaner"), flags=2),
+    ],
+)
+def test_the_fast_exec_json_is_what_the_model_encodes(raw: bytes) -> None:
+    """exec_json skips the model on the hot path: the same JSON, decoded into the same event."""
+    fields = exec_fields(CTX, SANDBOX, _read_exec(raw))
+    fast = exec_json(fields)
+    model = ExecEvent.model_validate(fields)
+    assert orjson.loads(fast) == orjson.loads(encode(model))
+    assert decode(topics.KERNEL, fast) == model and model.event_id == kernel_event_id(
+        "boot-1", 3159, 1_000, "exec"
+    )
