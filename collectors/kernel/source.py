@@ -76,7 +76,8 @@ class KernelSource:
     def __init__(self, *, host: str, emit: Emit, metrics: KernelMetrics, proc: str = "/proc",
                  caps: Capabilities | None = None, tracer_prefix: Sequence[str] = ()) -> None:  # fmt: skip
         self.host, self._emit, self.metrics, self._proc = host, emit, metrics, proc
-        self._exec_count = metrics.events.labels("exec")  # bound once: the hot path's counter
+        # bound once: the hot path's counters
+        self._exec_count, self._exit_count = metrics.events.labels("exec"), metrics.events.labels("exit")
         self.caps = caps or probe()
         self.mode = self.caps.mode
         # Why the mode in force is not bpf ('' when it is): said once, in health and metrics.
@@ -463,8 +464,8 @@ class KernelSource:
         if sb is None:
             return []
         if isinstance(rec, Exit):
-            self.metrics.events.labels("exit").inc()
-            return [(topics.KERNEL, sb.container_id, encode(E.exit_event(ctx, sb, rec)))]
+            self._exit_count.inc()
+            return [(topics.KERNEL, sb.container_id, E.wire(E.exit_fields(ctx, sb, rec)))]
         if isinstance(rec, State):
             self.metrics.events.labels("tcp_state").inc()
             return [(topics.KERNEL, sb.container_id, encode(E.state_event(ctx, sb, rec)))]
@@ -477,7 +478,7 @@ class KernelSource:
             return []
         fields = E.exec_fields(ctx, sb, ex)
         self._exec_count.inc()
-        out: list[Out] = [(topics.KERNEL, sb.container_id, E.exec_json(fields))]
+        out: list[Out] = [(topics.KERNEL, sb.container_id, E.wire(fields))]
         if ex.hit:
             ev = ExecEvent.model_validate(fields)
             outcome = ("refused" if ex.refused else "killed") if ev.blocked else "audit"

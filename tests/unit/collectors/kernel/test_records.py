@@ -15,9 +15,10 @@ from collectors.kernel.events import (
     Sandbox,
     exe_of_this_exec,
     exec_fields,
-    exec_json,
+    exit_fields,
     program_name,
     script_of,
+    wire,
     writable_mount,
 )
 from collectors.kernel.records import (
@@ -42,7 +43,7 @@ from collectors.kernel.records import (
     State,
     split,
 )
-from schemas import ExecEvent, decode, encode, topics
+from schemas import ExecEvent, ExitEvent, decode, encode, topics
 from schemas.kernel import StdioKind, kernel_event_id
 
 RECORDS_H = Path(__file__).parents[4] / "collectors" / "kernel" / "bpf" / "records.h"
@@ -185,11 +186,21 @@ SANDBOX = Sandbox("c" * 64, 4026532000, True, frozenset({"rm"}))
     ],
 )
 def test_the_fast_exec_json_is_what_the_model_encodes(raw: bytes) -> None:
-    """exec_json skips the model on the hot path: the same JSON, decoded into the same event."""
+    """wire() skips the model on the hot path: the same JSON, decoded into the same event."""
     fields = exec_fields(CTX, SANDBOX, _read_exec(raw))
-    fast = exec_json(fields)
+    fast = wire(fields)
     model = ExecEvent.model_validate(fields)
     assert orjson.loads(fast) == orjson.loads(encode(model))
     assert decode(topics.KERNEL, fast) == model and model.event_id == kernel_event_id(
         "boot-1", 3159, 1_000, "exec"
+    )
+
+
+@pytest.mark.parametrize("record", [Exit(5, 42, 9, None, 9), Exit(6, 43, 9, 1, None)])
+def test_the_fast_exit_json_is_what_the_model_encodes(record: Exit) -> None:
+    fields = exit_fields(CTX, SANDBOX, record)
+    model = ExitEvent.model_validate(fields)
+    assert (
+        orjson.loads(wire(fields)) == orjson.loads(encode(model))
+        and decode(topics.KERNEL, wire(fields)) == model
     )
