@@ -6,11 +6,13 @@ never another container's).
 
 Field semantics (for rule writers):
 
-- ``pid``/``ppid`` are host pids; ``ns_pid`` is the pid inside the sandbox (None when
-  unknown); ``pgid``/``sid`` (exec) are the process group and session, host numbers like
-  ``pid``. A TCP state change (connect, phase ``state``) may run where no process of the
-  sandbox does (softirq): its ``pid`` is 0 then. ``uid`` is the real uid as seen from the
-  host (no user namespaces here, so the same number as inside).
+- ``pid``/``ppid`` are host pids (``ancestors``: the parent's parent and up, at most 4,
+  nearest first, host pids too: a process that forked without an exec is in the chain);
+  ``ns_pid`` is the pid inside the sandbox (None when unknown); ``pgid``/``sid`` (exec)
+  are the process group and session, host numbers like ``pid``. A TCP state change
+  (connect, phase ``state``) may run where no process of the sandbox does (softirq): its
+  ``pid`` is 0 then. ``uid`` is the real uid as seen from the host (no user namespaces
+  here, so the same number as inside).
 - ``ExecEvent.filename`` is the path handed to execve (``/bin/sh``, ``./x``, ``sh`` via
   PATH lookup as resolved by the caller's libc). ``exe`` is the file actually executed,
   resolved inside the sandbox (absolute, symlinks followed): for a ``#!`` script it is the
@@ -145,6 +147,9 @@ class KernelEvent(Event):
 class ExecEvent(KernelEvent):
     kind: Literal["exec"] = "exec"
     ppid: int = 0
+    ancestors: tuple[int, ...] = Field(
+        (), description="host pids of the parent's parent and up (at most 4), nearest first: who forked whom"
+    )
     uid: int = 0
     pgid: int | None = None
     sid: int | None = None

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from schemas.kernel import StdioKind
 
-RECORDS_VERSION = 1
+RECORDS_VERSION = 2
 HELLO, EXEC, EXIT, CONNECT, STATE, ACK, LOST = range(1, 8)
 HEAD = struct.Struct("<II")
 FORMATS = {
     HELLO: struct.Struct("<IIIIiI"),
-    EXEC: struct.Struct("<IIQQ11I4H16s16s16s256s512s512s512s512s4x"),
+    EXEC: struct.Struct("<IIQQ11I4I4H16s16s16s256s512s512s512s512s4x"),
     EXIT: struct.Struct("<IIQIIii"),
     CONNECT: struct.Struct("<IIQIIIIiHHHH16s16s4x"),
     STATE: struct.Struct("<IIQIIiiHHHH16s16s"),
@@ -89,6 +89,7 @@ class Exec:
     parent_exe: str = ""
     refused: bool = False  # by an LSM hook: the new image never existed
     mapping: bool = False  # not an exec: an executable mapping of a blocked program's file
+    ancestors: tuple[int, ...] = ()  # host pids of the parent's parent and up, nearest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +188,9 @@ def split_argv(raw: bytes, total: int) -> tuple[tuple[str, ...], bool]:
 
 def _exec(buf: bytes, at: int) -> Exec:
     # fmt: off
-    (_, _, ktime, lat, pid, ppid, ns_pid, pgid, sid, uid, ns, flags, hit, stdio, argv_len, copied, exe_len,
-     cwd_len, pexe_len, comm, exe_name, pcomm, filename, argv, exe, cwd, pexe) = _EXEC.unpack_from(buf, at)
+    (_, _, ktime, lat, pid, ppid, ns_pid, pgid, sid, uid, ns, flags, hit, stdio, argv_len, a0, a1, a2, a3,
+     copied, exe_len, cwd_len, pexe_len, comm, exe_name, pcomm, filename, argv, exe, cwd, pexe,
+     ) = _EXEC.unpack_from(buf, at)
     # fmt: on
     words, truncated = split_argv(argv[:copied], argv_len)
     stopped = bool(flags & (KILLED | REFUSED))
@@ -199,7 +201,7 @@ def _exec(buf: bytes, at: int) -> Exec:
         argv=words, argv_truncated=truncated, ns_pid=ns_pid or None, pgid=pgid or None, sid=sid or None,
         exe=_path(exe, exe_len, bool(flags & EXE_CUT)), cwd=_path(cwd, cwd_len, bool(flags & CWD_CUT)),
         parent_exe=_path(pexe, pexe_len, bool(flags & PEXE_CUT)), refused=bool(flags & REFUSED),
-        mapping=bool(flags & MMAP),
+        mapping=bool(flags & MMAP), ancestors=tuple(a for a in (a0, a1, a2, a3) if a),
     )  # fmt: skip
 
 

@@ -6,7 +6,7 @@
 #ifndef SANDGUARD_RECORDS_H
 #define SANDGUARD_RECORDS_H
 
-#define RECORDS_VERSION 1
+#define RECORDS_VERSION 2
 
 enum rec_kind {
 	REC_HELLO = 1, /* the loader attached: version, which LSM hooks are on */
@@ -27,6 +27,7 @@ enum rec_kind {
 #define PATH_LEN 512
 #define COMPONENT_LEN 256
 #define PATH_DEPTH 24
+#define ANCESTORS 4
 
 /* exec flags */
 #define F_MODE_MASK 3     /* 1 audit, 2 enforce */
@@ -66,6 +67,7 @@ struct rec_exec {
 	__u32 hit;          /* how many blocked names matched */
 	__u32 stdio;        /* fds 0-2 then the parent's, 4 bits each (KINDS in program.py) */
 	__u32 argv_len;     /* arg_end - arg_start */
+	__u32 ancestors[ANCESTORS]; /* host pids of the parent's parent and up, nearest first, 0 past the top */
 	__u16 argv_copied;
 	__u16 exe_len, cwd_len, pexe_len;
 	char comm[NAME_LEN];

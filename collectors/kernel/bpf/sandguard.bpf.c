@@ -329,6 +329,12 @@ static __always_inline void fill_task(struct rec_exec *r, struct task_struct *t,
 	r->pgid = pid_nr(BPF_CORE_READ(t, signal, pids[PIDTYPE_PGID]), 0);
 	r->sid = pid_nr(BPF_CORE_READ(t, signal, pids[PIDTYPE_SID]), 0);
 	bpf_probe_read_kernel_str(r->parent_comm, NAME_LEN, BPF_CORE_READ(p, comm));
+	struct task_struct *a = p;
+	for (int i = 0; i < ANCESTORS; i++) {
+		struct task_struct *up = a ? BPF_CORE_READ(a, real_parent) : 0;
+		r->ancestors[i] = (up && up != a) ? BPF_CORE_READ(up, tgid) : 0;
+		a = (up && up != a) ? up : 0;
+	}
 	r->stdio = stdio_of(t, p);
 	if (path_into(t, BPF_CORE_READ(t, fs, pwd.dentry), BPF_CORE_READ(t, fs, pwd.mnt), r->cwd, &r->cwd_len, 1))
 		r->flags |= F_CWD_CUT;

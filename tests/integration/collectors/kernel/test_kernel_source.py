@@ -311,3 +311,35 @@ async def test_a_tracer_that_dies_is_said_and_restarted_with_every_sandbox(
     assert code != 0  # rm killed again: the restarted tracer has the sandbox's blocked names
     await src.sync()
     await _until(lambda: any(e.blocked for e in seen.of(cid, ExecEvent)))
+
+
+FORK_TWICE = (
+    "import os\n"
+    "if os.fork() == 0:\n"
+    "    if os.fork() == 0:\n"
+    "        os.setsid()\n"
+    "        os.execv('/bin/true', ['true', 'ancestors-probe'])\n"
+    "    os.wait()\n"
+    "    os._exit(0)\n"
+    "os.wait()\n"
+)
+
+
+async def test_an_exec_names_its_ancestors_past_forks_without_exec(
+    source: tuple[KernelSource, Seen], sandbox: Any
+) -> None:
+    """A process forked twice (no exec between) and in a session of its own still names the
+    process that forked it first: the chain the rules join a shell to a connection by."""
+    src, seen = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE)
+    cid = _watch(src, c, blocked="rm")
+    code, out = await _exec(c, "python3", "-c", FORK_TWICE)
+    assert code == 0, out
+    await src.sync()
+    await _until(lambda: any(e.argv[1:] == ("ancestors-probe",) for e in seen.of(cid, ExecEvent)))
+    execs = seen.of(cid, ExecEvent)
+    probe = next(e for e in execs if e.argv[1:] == ("ancestors-probe",))
+    python = next(e for e in execs if e.argv[:2] == ("python3", "-c"))
+    assert probe.ppid != python.pid and probe.ancestors[0] == python.pid, (probe, python.pid)
+    # python's own parent is runc's, reparented to the shim once runc exits: a pid, not named here
+    assert len(probe.ancestors) >= 2 and probe.sid == probe.pid  # setsid: its own session

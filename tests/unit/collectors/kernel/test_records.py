@@ -63,7 +63,8 @@ def _exec(argv: bytes = b"rm\0-f\0/work/x\0", flags: int = 2 | KILLED, argv_len:
     stdio = 7 | (4 << 4) | (4 << 8) | (1 << 12) | (1 << 16) | (1 << 20)  # dev pipe pipe, parent inet x3
     cwd, pexe = _path("work"), _path("sh", "bin", "usr")
     return _pack(EXEC, 1_000, 120_620, 3159, 3100, 7, 7, 1, 1000, 4026532000, flags, hit, stdio,
-                 len(argv) if argv_len is None else argv_len, len(argv), len(exe), len(cwd), len(pexe),
+                 len(argv) if argv_len is None else argv_len, 3000, 2900, 1, 0, len(argv), len(exe), len(cwd),
+                 len(pexe),
                  b"rm", b"rm", b"sh", b"/usr/bin/rm", argv, exe, cwd, pexe)  # fmt: skip
 
 
@@ -81,6 +82,7 @@ def test_an_exec_record_carries_its_judgement_names_argv_and_paths() -> None:
     assert (ex.exe, ex.cwd, ex.parent_exe) == ("/usr/bin/rm", "/work", "/usr/bin/sh")
     assert ex.stdio == (StdioKind.DEV, StdioKind.PIPE, StdioKind.PIPE)
     assert ex.parent_stdio == (StdioKind.INET,) * 3 and (ex.ns_pid, ex.pgid, ex.sid) == (7, 7, 1)
+    assert ex.ancestors == (3000, 2900, 1)  # 0: past the top
 
 
 def test_a_long_argv_is_marked_truncated_and_a_cut_path_is_unknown() -> None:
@@ -134,7 +136,7 @@ def test_a_record_cut_by_a_read_waits_for_the_rest() -> None:
 
 
 def test_another_layout_is_a_clear_error() -> None:
-    with pytest.raises(RecordError, match="version 2"):
+    with pytest.raises(RecordError, match=f"version {RECORDS_VERSION + 1}"):
         split(_pack(HELLO, RECORDS_VERSION + 1, 0, 0, 0))
     with pytest.raises(RecordError, match="record kind 2 of 100 bytes"):
         split(struct.pack("<II", EXEC, 100) + bytes(92))
@@ -148,7 +150,7 @@ def test_the_formats_follow_records_h() -> None:
     assert f"#define RECORDS_VERSION {RECORDS_VERSION}\n" in text
     sizes = {name: int(n) for name, n in re.findall(r"#define (\w+_LEN) (\d+)", text)}
     strings = 3 * sizes["NAME_LEN"] + sizes["FILENAME_LEN"] + sizes["ARGV_LEN"] + 3 * sizes["PATH_LEN"]
-    head, numbers, padding = 8 + 16, 11 * 4 + 4 * 2, 4  # the struct's padding to 8 bytes
+    head, numbers, padding = 8 + 16, 11 * 4 + 4 * 4 + 4 * 2, 4  # the struct's padding to 8 bytes
     assert FORMATS[EXEC].size == head + numbers + strings + padding
 
 
