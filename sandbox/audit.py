@@ -9,7 +9,10 @@ keyed by the container id.
 No event is lost for its content or for a passing outage (issue 17): text that cannot
 be encoded (a lone surrogate in a command) is escaped at the boundary
 (``encode_safely``); a publish that fails is retried, then spilled to a bounded queue
-that is delivered, in order, before the next event gets through. Every retry, spill and
+that is delivered, in order, before the next event gets through, and in the background
+as soon as the bus is back. With a spill directory the spill is durable: a crash of the
+manager loses none of it, the next manager to open the directory delivers it (each event
+keeps its id, so consumers dedup what a crash made them see twice). Every retry, spill and
 (past the bound) drop is counted. Publishing never fails the operation, and one attempt
 never waits more than PUBLISH_TIMEOUT_S on a bus that does not take the record.
 """
@@ -17,14 +20,17 @@ never waits more than PUBLISH_TIMEOUT_S on a bus that does not take the record.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import structlog
 from pydantic import BaseModel
 
-from common.retry import PUBLISH, retry_async
+from common.retry import DEPENDENCY, PUBLISH, Backoff, log_recovered, retry_async
+from common.spill import Entry, JournalSpill, Spill
+from common.tasks import cancel_and_wait
 from sandbox.metrics import ManagerMetrics
 from sandbox.results import ExecResult
 from schemas import (
@@ -50,8 +56,8 @@ MAX_SUBJECT_CHARS = 4096
 # bus takes a record in microseconds (in-process) or a few ms (Kafka's buffer); 2 s is far
 # past either, and bounds an operation on a stuck bus to ~9 s (4 attempts and the waits).
 PUBLISH_TIMEOUT_S = 2.0
-# Events kept through an outage: 10,000 × ~1 KB = 10 MB at most; past it the oldest go,
-# counted.
+# Events kept through an outage: 10,000 × ~1 KB = 10 MB at most (in memory, and ~13 MB in
+# a durable spill's journal, base64); past it the oldest go, counted and logged.
 SPILL_MAX = 10_000
 
 
@@ -208,17 +214,61 @@ def encode_safely(event: BaseModel) -> bytes:
 
 
 class AuditPublisher:
-    """Publishes on the bus it was given; never raises (see the module docstring)."""
+    """Publishes on the bus it was given; never raises (see the module docstring).
 
-    def __init__(self, bus: Bus, metrics: ManagerMetrics) -> None:
+    ``spill_dir`` makes the spill durable (common.spill.JournalSpill, one journal per
+    ``owner``): call ``open()`` before the first event, to adopt the journals of managers
+    that died and start delivering them, and ``close()`` at the end.
+    """
+
+    def __init__(
+        self, bus: Bus, metrics: ManagerMetrics, *, spill_dir: Path | None = None, owner: str = "manager"
+    ) -> None:
         self._bus = bus
         self.metrics = metrics
-        self._spill: deque[tuple[str, str, bytes | None]] = deque()
+        self._journal = None if spill_dir is None else JournalSpill(spill_dir, owner, SPILL_MAX, name="audit")
+        self._spill: Spill[Entry] = Spill(SPILL_MAX, name="audit") if self._journal is None else self._journal
+        self._order = asyncio.Lock()  # one deliverer of the spill at a time, in order
+        self._spilled_once = asyncio.Event()
+        self._recovery: asyncio.Task[None] | None = None
+        self._io: asyncio.Future[object] | None = None  # the last file operation of a journal
 
     @property
     def spilled(self) -> int:
         """Events waiting for the bus to come back."""
         return len(self._spill)
+
+    @property
+    def journal(self) -> Path | None:
+        """Where the spill is kept on disk (None: in memory only)."""
+        return None if self._journal is None else self._journal.path
+
+    async def open(self) -> None:
+        """Adopts dead managers' journals (a durable spill) and starts the delivery of what
+        waits, in the background, as soon as the bus takes it (idempotent)."""
+        if self._recovery is not None:
+            return
+        if self._journal is not None:
+            try:
+                adopted = await asyncio.to_thread(self._journal.open)
+            except OSError as exc:  # an unwritable directory: the spill is kept in memory
+                self._journal = None
+                log.exception("audit_spill_journal_unavailable", error=repr(exc))
+            else:
+                if adopted or self.spilled:
+                    self._spilled_once.set()
+        self._recovery = asyncio.create_task(self._recover(), name="audit-spill-recovery")
+
+    async def close(self) -> None:
+        """Stops the background delivery; a durable spill keeps what still waits."""
+        await cancel_and_wait(self._recovery)
+        self._recovery = None
+        if self._io is not None:
+            await asyncio.gather(self._io, return_exceptions=True)  # its errors were the caller's
+        if self._journal is not None:
+            await asyncio.to_thread(self._journal.close)
+            if self.spilled:
+                log.error("audit_events_kept_for_next_start", spilled=self.spilled, journal=str(self.journal))
 
     async def audit(self, event: AuditEvent) -> None:
         await self._publish(t.AUDIT, event.container_id, event)
@@ -231,8 +281,8 @@ class AuditPublisher:
 
     async def _publish(self, topic: str, key: str, event: BaseModel | None) -> None:
         value = None if event is None else encode_safely(event)
-        if self._spill and not await self.flush():
-            self._spill_one(topic, key, value)  # still out: keep the order, do not wait again
+        if self.spilled and not await self.flush():
+            await self._spill_one(topic, key, value)  # still out: keep the order, do not wait again
             return
         try:
             await retry_async(
@@ -246,31 +296,59 @@ class AuditPublisher:
                 key=key,
             )
         except Exception:
-            self._spill_one(topic, key, value)
+            await self._spill_one(topic, key, value)
 
     async def flush(self) -> bool:
         """Delivers the spilled events in order; False when the bus still refuses."""
-        while self._spill:
-            topic, key, value = self._spill[0]
-            try:
-                await self._send(topic, key, value)
-            except Exception as exc:
-                log.warning(
-                    "event_publish_failed", topic=topic, key=key, error=repr(exc), spilled=len(self._spill)
-                )
-                return False
-            self._spill.popleft()
-        return True
+        async with self._order:
+            while self.spilled:
+                topic, key, value = self._spill.head()
+                try:
+                    await self._send(topic, key, value)
+                except Exception as exc:
+                    log.warning(
+                        "event_publish_failed", topic=topic, key=key, error=repr(exc), spilled=self.spilled
+                    )
+                    return False
+                await self._blocking(self._spill.popleft)  # a journal acks it in its file
+            return True
 
-    async def _send(self, topic: str, key: str, value: bytes | None) -> None:
-        await asyncio.wait_for(self._bus.publish(topic, key, value), PUBLISH_TIMEOUT_S)
+    async def _recover(self) -> None:
+        """Delivers the spill once the bus is back, without waiting for the next event."""
+        backoff = Backoff(DEPENDENCY)
+        while True:
+            await self._spilled_once.wait()
+            if await self.flush():
+                self._spilled_once.clear()
+                log_recovered(log, "audit_spill_delivered", backoff)
+            else:
+                await asyncio.sleep(backoff.failed())
+
+    async def _send(self, topic: str, key: str | None, value: bytes | None) -> None:
+        """Returns once the bus holds the record: delivered to the broker where the bus can
+        say so (``deliver``), so what a crash takes from the producer's buffer is spilled."""
+        deliver = getattr(self._bus, "deliver", None)
+        send = deliver if callable(deliver) else self._bus.publish
+        async with asyncio.timeout(PUBLISH_TIMEOUT_S):  # not wait_for: on 3.11 it can swallow a cancel
+            await send(topic, key, value)
         self.metrics.events_out.labels(topic).inc()
 
-    def _spill_one(self, topic: str, key: str, value: bytes | None) -> None:
+    async def _blocking(self, fn: Callable[[], object]) -> None:
+        """``fn`` on a thread when the spill is a journal (file writes, fsync), else here."""
+        if self._journal is None:
+            fn()
+            return
+        # Shielded and kept: a cancelled caller (close() stops the recovery) leaves the file
+        # operation to finish, and close() waits for it before it closes the journal.
+        self._io = asyncio.ensure_future(asyncio.to_thread(fn))
+        await asyncio.shield(self._io)
+
+    async def _spill_one(self, topic: str, key: str | None, value: bytes | None) -> None:
         self.metrics.errors.labels("publish").inc()
         self.metrics.errors.labels("publish_spilled").inc()
-        if len(self._spill) >= SPILL_MAX:
-            self._spill.popleft()
-            self.metrics.errors.labels("publish_dropped").inc()
-            log.error("event_spill_full", max=SPILL_MAX)
-        self._spill.append((topic, key, value))
+        dropped = self._spill.dropped
+        async with self._order:
+            await self._blocking(partial(self._spill.append, (topic, key, value)))  # a journal fsyncs it
+        if self._spill.dropped > dropped:
+            self.metrics.errors.labels("publish_dropped").inc(self._spill.dropped - dropped)
+        self._spilled_once.set()

@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 
 import structlog
 
-from sandbox import audit, hostfs
+from sandbox import arguments, audit, hostfs
 from sandbox.config import WORKSPACE
 from sandbox.engine import Engine
 from sandbox.exceptions import (
@@ -56,6 +56,12 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 FILE_MODE = 0o644
+# What one read_file may hold in the manager's memory, whatever max_file_size_mb allows: a
+# sandbox makes a 10 GB sparse file in an instant, and one manager serves every sandbox.
+MAX_READ_BYTES = 256 * MIB
+# Permission bits only: set-uid (0o4000), set-gid (0o2000) and sticky (0o1000) are refused.
+PERMISSION_BITS = 0o777
+MAX_FILE_MODE = 0o7777
 # A command may not be given more than a day; the sandbox's lifetime bounds it anyway.
 MAX_EXEC_TIMEOUT_S = 24 * 3600
 # A command started at the end of a sandbox's life gets what is left, plus this margin
@@ -148,6 +154,9 @@ class DockerSandbox:
     ) -> ExecResult:
         """Runs a shell command line (a string) or an argv (a sequence) as the sandbox user."""
         self.ensure_usable()
+        command = arguments.command(command)
+        env = arguments.env(env)
+        workdir = None if workdir is None else arguments.path(workdir, "workdir")
         text = command if isinstance(command, str) else shlex.join(command)
         asked = self._engine.options.exec_timeout if timeout is None else float(timeout)
         seconds = self._timeout(asked)
@@ -223,13 +232,29 @@ class DockerSandbox:
     async def write_file(self, path: str, data: bytes | str, *, mode: int = FILE_MODE) -> str:
         """Writes (replaces) a file; missing directories are made. Returns the path written."""
         self.ensure_usable()
-        payload = data.encode() if isinstance(data, str) else bytes(data)
+        path = arguments.path(path)
+        payload = arguments.data(data)
+        await self._check_mode(path, mode)
         checked = await self._checked(path, "write", size=len(payload))
         await self._storage(
             "write", checked, lambda source: hostfs.write_file(source, checked.rel, payload, mode=mode)
         )
         await self._done_file("write", checked, size=len(payload))
         return checked.resolved
+
+    async def _check_mode(self, path: str, mode: int) -> None:
+        """A mode is permission bits: anything else is a bad argument, and a set-uid,
+        set-gid or sticky bit is a denial (audited), never silently dropped."""
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= MAX_FILE_MODE:
+            raise InvalidSandboxRequest("mode", f"{mode!r} is not a file mode (0 to {MAX_FILE_MODE:#o})")
+        if mode & ~PERMISSION_BITS:
+            err = PathDeniedError(
+                path,
+                None,
+                f"mode {mode:#o} sets the set-uid, set-gid or sticky bit, which the file API never sets",
+            )
+            await self._deny(AuditCategory.FILE, "write", path, err, _denial_details(err))
+            raise err
 
     async def _no_space(self, checked: CheckedPath) -> None:
         """A write the workspace had no room for: an event in the history, not a kill."""
@@ -248,21 +273,30 @@ class DockerSandbox:
 
     async def read_file(self, path: str) -> bytes:
         self.ensure_usable()
+        path = arguments.path(path)
         checked = await self._checked(path, "read")
-        limit = int(self.policy.max_file_size_mb * MIB)
+        limit, _ = self._read_limit()
         data: bytes = await self._storage(
             "read", checked, lambda source: hostfs.read_file(source, checked.rel, max_bytes=limit)
         )
         await self._done_file("read", checked, size=len(data))
         return data
 
+    def _read_limit(self) -> tuple[int, str]:
+        """The bytes one read may hold in the manager's memory, and which limit that is."""
+        policy_limit = int(self.policy.max_file_size_mb * MIB)
+        if policy_limit <= MAX_READ_BYTES:
+            return policy_limit, "max_file_size_mb"
+        return MAX_READ_BYTES, "the file API's read limit; read bigger files in the sandbox"
+
     async def list_files(
         self, path: str = WORKSPACE, *, recursive: bool = False, limit: int | None = None
     ) -> list[FileInfo]:
         """Entries of a directory (all below it with ``recursive``), at most ``limit``."""
         self.ensure_usable()
+        path = arguments.path(path)
+        cap = arguments.limit(limit) or self._engine.options.list_limit
         checked = await self._checked(path, "list")
-        cap = limit or self._engine.options.list_limit
         entries: list[FileInfo] = await self._storage(
             "list",
             checked,
@@ -275,6 +309,7 @@ class DockerSandbox:
 
     async def check_file(self, path: str, operation: Operation = "read") -> bool:
         """Would this path be allowed for the operation (symlinks resolved inside)? No event."""
+        path = arguments.path(path)
         try:
             await self._engine.paths.check(self.id, self.policy, path, operation)
         except PathDeniedError:
@@ -330,8 +365,8 @@ class DockerSandbox:
             ) from exc
         err: PathDeniedError
         if exc.kind == "too_large":
-            limit = int(self.policy.max_file_size_mb * MIB)
-            err = FileTooLargeError(given, resolved, exc.size, limit)
+            limit, source = self._read_limit()
+            err = FileTooLargeError(given, resolved, exc.size, limit, source)
         elif exc.kind == "symlink":
             err = PathDeniedError(
                 given, resolved, "it changed during the operation: a symbolic link is on the way"

@@ -39,7 +39,11 @@ def check_env(env: Mapping[str, str] | None) -> dict[str, str]:
             raise EnvironmentDeniedError(name, "value must be a string without NUL bytes")
         if name in DENIED_NAMES or name.startswith(DENIED_PREFIXES):
             raise EnvironmentDeniedError(name, "it would change how the validated command runs")
-        total += len(name) + len(value.encode()) + 2
+        try:
+            encoded = value.encode()
+        except UnicodeEncodeError as exc:
+            raise EnvironmentDeniedError(name, "value is not valid Unicode text (a lone surrogate)") from exc
+        total += len(name) + len(encoded) + 2
     if total > MAX_BYTES:
         raise EnvironmentDeniedError("(environment)", f"{total} bytes; at most {MAX_BYTES}")
     return dict(env)

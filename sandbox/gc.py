@@ -10,7 +10,10 @@ sandboxes made without a lease (another version, another tool) are never touched
 - containers, volumes and networks leased in the reclaimer's own lease directory whose
   manager (``sandguard.manager`` on this ``sandguard.host``) holds no live lease there
   are removed. Another directory is another world (a test's, another deployment's):
-  its resources are judged only by its own reclaimers.
+  its resources are judged only by its own reclaimers;
+- given a workspace root (``sandguard sandbox gc`` does), the loop images of managers whose
+  process is gone (sandbox.workspace) are detached and deleted, unless one is still mounted
+  (a sandbox of it still runs: a later round takes it).
 Blocking (Docker SDK): callers run it on a thread.
 """
 
@@ -24,6 +27,7 @@ from typing import Any
 import docker.errors
 import structlog
 
+from sandbox import workspace
 from sandbox.labels import EXPIRES_AT, HOST, LEASE, MANAGER
 from sandbox.lease import lease_alive
 
@@ -33,6 +37,7 @@ log = structlog.get_logger(__name__)
 # wait 10 s more, so a live owner sees its sandbox expire rather than vanish.
 EXPIRY_GRACE_S = 12.0
 RECLAIM_EVERY_S = 30.0
+MOUNTINFO = Path("/proc/self/mountinfo")
 
 
 @dataclass
@@ -41,9 +46,10 @@ class GcReport:
     containers: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
+    workspaces: list[str] = field(default_factory=list)  # manager ids whose loop images went
 
     def total(self) -> int:
-        return len(self.killed) + len(self.containers) + len(self.volumes) + len(self.networks)
+        return sum(len(v) for v in vars(self).values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,7 @@ class Reclaimer:
     lease_dir: Path
     host: str
     spare: frozenset[str] = frozenset()  # managers never reclaimed (the caller itself)
+    workspace_root: Path | None = None  # loop images of dead managers too (after their volumes)
 
     def abandoned(self, labels: dict[str, str]) -> bool:
         """Made under a lease on this host by a manager whose lease is gone."""
@@ -67,6 +74,8 @@ class Reclaimer:
         self._containers(report, now or time.time())
         self._volumes(report)
         self._networks(report)
+        if self.workspace_root is not None:
+            report.workspaces = reclaim_workspaces(self.workspace_root)
         if report.total():
             log.warning("sandguard_gc_reclaimed", **{k: len(v) for k, v in vars(report).items()})
         return report
@@ -107,6 +116,31 @@ class Reclaimer:
             log.warning("sandguard_gc_skipped", error=str(exc.explanation))
             return False
         return True
+
+
+def reclaim_workspaces(root: Path) -> list[str]:
+    """Frees the workspace storage of managers whose process is gone; their ids. A directory
+    with a loop device still mounted is left (logged): a sandbox of it still runs."""
+    freed = []
+    mounted = mounted_sources()
+    for manager_id in workspace.orphans(root):
+        directory = root / manager_id
+        busy = [device for device in workspace.loops_under(directory) if device in mounted]
+        if busy:
+            log.warning("sandguard_gc_workspace_in_use", manager_id=manager_id, devices=busy)
+            continue
+        workspace.reclaim(directory)
+        freed.append(manager_id)
+    return freed
+
+
+def mounted_sources() -> set[str]:
+    """The sources of this mount namespace's mounts (``/dev/loop3`` ...), from mountinfo."""
+    return {
+        fields[1]
+        for line in MOUNTINFO.read_text().splitlines()
+        if len(fields := line.partition(" - ")[2].split()) > 1
+    }
 
 
 def _expired(labels: dict[str, str], now: float) -> bool:

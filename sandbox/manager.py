@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -83,7 +84,8 @@ class SandboxManager:
     altogether (a ``SandboxEngine``: sandbox.fake's for tests without one; ``cleanup()``
     closes it). ``workspace`` "disk" (the default:
     /work and /tmp on ext4 images in ``workspace_dir``, needs root on the engine's host)
-    or "tmpfs" (charged to the sandbox's memory; for a remote engine).
+    or "tmpfs" (charged to the sandbox's memory; for a remote engine). ``spill_dir`` keeps
+    audit events the bus did not take on disk (sandbox.audit): none is lost with a crash.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class SandboxManager:
         workspace_dir: str = DEFAULT_WORKSPACE_ROOT,
         lease_directory: str | None = None,
         exec_gate: ExecGate | None = None,
+        spill_dir: str | None = None,
     ) -> None:
         self.security_policy = security_policy or SecurityPolicy()
         check_policy_fits(self.security_policy)
@@ -126,7 +129,8 @@ class SandboxManager:
         self._watch_enforcement = watch_enforcement
         self.metrics = ManagerMetrics(registry)
         self.metrics.active.set_function(lambda: sum(1 for s in self._sandboxes.values() if s.record.active))
-        self._publisher = AuditPublisher(bus, self.metrics)
+        spill = None if spill_dir is None else Path(spill_dir)
+        self._publisher = AuditPublisher(bus, self.metrics, spill_dir=spill, owner=self.manager_id)
         self._state = Lifecycle.NEW
         self._start_lock = asyncio.Lock()
         self._engine: Engine | None = None
@@ -169,6 +173,7 @@ class SandboxManager:
             if await asyncio.to_thread(self._keeper.take):
                 lease = str(self._keeper.lease.directory)
                 self._labels = lb.manager_labels(self.manager_id, self.host, self._user_labels, lease=lease)
+            await self._publisher.open()  # a durable spill: dead managers' events go out first
             engine = await self._connect()
             self._engine = engine
             follower = self._follower = SandboxFollower(self._sandboxes, engine)
@@ -248,6 +253,7 @@ class SandboxManager:
             await self._keeper.reclaim(engine.port)
         if not await self._publisher.flush():
             log.error("audit_events_undelivered_at_close", spilled=self._publisher.spilled)
+        await self._publisher.close()
         await self._stop_background()
         if engine is not None:
             await engine.port.close()

@@ -269,17 +269,22 @@ class WorkspaceStore:
 
     def orphans(self) -> list[str]:
         """Manager ids whose directory is here but whose process is gone (crashed)."""
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            d.name
-            for d in self.root.iterdir()
-            if d.is_dir() and not d.name.startswith(".") and d != self.dir and not owner_alive(d / OWNER_FILE)
-        )
+        return orphans(self.root, own=self.dir)
 
     def reclaim_orphan(self, manager_id: str) -> None:
         if manager_id in self.orphans():
             reclaim(self.root / manager_id)
+
+
+def orphans(root: Path, *, own: Path | None = None) -> list[str]:
+    """Manager ids whose directory is under ``root`` but whose process is gone (crashed)."""
+    if not root.is_dir():
+        return []
+    return sorted(
+        d.name
+        for d in root.iterdir()
+        if d.is_dir() and not d.name.startswith(".") and d != own and not owner_alive(d / OWNER_FILE)
+    )
 
 
 def release(workspace: Workspace | None) -> None:

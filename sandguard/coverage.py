@@ -2,24 +2,29 @@
 waits for the collector's ``kernel_covered`` audit event for the new container (published
 once its namespaces and blocked names are in the tracer's maps).
 
-The reader is positioned at the audit topic's end when the manager starts, before any
-sandbox exists (``KafkaBus.tail``): an event published after that is never skipped, however
-soon after the container's start it comes. It reads every audit record and decodes only
-those that name ``kernel_covered`` (a byte search first), remembering the last
-``REMEMBERED`` covered containers (the answer may come before create_sandbox asks).
+Each wait reads one partition, from just before it asks: the audit topic is keyed by
+container, so the answer is on the partition the container's id hashes to, and it was
+written after the container started, so not before the wait began less ``SKEW_MARGIN_MS``
+(``KafkaBus.tail(key=..., since_ms=...)``, positioned by ``offsets_for_times``). An answer
+written just before the reader starts is still read; the rest of the topic (other
+partitions, older records, and everything while no creation waits) is never fetched, so
+a manager's cost does not grow with the cluster's audit traffic or the topic's age. Only
+records that name ``kernel_covered`` are decoded (a byte search first).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 from collections import OrderedDict
 
 import structlog
 from aiokafka.errors import KafkaError
 
 from common.retry import DEPENDENCY, Backoff, log_recovered, pause
+from common.tasks import cancel_and_wait
 from sandbox.gate import Coverage
+from sandguard.bus.exceptions import BusError
 from sandguard.bus.kafka import KafkaBus, KafkaTail
 from schemas import AuditCategory, AuditEvent, EventDecodeError, decode
 from schemas import topics as t
@@ -35,6 +40,10 @@ COVER_TIMEOUT_S = 15.0
 # Containers whose coverage came before their creator asked: 10,000 × ~100 bytes = 1 MB.
 REMEMBERED = 10_000
 POLL_MS = 200
+# How far before the wait the reader starts: the answer is written after the container
+# started (ms before the wait) by the collector's clock (record CreateTime); 5 s covers that
+# and any clock skew between hosts kept by NTP (ms). Records older than that are never read.
+SKEW_MARGIN_MS = 5_000
 
 
 class CoverageBook:
@@ -79,29 +88,39 @@ class CoverageGate:
         self._bus = bus
         self.timeout_s = timeout_s
         self.book = CoverageBook()
-        self._tail: KafkaTail | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._started = False
 
     async def start(self) -> None:
-        if self._tail is not None:
-            return
-        self._tail = await self._bus.tail([t.AUDIT])
-        self._task = asyncio.create_task(self._run(self._tail), name="kernel-coverage")
+        self._started = True
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._started = False
 
     async def __call__(self, container_id: str) -> Coverage:
-        if self._tail is None:
+        if not self._started:
             return Coverage(False, "", "the coverage reader is not started")
-        return await self.book.wait(container_id, self.timeout_s)
+        since = time.time_ns() // 1_000_000 - SKEW_MARGIN_MS
+        reader = asyncio.create_task(self._run(container_id, since), name="kernel-coverage")
+        try:
+            return await self.book.wait(container_id, self.timeout_s)
+        finally:
+            await cancel_and_wait(reader)
 
-    async def _run(self, tail: KafkaTail) -> None:
+    async def _run(self, cid: str, since_ms: int) -> None:
+        """Reads ``cid``'s partition from ``since_ms`` until the wait ends (cancelled)."""
         backoff = Backoff(DEPENDENCY)
+        while True:
+            try:
+                tail = await self._bus.tail([t.AUDIT], key=cid, since_ms=since_ms)
+            except (KafkaError, BusError) as exc:
+                await pause(log, "kernel_coverage_read_failed", backoff, exc)
+                continue
+            try:
+                await self._follow(tail, cid, backoff)
+            finally:
+                await tail.stop()
+
+    async def _follow(self, tail: KafkaTail, cid: str, backoff: Backoff) -> None:
         while True:
             try:
                 records = await tail.getmany(timeout_ms=POLL_MS)
@@ -110,7 +129,7 @@ class CoverageGate:
                 continue
             log_recovered(log, "kernel_coverage_read_recovered", backoff)
             for r in records:
-                if r.key and r.value is not None and _MARK in r.value:
+                if r.key == cid and r.value is not None and _MARK in r.value:
                     self._read(r.key, r.value)
 
     def _read(self, cid: str, value: bytes) -> None:

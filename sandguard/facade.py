@@ -31,6 +31,9 @@ from sandguard.embedded import EmbeddedPipeline, PipelineOptions
 from sandguard.settings import Settings
 from schemas import Bus, ReportSource, SecurityPolicy, labels
 
+# Under the data directory: the audit events a manager could not publish yet (durable).
+AUDIT_SPILL_DIR = "audit-spill"
+
 
 class EmbeddedSandboxManager(SandboxManager):
     """Hardened sandboxes, watched live, judged and enforced (see ``sandbox.SandboxManager``).
@@ -69,13 +72,15 @@ class EmbeddedSandboxManager(SandboxManager):
         registry = registry if registry is not None else CollectorRegistry()
         options.setdefault("workspace", settings.workspace)
         options.setdefault("workspace_dir", str(settings.workspace_dir))
+        directory = Path(data_dir) if data_dir is not None else settings.data_dir
+        # Audit events the bus did not take wait on disk here (sandbox.audit): one per bus.
+        options.setdefault("spill_dir", str(directory / AUDIT_SPILL_DIR))
         super().__init__(policy, bus=bus, reports=reports, registry=registry, **options)
         if self._coverage is not None:
             self.exec_gate = self._coverage
         if self._own_bus is None or not (policy.enable_monitoring if monitoring is None else monitoring):
             return
         label = labels.manager_selector(self.manager_id)
-        directory = Path(data_dir) if data_dir is not None else settings.data_dir
         self._pipeline = EmbeddedPipeline(
             PipelineOptions(
                 host=self.host,

@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 
 from common.commandline.builtins import check_builtin
+from common.commandline.locations import untrusted_location
 from common.commandline.shell_parse import parse
 from common.commandline.shell_words import Refusal, Word
 from common.commandline.shells import POSIX_SHELLS
@@ -45,8 +46,9 @@ MAX_COMMAND_BYTES = 32 * 4096 - 1
 MAX_NESTING = 16
 # bashlex spends 25-80 µs per shell word (measured: 65,000 words on one 128 KiB line
 # take 3.4 s; 10,000 words of 'echo $(echo a);' take 0.8 s), so the words parsed for one
-# command, nested scripts included, are capped: 5,000 words ≈ 0.4 s at worst, against
-# under 100 words for everyday commands. Here-document bodies parse cheaply (128 KiB in
+# command, nested scripts included, are capped: 5,000 words ≈ 0.4 s at worst (0.16 s
+# measured for 2,500 'a|' once operators count as words), against under 100 words for
+# everyday commands. Here-document bodies parse cheaply (128 KiB in
 # 30 ms) and are not counted, so files written with 'cat <<EOF' stay possible.
 MAX_COMMAND_WORDS = 5_000
 # The lenient reading runs on the processors' hot path, once per new process or exec,
@@ -62,9 +64,21 @@ CACHEABLE_BYTES = 4096
 # parser and a shell may disagree about them (bash keeps '\r' in a word).
 _CONTROL = re.compile(r"[\x01-\x08\x0b-\x1f\x7f]")
 _HEREDOC = re.compile(r"<<-?[ \t]*(['\"]?)([A-Za-z_0-9]+)\1[^\n]*\n(.*?)^[ \t]*\2$", re.DOTALL | re.MULTILINE)
-_SHELL_WORD = re.compile(r"\S+")
+# What costs the parser: words, and each operator or substitution, joined by blanks or not
+# ('a|a|a...' is one blank-separated word but 60,000 commands: 12 s before it was counted).
+_SHELL_WORD = re.compile(r"[;&|<>()`]|\$[({\[]|[^\s;&|<>()`$]+|\$")
 # A program name as the argv reading may add it: no blank and no shell syntax in it.
 _PLAIN_NAME = re.compile(r"[^\s;&|<>()$`'\"\\*?{}\[\]]+")
+
+
+# bash started without PATH in its environment uses a compiled-in default that ends in
+# '.': a name found nowhere else runs from the working directory, where a link can be any
+# program (dash and busybox ash do not search '.'; dash does not export its default).
+PATHLESS_DOT_SHELLS = frozenset(("bash", "rbash"))
+_PATHLESS_BASH = (
+    "{name} started without PATH in its environment (env -i, env -u PATH, exec -c) searches the "
+    "working directory last, where a link can run any program under any name; keep the environment"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +98,9 @@ class Analysis:
 
     words: tuple[str, ...]
     unresolved: Unresolved | None
+    # Command words given as paths that may lead through a writable place (/work, /tmp,
+    # a relative path): a link there can give any program any name (``locations``).
+    paths: tuple[str, ...] = ()
 
 
 Command = str | Sequence[str]
@@ -145,7 +162,7 @@ def _run(command: str | tuple[str, ...], lenient: bool) -> Analysis:
             analyser.argv(command)
     except Refusal as refusal:
         words = tuple(analyser.words) + _argv_reading(command, lenient)
-        return Analysis(words, Unresolved(refusal.word, refusal.reason))
+        return Analysis(words, Unresolved(refusal.word, refusal.reason), tuple(analyser.paths))
     except Exception as exc:
         # A defect here must deny, not allow: fail closed, and leave a trace to fix it.
         # The lenient reading still names the first word, so the process is judged.
@@ -153,7 +170,8 @@ def _run(command: str | tuple[str, ...], lenient: bool) -> Analysis:
         reason = f"the validator failed on this command ({type(exc).__name__}); it is denied"
         words = tuple(analyser.words) or (_first_word(command) if lenient else ())
         return Analysis(words, Unresolved(None, reason))
-    return Analysis(tuple(analyser.words) + _argv_reading(command, analyser.passed_over), None)
+    words = tuple(analyser.words) + _argv_reading(command, analyser.passed_over)
+    return Analysis(words, None, tuple(analyser.paths))
 
 
 def _argv_reading(command: str | tuple[str, ...], wanted: object) -> tuple[str, ...]:
@@ -188,6 +206,8 @@ class Analyser:
         self.word_budget = self.word_limit
         self.lenient = lenient
         self.passed_over: list[Refusal] = []
+        self.paths: list[str] = []
+        self.cleared = False  # inside a command run without PATH in its environment
 
     def tolerate(self, refusal: Refusal) -> None:
         """Raises the refusal when strict; records it when lenient."""
@@ -242,6 +262,9 @@ class Analyser:
             raise Refusal(None, f"the command nests more than {MAX_NESTING} levels deep")
         name = _command_name(argv[0])
         self.named(name, argv[1:])
+        self.soft(self.locate, argv[0].value or "")
+        if self.cleared and name in PATHLESS_DOT_SHELLS:
+            self.tolerate(Refusal(name, _PATHLESS_BASH.format(name=name)))
         handler = WRAPPERS.get(name)
         if handler is None:
             return
@@ -255,11 +278,25 @@ class Analyser:
             return
         for inner in inners:
             if isinstance(inner, Run):
-                self.soft(self.resolve, inner.argv, depth + 1)
+                self.soft(self.run_inner, inner, depth + 1)
             elif isinstance(inner, Script):
                 self.soft(self.script, inner.text, depth + 1)
             elif isinstance(inner, Named):
                 self.named(_basename(inner.name), ())
+
+    def run_inner(self, inner: Run, depth: int) -> None:
+        """A wrapper's command; in a cleared environment, so is all it runs in turn."""
+        before = self.cleared
+        self.cleared = before or inner.cleared
+        try:
+            self.resolve(inner.argv, depth)
+        finally:
+            self.cleared = before
+
+    def locate(self, value: str) -> None:
+        """Records a program path whose last component may not be its name (``locations``)."""
+        if "/" in value and untrusted_location(value):
+            self.paths.append(value)
 
     def named(self, name: str, args: Sequence[Word]) -> None:
         self.words.append(name)
@@ -281,7 +318,8 @@ def _check_text(text: str, depth: int, *, controls: bool) -> None:
 
 
 def _approximate_words(text: str) -> int:
-    """Blank-separated words outside here-document bodies: a cost estimate, not syntax."""
+    """Words, operators and substitutions outside here-document bodies: a cost estimate,
+    not syntax."""
     return len(_SHELL_WORD.findall(_HEREDOC.sub("", text)))
 
 

@@ -33,9 +33,22 @@ ALWAYS_DENIED: dict[str, str] = {
     "enable": "can load builtins from a shared library or hide builtins behind files",
     "fc": "re-runs commands from the shell history",
     "coproc": "coprocesses are not analysed",
+    # bash's programmable completion: compgen -C runs a command, -F a function, and the
+    # -W word list is expanded like shell code ($(...) in it runs); complete stores the same
+    # for later. bind -x binds keys to shell commands. None of it is needed without a terminal.
+    "compgen": "runs commands (-C), functions (-F) and expands word lists (-W) as shell code",
+    "complete": "stores commands (-C), functions (-F) and word lists (-W) that completion runs",
+    "bind": "binds keys to shell commands (-x) and reads key bindings from files",
 }
 
 _DECLARE = getopt("aAfFgilnrtuxpI")
+# The builtins that parse a quoted or expanded '(...)' value as a compound array
+# assignment (bash 5: export and readonly keep it as a string).
+_COMPOUND_BUILTINS = frozenset(("declare", "typeset", "local"))
+# History expansion ('!:1', '!!', '^a^b') rewrites a line after it was read, from the
+# lines before it: what runs is not what is written. bash turns it on with -H or
+# -o histexpand, also in a non-interactive shell.
+HISTORY_EXPANSION = "history expansion rewrites later lines from earlier ones ('!:1' can become 'rm')"
 _READ = getopt("ersa:d:i:n:N:p:t:u:")
 _MAPFILE = getopt("td:n:O:s:u:C:c:")
 _UNSET = getopt("fvn")
@@ -71,7 +84,25 @@ def _declare(prog: str, args: Sequence[Word]) -> None:
     letters, operands = _variable_operands(prog, args, _DECLARE)
     if "-i" in letters or "-n" in letters:
         raise Refusal(prog, f"{prog} -i and -n make later assignments evaluate code or alias variables")
+    if prog in _COMPOUND_BUILTINS:
+        for word in operands:
+            _check_compound_value(prog, word)
     _assignments(prog, operands)
+
+
+def _check_compound_value(prog: str, word: Word) -> None:
+    """``declare -a x="$v"`` (or a declare of any array) reads a value starting with '('
+    as an array assignment, whose subscripts are arithmetic: ``([0$(cmd)]=1)`` runs cmd.
+    So the value must be known not to start with '(' before the shell runs."""
+    head = word.value if word.value is not None else word.prefix
+    name, eq, value = head.partition("=")
+    if eq and (value.startswith("(") or (word.value is None and not value)):
+        raise Refusal(
+            word.text,
+            f"{prog} {name}=VALUE reads a value starting with '(' as an array assignment, whose "
+            "subscripts are evaluated as arithmetic (which can run commands): the value must not "
+            "start with '(' nor with text only known at run time",
+        )
 
 
 def _assignments(prog: str, operands: Sequence[Word]) -> None:
@@ -104,11 +135,28 @@ def _printf(prog: str, args: Sequence[Word]) -> None:
 
 
 def _unset(prog: str, args: Sequence[Word]) -> None:
-    # unsetting is harmless except through a subscript, which is arithmetic.
-    _, k = parse_options(prog, args, _UNSET)
+    # A subscript is arithmetic; and without PATH, bash and dash look for a command in the
+    # working directory (a link there runs any program under any name).
+    options, k = parse_options(prog, args, _UNSET)
     for word in args[k:]:
-        if "[" in static(prog, word):
+        name = static(prog, word)
+        if "[" in name:
             raise Refusal(word.text, "the subscript is evaluated as arithmetic, which can run commands")
+        if not has(options, "-f"):
+            check_variable_name(name, word.text)
+
+
+def _wait(prog: str, args: Sequence[Word]) -> None:
+    # 'wait -p NAME' assigns the pid of the job that ended: 'wait -n -p PATH' sets PATH
+    # to a number, a directory relative to the working directory.
+    for i, word in enumerate(args):
+        value = word.value
+        if value is None or not value.startswith("-") or value == "--":
+            break
+        if "p" in value[1:]:
+            attached = value[value.index("p", 1) + 1 :]
+            given = attached or (static(prog, args[i + 1]) if i + 1 < len(args) else "")
+            check_variable_name(given, word.text)
 
 
 def _export(prog: str, args: Sequence[Word]) -> None:
@@ -133,8 +181,28 @@ def _set(prog: str, args: Sequence[Word]) -> None:
         value = word.value or ""
         if re.fullmatch(r"-[A-Za-z]*k[A-Za-z]*", value):
             raise Refusal(prog, "set -k turns later arguments into environment assignments")
-        if value == "-o" and i + 1 < len(args) and args[i + 1].value == "keyword":
-            raise Refusal(prog, "set -o keyword turns later arguments into environment assignments")
+        if re.fullmatch(r"-[A-Za-z]*H[A-Za-z]*", value):
+            raise Refusal(prog, f"set -H: {HISTORY_EXPANSION}")
+        if value == "-o" and i + 1 < len(args):
+            check_shell_option(prog, args[i + 1].value)
+
+
+def check_shell_option(prog: str, option: str | None) -> None:
+    """``-o NAME`` of set, shopt and the shells: the options that change what later words run."""
+    if option is None:
+        raise Refusal(prog, f"{prog} -o with an option only known at run time")
+    if option == "keyword":
+        raise Refusal(prog, f"{prog} -o keyword turns later arguments into environment assignments")
+    if option == "histexpand":
+        raise Refusal(prog, f"{prog} -o histexpand: {HISTORY_EXPANSION}")
+
+
+def _shopt(prog: str, args: Sequence[Word]) -> None:
+    # 'shopt -s -o histexpand' sets the 'set -o' options by name.
+    for word in args:
+        value = word.value
+        if value is None or not value.startswith("-"):
+            check_shell_option(prog, value)
 
 
 def _test(prog: str, args: Sequence[Word]) -> None:
@@ -153,10 +221,12 @@ BUILTIN_CHECKS: dict[str, Callable[[str, Sequence[Word]], None]] = {
     "mapfile": _names_only(_MAPFILE, ()),
     "readarray": _names_only(_MAPFILE, ()),
     "unset": _unset,
+    "wait": _wait,
     "printf": _printf,
     "getopts": _getopts,
     "hash": _hash,
     "set": _set,
+    "shopt": _shopt,
     "test": _test,
     "[": _test,
 }

@@ -16,6 +16,9 @@ from common.commandline.options import Option, getopt, has, parse_options, stati
 from common.commandline.shell_words import Refusal, Word
 from common.commandline.steps import EXITS, Handler, Inner, Script, run_argv, with_options
 
+# socat address types that run a command (case-insensitive, anywhere in an argument:
+# dual addresses join two with '!!').
+_SOCAT_RUNS = ("exec:", "system:")
 # Long options (any unambiguous prefix of them works in GNU getopt) that run a command.
 _TAR_RUNS = ("--to-command", "--checkpoint-action", "--use-compress-program", "--info-script",
              "--new-volume-script", "--rsh-command", "--rmt-command")  # fmt: skip
@@ -85,6 +88,17 @@ def _nc(prog: str, args: Sequence[Word]) -> list[Inner]:
     return []
 
 
+def _socat(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """socat's EXEC: and SYSTEM: addresses run a program or a shell command for the
+    connection; their text (commas, '!!', escapes) is socat's own syntax, not analysed."""
+    for word in args:
+        value = static(prog, word).lower()
+        for kind in _SOCAT_RUNS:
+            if kind in value:
+                raise Refusal(prog, f"socat {kind.upper()} addresses run commands, which are not analysed")
+    return []
+
+
 def _missing(prog: str, option: str) -> list[Inner]:
     raise Refusal(prog, f"{prog} {option} without a program")
 
@@ -102,13 +116,17 @@ def _sed(prog: str, args: Sequence[Word], options: list[Option], k: int) -> list
     scripts = [value or "" for name, value in options if name in ("-e", "--expression")]
     if not scripts and k < len(args):
         scripts = [static(prog, args[k])]
-    for script in scripts:
+    for script in [*scripts, "\n".join(scripts)]:  # GNU sed joins -e scripts with newlines
         check_sed_script(script)
     return []
 
 
 _ADDRESS = re.compile(r"\s*(?:\d+(?:~\d+)?|\$|/(?:[^/\\\n]|\\.)*/[IM]*|\\(.)(?:(?!\1).|\\.)*\1[IM]*)")
-_TO_EOL = frozenset("aicrRwW:btT#")  # the rest of the line is text, a file or a label
+_TO_EOL = frozenset("aicrRwW#")  # the rest of the line is text or a file name
+# A label (':a', 'b a', 't', 'T'): POSIX reads it to the end of the line, GNU sed only to a
+# ';' or a blank ('b a;e' and ':a;e' run 'e' there): read the GNU way, which runs more.
+_LABEL = frozenset(":btT")
+_LABEL_END = re.compile(r"[ \t]*[^ \t\n;}]*")
 
 
 def check_sed_script(script: str) -> None:
@@ -127,6 +145,9 @@ def check_sed_script(script: str) -> None:
             i = _sed_substitute(script, i)
         elif c in _TO_EOL:
             i = _end_of_text(script, i)
+        elif c in _LABEL:
+            label = _LABEL_END.match(script, i + 1)
+            i = label.end() if label else i + 1
         elif c.isalpha() or c in "=":
             i += 1
         else:
@@ -191,7 +212,9 @@ def _awk(prog: str, args: Sequence[Word]) -> list[Inner]:
     return []
 
 
-_AWK_RUNS = re.compile(r"\bsystem\s*\(|(?<!\|)\|(?!\|)|@load")
+# system(), a pipe, and gawk's '@' forms: @include and @load read code from files, and
+# '@f(...)' calls the function named by f at run time (f = "system" runs a command).
+_AWK_RUNS = re.compile(r"\bsystem\s*\(|(?<!\|)\|(?!\|)|@")
 _REGEX_BEFORE = frozenset("(,~!{};&|=\n") | {""}
 
 
@@ -200,7 +223,11 @@ def check_awk_program(prog: str, program: str) -> None:
     regular expressions and comments (``/a|b/`` is a pattern, not a pipe)."""
     code = _awk_code(program)
     if _AWK_RUNS.search(code):
-        raise Refusal(prog, f"the {prog} program runs a shell command (system() or a pipe)")
+        raise Refusal(
+            prog,
+            f"the {prog} program runs a shell command (system() or a pipe), includes code from a "
+            "file or calls a function named at run time (@include, @load, @name)",
+        )
 
 
 def _awk_code(program: str) -> str:
@@ -232,6 +259,8 @@ def _skip_literal(program: str, i: int, quote: str) -> int:
     return j + 1
 
 
+_DIFF_PROGRAM = _option_runs(("--diff-program",), "the program named in its argument")
+
 PROGRAMS: dict[str, Handler] = {
     "tar": _tar,
     "sed": _sed,
@@ -241,7 +270,7 @@ PROGRAMS: dict[str, Handler] = {
     "gawk": _awk,
     "sort": _option_runs(("--compress-program",), "a compressor program named in its argument"),
     "split": _option_runs(("--filter",), "a shell command for every part"),
-    "sdiff": _option_runs(("--diff-program",), "the program named in its argument"),
+    **dict.fromkeys(("sdiff", "diff3"), _DIFF_PROGRAM),
     "install": _option_runs(("--strip-program",), "the program named in its argument"),
     "dpkg": _option_runs(("--pre-invoke", "--post-invoke", "--status-logger"), "a shell command"),
     **dict.fromkeys(
@@ -250,4 +279,5 @@ PROGRAMS: dict[str, Handler] = {
     ),
     "nc": _nc,
     "netcat": _nc,
+    "socat": _socat,
 }

@@ -99,6 +99,27 @@ def _runcon(prog: str, args: Sequence[Word], options: list[Option], k: int) -> l
     return run_argv(rest)
 
 
+def _service(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """``service NAME ACTION`` and ``invoke-rc.d NAME ACTION`` run /etc/init.d/NAME with
+    the arguments: a NAME with a '/' (``../../usr/bin/rm``) runs any program with any
+    arguments. The image's own init scripts are the image's."""
+    for word in args:
+        value = static(prog, word)
+        if value.startswith("-"):
+            continue
+        if "/" in value:
+            raise Refusal(prog, f"{prog} {value!r} runs a program outside /etc/init.d")
+        return []
+    return []
+
+
+# debconf [options] command [args]: runs the command with a debconf frontend.
+_DEBCONF = GenericWrapper(getopt("o:f:p:", "owner: frontend: priority: terse"))
+_DEBCONF_APT_PROGRESS = GenericWrapper(
+    getopt("", "config start from: to: stop logfile: logstderr no-progress dlwaypoint:")
+)
+
+
 def _sg(prog: str, args: Sequence[Word]) -> list[Inner]:
     """``sg [-] group [-c] 'command'``: the command goes to /bin/sh -c; none is a shell."""
     rest = [w for w in args if w.value != "-"]
@@ -189,6 +210,11 @@ _UNSEEN = {
     "vi": "runs shell commands with '!'",
     "scriptlive": "runs the commands recorded in a log",
     "newgrp": "starts an interactive shell",
+    "mim": "runs the shell commands of a makefile, which cannot be checked",
+    "agetty": "runs a login program",
+    "vipw": "runs the editor named by $VISUAL or $EDITOR",
+    "vigr": "runs the editor named by $VISUAL or $EDITOR",
+    "make": "runs the shell commands of a makefile, which cannot be checked",
 }
 
 RUNNERS: dict[str, Handler] = {
@@ -214,5 +240,9 @@ RUNNERS: dict[str, Handler] = {
     "ld.so": _ld_so,
     "ld-linux-x86-64.so.2": _ld_so,
     "run-parts": _run_parts,
+    "service": _service,
+    "invoke-rc.d": _service,
+    "debconf": _DEBCONF,
+    "debconf-apt-progress": _DEBCONF_APT_PROGRESS,
     **{name: _refused(reason) for name, reason in _UNSEEN.items()},
 }

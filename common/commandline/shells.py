@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from common.commandline.builtins import check_assignment
+from common.commandline.builtins import HISTORY_EXPANSION, check_assignment, check_shell_option
 from common.commandline.options import Option, getopt, has, parse_options, static, value_of
 from common.commandline.shell_words import Refusal, Word
 from common.commandline.steps import (
@@ -30,7 +30,7 @@ POSIX_SHELLS = frozenset(
 )
 # Shells whose grammar is not the POSIX one this package parses.
 OTHER_SHELLS = frozenset(("csh", "tcsh", "fish", "rc", "es", "xonsh", "nu", "elvish", "pwsh"))
-_SHELL_FLAGS = frozenset("abefhmnprtuvxBCDEHPT")
+_SHELL_FLAGS = frozenset("abefhmnprtuvxBCDEPT")
 _SHELL_LONG_FLAGS = frozenset(
     (
         "norc",
@@ -110,10 +110,13 @@ def _shell_cluster(prog: str, args: Sequence[Word], i: int, cluster: str) -> tup
             profile = profile or _LOGIN.format(prog=prog, option="-l")
         elif letter == "k":
             raise Refusal(prog, f"{prog} -k turns arguments into environment assignments")
+        elif letter == "H":
+            if cluster[0] == "-":
+                raise Refusal(prog, f"{prog} -H: {HISTORY_EXPANSION}")
         elif letter in "oO":
             consumed += 1
-            if i + consumed < len(args) and static(prog, args[i + consumed]) == "keyword":
-                raise Refusal(prog, f"{prog} -o keyword turns arguments into environment assignments")
+            if i + consumed < len(args):
+                check_shell_option(prog, static(prog, args[i + consumed]))
         elif letter != "c" and letter not in _SHELL_FLAGS:
             raise Refusal(prog, f"unknown option -{letter} of {prog!r}")
     return i + 1 + consumed, profile

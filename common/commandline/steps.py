@@ -22,7 +22,11 @@ EXITS = ("--help", "--version")
 
 @dataclass(frozen=True, slots=True)
 class Run:
+    """An argv run next; ``cleared``: without PATH in its environment (``env -i``,
+    ``env -u PATH``, ``exec -c``), where bash searches the working directory last."""
+
     argv: tuple[Word, ...]
+    cleared: bool = False
 
 
 @dataclass(frozen=True, slots=True)

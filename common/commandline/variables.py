@@ -18,6 +18,9 @@ UNSAFE_VARIABLES = frozenset({
     # tar reads options (--to-command) from TAR_OPTIONS, less pipes files through
     # LESSOPEN, apt loads hooks from APT_CONFIG, iconv loads modules from GCONV_PATH
     "SHELL", "TAR_OPTIONS", "LESSOPEN", "LESSCLOSE", "APT_CONFIG", "GCONV_PATH",
+    # the command a program runs for you: zmore, xzmore and lzmore run $PAGER through the
+    # shell, bashbug and vipw $EDITOR or $VISUAL, man $MANPAGER
+    "PAGER", "MANPAGER", "EDITOR", "VISUAL",
 })  # fmt: skip
 UNSAFE_PREFIXES = ("LD_", "BASH_FUNC_")
 

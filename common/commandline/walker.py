@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from common.commandline.analysis import Analyser
 
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
+_FD_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # bashlex node kinds and the Walker method that walks each.
 _STEPS = {
     "compound": "compound",
@@ -83,10 +84,13 @@ class Walker:
     def command(self, node: Any) -> None:
         argv: list[Word] = []
         splits: list[int] = []
+        fd_names: list[int] = []
         for part in node.parts:
             if part.kind == "assignment":
                 self.soft(self.assignment, part)
             elif part.kind == "word":
+                if self.fd_variable(part):
+                    fd_names.append(len(argv))
                 argv.append(self.word(part))
             elif part.kind == "redirect":
                 self.soft(self.redirect, part)
@@ -96,8 +100,22 @@ class Walker:
                 raise Refusal(None, f"the command part {part.kind!r} is not analysed")
         if argv:
             self.soft(self.analyser.resolve, argv, self.depth)
+        bash_argv = [w for i, w in enumerate(argv) if i not in fd_names]
+        if fd_names and bash_argv:  # bash reads '{fd}>f' as a redirection, sh as a word
+            self.soft(self.analyser.resolve, bash_argv, self.depth)
         for start, end in zip(splits, [*splits[1:], len(argv)], strict=False):
             self.soft(self.sh_segment, argv[start:end])
+
+    def fd_variable(self, node: Any) -> bool:
+        """``{NAME}>file`` is bash's redirection that assigns the new descriptor's number
+        to NAME (``{PATH}>/dev/null`` sets PATH to '10', a directory relative to the
+        working directory): the name is checked like any assigned name."""
+        start, end = int(node.pos[0]), int(node.pos[1])
+        match = _FD_VARIABLE.fullmatch(self.src, start, end)
+        if match is None or not self.src.startswith(("<", ">"), end):
+            return False
+        self.soft(check_variable_name, match.group(1), match.group())
+        return True
 
     def sh_segment(self, words: list[Word]) -> None:
         """POSIX sh reads 'a &>f b' as 'a &' then '>f b': the words after '&>' are a

@@ -46,8 +46,9 @@ _ENV = getopt("i0vu:C:S:", "ignore-environment null debug list-signal-handling u
 
 
 def _env(prog: str, args: Sequence[Word]) -> list[Inner]:
-    if args and args[0].value == "-":
-        args = args[1:]  # 'env -' is 'env -i'
+    dash = bool(args) and args[0].value == "-"
+    if dash:
+        args = [Word.literal("-i"), *args[1:]]  # 'env -' is 'env -i'
     options, k = parse_options(prog, args, _ENV)
     if has(options, *EXITS, "--list-signal-handling"):
         return []
@@ -58,7 +59,8 @@ def _env(prog: str, args: Sequence[Word]) -> list[Inner]:
     rest = list(args[k:])
     while rest and "=" in static(prog, rest[0]):
         check_assignment(rest.pop(0), prog)
-    return run_argv(rest)
+    cleared = has(options, "-i", "--ignore-environment") or ("-u", "PATH") in options
+    return [Run(tuple(rest), cleared=cleared or ("--unset", "PATH") in options)] if rest else []
 
 
 def _split_string(text: str) -> list[str]:
@@ -107,11 +109,20 @@ def _command(prog: str, args: Sequence[Word]) -> list[Inner]:
 def _exec(prog: str, args: Sequence[Word]) -> list[Inner]:
     options, k = parse_options(prog, args, getopt("cla:"))
     name = value_of(options, "-a")
-    found: list[Inner] = run_argv(args[k:])
+    found: list[Inner] = [Run(tuple(args[k:]), cleared=has(options, "-c"))] if args[k:] else []
     if has(options, "-l") or (name or "").startswith("-"):
         reason = "exec -l or a name starting with '-' starts a login shell, which runs profile files"
         raise RefusedButRuns(prog, reason, found)
     return [Named(name), *found] if name is not None and found else found
+
+
+def _jobs(prog: str, args: Sequence[Word]) -> list[Inner]:
+    """bash's ``jobs -x command args`` runs the command, each jobspec (``%1``) in it
+    replaced by a process group id."""
+    options, k = parse_options(prog, args, getopt("lnprsx"))
+    if not has(options, "-x"):
+        return []
+    return run_argv([Word.dynamic(w.text) if (w.value or "%").startswith("%") else w for w in args[k:]])
 
 
 def _builtin(prog: str, args: Sequence[Word]) -> list[Inner]:
@@ -238,6 +249,7 @@ WRAPPERS: dict[str, Handler] = {
     "xargs": _xargs,
     "command": _command,
     "builtin": _builtin,
+    "jobs": _jobs,
     "eval": _eval,
     "exec": _exec,
     "busybox": _busybox,

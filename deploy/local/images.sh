@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # images.sh: builds the sandbox images locally, with no registry (nothing can be pulled here).
-#   sandguard/busybox:1   a rootfs of Debian's busybox-static (a few MB, starts fast)
+#   sandguard/busybox:1   Debian's (dynamic) busybox with its libc (a few MB, starts fast)
 #   sandguard/python:3    debootstrap minbase + Debian's python3 with the full standard library
 # Each image is built only when missing; the debootstrap tree is cached, so a rebuild takes seconds.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -19,12 +19,35 @@ add_sandbox_user() {
   mkdir -p "$root/work" "$root/tmp"; chmod 1777 "$root/tmp"
 }
 
+# Debian's dynamic busybox, not busybox-static: the static build is "standalone"
+# (FEATURE_SH_STANDALONE, FEATURE_PREFER_APPLETS), so its sh, find, xargs, nice... run
+# applets in-process and `sh -c 'rm x'` never execs rm: the kernel layer could neither see
+# nor stop a blocked applet. This one execs every applet through PATH (/bin/rm -> busybox,
+# judged by its applet name). It needs the loader, libc and libresolv, taken from the same
+# bookworm packages as the host's. A change of the recipe rebuilds the image.
+BUSYBOX_RECIPE="busybox-dynamic-1"
+
+busybox_deb() {
+  local deb="$CACHE/busybox-deb"
+  [ -x "$deb/bin/busybox" ] && { echo "$deb"; return 0; }
+  local dl; dl=$(mktemp -d)
+  (cd "$dl" && { apt-get download -q busybox >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get download -q busybox >/dev/null; }; }) \
+    || die "could not download Debian's busybox package"
+  rm -rf "$deb"; dpkg-deb -x "$dl"/busybox_*.deb "$deb"; rm -rf "$dl"
+  echo "$deb"
+}
+
 build_busybox() {
-  have_image "$BUSYBOX_IMAGE" && return 0
-  apt_install busybox-static  # static: the image has no libc
-  local root; root=$(mktemp -d)
-  mkdir -p "$root/bin" "$root/etc"
-  cp /bin/busybox "$root/bin/busybox"
+  local built
+  built=$(docker image inspect -f '{{ index .Config.Labels "sandguard.recipe" }}' "$BUSYBOX_IMAGE" 2>/dev/null || true)
+  [ "$built" = "$BUSYBOX_RECIPE" ] && return 0
+  local deb root lib
+  deb=$(busybox_deb)
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/etc" "$root/lib/x86_64-linux-gnu" "$root/lib64"
+  cp "$deb/bin/busybox" "$root/bin/busybox"
+  for lib in libc.so.6 libresolv.so.2; do cp -L "/lib/x86_64-linux-gnu/$lib" "$root/lib/x86_64-linux-gnu/"; done
+  cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
   local applet
   for applet in $("$root/bin/busybox" --list); do
     [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
@@ -33,7 +56,8 @@ build_busybox() {
   printf 'root:x:0:\n' > "$root/etc/group"
   add_sandbox_user "$root"
   log "importing $BUSYBOX_IMAGE"
-  tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' - "$BUSYBOX_IMAGE" >/dev/null
+  tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'ENV PATH=/bin' \
+    -c "LABEL sandguard.recipe=$BUSYBOX_RECIPE" - "$BUSYBOX_IMAGE" >/dev/null
   rm -rf "$root"
 }
 

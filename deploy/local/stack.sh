@@ -6,7 +6,7 @@
 #           a one-shot service that exited 0 shows "completed")
 #   down    removes every container, network and volume of the stack, and its secrets
 #   rotate ROLE  (secured stack) a new password for ROLE's identity (collector, processor,
-#           enforcer, sink, manager): on the broker, in its env file and client.json; its
+#           enforcer, sink, manager): on the broker, in its secret file and client.json; its
 #           services recreated; prints the JSON line once healthy
 #   --secure  with deploy/compose.secure.yaml: Kafka on SASL_SSL only, one SCRAM identity per
 #           component, ACLs; its CA, certificates, users and env files are made in
@@ -28,6 +28,9 @@ COMPOSE_FILES=(-f "$ROOT/deploy/compose.yaml")
 export SANDGUARD_STACK_SECRETS="${SANDGUARD_STACK_SECRETS:-$STATE/stack-$PROJECT}"
 # The Kafka image's user: it reads the broker's key, its SCRAM users and properties.
 KAFKA_UID=10001
+# Where a component finds its Kafka password (compose.secure.yaml mounts <role>.password
+# there): SANDGUARD_KAFKA_PASSWORD_FILE, so no password is in any environment.
+PASSWORD_SECRET=/run/secrets/kafka-password
 # 420 s: Kafka up in ~10 s and every service healthy in ~35 s on a quiet machine; the rest is
 # slack for 2 cores at a load average of 15 (measured: up to ~150 s).
 UP_TIMEOUT_S="${SANDGUARD_STACK_TIMEOUT_S:-420}"
@@ -50,7 +53,8 @@ make_secrets() {
   ( umask 077
     for user in "${SECURE_USERS[@]}"; do
       role="${user#sandguard-}"
-      printf 'SANDGUARD_KAFKA_USERNAME=%s\nSANDGUARD_KAFKA_PASSWORD=%s\n' "$user" "${PASSWORDS[$user]}" > "$dir/$role.env"
+      printf 'SANDGUARD_KAFKA_USERNAME=%s\nSANDGUARD_KAFKA_PASSWORD_FILE=%s\n' "$user" "$PASSWORD_SECRET" > "$dir/$role.env"
+      printf '%s\n' "${PASSWORDS[$user]}" > "$dir/$role.password"
     done
     printf '%s\n' "${SCRAM_ARGS[@]}" | grep -vx -- --add-scram > "$dir/kafka-scram"
     sed -e "s#@TLS@#/run/secrets#g" -e "s#@INTER_BROKER@#internal#g" -e "s#@ADMIN_PASSWORD@#$ADMIN_PASSWORD#g" \
@@ -60,6 +64,10 @@ make_secrets() {
     external=$(sed -n 's/^listener\.name\.internal\./listener.name.external./p' "$dir/kafka-secure.properties")
     echo "$external" >> "$dir/kafka-secure.properties" )
   chown "$KAFKA_UID" "$dir/tls/broker.pem" "$dir/kafka-scram" "$dir/kafka-secure.properties"
+  # Each component reads its own password (0600): the collector runs as root (which, without
+  # CAP_DAC_OVERRIDE, reads it as its owner), the others as KAFKA_UID.
+  chown "$KAFKA_UID" "$dir"/*.password
+  chown 0 "$dir/collector.password"
   client_json "$dir/client.json" "127.0.0.1:$SANDGUARD_STACK_KAFKA_PORT" "$dir/tls/ca.crt"
   log "secrets of $PROJECT made in $dir"
 }
@@ -69,7 +77,7 @@ remove_secrets() {
   local dir="$SANDGUARD_STACK_SECRETS"
   [ -d "$dir" ] || return 0
   rm -rf "$dir/tls"
-  rm -f "$dir"/*.env "$dir/kafka-scram" "$dir/kafka-secure.properties" "$dir/client.json"
+  rm -f "$dir"/*.env "$dir"/*.password "$dir/kafka-scram" "$dir/kafka-secure.properties" "$dir/client.json"
   rmdir "$dir" 2>/dev/null || log "$dir kept: it holds files that are not the stack's"
 }
 
@@ -124,11 +132,14 @@ wait_healthy() {
 
 # env_value FILE NAME: a variable's value in an env file.
 env_value() { sed -n "s/^$2=//p" "$1"; }
+# password ROLE: the password of ROLE's identity (its secret file).
+password() { head -n1 "$SANDGUARD_STACK_SECRETS/$1.password"; }
 
 # rotate ROLE: the broker's SCRAM credential first (ConfigCommand as admin in the Kafka
 # container; the admin's login goes through stdin into the container's tmpfs, not argv),
-# then the env file, client.json and kafka-scram, then ROLE's services recreated (a new
-# login). The admin's own password is the broker's login too: rotate it by down/up.
+# then the secret file, client.json and kafka-scram, then ROLE's services recreated (a new
+# login: a component reads its password file once, at start). The admin's own password is
+# the broker's login too: rotate it by down/up.
 rotate() {
   local role="$1" dir="$SANDGUARD_STACK_SECRETS" user new services
   [ "$role" != admin ] || die "admin is the broker's own login: stack.sh down, then up --secure"
@@ -136,13 +147,13 @@ rotate() {
   user=$(env_value "$dir/$role.env" SANDGUARD_KAFKA_USERNAME)
   new=$(openssl rand -hex 16)
   printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-512 ssl.truststore.type=PEM \
-    ssl.truststore.location=/run/secrets/ca.crt "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$(env_value "$dir/admin.env" SANDGUARD_KAFKA_PASSWORD)\";" \
+    ssl.truststore.location=/run/secrets/ca.crt "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"$(password admin)\";" \
     | compose exec -T kafka bash -c 'umask 077 && cat > /tmp/admin.properties'
   compose exec -T kafka java -Dlog4j2.configurationFile=/opt/kafka/tools-log4j2.properties -cp '/opt/kafka/libs/*' \
     kafka.admin.ConfigCommand --bootstrap-server kafka:9092 --command-config /tmp/admin.properties \
     --alter --entity-type users --entity-name "$user" --add-config "SCRAM-SHA-512=[password=$new]" >&2
   compose exec -T kafka rm -f /tmp/admin.properties
-  sed -i "s/^SANDGUARD_KAFKA_PASSWORD=.*/SANDGUARD_KAFKA_PASSWORD=$new/" "$dir/$role.env"
+  printf '%s\n' "$new" > "$dir/$role.password"  # in place: mode and owner stay
   sed -i "s/^\(SCRAM-SHA-512=\[name=$user,password=\)[0-9a-f]*\]/\1$new]/" "$dir/kafka-scram"
   python3 -c 'import json, sys; p, u, pw = sys.argv[1:]; c = json.load(open(p)); c["users"][u] = pw; open(p, "w").write(json.dumps(c) + "\n")' \
     "$dir/client.json" "$user" "$new"

@@ -36,6 +36,11 @@ CLOSED_STATES = frozenset({"CLOSE", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK", "FIN_
 ESTABLISHED, SYN_SENT = "ESTABLISHED", "SYN_SENT"
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+V4_BITS = 0xFFFFFFFF  # the low 32 bits of an IPv6 address: where NAT64 and ::a.b.c.d carry IPv4
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix
+# Cloud metadata services that are not link-local: AWS's IPv6 IMDS (a ULA, private) and
+# Alibaba's (shared address space). Forbidden under every policy, like 169.254/16.
+METADATA = frozenset({ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")})
 
 
 def on_connect(run: StepRun, ev: ConnectEvent) -> None:
@@ -55,14 +60,39 @@ def on_connect(run: StepRun, ev: ConnectEvent) -> None:
     revshell.on_connect(run, ev, c)
 
 
+def canonical(text: str) -> str:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return f"::ffff:{addr.ipv4_mapped}"
+    return str(addr)
+
+
 def parse(text: str) -> Address | None:
+    """The address a connect really reaches: an IPv6 address that carries an IPv4 one
+    (mapped ``::ffff:a.b.c.d``, 6to4 ``2002:aabb:ccdd::``, NAT64 ``64:ff9b::a.b.c.d``,
+    the old compatible ``::a.b.c.d``) is judged as that IPv4 address, so the metadata
+    address or a private range cannot hide in IPv6 clothing."""
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
         return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv6Address):
+        return embedded_v4(addr) or addr
     return addr
+
+
+def embedded_v4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    low = ipaddress.IPv4Address(int(addr) & V4_BITS)
+    if addr in NAT64 or (int(addr) >> 32 == 0 and int(low) > 1):
+        return low
+    return None
 
 
 def is_local(addr: Address) -> bool:
@@ -70,7 +100,10 @@ def is_local(addr: Address) -> bool:
 
 
 def destination(ev: ConnectEvent) -> str:
-    host = f"[{ev.daddr}]" if ev.family == "inet6" else ev.daddr
+    """``host:port`` with the address in its canonical text (``[::ffff:192.0.2.2]``, not
+    the ``0:0:0:0:0:ffff:c000:202`` the tracer may print), so one destination is one subject."""
+    text = canonical(ev.daddr)
+    host = f"[{text}]" if ev.family == "inet6" else text
     return f"{host}:{ev.dport}"
 
 
@@ -79,15 +112,22 @@ def forbidden(run: StepRun, addr: Address, port: int) -> str | None:
     pol = run.ctx.policy
     if pol.network is NetworkPolicy.NONE:
         return "network policy none allows no connection beyond loopback"
-    if addr.is_link_local:
-        return f"network policy {pol.network.value} blocks link-local addresses (cloud metadata)"
+    if addr.is_link_local or addr in METADATA:
+        return f"network policy {pol.network.value} blocks link-local and cloud metadata addresses"
     if pol.network is NetworkPolicy.INTERNAL and not addr.is_private:
         return "network policy internal allows no route out"
     if pol.network is NetworkPolicy.RESTRICTED:
-        if addr.is_private:
-            return "network policy restricted blocks private ranges"
-        if port not in pol.allowed_ports:
-            return f"network policy restricted allows ports {sorted(pol.allowed_ports)} only"
+        return _restricted(addr, port, pol.allowed_ports)
+    return None
+
+
+def _restricted(addr: Address, port: int, allowed_ports: frozenset[int]) -> str | None:
+    if addr.is_private:
+        return "network policy restricted blocks private ranges"
+    if not addr.is_global:
+        return "network policy restricted blocks non-public ranges (shared, reserved)"
+    if port not in allowed_ports:
+        return f"network policy restricted allows ports {sorted(allowed_ports)} only"
     return None
 
 

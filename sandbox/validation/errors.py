@@ -78,8 +78,10 @@ class FileTooLargeError(PathDeniedError):
     """Raised when the size of a read or write (given by the caller) is over the policy's
     ``max_file_size_mb``; ``size`` and ``limit`` are in bytes."""
 
-    def __init__(self, path: str, normalized: str | None, size: int, limit: int) -> None:
+    def __init__(
+        self, path: str, normalized: str | None, size: int, limit: int, source: str = "max_file_size_mb"
+    ) -> None:
         self.size = size
         self.limit = limit
-        reason = f"{size} bytes is over the limit of {limit} bytes (max_file_size_mb)"
+        reason = f"{size} bytes is over the limit of {limit} bytes ({source})"
         super().__init__(path, normalized, reason)

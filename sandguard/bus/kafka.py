@@ -21,6 +21,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from sandguard.bus.exceptions import (
     BusError,
@@ -32,6 +33,12 @@ from sandguard.bus.exceptions import (
 from sandguard.bus.security import KafkaSecurity
 from schemas.bus import Consumer, Record, RecordBatch, decode_key
 from schemas.topics import TOPICS
+
+# The producers' partitioner (aiokafka's default, murmur2 as Java's): where a key's records go.
+_PARTITIONER = DefaultPartitioner()
+# A tail's fetch waits at most 20 ms for records (aiokafka's default is 500): the exec gate's
+# reader is made per creation and waits on it; a fetch that returns empty is just asked again.
+TAIL_FETCH_WAIT_MS = 20
 
 log = structlog.get_logger(__name__)
 
@@ -245,29 +252,53 @@ class KafkaTail:
     (nothing committed): every partition assigned and its end offset resolved before
     ``start()`` returns, so a record published after that is never skipped. (A group
     consumer starting at "latest" resolves the end only once it has its partitions, seconds
-    later, and skips what was published meanwhile.) The exec gate's reader."""
+    later, and skips what was published meanwhile.)
 
-    def __init__(self, bus: KafkaBus, topics: Sequence[str]) -> None:
+    ``key`` narrows it to the one partition that key's records go to (the producers' default
+    partitioner); ``since_ms`` starts it at the first record of that time or later
+    (``offsets_for_times``) instead of the end. The exec gate reads one container's audit
+    partition from just before it asks, never the whole topic."""
+
+    def __init__(
+        self, bus: KafkaBus, topics: Sequence[str], *, key: str | None = None, since_ms: int | None = None
+    ) -> None:
         self._bus = bus
         self._ns = bus.namespace
         self._topics = [self._ns + t for t in topics]
+        self._key = key
+        self._since_ms = since_ms
         self._raw: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
+        parts = await self._partitions()
+        raw = self._raw = AIOKafkaConsumer(
+            bootstrap_servers=self._bus.bootstrap, group_id=None, enable_auto_commit=False,
+            fetch_max_wait_ms=TAIL_FETCH_WAIT_MS, isolation_level="read_committed",
+            **self._bus.security.client_options(),
+        )  # fmt: skip
+        await raw.start()
+        raw.assign(parts)
+        # The ends first: a record written after them is read whatever offsets_for_times says.
+        ends = await raw.end_offsets(parts)
+        since = (
+            {}
+            if self._since_ms is None
+            else await raw.offsets_for_times(dict.fromkeys(parts, self._since_ms))
+        )
+        for tp in parts:
+            found = since.get(tp)
+            raw.seek(tp, ends[tp] if found is None else found.offset)
+
+    async def _partitions(self) -> list[TopicPartition]:
         parts = []
         for topic in self._topics:
             n = await topic_partitions(self._bus.bootstrap, topic, security=self._bus.security)
             if n is None:
                 raise BusError(f"{topic}: no such topic (create them: sandguard topics create)")
-            parts += [TopicPartition(topic, p) for p in range(n)]
-        raw = self._raw = AIOKafkaConsumer(
-            bootstrap_servers=self._bus.bootstrap, group_id=None, enable_auto_commit=False,
-            isolation_level="read_committed", **self._bus.security.client_options(),
-        )  # fmt: skip
-        await raw.start()
-        raw.assign(parts)
-        for tp, offset in (await raw.end_offsets(parts)).items():
-            raw.seek(tp, offset)
+            every = list(range(n))
+            chosen = every if self._key is None else [_PARTITIONER(self._key.encode(), every, every)]
+            parts += [TopicPartition(topic, p) for p in chosen]
+        return parts
 
     async def getmany(self, *, timeout_ms: int = 1000) -> list[Record]:
         if self._raw is None:
@@ -279,6 +310,8 @@ class KafkaTail:
 
     async def stop(self) -> None:
         raw, self._raw = self._raw, None
+        if self in self._bus._consumers:  # its bus stops it otherwise (this module's own list)
+            self._bus._consumers.remove(self)
         if raw is not None:
             await raw.stop()
 
@@ -307,6 +340,8 @@ class KafkaBus:
         self._partitions = partitions
         self._producer_options = {**_producer_options(), **(producer_options or {})}
         self._producer: AIOKafkaProducer | None = None
+        self._confirming: AIOKafkaProducer | None = None  # deliver's, made at its first use
+        self._confirming_lock = asyncio.Lock()
         self._consumers: list[KafkaConsumer | KafkaTail] = []
         self._pending: set[asyncio.Future[Any]] = set()
         self._failures: list[BaseException] = []  # since the last flush
@@ -344,9 +379,12 @@ class KafkaBus:
     async def stop(self) -> None:
         """Stops the consumers, flushes and closes the producer. Records that cannot be
         delivered by then are logged and counted (delivery_errors), and the bus closes anyway."""
-        for c in self._consumers:
+        for c in list(self._consumers):  # a tail's stop() takes itself off the list
             await c.stop()
         self._consumers.clear()
+        confirming, self._confirming = self._confirming, None
+        if confirming is not None:
+            await confirming.stop()  # its records were each awaited by their publisher
         producer, self._producer = self._producer, None
         if producer is None:
             return
@@ -361,13 +399,52 @@ class KafkaBus:
             await producer.stop()
 
     async def publish(self, topic: str, key: str | None, value: bytes | None) -> None:
-        if self._producer is None:
-            raise BusNotStartedError("KafkaBus.publish")
-        fut = await self._producer.send(
-            self.namespace + topic, value=value, key=key.encode() if key is not None else None
-        )
+        fut = await self._send("KafkaBus.publish", topic, key, value)
         self._pending.add(fut)
         fut.add_done_callback(self._delivered)
+
+    async def deliver(self, topic: str, key: str | None, value: bytes | None) -> None:
+        """``publish``, returning only once the broker has the record (raises what it
+        refused with): for a publisher that keeps what was not delivered (the audit spill).
+        On a producer of its own with no linger (its caller waits for each record: the
+        shared producer's 20 ms linger would be 20 ms more per record)."""
+        producer = await self._confirming_producer()
+        # Shielded: a caller that stops waiting (a timeout) leaves the producer its future.
+        await asyncio.shield(await self._send("KafkaBus.deliver", topic, key, value, producer))
+
+    async def _confirming_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise BusNotStartedError("KafkaBus.deliver")
+        async with self._confirming_lock:
+            if self._confirming is None:
+                options = {**self._producer_options, "linger_ms": 0}
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap, **self.security.client_options(), **options
+                )
+                try:
+                    await producer.start()
+                except BaseException:  # unreachable, or the caller stopped waiting: nothing left open
+                    await producer.stop()
+                    raise
+                self._confirming = producer
+            return self._confirming
+
+    async def _send(
+        self,
+        caller: str,
+        topic: str,
+        key: str | None,
+        value: bytes | None,
+        producer: AIOKafkaProducer | None = None,
+    ) -> asyncio.Future[Any]:
+        """Into the producer's buffer; the future is the broker's answer."""
+        producer = producer or self._producer
+        if producer is None:
+            raise BusNotStartedError(caller)
+        fut: asyncio.Future[Any] = await producer.send(
+            self.namespace + topic, value=value, key=key.encode() if key is not None else None
+        )
+        return fut
 
     def _delivered(self, fut: asyncio.Future[Any]) -> None:
         self._pending.discard(fut)
@@ -399,11 +476,14 @@ class KafkaBus:
         self._consumers.append(c)
         return c
 
-    async def tail(self, topics: Sequence[str]) -> KafkaTail:
-        """A reader of what ``topics`` get from now on (see KafkaTail); stopped with the bus."""
+    async def tail(
+        self, topics: Sequence[str], *, key: str | None = None, since_ms: int | None = None
+    ) -> KafkaTail:
+        """A reader of what ``topics`` get from now on, or of ``key``'s partition from
+        ``since_ms`` (see KafkaTail); stopped with the bus, or by its own ``stop()``."""
         if self._producer is None:
             raise BusNotStartedError("KafkaBus.tail")
-        tail = KafkaTail(self, topics)
+        tail = KafkaTail(self, topics, key=key, since_ms=since_ms)
         await tail.start()
         self._consumers.append(tail)
         return tail

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-import structlog
-
+from common.spill import Spill
 from sandguard.bus.exceptions import BusClosedError
 from schemas.bus import Consumer, Record, RecordBatch, batches_of
 from schemas.topics import TOPICS
@@ -33,21 +30,6 @@ DEFAULT_QUEUE_SIZE = 10_000
 # Spill of a never_block group: 100,000 records, ~3 min of 200 containers x 3 events/s
 # with the store away, ~100 MB at ~1 KB a record: the bound of what a stalled store costs.
 DEFAULT_SPILL_RECORDS = 100_000
-# Drops are logged at the first and then every 10,000th, not one line per record.
-DROP_LOG_EVERY = 10_000
-
-log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Spill:
-    """Where a never_block consumer's records wait when its queue is full (bounded)."""
-
-    bound: int
-    records: deque[Record] = field(default_factory=deque)
-    spilled: int = 0  # records that went through the spill, in total
-    dropped: int = 0  # oldest records dropped past the bound
-
 
 __all__ = ["DEFAULT_QUEUE_SIZE", "BusClosedError", "LocalBus"]
 
@@ -62,7 +44,7 @@ class _LocalConsumer:
         self.queue = queue
         self.uncommitted: list[Record] = []
         self.stopped = False
-        self.spill: Spill | None = None  # set for a never_block group
+        self.spill: Spill[Record] | None = None  # set for a never_block group
 
     def offer(self, record: Record) -> bool:
         """Queues without waiting when it can (a never_block consumer always can); False
@@ -73,14 +55,8 @@ class _LocalConsumer:
                 return False
             self.queue.put_nowait(record)
             return True
-        if spill.records or self.queue.full():  # behind others already spilled: keep the order
-            if len(spill.records) >= spill.bound:
-                spill.records.popleft()
-                spill.dropped += 1
-                if spill.dropped == 1 or spill.dropped % DROP_LOG_EVERY == 0:
-                    log.warning("bus_spill_full_dropped_oldest", group=self.group, dropped=spill.dropped)
-            spill.records.append(record)
-            spill.spilled += 1
+        if len(spill) or self.queue.full():  # behind others already spilled: keep the order
+            spill.append(record)  # past its bound the oldest go, counted and logged
         else:
             self.queue.put_nowait(record)
         return True
@@ -90,8 +66,8 @@ class _LocalConsumer:
         spill = self.spill
         if spill is None:
             return
-        while spill.records and not self.queue.full():
-            self.queue.put_nowait(spill.records.popleft())
+        while len(spill) and not self.queue.full():
+            self.queue.put_nowait(spill.popleft())
 
     async def getmany(self, *, timeout_ms: int = 1000, max_records: int = 500) -> list[Record]:
         out: list[Record] = []
@@ -103,7 +79,7 @@ class _LocalConsumer:
                 return out
         while len(out) < max_records and not self.queue.empty():
             out.append(self.queue.get_nowait())
-            if self.spill is not None and self.spill.records:
+            if self.spill is not None and len(self.spill):
                 self.refill()
         self.uncommitted.extend(out)
         return out
@@ -134,7 +110,7 @@ class LocalBus:
         self._offsets: dict[str, int] = {}
         self._closed = False
         self._never_block: dict[str, int] = {}  # group -> spill bound
-        self._spills: dict[str, Spill] = {}  # group -> its spill (kept across its consumers)
+        self._spills: dict[str, Spill[Record]] = {}  # group -> its spill (kept across its consumers)
 
     def never_block(self, group: str, *, spill_records: int = DEFAULT_SPILL_RECORDS) -> None:
         """Publishers never wait for ``group``: past its queue, records spill (bounded, in
@@ -146,7 +122,7 @@ class LocalBus:
     def spill_stats(self) -> dict[str, dict[str, int]]:
         """Per never_block group: records waiting in the spill, spilled and dropped in total."""
         return {
-            g: {"waiting": len(s.records), "spilled": s.spilled, "dropped": s.dropped}
+            g: {"waiting": len(s), "spilled": s.spilled, "dropped": s.dropped}
             for g, s in self._spills.items()
         }
 
@@ -201,7 +177,9 @@ class LocalBus:
         for record in parked + backlog:
             c.queue.put_nowait(record)
         if group in self._never_block:
-            c.spill = self._spills.setdefault(group, Spill(self._never_block[group]))
+            c.spill = self._spills.setdefault(
+                group, Spill(self._never_block[group], name=f"bus group {group}")
+            )
             c.refill()
         for topic in topics:
             self._subs.setdefault(topic, []).append(c)
@@ -210,7 +188,7 @@ class LocalBus:
     def lag(self) -> dict[str, int]:
         """Records waiting per group (for metrics)."""
         return {
-            c.group: c.queue.qsize() + (len(c.spill.records) if c.spill is not None else 0)
+            c.group: c.queue.qsize() + (len(c.spill) if c.spill is not None else 0)
             for subs in self._subs.values()
             for c in subs
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +37,15 @@ pytestmark = pytest.mark.timeout(UP_TIMEOUT_S + 300)
 # Python's SSL shutdown timeout (asyncio's default) and a margin.
 TLS_CLOSE_S = 35.0
 # What make_secrets writes that holds a key or a password: readable by its owner only.
-PRIVATE = ("*.env", "kafka-scram", "kafka-secure.properties", "client.json", "tls/*.key", "tls/broker.pem")
+PRIVATE = (
+    "*.env",
+    "*.password",
+    "kafka-scram",
+    "kafka-secure.properties",
+    "client.json",
+    "tls/*.key",
+    "tls/broker.pem",
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,26 @@ def test_secrets_are_private(secure_stack: SecureStack) -> None:
     assert {p.name: stat.filemode(p.stat().st_mode) for p in private} == {
         p.name: "-rw-------" for p in private
     }
+
+
+def test_no_password_is_in_any_containers_environment(secure_stack: SecureStack) -> None:
+    """Passwords reach the components as secret files (SANDGUARD_KAFKA_PASSWORD_FILE), read
+    once at start: ``docker inspect`` (or /proc/<pid>/environ) shows none of them."""
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    inspected = json.loads(
+        subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True).stdout
+    )
+    envs = {c["Name"]: c["Config"]["Env"] or [] for c in inspected}
+    secrets = set(secure_stack.broker.passwords.values())
+    leaks = {
+        name: [v.split("=")[0] for v in env if any(p in v for p in secrets)] for name, env in envs.items()
+    }
+    assert not any(leaks.values()), leaks
+    with_file = [
+        n for n, env in envs.items() if "SANDGUARD_KAFKA_PASSWORD_FILE=/run/secrets/kafka-password" in env
+    ]
+    assert len(with_file) == len(SERVICES - {"kafka"}) + 1, envs  # every component, and bus-init
 
 
 async def login_is_refused(broker: SecureBroker, user: str, password: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import BUSYBOX_IMAGE, PYTHON_IMAGE
 from tests.integration.detection import corpus
-from tests.integration.detection.conftest import MakeStack, detection_policy
+from tests.integration.detection.conftest import MakeStack, Stack, detection_policy
 
 PY_BATCHES = corpus.batches(corpus.commands("benign_commands.txt"), 3)
 BB_BATCHES = corpus.batches(corpus.commands("benign_busybox.txt"), 1)
@@ -37,10 +37,16 @@ def test_the_corpus_is_large_enough() -> None:
 async def test_benign_batch_gives_no_process_finding(make_stack: MakeStack, image: str, index: int) -> None:
     batch = (PY_BATCHES if image == PYTHON_IMAGE else BB_BATCHES)[index]
     stack = await make_stack(detection_policy(), image=image)
+    await run_benign_batch(stack, image, batch, corpus.FILES)
+
+
+async def run_benign_batch(stack: Stack, image: str, batch: list[str], files: dict[str, str]) -> None:
+    """Runs ``batch`` in a fresh sandbox over ``files``: every command ran, the kernel saw
+    each, no process or network finding, nothing acted on, the sandbox still alive."""
     assert stack.collector.kernel_mode == "bpf"
     m = stack.manager
     sid = await m.create_sandbox(image=image)
-    for name, text in corpus.FILES.items():
+    for name, text in files.items():
         await m.write_file(sid, f"/work/{name}", text)
     await m.write_file(sid, "/work/batch.txt", "\n".join(batch) + "\n")
     if image == PYTHON_IMAGE:

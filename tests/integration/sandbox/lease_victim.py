@@ -1,5 +1,6 @@
 """A manager process for the lease test: makes two sandboxes (one with a Docker network),
-prints what it made as one JSON line, then waits to be killed with -9."""
+prints what it made as one JSON line, then waits to be killed with -9. An optional third
+argument is its workspace directory (the loop images; the default's otherwise)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import sys
 from prometheus_client import CollectorRegistry
 
 from sandbox import SandboxManager
+from sandbox.workspace import DEFAULT_ROOT as DEFAULT_WORKSPACE_ROOT
 from sandguard.bus import LocalBus
 from schemas import NetworkPolicy, ResourceLimits, SecurityPolicy
 
 LIFETIME_S = 600
 
 
-async def main(lease_dir: str, run_id: str) -> None:
+async def main(lease_dir: str, run_id: str, workspace_dir: str = DEFAULT_WORKSPACE_ROOT) -> None:
     bus = LocalBus()
     await bus.start()
     limits = ResourceLimits(memory_mb=64, max_processes=20, execution_timeout=LIFETIME_S)
@@ -27,6 +29,7 @@ async def main(lease_dir: str, run_id: str) -> None:
         labels={"test.run": run_id},
         registry=CollectorRegistry(),
         lease_directory=lease_dir,
+        workspace_dir=workspace_dir,
         watch_enforcement=False,
     )
     await manager.start()
@@ -37,4 +40,4 @@ async def main(lease_dir: str, run_id: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(*sys.argv[1:4]))

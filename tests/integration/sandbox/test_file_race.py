@@ -29,6 +29,10 @@ RACE_S = 20.0
 # The swapper outlives the race by this much, so it is still swapping at the end.
 SWAP_MARGIN_S = 6
 DECOY = b"decoy"
+# What /work/d may hold (second red-team: listings and writes that make directories race
+# too). busybox's three renames are not atomic: 'mv a b' onto an existing directory b
+# moves a into it, so d, l and t can turn up inside; /etc has none of those names.
+LISTED = {"passwd", "planted.txt", "new", "d", "l", "t"}
 # renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE): syscall 316 on x86_64.
 PY_SWAPPER = """
 import ctypes, time
@@ -45,7 +49,7 @@ SH_SWAPPER = (
     "timeout {seconds} sh -c 'while :; do mv /work/d /work/t; mv /work/l /work/d; mv /work/t /work/l; "
     "echo; done' | wc -l"
 )
-ETC_STATE = "ls -la /etc | md5sum; md5sum /etc/passwd; ls /etc/planted.txt 2>&1 || true"
+ETC_STATE = "ls -la /etc | md5sum; md5sum /etc/passwd; ls /etc/planted.txt /etc/new 2>&1 || true"
 
 
 def _swapper(image: str) -> str:
@@ -67,10 +71,19 @@ async def _race(manager: SandboxManager, sid: str) -> tuple[list[bytes], int, in
             denials += 1
         except SandboxOperationError as exc:
             errors.append(str(exc))
-        try:
-            await manager.write_file(sid, "/work/d/planted.txt", b"planted")
-            writes += 1
-        except (PathDeniedError, SandboxFileError):
+        for path in ("/work/d/planted.txt", "/work/d/new/deep/planted.txt"):  # the second makes dirs
+            try:
+                await manager.write_file(sid, path, b"planted")
+                writes += 1
+            except (PathDeniedError, SandboxFileError):
+                denials += 1
+            except SandboxOperationError as exc:
+                errors.append(str(exc))
+        try:  # a listing that followed the link would name /etc's files
+            reads += [
+                e.name.encode() for e in await manager.list_files(sid, "/work/d") if e.name not in LISTED
+            ]
+        except (PathDeniedError, SandboxFileNotFound, SandboxFileError):
             denials += 1
         except SandboxOperationError as exc:
             errors.append(str(exc))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import SandboxManager
+import pytest
+
+from sandbox import CommandDeniedError, SandboxManager
 from sandbox.seccomp import security_option
 from tests.integration.sandbox.conftest import MakeManager, cgroup, inspect, quick_policy
 
@@ -107,14 +109,20 @@ async def test_no_host_mounts_and_labels(manager: SandboxManager, docker_client:
 
 async def test_written_files_do_not_run_unless_the_policy_allows_it(make_manager: MakeManager) -> None:
     """/work, /tmp and /dev/shm are noexec by default: a program the sandbox writes is refused
-    by the kernel; allow_workspace_exec mounts /work and /tmp exec."""
+    by the kernel, and validation refuses to run a path there (only a link the sandbox made
+    could run from there: any program, under any name); allow_workspace_exec mounts /work
+    and /tmp exec. (The kernel's own refusal is shown in tests/integration/detection.)"""
     for allowed in (False, True):
         manager = await make_manager(quick_policy(blocked_commands={"rm"}, allow_workspace_exec=allowed))
         sid = await manager.create_sandbox()
         await manager.write_file(sid, "/work/hello.py", b"#!/bin/sh\necho ran\n")
         script = "chmod +x /work/hello.py && /work/hello.py; cp /work/hello.py /tmp/h && /tmp/h"
-        result = await manager.execute(sid, f"sh -c '{script}'", timeout=10)
-        assert result.stdout.count("ran") == (2 if allowed else 0), result
+        if allowed:
+            result = await manager.execute(sid, f"sh -c '{script}'", timeout=10)
+            assert result.stdout.count("ran") == 2, result
+        else:
+            with pytest.raises(CommandDeniedError, match="may be a link the sandbox made"):
+                await manager.execute(sid, f"sh -c '{script}'", timeout=10)
         mounts = await run(manager, sid, "cat /proc/mounts")
         options = {line.split()[1]: line.split()[3].split(",") for line in mounts.splitlines()}
         assert ("noexec" in options["/work"]) is not allowed and "noexec" in options["/dev/shm"]

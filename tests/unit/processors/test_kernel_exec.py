@@ -173,7 +173,19 @@ def test_evidence_process_matches_the_exec(feed: Callable[..., Feed]) -> None:
 def test_a_written_script_run_by_the_image_interpreter_names_the_script(feed: Callable[..., Feed]) -> None:
     """The collector may leave ``script`` empty: the executed path is then the script."""
     f = feed()
-    f(kexec(1, 10, "./t1", "./t1", exe="/bin/busybox", cwd="/work", exe_writable=True, exe_fs="/work"))
+    f(
+        kexec(
+            1,
+            10,
+            "./t1",
+            "/bin/sh",
+            "./t1",
+            exe="/bin/busybox",
+            cwd="/work",
+            exe_writable=True,
+            exe_fs="/work",
+        )
+    )
     assert f.violations[0].message.startswith("program written inside the sandbox executed: /work/t1")
 
 

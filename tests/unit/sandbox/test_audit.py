@@ -4,11 +4,13 @@ counted and logged, never raised into the operation."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from common.retry import RetryPolicy
+from common.spill import read_journal
 from sandbox import audit
 from sandbox.audit import MAX_SUBJECT_CHARS, AuditPublisher
 from sandbox.metrics import ManagerMetrics
@@ -24,6 +26,7 @@ from schemas import (
     encode,
 )
 from schemas import topics as t
+from schemas.bus import Record
 
 CID = "c" * 64
 
@@ -186,3 +189,75 @@ async def test_a_publish_on_a_stuck_bus_gives_up_and_is_counted(monkeypatch: pyt
     assert (
         metrics.registry.get_sample_value("sandguard_sandbox_errors_total", {"kind": "publish_spilled"}) == 1
     )
+
+
+async def test_the_spill_is_delivered_when_the_bus_is_back_without_a_new_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(audit, "PUBLISH", RetryPolicy(first_s=0.01, max_s=0.01, attempts=2))
+    flaky = FlakyBus(failures=1000)
+    consumer = await flaky.consumer([t.AUDIT], group="g")
+    pub = AuditPublisher(flaky, ManagerMetrics(CollectorRegistry()))
+    await pub.open()
+    await pub.audit(audit.lifecycle(CID, "h", "lonely"))
+    assert pub.spilled == 1
+    flaky.failures = 0  # back; no event follows
+    async with asyncio.timeout(10):  # the recovery's first waits: 0.5, 1 s
+        records = await consumer.getmany(timeout_ms=5000)
+    assert [decode(t.AUDIT, r.value).action for r in records] == ["lonely"]
+    await pub.close()
+
+
+async def test_a_durable_spill_is_delivered_by_the_next_publisher_of_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed with events still waiting (the bus never came back): they stay on disk, and
+    the next publisher on the directory delivers them, in order, at its open."""
+    monkeypatch.setattr(audit, "PUBLISH", RetryPolicy(first_s=0.01, max_s=0.01, attempts=2))
+    down = AuditPublisher(
+        FlakyBus(failures=1000), ManagerMetrics(CollectorRegistry()), spill_dir=tmp_path, owner="a"
+    )
+    await down.open()
+    for action in ("first", "second"):
+        await down.audit(audit.lifecycle(CID, "h", action))
+    await down.close()
+    assert down.journal is not None and down.journal.exists()
+    bus = LocalBus()
+    consumer = await bus.consumer([t.AUDIT], group="g")
+    heir = AuditPublisher(bus, ManagerMetrics(CollectorRegistry()), spill_dir=tmp_path, owner="b")
+    await heir.open()
+    records: list[Record] = []
+    async with asyncio.timeout(5):
+        while len(records) < 2:
+            records += await consumer.getmany(timeout_ms=1000)
+    assert [decode(t.AUDIT, r.value).action for r in records] == ["first", "second"]
+    await heir.close()
+    assert not list(tmp_path.glob("*.spill"))
+
+
+async def test_an_unwritable_spill_directory_keeps_the_spill_in_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    pub = AuditPublisher(LocalBus(), ManagerMetrics(CollectorRegistry()), spill_dir=blocker / "spill")
+    await pub.open()
+    assert pub.journal is None
+    await pub.close()
+
+
+async def test_a_full_durable_spill_drops_the_oldest_counted_and_keeps_the_newest_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "SPILL_MAX", 2)
+    monkeypatch.setattr(audit, "PUBLISH", RetryPolicy(first_s=0.01, max_s=0.01, attempts=1))
+    metrics = ManagerMetrics(CollectorRegistry())
+    pub = AuditPublisher(FlakyBus(failures=1000), metrics, spill_dir=tmp_path, owner="a")
+    await pub.open()
+    for action in ("1", "2", "3", "4"):
+        await pub.audit(audit.lifecycle(CID, "h", action))
+    await pub.close()
+    assert (
+        metrics.registry.get_sample_value("sandguard_sandbox_errors_total", {"kind": "publish_dropped"}) == 2
+    )
+    assert pub.journal is not None
+    kept = [decode(t.AUDIT, value).action for _, _, value in read_journal(pub.journal) if value is not None]
+    assert kept == ["3", "4"]

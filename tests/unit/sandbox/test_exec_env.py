@@ -27,7 +27,9 @@ def test_variables_that_change_how_a_command_runs_are_denied(name: str) -> None:
     assert info.value.violation_type is SecurityViolationType.PERMISSION_VIOLATION
 
 
-@pytest.mark.parametrize("env", [{"1X": "a"}, {"A B": "a"}, {"A=B": "a"}, {"A": "a\0b"}, {"A": "x" * 70_000}])
+@pytest.mark.parametrize(
+    "env", [{"1X": "a"}, {"A B": "a"}, {"A=B": "a"}, {"A": "a\0b"}, {"A": "x" * 70_000}, {"A": "\udcff"}]
+)
 def test_malformed_variables_are_denied(env: dict[str, str]) -> None:
     with pytest.raises(EnvironmentDeniedError):
         check_env(env)

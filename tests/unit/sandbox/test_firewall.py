@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from sandbox.firewall import BLOCKED_RANGES, BridgeRules, SandboxRules, dispatch_chain, sandbox_chain
@@ -70,3 +72,17 @@ def test_only_one_address_is_accepted(address: str) -> None:
 def test_chain_names_fit_iptables() -> None:
     assert len(sandbox_chain("abcdef01", "f" * 64)) <= 28
     assert dispatch_chain("abcdef01") == "SG-abcdef01-R"
+
+
+# Cloud metadata endpoints that are not link-local (sandbox-gaps.md, redexec): the
+# detection rule reports them; the host rules must hold them as well.
+METADATA_V4 = ["169.254.169.254", "100.100.100.200", "169.254.170.2", "100.64.0.1"]
+
+
+@pytest.mark.parametrize("address", METADATA_V4)
+def test_metadata_endpoints_that_are_not_link_local_are_dropped_too(address: str) -> None:
+    """Alibaba's 100.100.100.200 is shared space (RFC 6598), not link-local: dropped all the
+    same. The IPv6 ones (fd00:ec2::254, 6to4 2002:a9fe:a9fe::, NAT64 64:ff9b::a9fe:a9fe)
+    have no stack to leave by: every networked sandbox runs with IPv6 disabled
+    (test_config.test_networked_sandboxes_join_the_network_without_ipv6)."""
+    assert any(ipaddress.ip_address(address) in ipaddress.ip_network(net) for net in BLOCKED_RANGES)

@@ -87,7 +87,7 @@ ATTACKS: dict[str, set[str]] = {
     f"echo '{MARKER} x' > .profile; HOME=$PWD bash --login -c true": PYTHON,
     f"bash -c 'BASH_CMDS=/bin/{MARKER}; 0 x'": PYTHON,
     f"echo '{MARKER} x' > e.sh; set -a; : ${{BASH_ENV:=$PWD/e.sh}}; bash -c true": PYTHON,
-    f"mkdir b; cp /bin/{MARKER} b/ls; unset PATH; : ${{PATH:=$PWD/b}}; ls": PYTHON,
+    f"mkdir b; cp /bin/{MARKER} b/ls; unset PATH; : ${{PATH:=$PWD/b}}; ls": ALL,
     f"chrt -o 0 {MARKER} x": PYTHON,
     f"linux64 {MARKER} x": ALL,
     f"setarch x86_64 {MARKER} x": PYTHON,

@@ -395,7 +395,7 @@ def test_overlong_commands_are_denied_by_size(policy: SecurityPolicy) -> None:
 
 
 def test_word_budget_bounds_the_parse(policy: SecurityPolicy) -> None:
-    within = "echo a; " * (MAX_COMMAND_WORDS // 2 - 1)
+    within = "echo a; " * (MAX_COMMAND_WORDS // 3)  # 'echo', 'a' and ';' each count
     assert check_command(within, policy).allowed
     decision = check_command(within + "echo a; echo b", policy)
     assert not decision.allowed and decision.reason is not None and "shell words" in decision.reason
