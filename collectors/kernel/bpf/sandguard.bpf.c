@@ -56,6 +56,7 @@ struct blk_key {
 struct conn_args {
 	__u64 addr;
 	__u64 fd;
+	__u64 send; /* a send with an address (sendto/sendmsg), not a connect */
 };
 
 struct {
@@ -809,20 +810,63 @@ int on_exit(void *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int on_connect_enter(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int remember(__u64 fd, __u64 addr, __u64 send)
 {
 	struct task_struct *t = (void *)bpf_get_current_task();
-	if (!mode_of(task_ns(t)))
+	if (!addr || !mode_of(task_ns(t)))
 		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct conn_args a = {.addr = ctx->args[1], .fd = ctx->args[0]};
+	struct conn_args a = {.addr = addr, .fd = fd, .send = send};
 	bpf_map_update_elem(&cx, &tid, &a, BPF_ANY);
 	return 0;
 }
 
+SEC("tracepoint/syscalls/sys_enter_connect")
+int on_connect_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return remember(ctx->args[0], ctx->args[1], 0);
+}
+
+/* A datagram (or a TCP fast-open SYN) sent to an address needs no connect: reported as
+ * a connect to that address (sendmmsg is not traced). */
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int on_sendto_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return remember(ctx->args[0], ctx->args[4], 1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int on_sendmsg_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 name = 0; /* user_msghdr.msg_name, its first field */
+	if (ctx->args[1])
+		bpf_probe_read_user(&name, sizeof(name), (void *)ctx->args[1]);
+	return remember(ctx->args[0], name, 1);
+}
+
+static __always_inline int on_connected(struct trace_event_raw_sys_exit *ctx);
+
 SEC("tracepoint/syscalls/sys_exit_connect")
 int on_connect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_connected(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int on_sendto_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_connected(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int on_sendmsg_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_connected(ctx);
+}
+
+/* The record of a connect (or an addressed send) as the syscall returns: its result, and
+ * the socket's type and local port (bound by now) */
+static __always_inline int on_connected(struct trace_event_raw_sys_exit *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct conn_args *a = bpf_map_lookup_elem(&cx, &tid);
@@ -844,7 +888,7 @@ int on_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	r->ns = task_ns(t);
 	r->uid = (__u32)bpf_get_current_uid_gid();
 	r->ns_pid = pid_nr(BPF_CORE_READ(t, thread_pid), 1);
-	r->ret = ctx->ret;
+	r->ret = (args.send && ctx->ret > 0) ? 0 : ctx->ret; /* a send returns its byte count */
 	r->family = fam;
 	r->type = 0;
 	r->sport = 0;

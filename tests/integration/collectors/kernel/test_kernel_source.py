@@ -343,3 +343,32 @@ async def test_an_exec_names_its_ancestors_past_forks_without_exec(
     assert probe.ppid != python.pid and probe.ancestors[0] == python.pid, (probe, python.pid)
     # python's own parent is runc's, reparented to the shim once runc exits: a pid, not named here
     assert len(probe.ancestors) >= 2 and probe.sid == probe.pid  # setsid: its own session
+
+
+UDP_SENDS = (
+    "import socket\n"
+    "r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(('127.0.0.1', 0))\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "s.sendto(b'q', r.getsockname())\n"
+    "s.sendmsg([b'q'], [], 0, r.getsockname())\n"
+    "print(r.getsockname()[1])\n"
+)
+
+
+async def test_addressed_sends_are_seen_as_connects(source: tuple[KernelSource, Seen], sandbox: Any) -> None:
+    """A datagram needs no connect: sendto and sendmsg with an address are reported like one
+    (result 0, not the byte count; the local port bound by the send)."""
+    src, seen = source
+    c = sandbox(["sleep", "600"], image=PYTHON_IMAGE)
+    cid = _watch(src, c)
+    code, out = await _exec(c, "python3", "-c", UDP_SENDS)
+    assert code == 0, out
+    port = int(out.strip().splitlines()[-1])
+    await src.sync()
+
+    def sends() -> list[ConnectEvent]:
+        return [e for e in seen.of(cid, ConnectEvent) if e.dport == port]
+
+    await _until(lambda: len(sends()) >= 2)
+    assert all(e.protocol == "udp" and e.daddr == "127.0.0.1" and e.result == 0 for e in sends()), sends()
+    assert len({e.sport for e in sends()}) == 1 and sends()[0].sport  # one socket, bound by the first send
