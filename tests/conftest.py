@@ -18,7 +18,7 @@ PYTHON_IMAGE = "sandguard/python:3"
 
 
 # Not a missing service: the test command runs as root (README), where these always run;
-# as another user bpftrace cannot attach, and the kernel layer itself reports mode "off".
+# as another user the BPF loader cannot attach, and the kernel layer itself reports mode "off".
 NEEDS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel layer needs root")
 
 

@@ -1,6 +1,6 @@
 """The kernel event source: every exec, exit and connect of sandboxes from the kernel
-(bpftrace; the netlink proc connector where eBPF is missing), blocked programs killed at
-exec in enforce mode. See docs/kernel.md."""
+(a libbpf CO-RE program and its loader, collectors/kernel/bpf; the netlink proc connector
+where eBPF is missing), blocked programs stopped at exec in enforce mode. See docs/kernel.md."""
 
 from collectors.kernel.kmetrics import KernelMetrics
 from collectors.kernel.probe import Capabilities, probe

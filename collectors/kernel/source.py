@@ -1,10 +1,10 @@
 """The kernel event source: runs the tracer, attributes its events to sandboxes, hands
 them to the collector's buffer, and keeps the tracer's maps equal to the watched sandboxes.
 
-Threads: bpftrace runs as a long-lived child; one reader thread reads its output in
-chunks, parses and builds events, and hands each chunk's events to the event loop with
-``call_soon_threadsafe``: the loop never waits on the tracer. Map updates are ``prctl``
-calls (control.py, microseconds) made from the loop thread.
+Threads: the loader (bpf/loader.c) runs as a long-lived child; one reader thread reads
+its binary records in large chunks, builds events, and hands each chunk's events to the
+event loop with ``call_soon_threadsafe``: the loop never waits on the loader. Map
+updates are ``prctl`` calls (control.py, microseconds) made from the loop thread.
 """
 
 from __future__ import annotations
@@ -26,41 +26,30 @@ from collectors.kernel import control, program
 from collectors.kernel import events as E
 from collectors.kernel.fallback import ProcConnectorReader
 from collectors.kernel.kmetrics import KernelMetrics
-from collectors.kernel.parse import (
-    Ack,
-    Connect,
-    Exec,
-    Exit,
-    Lost,
-    ParseError,
-    State,
-    parse_json_line,
-    record_of,
-)
 from collectors.kernel.probe import Capabilities, probe
+from collectors.kernel.records import Ack, Connect, Exec, Exit, Hello, Lost, Record, RecordError, State, split
 from collectors.kernel.tracer import Tracer
 from collectors.lifecycle import collector_audit
-from schemas import labels, now_ms, stable_id, topics
+from schemas import ExecEvent, labels, now_ms, stable_id, topics
 from schemas.codec import encode
 
 log = structlog.get_logger(__name__)
 
-# bpftrace compiles and attaches in ~1.5 s here; 30 s covers a loaded 2-core machine.
+# The loader loads and attaches in ~0.3 s here; 30 s covers a loaded 2-core machine.
 ATTACH_TIMEOUT_S = 30.0
-READ_CHUNK = 1 << 16
-# While the stream is busy (the read just made returned within BUSY_READ_S: lines were
+# 1 MiB: ~400 exec records per read.
+READ_CHUNK = 1 << 20
+# While the stream is busy (the read just made returned within BUSY_READ_S: records were
 # waiting), the reader naps READ_COALESCE_S after a read that did not fill its buffer, so the
-# next read takes many lines at once: at ~1,500 execs/s (2 lines each) one wake-up per ~30
-# lines (each wake-up costs the reader thread and the loop ~100 µs of CPU here). Measured,
-# 3 interleaved pairs against a 2 ms nap after every read: reader CPU per exec 121 -> 93 µs,
-# finding p99 alike (3-35 vs 4-26 ms), 0 lost.
+# next read takes many records at once: at ~1,500 execs/s one wake-up per ~15 records
+# (each wake-up costs the reader thread and the loop ~100 µs of CPU here).
 # After a quiet spell (the read waited) there is no nap, so a lone exec's finding waits for
-# nothing; kills are in the kernel and never wait. The pipe is 1 MiB (tracer.py): ~0.7 s of
-# the fastest loop's lines, so the tracer never blocks on it during a nap.
+# nothing; kills are in the kernel and never wait. The pipe is 1 MiB (tracer.py): ~0.2 s of
+# the fastest loop's records, so the loader never blocks on it during a nap (and when it
+# does, the kernel's 16 MiB ring buffer behind it holds ~3 s more).
 READ_COALESCE_S = 0.010
 BUSY_READ_S = 0.002
 STOP_TIMEOUT_S = 5.0
-STOP_GRACE_S = 0.3
 # A ping is repeated every 0.2 s until echoed (the first may precede the probe's attach):
 # a resend on a fixed beat within the caller's deadline, not a retry of a failure.
 PING_EVERY_S = 0.2
@@ -74,19 +63,21 @@ Emit = Callable[[list[Out]], None]
 
 
 class TracerAttachError(RuntimeError):
-    """bpftrace could not attach (no CAP_SYS_ADMIN, no tracefs, the verifier refused the
-    program...); the message has bpftrace's own last words. The source falls back."""
+    """The loader could not attach (no CAP_BPF, no tracefs, the verifier refused the
+    program...); the message has its own last words. The source falls back."""
 
 
 class KernelSource:
     """``KernelSource(host=..., emit=...)``; ``await start()``, ``add(info)``, ``await stop()``.
 
-    ``tracer_prefix`` is a command bpftrace runs under (``nice``, a wrapper; tests drop its
+    ``tracer_prefix`` is a command the loader runs under (``nice``, a wrapper; tests drop its
     capabilities with ``setpriv`` to make it fail to attach for real)."""
 
     def __init__(self, *, host: str, emit: Emit, metrics: KernelMetrics, proc: str = "/proc",
                  caps: Capabilities | None = None, tracer_prefix: Sequence[str] = ()) -> None:  # fmt: skip
         self.host, self._emit, self.metrics, self._proc = host, emit, metrics, proc
+        # bound once: the hot path's counters
+        self._exec_count, self._exit_count = metrics.events.labels("exec"), metrics.events.labels("exit")
         self.caps = caps or probe()
         self.mode = self.caps.mode
         # Why the mode in force is not bpf ('' when it is): said once, in health and metrics.
@@ -120,7 +111,7 @@ class KernelSource:
             try:
                 await self._attach()
             except TracerAttachError as exc:
-                self._fall_back("attach_failed", f"bpftrace could not attach: {exc}")
+                self._fall_back("attach_failed", f"the kernel loader could not attach: {exc}")
         elif self.mode == "proc_connector":
             self._start_fallback()
         self.started_at = time.monotonic() - t0
@@ -141,8 +132,8 @@ class KernelSource:
         return self._cause if self.mode != "bpf" else ""
 
     async def _attach(self) -> None:
-        """Starts a tracer and returns once it answers a ping; TracerAttachError (the
-        tracer ended, with bpftrace's own words) otherwise."""
+        """Starts a loader and returns once it answers a ping; TracerAttachError (the
+        loader ended, with its own words) otherwise."""
         try:
             await asyncio.to_thread(self._spawn)
             await self.sync(ATTACH_TIMEOUT_S)
@@ -172,17 +163,16 @@ class KernelSource:
             self._cause, self.reason = "proc_connector_failed", f"{self.reason}; proc connector: {exc}"
 
     def _spawn(self) -> None:
-        assert self.caps.bpftrace is not None
-        tracer = Tracer(self.caps.bpftrace, program.render(os.getpid()), prefix=self._prefix)
+        assert self.caps.loader is not None
+        tracer = Tracer(self.caps.loader, os.getpid(), prefix=self._prefix)
         self._tracer = tracer
         self._thread = threading.Thread(target=self._read, args=(tracer,), name="kernel-reader", daemon=True)
         self._thread.start()
         attached = tracer.attached.wait(ATTACH_TIMEOUT_S)
-        tracer.forget_script()
         if tracer.ended.is_set():
-            raise RuntimeError("bpftrace ended before it attached")
+            raise RuntimeError("the kernel loader ended before it attached")
         if not attached:
-            raise TimeoutError(f"bpftrace did not attach within {ATTACH_TIMEOUT_S}s")
+            raise TimeoutError(f"the kernel loader did not attach within {ATTACH_TIMEOUT_S}s")
 
     async def sync(self, timeout_s: float = 5.0) -> None:
         """Returns once the tracer echoed a ping: every map update before it is in force
@@ -211,11 +201,9 @@ class KernelSource:
         tracer, self._tracer, self._live = self._tracer, None, None
         if tracer is not None and not tracer.ended.is_set():
             self._tracer = tracer
-            # The ping is read from one CPU's buffer; the other CPUs' are read on the tracer's
-            # next poll (~100 ms): wait that long so the tail of the events is not cut off.
+            # One ring buffer for every CPU: the echoed ping comes after every event before it.
             with contextlib.suppress(TimeoutError, RuntimeError):
                 await self.sync()
-            await asyncio.sleep(STOP_GRACE_S)
             self._tracer = None
         if tracer is not None:
             await self._end(tracer)
@@ -330,8 +318,22 @@ class KernelSource:
         return {"mode": self.mode, "cause": self.cause, "reason": self.reason, "missing": self.caps.missing(),
                 "sandboxes": len(self._by_cid), "lost": self.lost, "unattributed": unattributed,
                 "attach_s": round(self.started_at, 3), "restarts": self.restarts,
-                "prevention": "in-kernel" if self.mode == "bpf" else "late (user space)"
-                if self.mode == "proc_connector" else "none"}  # fmt: skip
+                "prevention": self._prevention(), "lsm": self._lsm()}  # fmt: skip
+
+    def _prevention(self) -> str:
+        if self.mode == "proc_connector":
+            return "late (user space)"
+        return "in-kernel" if self.mode == "bpf" else "none"
+
+    def _lsm(self) -> dict[str, Any]:
+        """The BPF LSM hooks in force (refusals before the image exists), or why none:
+        without them blocked execs are killed at sched_process_exec, still before their
+        first instruction, and executable mappings at the mmap syscall."""
+        hello = self._tracer.hello if self._tracer is not None else None
+        if self.mode != "bpf" or hello is None:
+            return {"hooks": [], "error": ""}
+        err = f"errno {-hello.lsm_err} ({os.strerror(-hello.lsm_err)})" if hello.lsm_err else ""
+        return {"hooks": hello.hooks(), "error": err}
 
     # --- the reader thread ---------------------------------------------------------
 
@@ -343,8 +345,14 @@ class KernelSource:
             if not (chunk := os.read(fd, READ_CHUNK)):
                 break
             busy = time.monotonic() - t0 < BUSY_READ_S
-            *lines, tail = (tail + chunk).split(b"\n")
-            out = [o for line in lines for o in self._line(line, ctx, tracer)]
+            try:
+                records, tail = split(tail + chunk if tail else chunk)
+            except RecordError as exc:  # a loader of another build: nothing after can be read
+                log.exception("kernel_records_unreadable", error=str(exc))
+                self.metrics.parse_errors.inc()
+                tracer.handle.kill()
+                break
+            out = [o for rec in records for o in self._one(rec, ctx, tracer)]
             if out:
                 self._hand_off(out)
             if busy and len(chunk) < READ_CHUNK:
@@ -386,7 +394,7 @@ class KernelSource:
         try:
             await self._attach()
         except TracerAttachError as exc:
-            self._fall_back_live("attach_failed", f"bpftrace could not attach again: {exc}")
+            self._fall_back_live("attach_failed", f"the kernel loader could not attach again: {exc}")
             return
         for sb in list(self._by_cid.values()):
             if sb.container_id not in self._pending:
@@ -425,44 +433,39 @@ class KernelSource:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._emit, out)
 
-    def _line(self, line: bytes, ctx: E.Context, tracer: Tracer) -> list[Out]:
-        """One line's events; a line that cannot be read is counted and skipped, never
-        the end of the reader thread (every event after it would be lost)."""
-        if not line.strip():
-            return []
+    def _one(self, rec: Record, ctx: E.Context, tracer: Tracer) -> list[Out]:
+        """One record's events; one that cannot be turned into an event is counted and
+        skipped, never the end of the reader thread (every event after it would be lost)."""
         try:
-            return self._parse_line(line, ctx, tracer)
-        except ParseError as exc:
+            return self._dispatch(rec, ctx, tracer)
+        except Exception as exc:  # one odd record must not end the reader thread
             self.metrics.parse_errors.inc()
-            log.warning("kernel_line_unparsed", error=str(exc))
-        except Exception as exc:  # one odd line must not end the reader thread
-            self.metrics.parse_errors.inc()
-            log.exception("kernel_line_failed", error=f"{type(exc).__name__}: {exc}", line=line[:200])
+            log.exception("kernel_record_failed", error=f"{type(exc).__name__}: {exc}", record=repr(rec)[:99])
         return []
 
-    def _parse_line(self, line: bytes, ctx: E.Context, tracer: Tracer) -> list[Out]:
-        parsed = parse_json_line(line)
-        if parsed is None:
-            if b'"attached_probes"' in line:  # then the pings (sync) prove the probes run
-                tracer.attached.set()
-            return []
-        if isinstance(parsed, Lost):
-            return self._lost(parsed.events)
-        rec = record_of(*parsed)
+    def _dispatch(self, rec: Record, ctx: E.Context, tracer: Tracer) -> list[Out]:
+        if isinstance(rec, Exec):
+            return self._exec_outs(rec, ctx)
         if isinstance(rec, Ack):
             self._ack(rec, tracer)
             return []
-        if isinstance(rec, Exec):
-            return self._exec_outs(rec, ctx)
-        return self._record(rec, ctx) if rec is not None else []
+        if isinstance(rec, Lost):
+            return self._lost(rec.events)
+        if isinstance(rec, Hello):
+            tracer.hello = rec  # attached; the pings (sync) then prove the programs run
+            tracer.attached.set()
+            if rec.lsm_err:
+                log.warning("kernel_lsm_unavailable", error=os.strerror(-rec.lsm_err), hooks=rec.hooks())
+            return []
+        return self._record(rec, ctx)
 
     def _record(self, rec: Exit | Connect | State, ctx: E.Context) -> list[Out]:
         sb = self._by_ns.get(rec.ns)
         if sb is None:
             return []
         if isinstance(rec, Exit):
-            self.metrics.events.labels("exit").inc()
-            return [(topics.KERNEL, sb.container_id, encode(E.exit_event(ctx, sb, rec)))]
+            self._exit_count.inc()
+            return [(topics.KERNEL, sb.container_id, E.wire(E.exit_fields(ctx, sb, rec)))]
         if isinstance(rec, State):
             self.metrics.events.labels("tcp_state").inc()
             return [(topics.KERNEL, sb.container_id, encode(E.state_event(ctx, sb, rec)))]
@@ -473,21 +476,23 @@ class KernelSource:
         sb = self._by_ns.get(ex.ns)
         if sb is None:
             return []
-        ev = E.exec_event(ctx, sb, ex)
-        self.metrics.events.labels("exec").inc()
-        out: list[Out] = [(topics.KERNEL, sb.container_id, encode(ev))]
+        fields = E.exec_fields(ctx, sb, ex)
+        self._exec_count.inc()
+        out: list[Out] = [(topics.KERNEL, sb.container_id, E.wire(fields))]
         if ex.hit:
-            self.metrics.blocked.labels("killed" if ev.blocked else "audit").inc()
+            ev = ExecEvent.model_validate(fields)
+            outcome = ("refused" if ex.refused else "killed") if ev.blocked else "audit"
+            self.metrics.blocked.labels(outcome).inc()
             if ev.blocked:
                 self.metrics.exec_to_kill.observe(ex.exec_to_kill_ns / 1e9)
-            out.append((topics.ACTIONS, sb.container_id, encode(E.block_action(ev, sb, ex.exec_to_kill_ns))))
+            out.append((topics.ACTIONS, sb.container_id, encode(E.block_action(ev, sb, ex))))
             log.warning("kernel_exec_blocked", container_id=sb.container_id[:12], program=ev.program,
                         parent=ev.parent_comm, killed=ev.blocked)  # fmt: skip
         return out
 
     def _ack(self, ack: Ack, tracer: Tracer) -> None:
-        """A ping echoed: the probes run (bpftrace's "attached_probes" line comes before it
-        creates its maps, which is where it fails without CAP_SYS_ADMIN: not proof enough)."""
+        """A ping echoed: the programs are attached and run (HELLO alone says the loader
+        attached them; the echo proves the prctl program sees this collector)."""
         if ack.op != program.OP_PING:
             return
         tracer.attached.set()
@@ -500,5 +505,5 @@ class KernelSource:
         self.metrics.lost.inc(n)
         log.warning("kernel_events_lost", events=n, total=self.lost)
         details = {"events": n, "total": self.lost, "mode": self.mode}
-        why = "the kernel's perf ring was full: these events were dropped before sandguard read them"
+        why = "the kernel's ring buffer was full: these events were dropped before sandguard read them"
         return [self._audit("kernel_events_lost", details, why)]

@@ -1,14 +1,12 @@
-"""One bpftrace child process: started from a generated program, its stderr's last lines
-kept (they are the reason when it cannot attach: no CAP_SYS_ADMIN, no tracefs, a program
-the verifier refuses), and ended. The kernel source reads its stdout; this module only
-runs it."""
+"""One loader child process (bpf/loader.c: the BPF program loaded and attached, its
+records on stdout): started, its stderr's last lines kept (they are the reason when it
+cannot attach: no CAP_BPF, no tracefs, a program the verifier refuses), and ended. The
+kernel source reads its stdout; this module only runs it."""
 
 from __future__ import annotations
 
 import fcntl
-import os
 import subprocess
-import tempfile
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -16,43 +14,39 @@ from collections.abc import Sequence
 import structlog
 
 from collectors.kernel import control
+from collectors.kernel.records import Hello
 
 log = structlog.get_logger(__name__)
 
-# Per-CPU perf ring of 1,024 pages (4 MiB): ~4,000 execs/s × ~600 bytes × 4 lines is ~10 MB/s,
-# so the reader may fall ~0.4 s behind per CPU before the kernel drops a record.
-PERF_RB_PAGES = "1024"
-# bpftrace prints a handful of lines when it fails (the error, the program line, a hint):
-# the last 20 hold the cause; a running tracer prints nothing more.
-STDERR_LINES = 20
-# The warning bpftrace prints at every start here (BPF memory is charged to the cgroup on
-# kernels >= 5.11, so the limit does not matter): never the reason for a failure.
-HARMLESS = "RLIMIT_MEMLOCK"
+# libbpf prints a handful of lines when it fails (the verifier's last words, the error):
+# the last 40 hold the cause; a running loader prints nothing more.
+STDERR_LINES = 40
+# What the loader says when an LSM hook cannot be had (then it runs without): said in
+# health through HELLO, never the reason for a failure. Nor libbpf's hint about memlock.
+HARMLESS = ("lsm hook", "with lsm hooks", "prog 'bprm_check'", "prog 'mmap_file'", "prog 'file_mprotect'",
+            "ulimit -l", "failed to load object", "failed to load BPF skeleton")  # fmt: skip
 REASON_LINES = 3
-# The stdout pipe: 1 MiB holds ~0.7 s of the fastest exec loop's lines (~1.5 MB/s), so the
-# reader's naps (source.READ_COALESCE_S) never make the tracer wait on a full pipe.
+# The stdout pipe: 1 MiB (the most /proc/sys/fs/pipe-max-size allows by default) holds
+# ~0.2 s of the fastest exec loop's records (2,000/s x 2.4 KiB), more than the reader's
+# naps (source.READ_COALESCE_S); the loader waits on a full pipe, never drops: the
+# kernel's 16 MiB ring buffer behind it holds ~3 s more.
 PIPE_BYTES = 1 << 20
 
 
 class Tracer:
-    """``Tracer(bpftrace, program, prefix=())``: started at once; ``attached``/``ended`` are
-    set by whoever reads its stdout; ``why()`` says why it ended."""
+    """``Tracer(loader, collector_pid, prefix=())``: started at once; ``attached``/``ended``
+    are set by whoever reads its stdout; ``why()`` says why it ended."""
 
-    def __init__(self, bpftrace: str, program: str, *, prefix: Sequence[str] = ()) -> None:
-        env = {**os.environ, "BPFTRACE_PERF_RB_PAGES": PERF_RB_PAGES}
-        # From a file: bpftrace 0.17 given the same text with -e never ran the prctl probe here.
-        with tempfile.NamedTemporaryFile("w", prefix="sandguard-kernel-", suffix=".bt", delete=False) as f:
-            f.write(program)
-        self.script = f.name
+    def __init__(self, loader: str, collector_pid: int, *, prefix: Sequence[str] = ()) -> None:
         self.handle = subprocess.Popen(
-            [*prefix, bpftrace, "--unsafe", "-f", "json", self.script],
+            [*prefix, loader, str(collector_pid)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=env,
             start_new_session=True,
             preexec_fn=control.die_with_parent,  # noqa: PLW1509 - one prctl, no locks taken
         )
         self._grow_pipe()
+        self.hello: Hello | None = None  # its first record: the LSM hooks it attached
         self.attached = threading.Event()
         self.ended = threading.Event()
         self._err: deque[str] = deque(maxlen=STDERR_LINES)
@@ -70,13 +64,6 @@ class Tracer:
     def pid(self) -> int:
         return self.handle.pid
 
-    def forget_script(self) -> None:
-        """The program file is read once bpftrace attached (or ended)."""
-        try:
-            os.unlink(self.script)
-        except FileNotFoundError:
-            return
-
     def _read_stderr(self) -> None:
         assert self.handle.stderr is not None
         for raw in self.handle.stderr:
@@ -85,10 +72,10 @@ class Tracer:
                 self._err.append(line)
 
     def why(self) -> str:
-        """The exit status and the last lines bpftrace printed (the warning it always prints left out)."""
+        """The exit status and the last lines the loader printed (what it says of LSM hooks left out)."""
         self._err_thread.join(1.0)
         code = self.handle.poll()
-        lines = [line for line in self._err if HARMLESS not in line][-REASON_LINES:]
+        lines = [line for line in self._err if not any(h in line for h in HARMLESS)][-REASON_LINES:]
         status = "still running" if code is None else f"exit status {code}"
         return f"{status}: {' | '.join(lines)}" if lines else status
 
@@ -102,7 +89,6 @@ class Tracer:
             except subprocess.TimeoutExpired:
                 self.handle.kill()
                 self.handle.wait()
-        self.forget_script()
         self._err_thread.join(timeout_s)
 
     def close(self) -> None:

@@ -3,12 +3,13 @@
 # (no registry can be reached here, so nothing is pulled):
 #   sandguard/base:bookworm        debootstrap minbase + python3, python3-venv, ca-certificates
 #   sandguard/jre-base:bookworm    debootstrap minbase + default-jre-headless (Kafka's runtime)
-#   sandguard/bpf-base:bookworm    the base + bpftrace (the collector's kernel event source)
+#   sandguard/bpf-build:bookworm   minbase + clang, libbpf-dev, bpftool... (deploy/Dockerfile's
+#                                  stage that builds the kernel event source's static loader)
 # Each debootstrap tree is cached; an image is imported only when missing.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 BASE_IMAGE=sandguard/base:bookworm
 JRE_IMAGE=sandguard/jre-base:bookworm
-BPF_IMAGE=sandguard/bpf-base:bookworm
+BPF_IMAGE=sandguard/bpf-build:bookworm
 # The non-root user of every sandguard component that can run without root.
 APP_UID=10001
 
@@ -49,8 +50,8 @@ build_base() {
 
 build_bpf() {
   have_image "$BPF_IMAGE" && return 0
-  rootfs bpf python3,python3-venv,ca-certificates,bpftrace
-  import_rootfs bpf "$BPF_IMAGE"
+  rootfs bpf-build clang,llvm,libbpf-dev,bpftool,libelf-dev,zlib1g-dev,libzstd-dev,make,gcc,libc6-dev
+  import_rootfs bpf-build "$BPF_IMAGE"
 }
 
 build_jre() {

@@ -2,8 +2,9 @@
 # build-images.sh: sandguard's own images, built here with no registry:
 #   sandguard:0.1.0       deploy/Dockerfile on sandguard/base:bookworm, installed offline from
 #                         a wheelhouse that pip fills on this host (deploy/wheels/)
-#   sandguard/collector:0.1.0  the same on sandguard/bpf-base:bookworm (bpftrace: the
-#                         collector's kernel event source; the other components need none)
+#   sandguard/collector:0.1.0  the same image, tagged for the collector (the kernel event
+#                         source's static loader is in every image, built in a stage on
+#                         sandguard/bpf-build:bookworm; only the collector runs it)
 #   sandguard/kafka:4.1.1 deploy/kafka/Dockerfile on sandguard/jre-base:bookworm, with the
 #                         Maven Central jars kafka.sh fetches
 # Idempotent: the wheelhouse is refilled only when pyproject.toml changed, and docker's layer
@@ -30,10 +31,8 @@ build_app() {
   wheelhouse
   log "building $APP_IMAGE"
   DOCKER_BUILDKIT=0 docker build -q -f "$ROOT/deploy/Dockerfile" --build-arg BASE=sandguard/base:bookworm \
-    -t "$APP_IMAGE" "$ROOT" >/dev/null
-  log "building $COLLECTOR_IMAGE"
-  DOCKER_BUILDKIT=0 docker build -q -f "$ROOT/deploy/Dockerfile" --build-arg BUILD_BASE=sandguard/base:bookworm \
-    --build-arg BASE=sandguard/bpf-base:bookworm -t "$COLLECTOR_IMAGE" "$ROOT" >/dev/null
+    --build-arg BPF_BUILD_BASE=sandguard/bpf-build:bookworm -t "$APP_IMAGE" "$ROOT" >/dev/null
+  docker tag "$APP_IMAGE" "$COLLECTOR_IMAGE"
   # The legacy builder leaves the build stage and replaced images dangling: only ours go
   # (by the label every stage of deploy/Dockerfile carries), never another user's.
   docker image prune -f --filter label=sandguard.build=sandguard >/dev/null

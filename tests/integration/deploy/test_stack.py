@@ -118,7 +118,7 @@ def _collector(*argv: str) -> str:
 
 
 def test_the_collector_reports_its_kernel_mode(stack: dict[str, str]) -> None:
-    """bpftrace where this kernel offers BPF (BTF and tracefs, as here), else the named
+    """bpf (the loader) where this kernel offers BPF (BTF and tracefs, as here), else the named
     fallback with its reason in the collector's log."""
     text = _collector("exec", "/opt/sandguard/bin/python", "-c", READ_METRICS)
     in_force = re.findall(r'^sandguard_collector_kernel_mode\{mode="(\w+)"\} 1\.0$', text, re.MULTILINE)

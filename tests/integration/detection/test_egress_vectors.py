@@ -1,15 +1,14 @@
 """Egress from a sandbox with network policy ``none``, for real: every way to reach past
 loopback is reported with its destination, and connections to its own listeners over
 IPv4, IPv6 and IPv4-mapped IPv6 are counted against max_network_connections (and are
-never egress). What the kernel probe does not see (a datagram sent without connect, a
-TCP fast-open send) is a strict xfail naming the kernel gap."""
+never egress). A datagram sent without connect and a TCP fast-open send (once a kernel
+gap: the bpftrace probe saw connect only) are reported too: the program traces sendto and
+sendmsg with an address."""
 
 from __future__ import annotations
 
 import ast
 import functools
-
-import pytest
 
 from tests.integration.detection import egress_probe
 from tests.integration.detection.conftest import MakeStack, Stack, detection_policy
@@ -58,7 +57,6 @@ async def test_egress_past_loopback_is_reported_and_loopback_is_counted(make_sta
     assert not any("127.0.0.1" in m or "[::1]" in m for m in _egress(stack, sid))
 
 
-@pytest.mark.xfail(reason="kernel gap: see ktrace (kernel-gaps.md: sends without connect)", strict=True)
 async def test_sends_without_a_connect_are_reported(make_stack: MakeStack) -> None:
     stack, sid, results = await _probe(make_stack)
     assert all(results[n] in UNREACHABLE for n in NOT_CONNECT), results

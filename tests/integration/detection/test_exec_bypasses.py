@@ -17,8 +17,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from processors.engine.programs import identify
 from schemas import SecurityPolicy
 from schemas.events import stable_id
@@ -31,16 +29,14 @@ RUN_TIMEOUT_S = 180
 SEPARATOR_TIMEOUT_S = 30
 SHELLS = frozenset({"sh", "bash", "dash"})
 RM = frozenset({"rm"})
-# The dynamic loader maps and runs a program without an exec of it: the kernel layer sees
-# only ld.so's exec and cannot stop what it loads (kernel-gaps.md, "ld.so"). User space
-# reports it, naming the program ld.so ran.
+# The dynamic loader maps and runs a program without an exec of it: the kernel judges
+# ld.so's exec by its operand (and kills an executable mapping of a blocked file).
 LOADER_RUNS = {n: a for n, a in (*bypasses.RM_BYPASSES.items(), *bypasses.SHELL_BYPASSES.items())
                if n.split(" ")[0] == "ld.so"}  # fmt: skip
-LOADER = frozenset(LOADER_RUNS)
-# ``busybox busybox rm`` (busybox recurses on each literal ``busybox``; the probe reads
-# argv[1] only) and an argv[0] longer than the probe's scan hide the applet from the
-# kernel (kernel-gaps.md), and so does the loader running busybox. User space names each.
-BUSYBOX_KERNEL_GAPS = frozenset(
+# ``busybox busybox rm`` (busybox recurses on each literal ``busybox``), an argv[0] longer
+# than the bpftrace probe's scan, and the loader running busybox: once kernel gaps
+# (kernel-gaps.md), judged in the kernel since the libbpf program.
+BUSYBOX_ONCE_HIDDEN = frozenset(
     {
         "busybox busybox rm",
         "exec -a long argv0",
@@ -138,9 +134,7 @@ def _reported(stack: Stack, sid: str) -> dict[str, str]:
 
 async def test_rm_bypasses_never_run_and_are_killed_by_name(make_stack: MakeStack) -> None:
     stack = await make_stack(_policy(RM))
-    sid, vectors = await _run_corpus(
-        stack, {n: a for n, a in bypasses.RM_BYPASSES.items() if n not in LOADER}, RM
-    )
+    sid, vectors = await _run_corpus(stack, bypasses.RM_BYPASSES, RM)
     assert _bad(vectors) == {}
     assert sum(bool(v.actions) for v in vectors) >= len(vectors) - 5  # most reached an exec of rm
     assert "blocked program rm" in _reported(stack, sid)
@@ -148,9 +142,7 @@ async def test_rm_bypasses_never_run_and_are_killed_by_name(make_stack: MakeStac
 
 async def test_shell_bypasses_never_run_and_are_killed_by_name(make_stack: MakeStack) -> None:
     stack = await make_stack(_policy(SHELLS))
-    sid, vectors = await _run_corpus(
-        stack, {n: a for n, a in bypasses.SHELL_BYPASSES.items() if n not in LOADER}, SHELLS
-    )
+    sid, vectors = await _run_corpus(stack, bypasses.SHELL_BYPASSES, SHELLS)
     assert _bad(vectors) == {}
     assert sum(bool(v.actions) for v in vectors) >= len(vectors) - 5
     assert {"blocked program sh", "blocked program bash", "blocked program dash"} <= set(
@@ -158,22 +150,14 @@ async def test_shell_bypasses_never_run_and_are_killed_by_name(make_stack: MakeS
     )
 
 
-async def test_a_blocked_program_run_by_the_loader_is_reported_by_name(make_stack: MakeStack) -> None:
+async def test_the_loader_does_not_run_a_blocked_program(make_stack: MakeStack) -> None:
     stack = await make_stack(_policy(RM | SHELLS))
-    sid, _ = await _run_corpus(stack, LOADER_RUNS, RM | SHELLS)
-    want = {"blocked program rm ran", "blocked program bash ran", "blocked program dash ran"}
+    sid, vectors = await _run_corpus(stack, LOADER_RUNS, RM | SHELLS)
+    assert [v.name for v in vectors if v.ran] == [] and _bad(vectors) == {}
+    want = {"blocked program rm", "blocked program bash", "blocked program dash"}
     assert await stack.wait_for(
         "findings naming rm, bash and dash", lambda: want <= set(_reported(stack, sid))
     )
-
-
-@pytest.mark.xfail(
-    reason="kernel gap: see ktrace (kernel-gaps.md: ld.so runs a blocked program)", strict=True
-)
-async def test_the_loader_does_not_run_a_blocked_program(make_stack: MakeStack) -> None:
-    stack = await make_stack(_policy(RM | SHELLS))
-    _, vectors = await _run_corpus(stack, LOADER_RUNS, RM | SHELLS)
-    assert [v.name for v in vectors if v.ran] == []
 
 
 async def _run_busybox(stack: Stack, lines: dict[str, str]) -> tuple[str, list[Vector]]:
@@ -191,25 +175,14 @@ async def _run_busybox(stack: Stack, lines: dict[str, str]) -> tuple[str, list[V
 
 async def test_busybox_applet_bypasses_never_run_and_are_killed_by_name(make_stack: MakeStack) -> None:
     stack = await make_stack(_policy(RM), image=BUSYBOX_IMAGE)
-    lines = {n: c for n, c in bypasses.BUSYBOX_BYPASSES.items() if n not in BUSYBOX_KERNEL_GAPS}
-    _, vectors = await _run_busybox(stack, lines)
+    _, vectors = await _run_busybox(stack, bypasses.BUSYBOX_BYPASSES)
     assert _bad(vectors) == {}
 
 
-async def test_busybox_applets_hidden_from_the_probe_are_reported(make_stack: MakeStack) -> None:
-    """Each ran (the kernel gap), and user space named rm in its own stretch of events."""
+async def test_busybox_applets_once_hidden_from_the_probe_are_stopped(make_stack: MakeStack) -> None:
+    """Each was a kernel gap under bpftrace (it ran; user space named it afterwards)."""
     stack = await make_stack(_policy(RM), image=BUSYBOX_IMAGE)
-    lines = {n: c for n, c in bypasses.BUSYBOX_BYPASSES.items() if n in BUSYBOX_KERNEL_GAPS}
+    lines = {n: c for n, c in bypasses.BUSYBOX_BYPASSES.items() if n in BUSYBOX_ONCE_HIDDEN}
     sid, vectors = await _run_busybox(stack, lines)
-    assert {v.name: v.unkilled for v in vectors} == {n: ["rm"] for n in lines}
-    assert "blocked program rm ran" in _reported(stack, sid)
-
-
-@pytest.mark.xfail(
-    reason="kernel gap: see ktrace (kernel-gaps.md: busybox applet hidden from the probe)", strict=True
-)
-async def test_busybox_applets_hidden_from_the_probe_are_stopped(make_stack: MakeStack) -> None:
-    stack = await make_stack(_policy(RM), image=BUSYBOX_IMAGE)
-    lines = {n: c for n, c in bypasses.BUSYBOX_BYPASSES.items() if n in BUSYBOX_KERNEL_GAPS}
-    _, vectors = await _run_busybox(stack, lines)
-    assert [v.name for v in vectors if v.ran] == []
+    assert [v.name for v in vectors if v.ran] == [] and _bad(vectors) == {}
+    assert "blocked program rm" in _reported(stack, sid)

@@ -29,7 +29,7 @@ pytestmark = NEEDS_ROOT  # the reason is said where it is defined
 # execute) lets it through and only the kernel layer stands in its way. Prints rm's status:
 # -9 when it was killed at exec, 0 had it run.
 FIRST_COMMAND = "python3 -c \"import subprocess; print(subprocess.run(['r' + 'm', '--version']).returncode)\""
-# A collector starting (Python, the Docker client, bpftrace's ~1-2 s attach) on a loaded
+# A collector starting (Python, the Docker client, the BPF loader's attach) on a loaded
 # 2-core host: seconds; 90 s is a wide margin (the services' own READY_S).
 COLLECTOR_START_S = READY_S
 # The gate's timeout, and a margin for removing the refused container on a loaded host.

@@ -135,7 +135,7 @@ def test_each_component_reads_only_its_own_secret() -> None:
 
 
 def test_the_collector_has_the_privileges_of_its_compose_service_and_no_more() -> None:
-    """The kernel event source's privileges (bpftrace: SYS_ADMIN, the one it needs on this
+    """The kernel event source's privileges (the BPF loader: SYS_ADMIN, the one it needs on this
     engine; tracefs read-only), the same in both deployments; never privileged."""
     compose = yaml.safe_load((MANIFEST.parents[1] / "compose.yaml").read_text())["services"]["collector"]
     (container,) = [c for w in _workloads() if _name(w) == "sandguard-collector" for c in _containers(w)]

@@ -15,7 +15,8 @@ from schemas import (
     kernel_event_id,
 )
 from schemas import topics as t
-from schemas.kernel import busybox_applet
+from schemas.events import stable_id
+from schemas.kernel import busybox_applet, is_loader, loader_program
 
 
 def test_ids_are_stable_per_boot_pid_time_and_kind() -> None:
@@ -53,7 +54,38 @@ def test_a_bad_stdio_kind_names_the_field() -> None:
         (("/bin/busybox", "rm"), "rm"),
         (("busybox",), "busybox"),
         ((), "busybox"),
+        (("busybox", "busybox", "rm"), "rm"),  # busybox_main runs itself again
+        (("busybox", "/y/busybox", "busybox", "/x/rm", "-f"), "rm"),
     ],
 )
 def test_busybox_applet_is_picked_as_busybox_picks_it(argv: tuple[str, ...], applet: str) -> None:
     assert busybox_applet(argv) == applet
+
+
+LDSO = "/lib64/ld-linux-x86-64.so.2"
+
+
+@pytest.mark.parametrize(
+    ("argv", "program"),
+    [
+        ((LDSO, "/usr/bin/rm", "-f", "x"), "rm"),
+        ((LDSO, "--argv0", "ls", "/usr/bin/rm", "-f"), "rm"),
+        ((LDSO, "--inhibit-cache", "--library-path", "/lib", "/bin/rm"), "rm"),
+        ((LDSO, "--", "/bin/sh", "-c", "x"), "sh"),
+        ((LDSO, "/bin/busybox", "rm", "-f"), "rm"),
+        ((LDSO, "--argv0", "rm", "/bin/busybox", "-f"), "rm"),
+        ((LDSO, "/bin/busybox", "busybox", "/x/rm"), "rm"),
+        ((LDSO, "--list"), ""),
+        ((LDSO,), ""),
+    ],
+)
+def test_the_program_the_dynamic_loader_runs(argv: tuple[str, ...], program: str) -> None:
+    assert loader_program(argv) == program and is_loader("ld-linux-x86-64.so.2") and not is_loader("ls")
+
+
+ID_PARTS = [("boot", 1, 2, "exec"), ("é-boot", 4_194_303, 123_456_789_012, "state:1>2:CLOSE")]
+
+
+@pytest.mark.parametrize("parts", ID_PARTS)
+def test_kernel_event_ids_are_the_stable_ids_of_their_parts(parts: tuple[str, int, int, str]) -> None:
+    assert kernel_event_id(*parts) == stable_id("kernel", *parts)

@@ -1,5 +1,5 @@
-"""Where bpftrace is installed but cannot run, the kernel source falls back to the netlink
-proc connector, says so once with bpftrace's own reason, and names the mode and its cause
+"""Where the kernel loader is installed but cannot run, the kernel source falls back to the netlink
+proc connector, says so once with the loader's own reason, and names the mode and its cause
 in health and metrics. The failures are the real kernel's: the tracer run without
 CAP_SYS_ADMIN (as in a container not given it), or with an empty directory over tracefs
 (as where tracefs is not mounted into the collector's mount namespace); and a tracer that
@@ -25,20 +25,20 @@ from tests.integration.collectors.kernel.test_kernel_source import Seen, _until,
 
 pytestmark = NEEDS_ROOT  # the reason is said where it is defined
 
-# setpriv drops the capabilities bpftrace needs to create its maps and attach (root without
-# them, like a container without SYS_ADMIN); unshare puts an empty tmpfs over tracefs in a
-# mount namespace of the tracer's own (the host's tracefs is untouched).
+# setpriv drops the capabilities the loader needs to load its program and attach (root
+# without them, like a container without SYS_ADMIN); unshare puts an empty tmpfs over
+# tracefs in a mount namespace of the loader's own (the host's tracefs is untouched).
 NO_CAP_SYS_ADMIN = ("setpriv", "--bounding-set", "-sys_admin,-bpf,-perfmon",
                     "--inh-caps", "-sys_admin,-bpf,-perfmon")  # fmt: skip
 NO_TRACEFS = ("unshare", "-m", "--propagation", "private", "sh", "-c",
               'mount -t tmpfs none /sys/kernel/tracing && exec "$@"', "sh")  # fmt: skip
-# What bpftrace says (one of): without the capabilities it cannot read the kernel's BTF
-# (or, for a program without struct types, create its maps).
+# What the loader (libbpf) says (one of): without the capabilities it cannot load the
+# program; without tracefs it cannot find a tracepoint's id.
 FAILURES = {
     "no CAP_SYS_ADMIN": (NO_CAP_SYS_ADMIN, ("BTF", "Operation not permitted")),
-    "no tracefs": (NO_TRACEFS, ("tracepoint not found",)),
+    "no tracefs": (NO_TRACEFS, ("tracepoint",)),
 }
-# A failed attach is known when bpftrace exits (a second or two), far from ATTACH_TIMEOUT_S.
+# A failed attach is known when the loader exits (well under a second), far from ATTACH_TIMEOUT_S.
 FAILS_WITHIN_S = 20.0
 
 
