@@ -46,6 +46,7 @@ Field semantics (for rule writers):
 from __future__ import annotations
 
 import hashlib
+import re
 from enum import StrEnum
 from typing import Annotated, Literal, TypeAlias
 
@@ -92,7 +93,13 @@ def busybox_applet(argv: tuple[str, ...]) -> str:
     return name
 
 
-# The dynamic loader's options that take the next word as their value (glibc's ld.so).
+# The dynamic loader run as a program: its file names (glibc's, Debian's /usr/bin/ld.so,
+# musl's), matched by their start: the kernel's name of the file is cut at 15 characters
+# ("ld-linux-x86-64."), and a run as short as the loader's is often gone before the
+# collector could read its full path.
+_LOADER = re.compile(r"^(ld-linux|ld64\.so|ld-musl-|ld\.so$)")
+# The loader's options that take the next word as their value (ld.so --help, glibc 2.36);
+# the rest are flags.
 LOADER_VALUE_OPTIONS = frozenset({"--library-path", "--preload", "--audit", "--argv0", "--inhibit-rpath",
                                   "--glibc-hwcaps-prepend", "--glibc-hwcaps-mask"})  # fmt: skip
 
@@ -100,24 +107,34 @@ LOADER_VALUE_OPTIONS = frozenset({"--library-path", "--preload", "--audit", "--a
 def is_loader(exe_name: str) -> bool:
     """The dynamic loader (``ld-linux-x86-64.so.2``, ``ld.so``): it runs the program its
     argv names without an exec of it."""
-    return exe_name.startswith(("ld-linux", "ld.so"))
+    return bool(_LOADER.match(exe_name))
+
+
+def loader_run(argv: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """The program ld.so runs (its first operand past its own options and an optional
+    ``--``; '' for none, as with ``--help``) and the argv it hands it (``--argv0``'s value,
+    else the path, first): busybox loaded this way runs the applet that argv names."""
+    args, argv0, i = argv[1:], "", 0
+    while i < len(args) and args[i].startswith("--"):
+        if args[i] == "--":
+            i += 1
+            break
+        if args[i] in LOADER_VALUE_OPTIONS:
+            argv0 = args[i + 1] if args[i] == "--argv0" and i + 1 < len(args) else argv0
+            i += 1
+        i += 1
+    if i >= len(args):
+        return "", ()
+    return args[i], (argv0 or args[i], *args[i + 1 :])
 
 
 def loader_program(argv: tuple[str, ...]) -> str:
-    """The program ld.so runs for this argv, by name: the basename of its first operand
-    past its options (the applet when that is busybox, whose argv[0] is then --argv0's
-    value or the operand); "" when there is none (``--help``). The kernel layer judges the
-    same way."""
-    argv0, words = "", list(argv[1:])
-    while words:
-        word = words.pop(0)
-        if word in LOADER_VALUE_OPTIONS:
-            value = words.pop(0) if words else ""
-            argv0 = value if word == "--argv0" else argv0
-        elif not word.startswith("--"):
-            name = word.rsplit("/", 1)[-1]
-            return busybox_applet((argv0 or word, *words)) if name == BUSYBOX else name
-    return ""
+    """The program ld.so runs for this argv, by name: the basename of its operand (the
+    applet when that is busybox); "" when there is none. The kernel layer judges the same
+    way."""
+    path, run = loader_run(argv)
+    name = path.rsplit("/", 1)[-1]
+    return busybox_applet(run) if name == BUSYBOX else name
 
 
 def kernel_event_id(boot_id: str, pid: int, ktime_ns: int, kind: str) -> str:
@@ -210,4 +227,5 @@ __all__ = [
     "is_loader",
     "kernel_event_id",
     "loader_program",
+    "loader_run",
 ]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from processors.engine.matching import basename
 from schemas import ExecEvent
-from schemas.kernel import BUSYBOX, busybox_applet
+from schemas.kernel import BUSYBOX, busybox_applet, is_loader, loader_program, loader_run
 
 # Mounts a sandbox can write (the image's root is read-only): a file there was written by
 # the sandbox, and so was a symlink there.
@@ -50,16 +50,6 @@ NET_CLIENTS = frozenset({
 # A version suffix that Debian puts on interpreters (python3.11, perl5.36.0).
 _VERSION = re.compile(r"[\d.]+$")
 # Shell options that still read commands from stdin (no -c, no script operand).
-# The dynamic loader run as a program: its file names (glibc's, Debian's /usr/bin/ld.so,
-# musl's), matched by their start: the kernel's name of the file is cut at 15 characters
-# ("ld-linux-x86-64."), and a process as short as the loader's run is often gone before
-# the collector could read its full path.
-_LOADER = re.compile(r"^(ld-linux|ld64\.so|ld-musl-|ld\.so$)")
-# The loader's options that take a value (ld.so --help, glibc 2.36); the rest are flags.
-_LOADER_VALUE_OPTIONS = frozenset({
-    "--library-path", "--preload", "--audit", "--argv0", "--inhibit-rpath", "--glibc-hwcaps-prepend",
-    "--glibc-hwcaps-mask",
-})  # fmt: skip
 _STDIN_FLAGS = frozenset({"-i", "-s", "-l", "-p", "-", "--login", "-il", "-li", "-is", "-si", "+m", "-m"})
 
 
@@ -104,7 +94,7 @@ def identify(ev: ExecEvent) -> Identity:
     trusted = not is_writable_path(ev.filename, ev.cwd) if ev.filename else True
     program = raw_program if trusted else ""
     applet = _applet(ev, exe or raw_program)
-    loaded = _loaded(ev.argv) if is_loader(exe) or is_loader(program) else ""
+    loaded = loader_program(ev.argv) if is_loader(exe) or is_loader(program) else ""
     names = [n for n in (loaded, applet, program, exe) if n]
     kinds = {unversioned(n) for n in names} | set(names)
     return Identity(
@@ -123,49 +113,12 @@ def _applet(ev: ExecEvent, exe: str) -> str:
     """What busybox runs; '' for any other program, whose argv[0] names nothing."""
     if exe != BUSYBOX:
         return ""
-    return applet_of(ev.argv) if ev.argv else ev.program or BUSYBOX
-
-
-def applet_of(argv: tuple[str, ...]) -> str:
-    """``busybox_applet``, and as busybox itself goes on: ``busybox busybox rm`` runs rm
-    (busybox_main calls itself for each literal ``busybox`` operand)."""
-    name, rest = busybox_applet(argv), argv[2:]
-    while name == BUSYBOX and rest:
-        name, rest = basename(rest[0]), rest[1:]
-    return name
-
-
-def is_loader(exe_name: str) -> bool:
-    return bool(_LOADER.match(exe_name))
+    return busybox_applet(ev.argv) if ev.argv else ev.program or BUSYBOX
 
 
 def loader_operand(argv: tuple[str, ...]) -> str:
-    """The program ld.so runs: its first operand past its own options ('' for none, as
-    with ``--list``-only runs that print and exit)."""
+    """The path of the program ld.so runs ('' for none)."""
     return loader_run(argv)[0]
-
-
-def loader_run(argv: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    """The program ld.so runs and the argv it hands it (``--argv0``'s value, else the
-    path, first): busybox loaded this way runs the applet that argv names."""
-    args, argv0, i = argv[1:], "", 0
-    while i < len(args) and args[i].startswith("--"):
-        if args[i] == "--":
-            i += 1
-            break
-        if args[i] in _LOADER_VALUE_OPTIONS:
-            argv0 = args[i + 1] if args[i] == "--argv0" and i + 1 < len(args) else argv0
-            i += 1
-        i += 1
-    if i >= len(args):
-        return "", ()
-    return args[i], (argv0 or args[i], *args[i + 1 :])
-
-
-def _loaded(argv: tuple[str, ...]) -> str:
-    path, run = loader_run(argv)
-    name = basename(path)
-    return applet_of(run) if name == BUSYBOX else name
 
 
 def allowed_by(ident: Identity, allowed: frozenset[str]) -> bool:

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from processors.engine.programs import applet_of, identify, loader_operand
+from processors.engine.programs import identify, loader_operand
 from schemas import ExecEvent
+from schemas.kernel import busybox_applet
 from tests.unit.processors.conftest import Feed, kexec
 
 LD = "/lib64/ld-linux-x86-64.so.2"
@@ -86,7 +87,7 @@ def test_the_loader_is_known_by_its_cut_kernel_name_or_its_image_link() -> None:
     ],
 )
 def test_busybox_runs_the_applet_past_every_literal_busybox(argv: tuple[str, ...], applet: str) -> None:
-    assert applet_of(argv) == applet
+    assert busybox_applet(argv) == applet
 
 
 def test_a_link_written_to_an_image_program_is_not_a_written_program(feed: Callable[..., Feed]) -> None:
