@@ -94,6 +94,9 @@ MIN_CPU_QUOTA_US = 1_000
 TMP_SHARE = 4
 SHM_SHARE = 16
 MAX_SHM_MB = 64
+# The longest escalation window a policy may set (a day): a sandbox whose policy has not
+# arrived yet keeps its violations this long, so the policy judges its whole window.
+MAX_ESCALATION_WINDOW_S = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +193,7 @@ class DetectionSettings(_Frozen):
     cpu_throttled_ratio: float = Field(
         0.5, gt=0, le=1, description="share of CFS periods throttled that counts as pinned"
     )
-    escalation_window_seconds: float = Field(300.0, gt=0, le=86400)
+    escalation_window_seconds: float = Field(300.0, gt=0, le=MAX_ESCALATION_WINDOW_S)
     dedup_window_seconds: float = Field(
         300.0, gt=0, le=86400, description="one violation per rule and container per window"
     )

@@ -13,14 +13,10 @@ time seen (never the wall clock, so a replay decides the same with the same ids)
 action stricter than the one in force is new: a re-apply finds its own action in force
 (and the window emptied by it), a looser policy never undoes an action.
 
-Known limit: until the policy arrives, each new violation prunes the window by the
-stand-in policy's escalation window (``escalation.on_occurrence``: 300 s by default), so a
-policy that arrives later with a longer window (up to 86,400 s) sees only the last 300 s
-of violations. In practice the policy comes a fetch after the first violations (ms to
-s), far inside 300 s. Keeping more would mean pruning by the longest window validation
-allows while the policy is provisional (memory stays bounded by ``MAX_ESCALATION``
-entries, ~50 KB a container), but the stand-in's threshold would then also count
-violations over a day, a change of provisional judgement left to escalation.py's owner.
+Until the policy arrives, the stand-in keeps violations for the longest window a policy
+may set (a day, bounded by ``MAX_ESCALATION`` entries: ~50 KB a container) while its own
+threshold counts only those within its own window; so a policy that arrives later with a
+long window judges every violation of that window.
 """
 
 from __future__ import annotations

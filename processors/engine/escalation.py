@@ -14,6 +14,7 @@ from __future__ import annotations
 from processors.engine.findings import StepRun
 from processors.engine.state import MAX_ESCALATION, Finding
 from schemas import Disposition, EnforcementAction, EnforcementCommand, EscalationResponse, stable_id
+from schemas.policy import MAX_ESCALATION_WINDOW_S
 from schemas.rules import ADVISORY_RULES
 
 _RESPONSE_ACTION = {
@@ -45,13 +46,13 @@ def on_occurrence(run: StepRun, f: Finding, t: int) -> bool:
     if f.rule_id in ADVISORY_RULES and f.rule_id not in pol.immediate:
         return False  # informs only (a disk nearly full is not an attack): never in the window
     window = state.escalation
-    while window and window[0][0] <= t - pol.escalation_window_ms:
+    while window and window[0][0] <= t - _kept_ms(run):
         window.popleft()
     window.append((t, f.violation_id, f.rule_id))
     while len(window) > MAX_ESCALATION:
         window.popleft()
     immediate = f.rule_id in pol.immediate
-    if not immediate and len(window) < min(pol.threshold, MAX_ESCALATION):
+    if not immediate and len(_in_window(run, t)) < min(pol.threshold, MAX_ESCALATION):
         return False
     action = escalation_action(run)
     if action is None:
@@ -75,8 +76,23 @@ def issue(run: StepRun, action: EnforcementAction, t: int, only: list[Finding] |
         items = [(t, x.violation_id, x.rule_id) for x in only]
         command(run, action, t, items, min(x.first_seen for x in only), immediate=True)
     else:
-        items = list(run.state.escalation)
+        items = _in_window(run, t)
         command(run, action, t, items, items[0][0], immediate=False)
+
+
+def _kept_ms(run: StepRun) -> int:
+    """How long the window keeps a violation: the policy's window; a provisional policy's
+    (a stand-in until the sandbox's own arrives, ``processors.engine.arrival``) keeps the
+    longest a policy may set, so a later policy with a long window judges all of it."""
+    pol = run.ctx.policy
+    return MAX_ESCALATION_WINDOW_S * 1000 if pol.provisional else pol.escalation_window_ms
+
+
+def _in_window(run: StepRun, t: int) -> list[tuple[int, str, str]]:
+    """The violations that count now: those within the policy's own window (a provisional
+    policy's window may hold older ones, kept for the policy to come)."""
+    start = t - run.ctx.policy.escalation_window_ms
+    return [e for e in run.state.escalation if e[0] > start]
 
 
 def command(

@@ -202,3 +202,29 @@ def test_an_alerting_default_keeps_the_window_for_the_policy_to_judge() -> None:
     three = _ctx(name="three", violation_threshold=3, auto_terminate_on_violation=True)
     (cmd,) = reconsider(state, three).commands
     assert len(cmd.violation_ids) == 4
+
+
+def _refusals(n: int, every_s: int) -> list[EngineEvent]:
+    return [audit(every_s * i + 1, "exec", "exec", f"c{i}", allowed=False) for i in range(n)]
+
+
+def test_a_late_policy_with_a_long_window_judges_all_of_it() -> None:
+    """The stand-in (five in 300 s) keeps violations for the longest window a policy may
+    set, counting only its own: three refusals 10 minutes apart do not reach it, and the
+    sandbox's own policy (three in an hour), arriving after them, terminates."""
+    provisional = PolicyStore({}, DEFAULT).get(CID)
+    state, vs = _run(provisional, _refusals(3, every_s=600))
+    assert len(vs) == 3 and provisional.policy.provisional
+    twice = _ctx(**dict(STRICT, violation_threshold=2))  # in 300 s: only the last one counts
+    assert reconsider(ContainerState.from_bytes(state.to_bytes()), twice).commands == []
+    hourly = _ctx(name="hourly", violation_threshold=3, auto_terminate_on_violation=True,
+                  detection={"escalation_window_seconds": 3600})  # fmt: skip
+    (cmd,) = reconsider(state, hourly).commands
+    assert cmd.action.value == "terminate" and cmd.violation_ids == tuple(v.violation_id for v in vs)
+
+
+def test_the_stand_in_counts_only_its_own_window() -> None:
+    """Five refusals over 20 minutes never reach five in 300 s, however long they are kept."""
+    provisional = PolicyStore({}, DEFAULT).get(CID)
+    state, vs = _run(provisional, _refusals(5, every_s=300))
+    assert len(vs) == 5 and len(state.escalation) == 5
