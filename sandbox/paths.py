@@ -174,8 +174,11 @@ class PathChecker:
         """Script path as written -> its content, for each absolute path in ``paths``'
         values the policy lets be read and that holds a regular UTF-8 file of at most
         MAX_SCRIPT_BYTES (read without following a link, as the file API reads). Any other
-        is left out: validation keeps refusing it. No audit event: a lookup, not an access."""
+        is left out: validation keeps refusing it. No audit event: a lookup, not an access.
+        The extension allowlist is not applied: it governs what the file API hands over,
+        and this content stays in the manager (the sandbox can read its own file anyway)."""
         scripts: dict[str, str] = {}
+        policy = policy.model_copy(update={"allowed_file_extensions": frozenset()})
         for written, path in paths.items():
             content = await self._script(container_id, policy, path)
             if content is not None:
