@@ -335,9 +335,10 @@ class Analyser:
 
     def script_file(self, inner: ScriptFile, depth: int) -> None:
         """A shell running a file: judged by the content the caller read, one level deep."""
-        content = None if self.in_file else self.scripts.get(inner.path)
+        readable = self._readable(inner.path)
+        content = self.scripts.get(inner.path) if readable else None
         if content is None:
-            if self._readable(inner.path):
+            if readable:
                 self.script_paths.append(inner.path)
             raise Refusal(
                 inner.shell, f"{inner.shell} runs the script file {inner.path!r}, which cannot be checked"
@@ -352,8 +353,8 @@ class Analyser:
         """Could the file be read before the command runs and still be what runs? Only
         when nothing before its shell can write it or change the working directory."""
         before = self.words[:-1]  # the last word is the shell
-        if self.in_file or self.lenient:
-            return False
+        if self.in_file or self.lenient or path.startswith("~"):
+            return False  # '~/x' is the word's value, unexpanded: the shell reads $HOME/x
         return all(w in LINK_SAFE_BEFORE for w in before) if path.startswith("/") else not before
 
     def run_inner(self, inner: Run, depth: int) -> None:

@@ -52,6 +52,9 @@ def test_a_script_file_is_refused_and_named_for_reading(make_policy: PolicyFacto
         f". {RUN}",
         f"source {RUN}",
         "sh $F",
+        "sh ~/run.sh",  # the shell expands '~': the word's value is not the file it opens
+        "sh ~+/run.sh",
+        "sh *.sh",
     ],
 )
 def test_scripts_that_cannot_be_read_safely_stay_refused_without_a_path(
@@ -131,6 +134,23 @@ def test_a_script_with_control_characters_is_refused(make_policy: PolicyFactory)
 def test_the_allowlist_applies_to_the_script(make_policy: PolicyFactory) -> None:
     allowed, word, _ = _check(make_policy, f"sh {RUN}", "echo a\ncurl x\n", allowed_commands={"sh", "echo"})
     assert not allowed and word == "curl"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        f"sh {RUN}; sh {RUN}",  # the first run can rewrite the file the second one reads
+        f"sh {RUN} | sh {RUN}",
+        f"exec sh {RUN}",
+        f"nohup sh {RUN}",
+        f"echo > {RUN}; sh {RUN}",
+    ],
+)
+def test_the_content_read_is_used_only_where_it_is_still_the_file(
+    make_policy: PolicyFactory, command: str
+) -> None:
+    allowed, _, reason = _check(make_policy, command, f"echo 'rm -f x' > {RUN}\n")
+    assert not allowed and CANNOT in reason
 
 
 def test_a_script_passed_for_another_path_is_not_used(make_policy: PolicyFactory) -> None:
