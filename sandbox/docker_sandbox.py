@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import posixpath
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -161,7 +162,8 @@ class DockerSandbox:
         asked = self._engine.options.exec_timeout if timeout is None else float(timeout)
         seconds = self._timeout(asked)
         try:
-            validate_command(command, self.policy, links=await self._program_links(command))
+            links, scripts = await self._storage_facts(command, workdir)
+            validate_command(command, self.policy, links=links, scripts=scripts)
             variables = check_env(env)
         except ValidationDenied as err:
             await self._deny(AuditCategory.EXEC, "exec", text, err, _denial_details(err))
@@ -179,18 +181,25 @@ class DockerSandbox:
             await self._settle()  # ended with its sandbox? then say so, not "exit 137"
         return result
 
-    async def _program_links(self, command: str | Sequence[str]) -> dict[str, str]:
-        """When validation refuses only command paths in /work or /tmp (possible links):
-        which of them lead to a program of the image, for validation to judge that.
-        Nothing is read on the storage for any other command."""
+    async def _storage_facts(
+        self, command: str | Sequence[str], workdir: str | None = None
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Only after validation refused for that reason: which command paths in /work or
+        /tmp (possible links) lead to a program of the image, then the content of the
+        script file a shell runs, for validation to judge those. Nothing is read on the
+        storage for any other command."""
+        links: dict[str, str] = {}
         decision = check_command(command, self.policy)
-        if not decision.linked_paths:
-            return {}
         try:
-            return await self._engine.paths.program_links(self.id, decision.linked_paths)
+            if decision.linked_paths:
+                links = await self._engine.paths.program_links(self.id, decision.linked_paths)
+                decision = check_command(command, self.policy, links=links)
+            cwd = WORKSPACE if workdir is None else workdir
+            wanted = {p: posixpath.normpath(posixpath.join(cwd, p)) for p in decision.script_paths}
+            return links, await self._engine.paths.script_files(self.id, self.policy, wanted)
         except EngineError as exc:  # no mounts to read: the paths stay refused
-            log.info("program_link.unresolved", sandbox=self.id[:12], reason=exc.message)
-            return {}
+            log.info("command_paths.unresolved", sandbox=self.id[:12], reason=exc.message)
+            return links, {}
 
     async def _settle(self) -> None:
         """After a command was killed: if its sandbox is stopping, raise why. The engine
@@ -238,7 +247,8 @@ class DockerSandbox:
 
     async def check_command(self, command: str | Sequence[str]) -> bool:
         """Would this command be allowed? No event: a question is not an attempt."""
-        return check_command(command, self.policy, links=await self._program_links(command)).allowed
+        links, scripts = await self._storage_facts(command)
+        return check_command(command, self.policy, links=links, scripts=scripts).allowed
 
     # --- files ------------------------------------------------------------------
 

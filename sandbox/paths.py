@@ -13,13 +13,15 @@ also refuse writes that would replace a directory, or a file where a directory i
 The same resolution tells where a command path in /work or /tmp leads (``program_links``):
 a venv's ``bin/python`` is a link to the image's ``/usr/bin/python3``, which validation
 can then judge by its name. The image itself is not readable from here: a link's target
-outside /work and /tmp is where the resolution stops.
+outside /work and /tmp is where the resolution stops. It also reads the script file a
+shell runs (``script_files``: ``sh /work/run.sh``), as the file API reads, for validation
+to judge its content.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,10 @@ from schemas import SecurityPolicy
 log = structlog.get_logger(__name__)
 
 PathStat = Entry
+
+# A script an agent writes is a few KiB; validation parses at most 128 KiB of shell code
+# (MAX_COMMAND_BYTES) anyway, so a bigger file is not read: it stays refused.
+MAX_SCRIPT_BYTES = 256 * 1024
 
 
 def root_of(path: str) -> str | None:
@@ -161,6 +167,41 @@ class PathChecker:
         await self.sources.load(container_id)
         found: dict[str, str] = await self._call(lambda: self._program_links(container_id, wanted))
         return found
+
+    async def script_files(
+        self, container_id: str, policy: SecurityPolicy, paths: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Script path as written -> its content, for each absolute path in ``paths``'
+        values the policy lets be read and that holds a regular UTF-8 file of at most
+        MAX_SCRIPT_BYTES (read without following a link, as the file API reads). Any other
+        is left out: validation keeps refusing it. No audit event: a lookup, not an access.
+        The extension allowlist is not applied: it governs what the file API hands over,
+        and this content stays in the manager (the sandbox can read its own file anyway)."""
+        scripts: dict[str, str] = {}
+        policy = policy.model_copy(update={"allowed_file_extensions": frozenset()})
+        for written, path in paths.items():
+            content = await self._script(container_id, policy, path)
+            if content is not None:
+                scripts[written] = content
+        return scripts
+
+    async def _script(self, container_id: str, policy: SecurityPolicy, path: str) -> str | None:
+        try:
+            checked = await self.check(container_id, policy, path, "read")
+            source = self.sources.source(container_id, checked.root)
+            data: bytes = await self._call(
+                lambda: hostfs.read_file(source, checked.rel, max_bytes=MAX_SCRIPT_BYTES)
+            )
+            return data.decode("utf-8")
+        except (
+            PathDeniedError,
+            SandboxFileError,
+            hostfs.HostFileError,
+            UnicodeDecodeError,
+            ValueError,
+        ) as exc:
+            log.info("script_file.unread", sandbox=container_id[:12], path=path, reason=str(exc))
+            return None
 
     def _program_links(self, container_id: str, paths: list[str]) -> dict[str, str]:
         links: dict[str, str] = {}

@@ -22,6 +22,13 @@ program such as busybox runs the applet its argv[0] names) and as the program it
 Only when it is the first program the command runs (after ``cd`` at most): anything
 before it could point the link elsewhere (``ln -sf /usr/bin/rm L; L``), so a later one
 stays refused. What runs alongside it, or what it runs itself, is the kernel layer's.
+
+``scripts`` likewise holds the content of script files a shell runs (``sh FILE args``),
+as the caller read it: the content is judged as that shell's code, the file's positional
+arguments being run-time values. Only for the first program the command runs (after
+``cd`` at most; a relative path only with nothing before it, the caller resolving it
+against the working directory), and one level deep: a script file run from a script
+file stays refused. Such an analysis is not cached (the content is part of the key).
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from common.commandline.locations import untrusted_location
 from common.commandline.shell_parse import parse
 from common.commandline.shell_words import Refusal, Word
 from common.commandline.shells import POSIX_SHELLS
-from common.commandline.steps import Named, RefusedButRuns, Run, Script
+from common.commandline.steps import Named, RefusedButRuns, Run, Script, ScriptFile
 from common.commandline.walker import Walker
 from common.commandline.wrappers import WRAPPERS
 
@@ -111,6 +118,8 @@ class Analysis:
     # Command words given as paths that may lead through a writable place (/work, /tmp,
     # a relative path): a link there can give any program any name (``locations``).
     paths: tuple[str, ...] = ()
+    # Script files a shell runs that the caller may read for a second analysis (``scripts``).
+    scripts: tuple[str, ...] = ()
 
 
 Command = str | Sequence[str]
@@ -118,11 +127,18 @@ Command = str | Sequence[str]
 Links = tuple[tuple[str, str], ...]
 
 
-def analyse(command: Command, links: Mapping[str, str] | None = None) -> Analysis:
+def analyse(
+    command: Command, links: Mapping[str, str] | None = None, scripts: Mapping[str, str] | None = None
+) -> Analysis:
     """The strict analysis of a shell command line (``str``) or an exec-form argv (a
     sequence of strings: its first word and the wrappers in it); never raises. A command
-    path in ``links`` is judged as the program it leads to, not as a path to refuse."""
-    return _cached(command, lenient=False, links=tuple(sorted((links or {}).items())))
+    path in ``links`` is judged as the program it leads to, not as a path to refuse; a
+    script file in ``scripts`` by its content."""
+    pairs = tuple(sorted((links or {}).items()))
+    if scripts:
+        key = command if isinstance(command, str) else tuple(command)
+        return _run(key, lenient=False, links=pairs, scripts=dict(scripts))
+    return _cached(command, lenient=False, links=pairs)
 
 
 def command_programs(command: Command) -> tuple[str, ...]:
@@ -166,8 +182,10 @@ def clear_caches() -> None:
         cache.cache_clear()
 
 
-def _run(command: str | tuple[str, ...], lenient: bool, links: Links = ()) -> Analysis:
-    analyser = Analyser(lenient=lenient, links=dict(links))
+def _run(
+    command: str | tuple[str, ...], lenient: bool, links: Links = (), scripts: Mapping[str, str] | None = None
+) -> Analysis:
+    analyser = Analyser(lenient=lenient, links=dict(links), scripts=scripts)
     try:
         if isinstance(command, str):
             analyser.script(command, depth=0)
@@ -175,7 +193,8 @@ def _run(command: str | tuple[str, ...], lenient: bool, links: Links = ()) -> An
             analyser.argv(command)
     except Refusal as refusal:
         words = tuple(analyser.words) + _argv_reading(command, lenient)
-        return Analysis(words, Unresolved(refusal.word, refusal.reason), tuple(analyser.paths))
+        unresolved = Unresolved(refusal.word, refusal.reason)
+        return Analysis(words, unresolved, tuple(analyser.paths), tuple(analyser.script_paths))
     except Exception as exc:
         # A defect here must deny, not allow: fail closed, and leave a trace to fix it.
         # The lenient reading still names the first word, so the process is judged.
@@ -213,9 +232,18 @@ class Analyser:
 
     ``lenient``: a refusal is recorded in ``passed_over`` and the walk goes on."""
 
-    def __init__(self, *, lenient: bool, links: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        lenient: bool,
+        links: Mapping[str, str] | None = None,
+        scripts: Mapping[str, str] | None = None,
+    ) -> None:
         self.words: list[str] = []
         self.links = links or {}
+        self.scripts = scripts or {}
+        self.script_paths: list[str] = []
+        self.in_file = False  # inside a script file's content
         self.word_limit = MAX_RUNTIME_WORDS if lenient else MAX_COMMAND_WORDS
         self.word_budget = self.word_limit
         self.lenient = lenient
@@ -302,6 +330,32 @@ class Analyser:
                 self.soft(self.script, inner.text, depth + 1)
             elif isinstance(inner, Named):
                 self.named(_basename(inner.name), ())
+            elif isinstance(inner, ScriptFile):
+                self.soft(self.script_file, inner, depth + 1)
+
+    def script_file(self, inner: ScriptFile, depth: int) -> None:
+        """A shell running a file: judged by the content the caller read, one level deep."""
+        readable = self._readable(inner.path)
+        content = self.scripts.get(inner.path) if readable else None
+        if content is None:
+            if readable:
+                self.script_paths.append(inner.path)
+            raise Refusal(
+                inner.shell, f"{inner.shell} runs the script file {inner.path!r}, which cannot be checked"
+            )
+        self.in_file = True
+        try:
+            self.script(content, depth)
+        finally:
+            self.in_file = False
+
+    def _readable(self, path: str) -> bool:
+        """Could the file be read before the command runs and still be what runs? Only
+        when nothing before its shell can write it or change the working directory."""
+        before = self.words[:-1]  # the last word is the shell
+        if self.in_file or self.lenient or path.startswith("~"):
+            return False  # '~/x' is the word's value, unexpanded: the shell reads $HOME/x
+        return all(w in LINK_SAFE_BEFORE for w in before) if path.startswith("/") else not before
 
     def run_inner(self, inner: Run, depth: int) -> None:
         """A wrapper's command; in a cleared environment, so is all it runs in turn."""

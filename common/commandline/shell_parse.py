@@ -1,6 +1,6 @@
 """bashlex, made to fail closed and to accept the syntax agents write most.
 
-Four gaps of bashlex 0.18 are closed here:
+Five gaps of bashlex 0.18 are closed here:
 
 - a quoted here-document delimiter (``cat <<'EOF'``, the usual way to write a file) is
   looked for with its quotes, so the document never ends (idank/bashlex#99): the
@@ -9,6 +9,8 @@ Four gaps of bashlex 0.18 are closed here:
   line in dash than in bash and busybox ash: it is refused;
 - the ``time`` keyword raises NotImplementedError: it is retried as the ``time``
   program, which runs the same pipeline's first command;
+- arithmetic expansion raises NotImplementedError: a constant one (``$((1+2))``) is
+  retried as a run-time value (``arithmetic``), any other stays refused;
 - parse errors surface as many exception types: all become a Refusal, and text the
   parser did not consume between top-level commands is refused rather than ignored.
 """
@@ -23,6 +25,7 @@ import bashlex.ast
 import bashlex.errors
 import bashlex.heredoc
 
+from common.commandline.arithmetic import literal_arithmetic
 from common.commandline.shell_words import Refusal, heredoc_spans
 
 # The keyword 'time' where a command can start; retried as the word '\time' (the program).
@@ -30,19 +33,28 @@ _TIME_KEYWORD = re.compile(r"(?:^|(?<=[\s;&|(){}!]))time(?=[\s;&|]|$)")
 _COMMENT = re.compile(r"(?m)(?:^|(?<=[ \t]))#[^\n]*")
 
 
+def _time_program(text: str) -> str:
+    return _TIME_KEYWORD.sub(r"\\time", text)
+
+
+# What bashlex does not implement -> the rewrite that reads it as what it can parse.
+_REWRITES = {"time command": _time_program, "arithmetic expansion": literal_arithmetic}
+
+
 def parse(text: str) -> tuple[str, list[Any]]:
-    """The text the node positions refer to (``time`` rewritten) and its top-level nodes;
-    Refusal(None, reason) when it does not parse."""
-    try:
-        nodes = _parse(text)
-    except NotImplementedError as exc:
-        if "time command" not in str(exc):
-            raise _unsupported(exc) from exc
-        text = _TIME_KEYWORD.sub(r"\\time", text)
+    """The text the node positions refer to (``time`` and constant arithmetic rewritten)
+    and its top-level nodes; Refusal(None, reason) when it does not parse."""
+    done: set[str] = set()
+    while True:
         try:
             nodes = _parse(text)
-        except NotImplementedError as again:
-            raise _unsupported(again) from again
+            break
+        except NotImplementedError as exc:
+            found = next((key for key in _REWRITES if key in str(exc)), None)
+            if found is None or found in done:
+                raise _unsupported(exc) from exc
+            done.add(found)
+            text = _REWRITES[found](text)
     _check_coverage(text, nodes)
     return text, nodes
 

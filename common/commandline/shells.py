@@ -1,8 +1,9 @@
 """Programs that start a shell: POSIX shells, other shells, and privilege wrappers.
 
 ``sh -c 'script'`` is parsed like any command line; a shell that reads its commands from
-standard input (``sh``, ``sh -s``, ``echo rm | sh``, ``sh <<EOF``) or from a file
-(``bash script.sh``) runs what cannot be seen here, so it is refused. sudo, su, doas
+standard input (``sh``, ``sh -s``, ``echo rm | sh``, ``sh <<EOF``) runs what cannot be
+seen here, so it is refused; one that runs a file (``bash script.sh args``) is judged by
+the file's content when the caller read it (``analysis``), refused otherwise. sudo, su, doas
 and pkexec are blocked by the default policy; when a policy allows them, what they run
 is analysed like any other wrapper's command.
 """
@@ -21,6 +22,7 @@ from common.commandline.steps import (
     Inner,
     RefusedButRuns,
     Script,
+    ScriptFile,
     run_argv,
     with_options,
 )
@@ -80,7 +82,7 @@ def _shell(prog: str, args: Sequence[Word]) -> list[Inner]:
 def _command_string(prog: str, args: Sequence[Word], i: int, command_string: bool) -> list[Inner]:
     if not command_string:
         if i < len(args):
-            raise Refusal(prog, f"{prog} runs the script file {args[i].text!r}, which cannot be checked")
+            return [ScriptFile(prog, static(prog, args[i]))]
         raise Refusal(prog, f"{prog} reads commands from standard input, which cannot be checked")
     if i >= len(args):
         raise Refusal(prog, f"{prog} -c without a command string")

@@ -1,11 +1,11 @@
 """What a wrapper runs next, and the common shape of wrappers.
 
 A handler gets a wrapper's arguments and returns what runs next: an argv (``Run``), a
-shell script to parse (``Script``), or a name the program will run under (``Named``,
-for ``exec -a``: busybox picks its applet from that name). An empty list means nothing
-else runs (``--help``, ``ionice -p PID``). Handlers raise Refusal for what they cannot
-pin down: a dynamic argument, an unknown option, a shell that reads its commands from
-standard input or from a file.
+shell script to parse (``Script``), a script file a shell runs (``ScriptFile``), or a
+name the program will run under (``Named``, for ``exec -a``: busybox picks its applet
+from that name). An empty list means nothing else runs (``--help``, ``ionice -p PID``).
+Handlers raise Refusal for what they cannot pin down: a dynamic argument, an unknown
+option, a shell that reads its commands from standard input.
 """
 
 from __future__ import annotations
@@ -39,7 +39,16 @@ class Named:
     name: str
 
 
-Inner = Run | Script | Named
+@dataclass(frozen=True, slots=True)
+class ScriptFile:
+    """A script file a shell runs (``sh FILE args``): judged by its content when the
+    caller read it, refused otherwise."""
+
+    shell: str
+    path: str
+
+
+Inner = Run | Script | Named | ScriptFile
 Handler = Callable[[str, Sequence[Word]], list[Inner]]
 # A handler's body once its options are parsed: (prog, args, options, index of the first operand).
 OptionBody = Callable[[str, Sequence[Word], list[Option], int], list[Inner]]

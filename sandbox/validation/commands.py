@@ -12,6 +12,8 @@ words on every call.
 A command path in a writable place is refused as a possible link, unless the caller
 passes ``links``: where such paths lead, found on the sandbox's storage (the manager does
 it, only after this refusal). The program a link leads to is then judged like any other.
+A script file run by a shell (``sh /work/run.sh``) is refused likewise, unless the caller
+passes ``scripts``: the file's content, read after this refusal, judged as shell code.
 """
 
 from __future__ import annotations
@@ -52,30 +54,41 @@ class CommandDecision:
     ``denied_word``: the first word the policy denies, or the unresolvable word's text,
     or None when the command could not be parsed at all.
     ``linked_paths``: when the only reason for the denial is command paths in writable
-    places (possible links), those paths; empty otherwise."""
+    places (possible links), those paths; empty otherwise.
+    ``script_paths``: when the denial is for a script file a shell runs, which could be
+    judged by its content (``scripts``), that file's path as written; empty otherwise."""
 
     allowed: bool
     words: tuple[str, ...]
     denied_word: str | None
     reason: str | None
     linked_paths: tuple[str, ...] = ()
+    script_paths: tuple[str, ...] = ()
 
 
 def check_command(
-    command: str | Sequence[str], policy: SecurityPolicy, *, links: Mapping[str, str] | None = None
+    command: str | Sequence[str],
+    policy: SecurityPolicy,
+    *,
+    links: Mapping[str, str] | None = None,
+    scripts: Mapping[str, str] | None = None,
 ) -> CommandDecision:
     """Decides whether ``command`` may run under ``policy``; never raises for bad input.
 
     A ``str`` is a shell command line; a sequence of strings is an argv run without a
     shell (exec form): its first word and the wrappers in it are checked. ``links`` maps
-    command paths to the programs outside the writable places they were found to lead to.
+    command paths to the programs outside the writable places they were found to lead to;
+    ``scripts`` maps script file paths (as written) to their content.
     """
     links = links or {}
-    analysis = analyse(command, links)
+    analysis = analyse(command, links, scripts)
     words = analysis.words
+    read = f" (judged with the content of the script file {', '.join(map(repr, scripts))})" if scripts else ""
 
-    def deny(word: str | None, reason: str, linked: tuple[str, ...] = ()) -> CommandDecision:
-        return CommandDecision(False, words, word, reason + _via_link(word, links), linked)
+    def deny(
+        word: str | None, reason: str, linked: tuple[str, ...] = (), files: tuple[str, ...] = ()
+    ) -> CommandDecision:
+        return CommandDecision(False, words, word, reason + _via_link(word, links) + read, linked, files)
 
     for word in words:
         if word in policy.blocked_commands:
@@ -86,7 +99,7 @@ def check_command(
         path = analysis.paths[0]
         return deny(path, _LINKED_PROGRAM.format(path=path), analysis.paths)
     if analysis.unresolved is not None:
-        return deny(analysis.unresolved.word, analysis.unresolved.reason)
+        return deny(analysis.unresolved.word, analysis.unresolved.reason, files=analysis.scripts)
     return CommandDecision(True, words, None, None)
 
 
@@ -98,10 +111,14 @@ def _via_link(word: str | None, links: Mapping[str, str]) -> str:
 
 
 def validate_command(
-    command: str | Sequence[str], policy: SecurityPolicy, *, links: Mapping[str, str] | None = None
+    command: str | Sequence[str],
+    policy: SecurityPolicy,
+    *,
+    links: Mapping[str, str] | None = None,
+    scripts: Mapping[str, str] | None = None,
 ) -> CommandDecision:
     """Like ``check_command``, but a denial raises CommandDeniedError (which word, why)."""
-    decision = check_command(command, policy, links=links)
+    decision = check_command(command, policy, links=links, scripts=scripts)
     if not decision.allowed:
         shown = command if isinstance(command, str) else shlex.join(command)
         raise CommandDeniedError(shown, decision.denied_word, decision.reason or "denied")

@@ -106,7 +106,23 @@ ATTACKS: dict[str, set[str]] = {
     f"echo x | split --filter='{MARKER} x'": PYTHON,
     f"SHELL=/bin/{MARKER} flock l -c x": PYTHON,
     f"echo '{MARKER} x' > .profile; HOME=$PWD exec -l sh -c true": {"python-bash"},
+    # bash evaluates a variable's content as arithmetic, subscripts and all; dash and ash do not.
+    f"x='a[$({MARKER})]'; echo $((x))": {"python-bash"},
+    f"x='a[$({MARKER})]'; i=$((x+1))": {"python-bash"},
 }
+# Constant arithmetic, which validation accepts, around the marker in every position a
+# shell could read differently: none of these may run it.
+ARITHMETIC = [
+    "echo $((1+2))",
+    "n=$((60*60)); echo $n",
+    f"echo $(( (1+2) * 3 )) {MARKER}",
+    f"echo '$((1))' {MARKER}",
+    f'echo "$((1))" "{MARKER}"',
+    f"echo $((1)){MARKER}",
+    "echo $(((1)))$((2))",
+    "echo $(((1 << 4) | 3 ^ ~0)), $((1 > 2 ? 1 : 0)), $(( 7 / 2 - -1 )), $(())",
+    f"echo $(( 1 ))  # $({MARKER})",
+]
 
 
 def _quote(rng: random.Random, word: str) -> str:
@@ -202,7 +218,7 @@ def _exec(container: Any, script: str, user: str) -> str:
 
 @pytest.fixture(scope="module")
 def corpus() -> list[str]:
-    return CONTROLS + list(EVIDENCE) + list(ATTACKS) + _corpus()
+    return CONTROLS + list(EVIDENCE) + list(ATTACKS) + ARITHMETIC + _corpus()
 
 
 @pytest.fixture
@@ -240,6 +256,7 @@ def test_allowed_lines_never_run_the_blocked_program(
     for offset, (line, shells) in enumerate(ATTACKS.items()):
         assert ((first + offset) in ran) == (name in shells), f"{name} disagrees on attack {line!r}"
         assert not check_command(line, POLICY).allowed, line
+    assert all(check_command(line, POLICY).allowed for line in ARITHMETIC), "constant arithmetic is allowed"
     bypasses = [corpus[i] for i in sorted(ran) if check_command(corpus[i], POLICY).allowed]
     assert not bypasses, f"{shell} in {image} ran {MARKER} from lines the validator allowed: {bypasses}"
     allowed = sum(check_command(line, POLICY).allowed for line in corpus)

@@ -175,7 +175,7 @@ CASES: list[tuple[str, str, str | None]] = [
     ("variables", "declare -n p=PATH", "declare"),
     ("arithmetic", "let x=1", "let"),
     ("arithmetic", "((x))", None),
-    ("arithmetic", "echo $((1 + 2))", None),
+    ("arithmetic", "echo $((x + 2))", None),
     ("arithmetic", "echo ${a[$i]}", "${a[$i]}"),
     ("arithmetic", "echo ${s:$n}", "${s:$n}"),
     ("arithmetic", "declare -i n=x", "declare"),

@@ -67,6 +67,7 @@ EMPTY = inspect.Parameter.empty
                 ("command", "POSITIONAL_OR_KEYWORD", EMPTY),
                 ("policy", "POSITIONAL_OR_KEYWORD", EMPTY),
                 ("links", "KEYWORD_ONLY", None),
+                ("scripts", "KEYWORD_ONLY", None),
             ],
         ),
         (
@@ -75,6 +76,7 @@ EMPTY = inspect.Parameter.empty
                 ("command", "POSITIONAL_OR_KEYWORD", EMPTY),
                 ("policy", "POSITIONAL_OR_KEYWORD", EMPTY),
                 ("links", "KEYWORD_ONLY", None),
+                ("scripts", "KEYWORD_ONLY", None),
             ],
         ),
         (
@@ -120,6 +122,7 @@ def test_decisions_are_frozen_records() -> None:
         "denied_word",
         "reason",
         "linked_paths",
+        "script_paths",
     ]
     assert [f.name for f in dataclasses.fields(PathDecision)] == ["allowed", "normalized", "reason"]
     decision = CommandDecision(True, ("ls",), None, None)
