@@ -10,6 +10,7 @@ first (``rm\\0bin\\0usr\\0``), joined here.
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -206,10 +207,11 @@ def _exec(buf: bytes, at: int) -> Exec:
 
 
 def _addr(raw: bytes, family: int) -> str:
+    """The address in its canonical text (``::ffff:192.0.2.2``, ``2001:db8::1``), so the
+    history, the SIEM and the rules name one destination one way."""
     if family == AF_INET:
-        return ".".join(str(b) for b in raw[:4])
-    words = [f"{int.from_bytes(raw[i : i + 2], 'big'):x}" for i in range(0, 16, 2)]
-    return ":".join(words)
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    return socket.inet_ntop(socket.AF_INET6, raw[:16])
 
 
 def _net16(n: int) -> int:

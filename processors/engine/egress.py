@@ -101,7 +101,8 @@ def is_local(addr: Address) -> bool:
 
 def destination(ev: ConnectEvent) -> str:
     """``host:port`` with the address in its canonical text (``[::ffff:192.0.2.2]``, not
-    the ``0:0:0:0:0:ffff:c000:202`` the tracer may print), so one destination is one subject."""
+    the ``0:0:0:0:0:ffff:c000:202`` of history the bpftrace collector wrote; the collector
+    now writes canonical text), so one destination is one subject."""
     text = canonical(ev.daddr)
     host = f"[{text}]" if ev.family == "inet6" else text
     return f"{host}:{ev.dport}"
